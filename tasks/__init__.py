@@ -1,0 +1,1 @@
+"""Stage functions: pure, typed, tested without Prefect."""
