@@ -1,0 +1,162 @@
+"""Building blocks shared by every problem type.
+
+Token tagging and parsing need one state per token and sequence classification
+needs one vector per sequence, so encoders always return same-length states plus
+a padding mask, and pooling is a separate module. Padding id 0 is assumed
+everywhere; a mask, never the pad embedding, decides what is real.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+PAD_ID = 0
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+POOLINGS = ("mean", "max", "last", "attention")
+
+
+def activation(name: str) -> nn.Module:
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None
+
+
+def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """Bool [B, T], True on real tokens."""
+    positions = torch.arange(max_len, device=lengths.device)
+    return positions.unsqueeze(0) < lengths.unsqueeze(1)
+
+
+class EncoderOutput(NamedTuple):
+    states: torch.Tensor  # [B, T, D]
+    mask: torch.Tensor  # [B, T] bool
+    # [B, D] summary an encoder can give better than "state at length-1" (the
+    # backward LSTM's last real state sits at position 0, not at the end).
+    last: torch.Tensor | None = None
+
+
+class TokenEmbedding(nn.Module):
+    def __init__(self, vocab_size: int, emb_dim: int, dropout: float = 0.0, padding_idx: int = PAD_ID):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=padding_idx)
+        self.dropout = nn.Dropout(dropout)
+        self.out_dim = emb_dim
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.embedding(ids))
+
+
+class BiLSTMEncoder(nn.Module):
+    def __init__(self, input_dim: int, hidden_dim: int, num_layers: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.lstm = nn.LSTM(
+            input_dim,
+            hidden_dim,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=True,
+            # nn.LSTM warns when given inter-layer dropout it cannot use.
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.out_dim = 2 * hidden_dim
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
+        max_len = x.size(1)
+        # An empty document reaches here as one pad token; packing rejects length 0.
+        lengths = lengths.clamp(min=1, max=max_len)
+        # Packing wants lengths on the CPU whatever device the data is on.
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_out, (h_n, _) = self.lstm(packed)
+        states, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=max_len)
+        # h_n is [layers*2, B, H]; the top layer's forward and backward finals have
+        # each seen the whole real sequence, which index length-1 cannot give.
+        last = torch.cat([h_n[-2], h_n[-1]], dim=-1)
+        return EncoderOutput(states, length_mask(lengths, max_len), last)
+
+
+class CNNEncoder(nn.Module):
+    """Parallel convolutions of several widths, concatenated, one output per position."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_dim: int,
+        kernel_sizes: tuple[int, ...] | list[int] = (2, 3, 4),
+        num_layers: int = 1,
+        activation_name: str = "relu",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if not kernel_sizes:
+            raise ValueError("CNNEncoder needs at least one kernel size")
+        self.layers = nn.ModuleList()
+        in_dim = input_dim
+        for _ in range(max(1, num_layers)):
+            convs = nn.ModuleList(nn.Conv1d(in_dim, hidden_dim, k) for k in kernel_sizes)
+            self.layers.append(convs)
+            in_dim = hidden_dim * len(kernel_sizes)
+        self.act = activation(activation_name)
+        self.dropout = nn.Dropout(dropout)
+        self.out_dim = in_dim
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
+        max_len = x.size(1)
+        mask = length_mask(lengths.clamp(min=1, max=max_len), max_len)
+        keep = mask.unsqueeze(-1).to(x.dtype)
+        for depth, convs in enumerate(self.layers):
+            # Zeroing pads before every layer stops a window at the end of a short
+            # sequence from reading whatever the batch put after it.
+            h = (x * keep).transpose(1, 2)
+            x = self.act(torch.cat([conv(_same_pad(h, conv.kernel_size[0])) for conv in convs], dim=1))
+            x = x.transpose(1, 2)
+            if depth < len(self.layers) - 1:
+                x = self.dropout(x)
+        return EncoderOutput(x * keep, mask, None)
+
+
+def _same_pad(h: torch.Tensor, width: int) -> torch.Tensor:
+    # Output length T for odd and even widths alike (token tagging needs one state per token);
+    # Conv1d(padding="same") warns and copies for even widths.
+    return F.pad(h, ((width - 1) // 2, width // 2))
+
+
+class Pooling(nn.Module):
+    """Sequence states [B, T, D] -> one vector [B, D], ignoring padding."""
+
+    def __init__(self, kind: str, dim: int):
+        super().__init__()
+        if kind not in POOLINGS:
+            raise ValueError(f"unknown pooling {kind!r}; choose one of {list(POOLINGS)}")
+        self.kind = kind
+        self.out_dim = dim
+        if kind == "attention":
+            # Additive (Bahdanau-style) scoring: v^T tanh(W h).
+            self.proj = nn.Linear(dim, dim)
+            self.score = nn.Linear(dim, 1, bias=False)
+
+    def forward(self, enc: EncoderOutput) -> torch.Tensor:
+        states, mask = enc.states, enc.mask
+        if self.kind == "mean":
+            keep = mask.unsqueeze(-1).to(states.dtype)
+            return (states * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+        if self.kind == "max":
+            return states.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values
+        if self.kind == "last":
+            if enc.last is not None:
+                return enc.last
+            last_index = mask.sum(1).clamp(min=1) - 1
+            return states[torch.arange(states.size(0), device=states.device), last_index]
+        weights = self.attention_weights(enc)
+        return torch.bmm(weights.unsqueeze(1), states).squeeze(1)
+
+    def attention_weights(self, enc: EncoderOutput) -> torch.Tensor:
+        """[B, T] weights summing to 1 over real tokens; exposed for inspection."""
+        scores = self.score(torch.tanh(self.proj(enc.states))).squeeze(-1)
+        return torch.softmax(scores.masked_fill(~enc.mask, float("-inf")), dim=-1)

@@ -1,0 +1,69 @@
+"""Sequence (n) to one label (1): sentiment, topic, intent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.encoders import BiLSTMEncoder, CNNEncoder, Pooling, TokenEmbedding, activation
+
+DEFAULTS: dict[str, Any] = {
+    "emb_dim": 128,
+    "hidden_dim": 128,
+    "num_layers": 1,
+    "encoder": "bilstm",
+    "pooling": "max",
+    "activation": "relu",
+    "dropout": 0.3,
+    "kernel_sizes": [2, 3, 4],
+}
+REQUIRED = ("vocab_size", "num_classes")
+ENCODERS = ("bilstm", "cnn")
+
+
+class SequenceClassifier(nn.Module):
+    architecture = "n21.SequenceClassifier"
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.config = resolve_config(config)
+        c = self.config
+        self.embedding = TokenEmbedding(c["vocab_size"], c["emb_dim"], dropout=c["dropout"])
+        if c["encoder"] == "bilstm":
+            self.encoder = BiLSTMEncoder(c["emb_dim"], c["hidden_dim"], c["num_layers"], c["dropout"])
+        else:
+            self.encoder = CNNEncoder(
+                c["emb_dim"], c["hidden_dim"], c["kernel_sizes"], c["num_layers"], c["activation"], c["dropout"]
+            )
+        self.pooling = Pooling(c["pooling"], self.encoder.out_dim)
+        self.hidden = nn.Linear(self.pooling.out_dim, c["hidden_dim"])
+        self.act = activation(c["activation"])
+        self.dropout = nn.Dropout(c["dropout"])
+        # Logits only: softmax lives in the loss (and in predict), where it is numerically safe.
+        self.output = nn.Linear(c["hidden_dim"], c["num_classes"])
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        enc = self.encoder(self.embedding(ids), lengths)
+        pooled = self.dropout(self.pooling(enc))
+        return self.output(self.dropout(self.act(self.hidden(pooled))))
+
+
+def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults and reject typos, so a saved model_config.json is complete and exact."""
+    config = {k: v for k, v in config.items() if k != "architecture"}
+    missing = [k for k in REQUIRED if k not in config]
+    if missing:
+        raise ValueError(f"model config lacks {missing}: they come from the vocabulary and label schema")
+    unknown = sorted(set(config) - set(DEFAULTS) - set(REQUIRED))
+    if unknown:
+        raise ValueError(f"unknown model config keys {unknown}; known: {sorted(set(DEFAULTS) | set(REQUIRED))}")
+    resolved = {**DEFAULTS, **config}
+    if resolved["encoder"] not in ENCODERS:
+        raise ValueError(f"unknown encoder {resolved['encoder']!r}; choose one of {list(ENCODERS)}")
+    resolved["kernel_sizes"] = [int(k) for k in resolved["kernel_sizes"]]
+    for key in ("vocab_size", "num_classes", "emb_dim", "hidden_dim", "num_layers"):
+        resolved[key] = int(resolved[key])
+    resolved["dropout"] = float(resolved["dropout"])
+    return resolved

@@ -1,0 +1,308 @@
+"""Training, prediction and the model directory; plain functions, no Prefect.
+
+Token ids go from Arrow to tensors through the list column's flat values and
+offsets: one numpy gather per batch instead of a Python list per document.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import torch
+from sklearn.metrics import f1_score
+from torch import nn
+
+from models import ARCHITECTURES
+from tasks.io import atomic_path, read_json, write_json
+
+WEIGHTS = "weights.pt"
+MODEL_CONFIG = "model_config.json"
+MANIFEST = "manifest.json"
+# Batches are sorted by length inside windows this many batches wide: wide enough
+# that neighbours have similar lengths, narrow enough that epochs still differ.
+BUCKET_WINDOW = 50
+MONITORS = ("macro_f1", "accuracy")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use device: auto or cpu")
+    return torch.device(name)
+
+
+class TokenIds:
+    """A list<int> column as flat numpy values + offsets, sliced into padded batches."""
+
+    def __init__(self, column: pa.ChunkedArray | pa.Array, max_len: int | None = None):
+        array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if array.null_count:
+            # A null list would silently become an empty document; the validate stage should catch it first.
+            raise ValueError(f"token id column has {array.null_count} null rows")
+        # .offsets honours a sliced array's start; .values does not, so index values by offsets.
+        self.offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.values = array.values.to_numpy(zero_copy_only=False).astype(np.int64)
+        raw = np.diff(self.offsets)
+        self.lengths = np.minimum(raw, max_len) if max_len else raw
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pad to this batch's longest (truncated) document only; keep each document's head."""
+        lengths = self.lengths[index]
+        width = max(1, int(lengths.max())) if len(index) else 1
+        steps = np.arange(width)
+        real = steps[None, :] < lengths[:, None]
+        positions = self.offsets[index][:, None] + steps[None, :]
+        ids = np.zeros((len(index), width), dtype=np.int64)
+        ids[real] = self.values[positions[real]]
+        return torch.from_numpy(ids), torch.from_numpy(lengths.astype(np.int64))
+
+
+def bucket_batches(
+    lengths: np.ndarray, batch_size: int, generator: torch.Generator | None = None, window: int = BUCKET_WINDOW
+) -> list[np.ndarray]:
+    """Batches of similar-length indices; every index appears exactly once.
+
+    With a generator: shuffle, sort by length within windows of `window` batches,
+    then shuffle batch order. Without: one global length sort (for prediction).
+    """
+    n = len(lengths)
+    if n == 0:
+        return []
+    if generator is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    perm = torch.randperm(n, generator=generator).numpy()
+    span = batch_size * window
+    batches = []
+    for start in range(0, n, span):
+        chunk = perm[start : start + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    batch_order = torch.randperm(len(batches), generator=generator).numpy()
+    return [batches[i] for i in batch_order]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(model_config: dict[str, Any]) -> nn.Module:
+    name = model_config.get("architecture", "n21.SequenceClassifier")
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[name](model_config)
+
+
+def train_classifier(
+    encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any], log: Callable[[str], Any] = print
+) -> tuple[nn.Module, dict[str, Any]]:
+    seed = int(cfg.get("seed", 13))
+    seed_everything(seed)
+    if int(cfg.get("threads", 0)) > 0:
+        torch.set_num_threads(int(cfg["threads"]))
+    device = pick_device(cfg.get("device", "auto"))
+    monitor = cfg.get("monitor", "macro_f1")
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor {monitor!r}: choose one of {list(MONITORS)}")
+
+    split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
+    train_idx, dev_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "dev")
+    if len(train_idx) == 0 or len(dev_idx) == 0:
+        raise ValueError(
+            f"training needs rows with split 'train' and 'dev' (found {len(train_idx)} and {len(dev_idx)}); "
+            "check the ingest split settings"
+        )
+    labels = encoded.column("label_id").to_numpy().astype(np.int64)
+    tokens = TokenIds(encoded.column("ids"), int(cfg.get("max_len", 0)) or None)
+    _check_ranges(tokens, labels, model_config)
+
+    model = build_model(model_config).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=float(cfg.get("lr", 2e-3)), weight_decay=float(cfg.get("weight_decay", 0.0))
+    )
+    loss_fn = nn.CrossEntropyLoss()
+    shuffler = torch.Generator().manual_seed(seed)
+    batch_size, grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 0.0))
+    patience, epochs = int(cfg.get("patience", 0)), int(cfg.get("epochs", 10))
+    log(f"training on {device}: {len(train_idx)} train, {len(dev_idx)} dev rows, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters")
+
+    history: dict[str, Any] = {"epochs": [], "monitor": monitor, "device": str(device), "best_epoch": 0}
+    best_score, best_state, stale = -1.0, None, 0
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        loss_sum, n_tokens = 0.0, 0
+        for batch in bucket_batches(tokens.lengths[train_idx], batch_size, shuffler):
+            index = train_idx[batch]
+            ids, lengths = tokens.batch(index)
+            target = torch.from_numpy(labels[index]).to(device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(ids.to(device), lengths.to(device)), target)
+            loss.backward()
+            if grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            loss_sum += loss.item() * len(index)
+            n_tokens += int(lengths.sum())
+        train_seconds = time.perf_counter() - start
+        pred, _ = _predict(model, tokens, dev_idx, max(batch_size, 256), device)
+        gold = labels[dev_idx]
+        row = {
+            "epoch": epoch,
+            "train_loss": loss_sum / len(train_idx),
+            "dev_accuracy": float((pred == gold).mean()),
+            "dev_macro_f1": float(f1_score(gold, pred, average="macro", zero_division=0)),
+            "seconds": round(time.perf_counter() - start, 3),
+            "tokens_per_s": round(n_tokens / max(train_seconds, 1e-9), 1),
+        }
+        history["epochs"].append(row)
+        score = row[f"dev_{monitor}"]
+        improved = score > best_score
+        if improved:
+            best_score, stale, history["best_epoch"] = score, 0, epoch
+            # Copy to CPU so the kept state neither aliases the live weights nor holds GPU memory.
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev acc {row['dev_accuracy']:.4f} "
+            f"macro-F1 {row['dev_macro_f1']:.4f} ({row['seconds']:.1f}s, {row['tokens_per_s']:.0f} tok/s)"
+            + (" *" if improved else ""))
+        if patience and stale >= patience:
+            log(f"no dev {monitor} gain for {patience} epochs: stopping, keeping epoch {history['best_epoch']}")
+            break
+    history["stopped_early"] = len(history["epochs"]) < epochs
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        best = history["epochs"][history["best_epoch"] - 1]
+        history["best_dev_accuracy"], history["best_dev_macro_f1"] = best["dev_accuracy"], best["dev_macro_f1"]
+    model.eval()
+    return model, history
+
+
+def _check_ranges(tokens: TokenIds, labels: np.ndarray, model_config: dict[str, Any]) -> None:
+    # An out-of-range id fails deep inside nn.Embedding with an opaque index error.
+    if len(tokens.values) and int(tokens.values.max()) >= int(model_config["vocab_size"]):
+        raise ValueError(f"token id {int(tokens.values.max())} >= vocab_size {model_config['vocab_size']}: "
+                         "the vocabulary and the encoded table are out of sync; rerun the encode stage")
+    if len(labels) and (labels.min() < 0 or labels.max() >= int(model_config["num_classes"])):
+        raise ValueError(f"label ids span {labels.min()}..{labels.max()} but num_classes is "
+                         f"{model_config['num_classes']}")
+
+
+@torch.no_grad()
+def _predict(
+    model: nn.Module, tokens: TokenIds, index: np.ndarray, batch_size: int, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    was_training = model.training
+    model.eval()
+    probs = None
+    for batch in bucket_batches(tokens.lengths[index], batch_size):
+        ids, lengths = tokens.batch(index[batch])
+        p = torch.softmax(model(ids.to(device), lengths.to(device)).float(), dim=-1).cpu().numpy()
+        if probs is None:
+            probs = np.zeros((len(index), p.shape[1]), dtype=np.float32)
+        probs[batch] = p  # batches come length-sorted; writing by position restores input order
+    model.train(was_training)
+    if probs is None:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    return probs.argmax(axis=1), probs
+
+
+def predict_classifier(
+    model: nn.Module,
+    ids_column: pa.ChunkedArray | pa.Array,
+    batch_size: int = 256,
+    device: str | torch.device = "auto",
+    max_len: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted label ids [N] and class probabilities [N, C], in the column's row order."""
+    device = pick_device(device) if isinstance(device, str) else device
+    model.to(device)
+    tokens = TokenIds(ids_column, max_len or None)
+    return _predict(model, tokens, np.arange(len(tokens)), batch_size, device)
+
+
+def save_model_dir(model_dir: str | Path, model: nn.Module, model_config: dict[str, Any], files: dict[str, Any]) -> Path:
+    """Write weights, config and `files` (name -> JSON-able) to a fresh folder, then swap it in.
+
+    Readers see the old complete folder or the new complete one, never a mix of
+    new weights with an old vocabulary.
+    """
+    model_dir = Path(model_dir)
+    reserved = {WEIGHTS, MODEL_CONFIG, MANIFEST} & set(files)
+    if reserved:
+        raise ValueError(f"{sorted(reserved)} are written by save_model_dir itself")
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.new.", dir=model_dir.parent))
+    try:
+        # The model's own resolved config wins: it is what the weights were shaped by.
+        config = {**model_config, **getattr(model, "config", {})}
+        config["architecture"] = getattr(model, "architecture", None) or model_config.get("architecture")
+        with atomic_path(tmp / WEIGHTS, ".pt") as path:
+            # CPU tensors, state only: loadable with weights_only=True on a machine without a GPU.
+            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
+        write_json(config, tmp / MODEL_CONFIG)
+        for name, obj in files.items():
+            write_json(obj, tmp / name)
+        write_json({"files": sorted([WEIGHTS, MODEL_CONFIG, *files])}, tmp / MANIFEST)
+        _swap_in(tmp, model_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return model_dir
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    # A non-empty folder cannot be renamed over another, so the old one steps aside first.
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.rmdir(old)
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_model_dir(
+    model_dir: str | Path, device: str | torch.device = "cpu", required: tuple[str, ...] = ()
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model (eval mode) and read every JSON file of the folder into `bundle[file name]`."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"model directory {model_dir} does not exist: train a model first "
+                                "(`hanflow run` or `dvc repro`).")
+    expected = [WEIGHTS, MODEL_CONFIG, *required]
+    if (model_dir / MANIFEST).exists():
+        expected += read_json(model_dir / MANIFEST)["files"]
+    missing = sorted({name for name in expected if not (model_dir / name).exists()})
+    if missing:
+        raise FileNotFoundError(f"model directory {model_dir} lacks {', '.join(missing)}: it is incomplete or "
+                                "from an older version; retrain (`hanflow run` or `dvc repro`).")
+    bundle = {p.name: read_json(p) for p in sorted(model_dir.glob("*.json")) if p.name != MANIFEST}
+    model = build_model(bundle[MODEL_CONFIG])
+    device = pick_device(device) if isinstance(device, str) else device
+    state = torch.load(model_dir / WEIGHTS, map_location=device, weights_only=True)
+    model.load_state_dict(state)
+    return model.to(device).eval(), bundle
