@@ -1,0 +1,1 @@
+"""Prefect flows, the stage graph, and the hanflow CLI."""

@@ -1,0 +1,170 @@
+"""`hanflow`: run the pipeline, evaluate and use trained models, check the machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+# Set before Prefect is imported: its telemetry prints "database is locked" tracebacks with
+# the temporary server, and DVC's analytics would try the network.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+import typer  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="hanflow: raw Korean text -> trained, evaluated, versioned models.")
+
+SetOption = typer.Option(None, "--set", help="Override a params.yaml key for this run, e.g. n21.train.epochs=5")
+ParamsOption = typer.Option(Path("params.yaml"), "--params", help="The params file")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _params(path: Path, overrides: list[str] | None) -> dict:
+    from tasks.params import ParamsError, load_params
+
+    try:
+        return load_params(path, overrides)
+    except ParamsError as err:
+        _fail(str(err), 2)
+
+
+@app.command()
+def run(
+    problem: str = typer.Option("n21", help="n21 | n2n | n2m | n2path | all"),
+    set_: Optional[list[str]] = SetOption,
+    params_file: Path = ParamsOption,
+) -> None:
+    """Run the whole Prefect flow for one problem type (or all) and print one JSON line each."""
+    from flows.stages import available_problems, resolve, stages_for
+    from tasks.params import section
+
+    params = _params(params_file, set_)
+    problems = available_problems() if problem == "all" else [problem]
+    for name in problems:
+        try:
+            stages_for(name)
+            section(params, name)
+        except (KeyError, ValueError) as err:
+            _fail(str(err).strip('"'), 2)
+    from flows.pipeline import run_problem_flow
+
+    for name in problems:
+        p = params[name]
+        try:
+            run_problem_flow(name, p)
+        except Exception as err:  # a failed stage: its message says what to fix
+            _fail(f"{name} flow failed: {err}")
+        metrics_path = resolve("${work_dir}/eval/metrics.json", p)
+        metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
+        headline = {k: metrics[k] for k in ("accuracy", "macro_f1", "rows", "split") if k in metrics}
+        if "majority_baseline" in metrics:
+            headline["majority_baseline_accuracy"] = metrics["majority_baseline"]["accuracy"]
+        print(json.dumps({"problem": name, "model_dir": p["model_dir"], "metrics_path": metrics_path,
+                          "metrics": headline}, ensure_ascii=False))
+
+
+@app.command()
+def evaluate(
+    problem: str = typer.Option("n21"),
+    model: Path = typer.Option(..., help="A trained model directory"),
+    data: Path = typer.Option(..., help="A data file in a supported format"),
+    format: str = typer.Option(None, "--format", help="nsmc | csv | tsv | jsonl | parquet (default: from the suffix)"),
+    column: Optional[list[str]] = typer.Option(None, help="Column mapping, e.g. --column text=document"),
+    encoding: str = typer.Option("utf-8"),
+    out: Optional[Path] = typer.Option(None, help="Write the metrics JSON here"),
+) -> None:
+    """Evaluate a trained model on any file; prints the metrics and writes them as JSON."""
+    _only_n21(problem)
+    from tasks import io
+    from tasks.evaluate_n21 import evaluate_file, load
+
+    fmt = format or {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(
+        data.suffix, "tsv")
+    try:
+        _, bundle = load(model)
+        columns = dict(bundle["params.json"]["data"]["columns"], split=None)
+        for item in column or []:
+            key, _, value = item.partition("=")
+            columns[key] = value or None
+        data_cfg = {"path": str(data), "format": fmt, "encoding": encoding, "columns": columns,
+                    "split": {"dev": 0.0, "test": 0.0, "seed": 0}}
+        out_dir = (out.parent if out else Path(model) / "..").resolve() / f"eval-{data.stem}"
+        metrics = evaluate_file(model, data_cfg, out_dir)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err), 2)
+    if out:
+        io.write_json(metrics, out)
+    print(json.dumps(metrics, ensure_ascii=False))
+
+
+@app.command()
+def predict(
+    problem: str = typer.Option("n21"),
+    model: Path = typer.Option(..., help="A trained model directory"),
+    text: Optional[list[str]] = typer.Argument(None, help="Texts; read one per line from stdin when none"),
+) -> None:
+    """Predict for texts given as arguments or on stdin; writes one JSON line per text."""
+    _only_n21(problem)
+    from tasks.evaluate_n21 import predict_texts
+
+    texts = list(text) if text else [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        _fail("no text given: pass texts as arguments or one per line on stdin", 2)
+    try:
+        for row in predict_texts(model, texts):
+            print(json.dumps(row, ensure_ascii=False))
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err), 2)
+
+
+@app.command()
+def doctor() -> None:
+    """Check Java/JVM, each KoNLPy tagger and package versions, and say what to fix."""
+    from flows.doctor import run_checks
+
+    raise typer.Exit(0 if run_checks(print) else 1)
+
+
+@app.command()
+def stage(problem: str, name: str, set_: Optional[list[str]] = SetOption, params_file: Path = ParamsOption) -> None:
+    """Run one stage without Prefect (what each dvc.yaml stage calls)."""
+    from flows.pipeline import run_stage
+
+    params = _params(params_file, set_)
+    try:
+        report = run_stage(problem, name, params[problem])
+    except Exception as err:
+        _fail(f"{problem}.{name}: {err}")
+    print(json.dumps({"stage": f"{problem}.{name}", **report}, ensure_ascii=False, default=str))
+
+
+@app.command("dvc-yaml")
+def dvc_yaml_command(check: bool = typer.Option(False, help="Fail if dvc.yaml differs from the stage graph")) -> None:
+    """Write dvc.yaml from the stage graph in flows/ (the one source of truth)."""
+    from flows.stages import dvc_yaml
+
+    rendered, target = dvc_yaml(), Path("dvc.yaml")
+    if check:
+        if not target.exists() or target.read_text(encoding="utf-8") != rendered:
+            _fail("dvc.yaml is stale: run `hanflow dvc-yaml` and commit it")
+        print("dvc.yaml is up to date")
+        return
+    target.write_text(rendered, encoding="utf-8")
+    print(f"wrote {target}")
+
+
+def _only_n21(problem: str) -> None:
+    if problem != "n21":
+        _fail(f"problem {problem!r} has no trained-model commands yet; available: n21", 2)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,75 @@
+"""The Prefect flow: every stage of a problem type, in one process, as thin tasks.
+
+The stages come from flows/stages.py — the same list dvc.yaml is generated from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.stages import Stage, report_path, resolve, stages_for
+from tasks import io
+
+
+def _run_and_report(stage: Stage, section: dict) -> dict:
+    """Run a stage and write its report (row counts, duration) next to its outputs."""
+    started = time.perf_counter()
+    report = stage.run(section)
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    io.write_json(report, resolve(report_path(stage), section))
+    return report
+
+
+def _stage_task(problem: str, stage: Stage):
+    def run(section: dict) -> dict:
+        logger = get_run_logger()
+        logger.info("%s.%s: start", problem, stage.name)
+        report = _run_and_report(stage, section)
+        counts = {k: report[k] for k in ("rows_in", "rows_kept", "rows_quarantined") if k in report}
+        logger.info("%s.%s: done in %.1fs %s", problem, stage.name, report["seconds"], counts or "")
+        from flows.artifacts import publish_counts
+
+        publish_counts(problem, stage.name, report)
+        if stage.publish:
+            stage.publish(report, section)
+        return report
+
+    # Inputs are whole params sections and outputs live in files: no Prefect result caching.
+    return task(run, name=f"{problem}.{stage.name}", cache_policy=NO_CACHE, persist_result=False)
+
+
+def data_version(section: dict) -> str:
+    """Short content hash of the input file and the problem's params, for flow-run names."""
+    h = hashlib.sha256(json.dumps(section, sort_keys=True, default=str).encode())
+    data = Path(str(section.get("data", {}).get("path", "")))
+    if data.is_file():
+        h.update(data.read_bytes())
+    return h.hexdigest()[:8]
+
+
+def run_problem_flow(problem: str, section: dict) -> dict:
+    """Run one problem type's stages under a flow run named after the problem and data version."""
+    stages = stages_for(problem)
+
+    @flow(name=f"hanflow-{problem}", flow_run_name=f"{problem}-{data_version(section)}", log_prints=True)
+    def problem_flow(section: dict) -> dict:
+        reports = {}
+        for stage in stages:
+            reports[stage.name] = _stage_task(problem, stage)(section)
+        return reports
+
+    return problem_flow(section)
+
+
+def run_stage(problem: str, name: str, section: dict) -> dict:
+    """One stage without Prefect — what each DVC stage runs (`hanflow stage`)."""
+    for stage in stages_for(problem):
+        if stage.name == name:
+            return _run_and_report(stage, section)
+    raise KeyError(f"{problem} has no stage {name!r}; stages: {[s.name for s in stages_for(problem)]}")

@@ -1,0 +1,101 @@
+"""Using a trained N21 model directory: evaluate on encoded rows or any file, predict texts.
+
+Everything comes from the model directory (vocabulary, label schema, tokenizer settings,
+weights), so a model can be evaluated on new data without the run that trained it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks import io
+
+
+def load(model_dir: str | Path):
+    from tasks.train import load_model_dir
+
+    return load_model_dir(model_dir)
+
+
+def evaluate_encoded(encoded: pa.Table, model_dir: str | Path, cfg: dict, out_dir: str | Path,
+                     train_table: pa.Table | None = None) -> dict:
+    """Metrics for rows already encoded with the model's vocabulary; writes plots to out_dir."""
+    from tasks.evaluate import classification_metrics, confusion_rows, majority_baseline, plot_confusion_png
+    from tasks.train import pick_device, predict_classifier
+
+    model, bundle = load(model_dir)
+    names = [entry["name"] for entry in bundle["label_schema.json"]["labels"]]
+    y_true = encoded.column("label_id").to_numpy()
+    unknown = int((y_true < 0).sum())
+    if unknown:
+        bad = sorted(set(pc.filter(encoded.column("label"), pc.less(encoded.column("label_id"), 0)).to_pylist()))
+        raise ValueError(f"{unknown} row(s) carry labels the model's schema does not know: {bad[:10]}; "
+                         f"known: {[e['value'] for e in bundle['label_schema.json']['labels']]}")
+    max_len = int(bundle["params.json"]["train"]["max_len"])
+    y_pred, probs = predict_classifier(model, encoded.column("ids"), int(cfg.get("batch_size", 256)),
+                                       pick_device(bundle["params.json"]["train"].get("device", "auto")), max_len)
+    metrics = classification_metrics(y_true, y_pred, names)
+    metrics["rows"] = int(encoded.num_rows)
+    if train_table is not None:
+        train_labels = pc.filter(train_table.column("label_id"), pc.equal(train_table.column("split"), "train"))
+        metrics["majority_baseline"] = majority_baseline(train_labels.to_numpy(), y_true)
+
+    out_dir = Path(out_dir)
+    io.write_json(confusion_rows(y_true, y_pred, names), out_dir / "confusion.json")
+    plot_confusion_png(np.array(metrics["confusion_matrix"]), names, out_dir / "confusion.png")
+    io.write_table(pa.table({
+        "id": encoded.column("id"),
+        "text": encoded.column("text"),
+        "label": pa.array([names[i] for i in y_true]),
+        "predicted": pa.array([names[i] for i in y_pred]),
+        "confidence": pa.array(probs.max(axis=1).astype(np.float32)),
+    }), out_dir / "predictions.parquet")
+    return metrics
+
+
+def prepare_texts(texts: list[str], bundle: dict, labels: list[str] | None = None) -> pa.Table:
+    """Tokenize and encode new texts exactly as the model's training data was."""
+    from tasks.encode import Vocab, encode_table
+    from tasks.tokenize import tokenize_table
+
+    n = len(texts)
+    table = pa.table({"id": [str(i) for i in range(n)], "text": texts,
+                      "label": labels if labels is not None else [""] * n, "split": ["test"] * n})
+    tokens, _ = tokenize_table(table, {**bundle["params.json"]["tokenize"], **bundle["tokenizer.json"]})
+    schema_values = [entry["value"] for entry in bundle["label_schema.json"]["labels"]]
+    encoded, _, _ = encode_table(tokens, {}, schema_values, vocab=Vocab.from_json(bundle["vocab.json"]))
+    return encoded
+
+
+def evaluate_file(model_dir: str | Path, data_cfg: dict, out_dir: str | Path, batch_size: int = 256) -> dict:
+    """`hanflow evaluate`: every usable row of the file is evaluation data."""
+    from tasks.ingest import ingest
+
+    _, bundle = load(model_dir)
+    kept, quarantined, report = ingest(data_cfg)
+    encoded = prepare_texts(kept.column("text").to_pylist(), bundle, kept.column("label").to_pylist())
+    encoded = encoded.set_column(0, "id", kept.column("id"))
+    metrics = evaluate_encoded(encoded, model_dir, {"batch_size": batch_size}, out_dir)
+    metrics["source"] = str(data_cfg["path"])
+    metrics["rows_quarantined"] = quarantined.num_rows
+    return metrics
+
+
+def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 256) -> list[dict]:
+    from tasks.train import pick_device, predict_classifier
+
+    model, bundle = load(model_dir)
+    labels = bundle["label_schema.json"]["labels"]
+    encoded = prepare_texts(texts, bundle)
+    pred, probs = predict_classifier(model, encoded.column("ids"), batch_size,
+                                     pick_device(bundle["params.json"]["train"].get("device", "auto")),
+                                     int(bundle["params.json"]["train"]["max_len"]))
+    return [
+        {"text": text, "label": labels[k]["value"], "name": labels[k]["name"], "confidence": round(float(p[k]), 4),
+         "probabilities": {entry["name"]: round(float(x), 4) for entry, x in zip(labels, p)}}
+        for text, k, p in zip(texts, pred, probs)
+    ]
