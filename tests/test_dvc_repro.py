@@ -1,0 +1,52 @@
+"""`dvc repro` in a temporary copy of the repo: builds everything, then does nothing, then
+reruns only the stages that read a changed param."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import ROOT
+
+
+def _sh(*cmd: str, cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1"}
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+def test_dvc_repro_builds_then_noop_then_only_changed(tmp_path):
+    repo = tmp_path / "repo"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in tracked + [".dvc/config", ".dvcignore"]:
+        if (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    # A short training keeps this test about the pipeline graph, not the model.
+    params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    params["n21"]["train"]["epochs"] = 2
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    _sh("git", "init", "-q", cwd=repo)
+
+    first = _sh("dvc", "repro", cwd=repo)
+    assert _ran(first) == {f"n21-{s}" for s in ("ingest", "tokenize", "encode", "validate", "class_design",
+                                                 "train", "evaluate")}
+    assert (repo / "data/n21/eval/metrics.json").is_file()
+    assert (repo / "dvc.lock").is_file()
+
+    assert _ran(_sh("dvc", "repro", cwd=repo)) == set()
+
+    params["n21"]["evaluate"]["batch_size"] = 64
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert _ran(_sh("dvc", "repro", cwd=repo)) == {"n21-evaluate"}
