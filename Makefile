@@ -26,3 +26,9 @@ test-all: install
 
 clean:
 	rm -rf data/n21 data/n2n data/n2m data/n2path .pytest_cache
+
+bench: install
+	$(BIN)/hanflow bench --problem $(PROBLEM)
+
+dashboard: install
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200

@@ -146,6 +146,23 @@ def stage(problem: str, name: str, set_: Optional[list[str]] = SetOption, params
     print(json.dumps({"stage": f"{problem}.{name}", **report}, ensure_ascii=False, default=str))
 
 
+@app.command()
+def bench(
+    problem: str = typer.Option("all", help="n21 | ... | all"),
+    datasets: Path = typer.Option(Path("../shared/datasets"), help="Folder with the real Korean datasets"),
+    params_file: Path = ParamsOption,
+    out_dir: Path = typer.Option(Path("reports"), help="Where bench.json and bench.md go"),
+) -> None:
+    """Real-data quality targets next to baselines measured in the same run (slow; not CI)."""
+    from flows.bench import run_bench
+    from flows.stages import available_problems
+
+    results = run_bench(available_problems() if problem == "all" else [problem], datasets, params_file, out_dir)
+    print((out_dir / "bench.md").read_text(encoding="utf-8").split("```json")[0])
+    if any(entry.get("meets_target") is False for entry in results["problems"].values()):
+        raise typer.Exit(1)
+
+
 @app.command("dvc-yaml")
 def dvc_yaml_command(check: bool = typer.Option(False, help="Fail if dvc.yaml differs from the stage graph")) -> None:
     """Write dvc.yaml from the stage graph in flows/ (the one source of truth)."""

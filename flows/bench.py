@@ -1,0 +1,114 @@
+"""`hanflow bench`: the real-data quality targets, each next to a baseline measured in the same run.
+
+Runs on ../shared/datasets (or --datasets DIR) when present; writes reports/bench.json and
+reports/bench.md. Never part of CI: it trains on tens of thousands of sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+from tasks import io
+
+# Real-data runs: params overrides over params.yaml, per problem type. `{datasets}` is filled in.
+REAL_DATA = {
+    "n21": {
+        "dataset": "nsmc/ratings_train_small.txt",
+        "target": {"metric": "accuracy", "min": 0.85, "goal": 0.87},
+        "overrides": [
+            "n21.data.path={datasets}/nsmc/ratings_train_small.txt",
+            "n21.data.format=nsmc",
+            # The official 50k test set is held back: measure on a test split carved from the 31k.
+            "n21.data.split={dev: 0.05, test: 0.1, seed: 13}",
+            "n21.class_design.labels=[{value: '0', name: negative, description: 'rating 1-4'},"
+            " {value: '1', name: positive, description: 'rating 9-10'}]",
+            "n21.work_dir=data/bench/n21",
+            "n21.model_dir=data/bench/n21/model",
+        ],
+    },
+}
+
+
+def tfidf_baseline(work_dir: Path) -> dict:
+    """TF-IDF character n-grams + logistic regression on the same train/test split."""
+    import pyarrow.compute as pc
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+
+    table = io.read_table(work_dir / "ingested.parquet", columns=["text", "label", "split"])
+
+    def part(name: str) -> tuple[list[str], list[str]]:
+        rows = table.filter(pc.equal(table.column("split"), name))
+        return rows.column("text").to_pylist(), rows.column("label").to_pylist()
+
+    (x_train, y_train), (x_test, y_test) = part("train"), part("test")
+    started = time.perf_counter()
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=2, sublinear_tf=True)
+    classifier = LogisticRegression(C=4.0, max_iter=2000)
+    classifier.fit(vectorizer.fit_transform(x_train), y_train)
+    predicted = classifier.predict(vectorizer.transform(x_test))
+    return {"name": "tfidf-char-1..4+logreg", "accuracy": accuracy_score(y_test, predicted),
+            "macro_f1": f1_score(y_test, predicted, average="macro"), "seconds": time.perf_counter() - started}
+
+
+def run_bench(problems: list[str], datasets: Path, params_file: Path, out_dir: Path, say=print) -> dict:
+    from flows.pipeline import run_problem_flow
+    from tasks.params import load_params
+
+    results: dict = {"machine": platform.platform(), "python": platform.python_version(), "problems": {}}
+    for problem in problems:
+        spec = REAL_DATA.get(problem)
+        if spec is None:
+            results["problems"][problem] = {"skipped": "no real-data benchmark defined yet"}
+            continue
+        if not (datasets / spec["dataset"]).exists():
+            results["problems"][problem] = {"skipped": f"{datasets / spec['dataset']} not found"}
+            continue
+        overrides = [o.format(datasets=datasets) for o in spec["overrides"]]
+        section = load_params(params_file, overrides)[problem]
+        say(f"bench {problem}: training on {spec['dataset']} …")
+        started = time.perf_counter()
+        reports = run_problem_flow(problem, section)
+        seconds = time.perf_counter() - started
+        metrics = io.read_json(Path(section["work_dir"]) / "eval" / "metrics.json")
+        target = spec["target"]
+        entry = {
+            "dataset": spec["dataset"],
+            "rows": reports["ingest"]["splits"],
+            "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1") if k in metrics},
+            "target": target,
+            "meets_target": metrics[target["metric"]] >= target["min"],
+            "pipeline_seconds": round(seconds, 1),
+            "stage_seconds": {name: r.get("seconds") for name, r in reports.items()},
+            "overrides": overrides,
+        }
+        if problem == "n21":
+            baseline = tfidf_baseline(Path(section["work_dir"]))
+            entry["baseline"] = baseline
+            entry["ratio_to_baseline"] = metrics["accuracy"] / baseline["accuracy"]
+        results["problems"][problem] = entry
+    io.write_json(results, out_dir / "bench.json")
+    io.write_text(markdown(results), out_dir / "bench.md")
+    return results
+
+
+def markdown(results: dict) -> str:
+    lines = ["# hanflow benchmark", "", f"Machine: {results['machine']}, Python {results['python']}", "",
+             "| problem | dataset | metric | hanflow | baseline (same run) | ratio | target | met | time |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for problem, entry in results["problems"].items():
+        if "skipped" in entry:
+            lines.append(f"| {problem} | — | — | skipped: {entry['skipped']} | | | | | |")
+            continue
+        metric = entry["target"]["metric"]
+        baseline = entry.get("baseline", {})
+        lines.append(
+            f"| {problem} | {entry['dataset']} | {metric} | {entry['metrics'][metric]:.4f} | "
+            f"{baseline.get(metric, float('nan')):.4f} ({baseline.get('name', '')}) | "
+            f"{entry.get('ratio_to_baseline', float('nan')):.3f} | ≥ {entry['target']['min']} | "
+            f"{'yes' if entry['meets_target'] else 'NO'} | {entry['pipeline_seconds']} s |")
+    return "\n".join(lines) + "\n\n```json\n" + json.dumps(results, ensure_ascii=False, indent=2) + "\n```\n"
