@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 SPLITS = ("train", "dev", "test")
 FORMATS = ("nsmc", "csv", "tsv", "jsonl", "parquet")
@@ -54,15 +56,42 @@ def read_raw(path: str | Path, fmt: str, encoding: str = "utf-8") -> pd.DataFram
         if fmt == "csv":
             return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
         if fmt == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False, encoding=encoding).astype(str)
-        return pd.read_parquet(path).astype(str)
+            return _read_jsonl(path, encoding)
+        # Cast in Arrow: through pandas, an int column with a null becomes float and 2 -> "2.0".
+        table = pq.read_table(path)
+        return table.cast(pa.schema([(name, pa.string()) for name in table.column_names])).to_pandas().fillna("")
     except UnicodeDecodeError as err:
-        raise IngestError(
-            f"{path}: byte {err.start} is not valid {encoding}; convert the file to UTF-8 "
-            f"or set data.encoding (e.g. cp949 for files saved by Korean Windows tools)"
-        ) from err
+        raise IngestError(f"{path}: {_decode_error_position(path, encoding)} is not valid {encoding}; convert the file "
+                          "to UTF-8 or set data.encoding (e.g. cp949 for files saved by Korean Windows tools)") from err
     except (pd.errors.ParserError, ValueError) as err:
         raise IngestError(f"{path}: cannot be read as {fmt}: {err}") from err
+
+
+def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
+    rows = []
+    with open(path, encoding=encoding) as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise IngestError(f"{path}: line {line_no} is not valid JSON ({err.msg}); fix or remove that line") from err
+            if not isinstance(obj, dict):
+                raise IngestError(f"{path}: line {line_no} is a JSON {type(obj).__name__}, expected an object")
+            rows.append({k: "" if v is None else str(v) for k, v in obj.items()})
+    return pd.DataFrame(rows, dtype=str).fillna("")
+
+
+def _decode_error_position(path: Path, encoding: str) -> str:
+    """Where the first undecodable byte is, as a line and byte offset of the whole file."""
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        return f"line {line} (byte {err.start})"
+    return "a byte"
 
 
 def canonicalize(
@@ -102,7 +131,7 @@ def canonicalize(
         },
         schema=CANONICAL,
     )
-    raw_lines = raw[bad].astype(str).agg("\t".join, axis=1) if bad.any() else pd.Series([], dtype=str)
+    raw_lines = raw[bad].fillna("").astype(str).agg("\t".join, axis=1) if bad.any() else pd.Series([], dtype=str)
     quarantined = pa.table(
         {
             "source_file": [source_file] * int(bad.sum()),

@@ -39,7 +39,10 @@ def apply_overrides(params: dict, overrides: list[str], source: str = "params.ya
             raise ParamsError(f"--set {item!r}: expected key=value, e.g. --set n21.train.epochs=5")
         dotted, raw = item.split("=", 1)
         keys = dotted.strip().split(".")
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ParamsError(f"--set {item!r}: the value is not valid YAML ({err.problem})") from err
         node = params
         for depth, key in enumerate(keys[:-1]):
             child = node.get(key) if isinstance(node, dict) else None
@@ -55,8 +58,17 @@ def apply_overrides(params: dict, overrides: list[str], source: str = "params.ya
 
 
 def _coerce(dotted: str, old: Any, new: Any) -> Any:
-    if old is None or new is None or isinstance(new, type(old)):
+    if old is None or new is None:
         return new
+    if isinstance(old, bool) != isinstance(new, bool):  # bool is an int subclass: epochs=true is a typo
+        raise ParamsError(f"--set {dotted}={new!r}: expected {type(old).__name__} (like the current value {old!r})")
+    if isinstance(new, type(old)):
+        return new
+    if isinstance(old, float) and isinstance(new, str):  # PyYAML reads 1e-3 as a string
+        try:
+            return float(new)
+        except ValueError:
+            pass
     if isinstance(old, float) and isinstance(new, int) and not isinstance(new, bool):
         return float(new)
     if isinstance(old, str):

@@ -115,8 +115,6 @@ def test_jsonl_integer_labels_become_plain_strings(tmp_path):
     assert kept.column("id").to_pylist() == ["1", "2", "3"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG tasks/ingest.py:105: a null cell stays NaN after astype(str) "
-                   "in pandas 3, so building the quarantine `raw` line raises TypeError")
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_null_text_is_quarantined_not_a_crash(tmp_path, fmt):
     records = [{"id": "a", "text": "좋다", "label": "1"}, {"id": "b", "text": None, "label": "0"}]
@@ -127,8 +125,6 @@ def test_null_text_is_quarantined_not_a_crash(tmp_path, fmt):
     assert quarantined.column("source_row").to_pylist() == [3]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG tasks/ingest.py:57-58: numeric JSONL/Parquet columns with a null "
-                   "become float64 in pandas, so labels/ids read as '2.0', '1.0'")
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_integer_labels_with_a_missing_value(tmp_path, fmt):
     records = [{"id": 1, "text": "좋다", "label": 2}, {"id": 2, "text": "별로", "label": 1},
@@ -271,12 +267,10 @@ def test_cp949_bytes_name_the_encoding(tmp_path, fmt):
     assert "영화 좋다" in read_raw(path, fmt, encoding="cp949")["text"].tolist()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG tasks/ingest.py:61: err.start is an offset into the decoder's "
-                   "chunk, not the file (pandas' C parser reports byte 0 here)")
 def test_cp949_error_reports_file_byte_offset(tmp_path):
     path = tmp_path / "windows.tsv"
     path.write_bytes("id\ttext\tlabel\n1\t영화\t1\n".encode("cp949"))
-    with pytest.raises(IngestError, match=r"byte 16 "):
+    with pytest.raises(IngestError, match=r"line 2 \(byte 16\) is not valid utf-8"):
         read_raw(path, "tsv")
 
 
