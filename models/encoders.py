@@ -13,7 +13,6 @@ from typing import NamedTuple
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 PAD_ID = 0
 
@@ -54,31 +53,46 @@ class TokenEmbedding(nn.Module):
 
 
 class BiLSTMEncoder(nn.Module):
+    """Bidirectional LSTM that never lets padding reach a real position.
+
+    The backward direction runs over each sequence reversed within its own length,
+    so padding stays at the end for both directions. That needs no packing: on
+    CPU, packed sequences are about 1.5x slower than plain padded batches.
+    """
+
     def __init__(self, input_dim: int, hidden_dim: int, num_layers: int = 1, dropout: float = 0.0):
         super().__init__()
-        self.lstm = nn.LSTM(
-            input_dim,
-            hidden_dim,
-            num_layers=num_layers,
-            batch_first=True,
-            bidirectional=True,
-            # nn.LSTM warns when given inter-layer dropout it cannot use.
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
+        dims = [input_dim] + [2 * hidden_dim] * (num_layers - 1)
+        self.forward_layers = nn.ModuleList(nn.LSTM(d, hidden_dim, batch_first=True) for d in dims)
+        self.backward_layers = nn.ModuleList(nn.LSTM(d, hidden_dim, batch_first=True) for d in dims)
+        self.dropout = nn.Dropout(dropout)
         self.out_dim = 2 * hidden_dim
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
-        max_len = x.size(1)
-        # An empty document reaches here as one pad token; packing rejects length 0.
-        lengths = lengths.clamp(min=1, max=max_len)
-        # Packing wants lengths on the CPU whatever device the data is on.
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_out, (h_n, _) = self.lstm(packed)
-        states, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=max_len)
-        # h_n is [layers*2, B, H]; the top layer's forward and backward finals have
-        # each seen the whole real sequence, which index length-1 cannot give.
-        last = torch.cat([h_n[-2], h_n[-1]], dim=-1)
-        return EncoderOutput(states, length_mask(lengths, max_len), last)
+        batch, max_len = x.shape[:2]
+        # An empty document reaches here as one pad token; give it one step so its state is defined.
+        lengths = lengths.to(x.device).clamp(min=1, max=max_len)
+        mask = length_mask(lengths, max_len)
+        steps = torch.arange(max_len, device=x.device).unsqueeze(0)
+        # Maps position t to length-1-t inside the sequence and leaves padding in place;
+        # applying it twice is the identity, so it also undoes itself.
+        flip = torch.where(mask, lengths.unsqueeze(1) - 1 - steps, steps)
+        for depth, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
+            if depth:
+                x = self.dropout(x)
+            ahead, _ = fwd(x)
+            behind, _ = bwd(_gather_steps(x, flip))
+            x = torch.cat([ahead, _gather_steps(behind, flip)], dim=-1)
+        x = x * mask.unsqueeze(-1).to(x.dtype)
+        hidden = self.out_dim // 2
+        rows = torch.arange(batch, device=x.device)
+        # Each direction's final state: forward at the last real token, backward at position 0.
+        last = torch.cat([x[rows, lengths - 1, :hidden], x[:, 0, hidden:]], dim=-1)
+        return EncoderOutput(x, mask, last)
+
+
+def _gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
 
 
 class CNNEncoder(nn.Module):

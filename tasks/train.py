@@ -132,9 +132,7 @@ def train_classifier(
     _check_ranges(tokens, labels, model_config)
 
     model = build_model(model_config).to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=float(cfg.get("lr", 2e-3)), weight_decay=float(cfg.get("weight_decay", 0.0))
-    )
+    optimizer = _adamw(model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
     loss_fn = nn.CrossEntropyLoss()
     shuffler = torch.Generator().manual_seed(seed)
     batch_size, grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 0.0))
@@ -193,6 +191,15 @@ def train_classifier(
         history["best_dev_accuracy"], history["best_dev_macro_f1"] = best["dev_accuracy"], best["dev_macro_f1"]
     model.eval()
     return model, history
+
+
+def _adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    # The fused kernel is ~10x faster on CPU; with a dense embedding the optimizer
+    # step otherwise costs as much as the forward pass.
+    try:
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
 def _check_ranges(tokens: TokenIds, labels: np.ndarray, model_config: dict[str, Any]) -> None:

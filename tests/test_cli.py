@@ -69,3 +69,14 @@ def test_dvc_yaml_is_generated_from_the_stage_graph():
 
 def test_sample_file_exists():
     assert SAMPLE.is_file()
+
+
+def test_run_prints_one_json_line_per_problem(prefect_harness, tmp_path):
+    work = tmp_path / "n21"
+    result = runner.invoke(app, ["run", "--problem", "n21", "--params", str(ROOT / "params.yaml"),
+                                 "--set", f"n21.work_dir={work}", "--set", f"n21.model_dir={work / 'model'}",
+                                 "--set", f"n21.data.path={SAMPLE}", "--set", "n21.train.epochs=1"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert line["problem"] == "n21" and line["model_dir"] == str(work / "model")
+    assert Path(line["metrics_path"]).is_file() and 0 <= line["metrics"]["accuracy"] <= 1
