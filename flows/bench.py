@@ -25,6 +25,9 @@ REAL_DATA = {
             "n21.data.split={dev: 0.05, test: 0.1, seed: 13}",
             "n21.class_design.labels=[{value: '0', name: negative, description: 'rating 1-4'},"
             " {value: '1', name: positive, description: 'rating 9-10'}]",
+            # Measured on NSMC (README, Benchmark): max pooling, relu, batch 64, short patience.
+            "n21.train.pooling=max", "n21.train.activation=relu", "n21.train.batch_size=64",
+            "n21.train.epochs=8", "n21.train.patience=2", "n21.encode.min_freq=2",
             "n21.work_dir=data/bench/n21",
             "n21.model_dir=data/bench/n21/model",
         ],

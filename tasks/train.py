@@ -31,6 +31,7 @@ MANIFEST = "manifest.json"
 # that neighbours have similar lengths, narrow enough that epochs still differ.
 BUCKET_WINDOW = 50
 MONITORS = ("macro_f1", "accuracy")
+UNK_ID = 1
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -133,6 +134,9 @@ def train_classifier(
 
     model = build_model(model_config).to(device)
     optimizer = _adamw(model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
+    # Per-epoch multiplicative decay; 1.0 keeps the rate constant.
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(cfg.get("lr_decay", 1.0)))
+    token_dropout = float(cfg.get("token_dropout", 0.0))
     loss_fn = nn.CrossEntropyLoss()
     shuffler = torch.Generator().manual_seed(seed)
     batch_size, grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 0.0))
@@ -144,20 +148,10 @@ def train_classifier(
     best_score, best_state, stale = -1.0, None, 0
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        model.train()
-        loss_sum, n_tokens = 0.0, 0
-        for batch in bucket_batches(tokens.lengths[train_idx], batch_size, shuffler):
-            index = train_idx[batch]
-            ids, lengths = tokens.batch(index)
-            target = torch.from_numpy(labels[index]).to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(ids.to(device), lengths.to(device)), target)
-            loss.backward()
-            if grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            loss_sum += loss.item() * len(index)
-            n_tokens += int(lengths.sum())
+        batches = [train_idx[b] for b in bucket_batches(tokens.lengths[train_idx], batch_size, shuffler)]
+        loss_sum, n_tokens = _train_epoch(model, tokens, labels, batches, optimizer, loss_fn, device,
+                                          grad_clip, token_dropout)
+        scheduler.step()
         train_seconds = time.perf_counter() - start
         pred, _ = _predict(model, tokens, dev_idx, max(batch_size, 256), device)
         gold = labels[dev_idx]
@@ -191,6 +185,35 @@ def train_classifier(
         history["best_dev_accuracy"], history["best_dev_macro_f1"] = best["dev_accuracy"], best["dev_macro_f1"]
     model.eval()
     return model, history
+
+
+def _train_epoch(model: nn.Module, tokens: TokenIds, labels: np.ndarray, batches: list[np.ndarray],
+                 optimizer: torch.optim.Optimizer, loss_fn: nn.Module, device: torch.device,
+                 grad_clip: float, token_dropout: float) -> tuple[float, int]:
+    """One pass; returns the example-weighted loss sum and the number of real tokens seen."""
+    model.train()
+    loss_sum, n_tokens = 0.0, 0
+    for index in batches:
+        ids, lengths = tokens.batch(index)
+        if token_dropout > 0:
+            ids = _drop_tokens(ids, token_dropout)
+        target = torch.from_numpy(labels[index]).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(ids.to(device), lengths.to(device)), target)
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        loss_sum += loss.item() * len(index)
+        n_tokens += int(lengths.sum())
+    return loss_sum, n_tokens
+
+
+def _drop_tokens(ids: torch.Tensor, rate: float) -> torch.Tensor:
+    """Replace real tokens by <unk> at `rate`: the model then cannot lean on any single
+    word, and it sees <unk> in training as it will for unseen words at test time."""
+    drop = (torch.rand(ids.shape) < rate) & (ids > UNK_ID)
+    return ids.masked_fill(drop, UNK_ID)
 
 
 def _adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:

@@ -154,3 +154,20 @@ def test_predict_keeps_input_order(trained):
 def test_pick_device():
     assert pick_device("cpu").type == "cpu"
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_token_dropout_only_replaces_real_tokens_with_unk():
+    from tasks.train import _drop_tokens
+
+    torch.manual_seed(0)
+    ids = torch.tensor([[5] * 1000 + [0] * 200])
+    dropped = _drop_tokens(ids, 0.2)
+    assert torch.all(dropped[0, 1000:] == 0)
+    share = (dropped[0, :1000] == 1).float().mean().item()
+    assert 0.15 < share < 0.25 and set(dropped.unique().tolist()) == {0, 1, 5}
+
+
+def test_regularized_training_still_learns(table):
+    cfg = {**CFG, "token_dropout": 0.1, "lr_decay": 0.8}
+    _, history = train_classifier(table, MODEL, cfg, log=lambda _: None)
+    assert history["best_dev_accuracy"] >= 0.9
