@@ -116,12 +116,12 @@ def evaluate(p: dict) -> dict:
     from tasks.evaluate_n21 import evaluate_encoded
 
     split = p["evaluate"]["split"]
-    encoded = io.read_table(path(p, "encoded"))
-    encoded = encoded.filter(pc.equal(encoded.column("split"), split))
+    table = io.read_table(path(p, "encoded"))
+    encoded = table.filter(pc.equal(table.column("split"), split))
     if encoded.num_rows == 0:
         raise ValueError(f"no rows in split {split!r} to evaluate (params key n21.evaluate.split)")
     metrics = evaluate_encoded(encoded, path(p, "model"), p["evaluate"], out_dir=path(p, "metrics").parent,
-                               train_table=io.read_table(path(p, "encoded"), columns=["split", "label_id"]))
+                               train_table=table.select(["split", "label_id"]))
     metrics["split"] = split
     io.write_json(metrics, path(p, "metrics"))
     return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "rows": metrics["rows"]}
