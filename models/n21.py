@@ -18,6 +18,12 @@ DEFAULTS: dict[str, Any] = {
     "activation": "relu",
     "dropout": 0.3,
     "kernel_sizes": [2, 3, 4],
+    # Hashed n-gram bag next to the encoder (0: off); must match encode.ngrams.buckets.
+    "ngram_buckets": 0,
+    "ngram_dim": 64,
+    # concat: the bag vector joins the pooled states before the hidden layer;
+    # separate: the bag has its own linear head whose logits are added (late fusion).
+    "ngram_head": "concat",
 }
 REQUIRED = ("vocab_size", "num_classes")
 ENCODERS = ("bilstm", "cnn")
@@ -38,16 +44,36 @@ class SequenceClassifier(nn.Module):
                 c["emb_dim"], c["hidden_dim"], c["kernel_sizes"], c["num_layers"], c["activation"], c["dropout"]
             )
         self.pooling = Pooling(c["pooling"], self.encoder.out_dim)
-        self.hidden = nn.Linear(self.pooling.out_dim, c["hidden_dim"])
+        features = self.pooling.out_dim
+        if c["ngram_buckets"] > 0:
+            # fastText-style: the mean of the row's n-gram vectors, next to the pooled states.
+            self.ngrams = nn.EmbeddingBag(c["ngram_buckets"] + 1, c["ngram_dim"], mode="mean", padding_idx=0)
+            if c["ngram_head"] == "separate":
+                self.ngram_output = nn.Linear(c["ngram_dim"], c["num_classes"])
+            else:
+                features += c["ngram_dim"]
+        self.hidden = nn.Linear(features, c["hidden_dim"])
         self.act = activation(c["activation"])
         self.dropout = nn.Dropout(c["dropout"])
         # Logits only: softmax lives in the loss (and in predict), where it is numerically safe.
         self.output = nn.Linear(c["hidden_dim"], c["num_classes"])
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, ngram_values: torch.Tensor | None = None,
+                ngram_offsets: torch.Tensor | None = None) -> torch.Tensor:
         enc = self.encoder(self.embedding(ids), lengths)
-        pooled = self.dropout(self.pooling(enc))
-        return self.output(self.dropout(self.act(self.hidden(pooled))))
+        pooled = self.pooling(enc)
+        bag = None
+        if self.config["ngram_buckets"] > 0:
+            if ngram_values is None or ngram_offsets is None:
+                raise ValueError("this model was trained with n-gram features: pass ngram_values and ngram_offsets")
+            bag = self.ngrams(ngram_values, ngram_offsets)
+            if self.config["ngram_head"] == "concat":
+                pooled, bag = torch.cat([pooled, bag], dim=-1), None
+        pooled = self.dropout(pooled)
+        logits = self.output(self.dropout(self.act(self.hidden(pooled))))
+        if bag is not None:
+            logits = logits + self.ngram_output(self.dropout(bag))
+        return logits
 
 
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -62,8 +88,10 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     resolved = {**DEFAULTS, **config}
     if resolved["encoder"] not in ENCODERS:
         raise ValueError(f"unknown encoder {resolved['encoder']!r}; choose one of {list(ENCODERS)}")
+    if resolved["ngram_head"] not in ("concat", "separate"):
+        raise ValueError(f"unknown ngram_head {resolved['ngram_head']!r}; choose concat or separate")
     resolved["kernel_sizes"] = [int(k) for k in resolved["kernel_sizes"]]
-    for key in ("vocab_size", "num_classes", "emb_dim", "hidden_dim", "num_layers"):
+    for key in ("vocab_size", "num_classes", "emb_dim", "hidden_dim", "num_layers", "ngram_buckets", "ngram_dim"):
         resolved[key] = int(resolved[key])
     resolved["dropout"] = float(resolved["dropout"])
     return resolved

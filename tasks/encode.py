@@ -73,6 +73,12 @@ def encode_table(table: pa.Table, cfg: dict, labels: list[str], vocab: Vocab | N
     # Unknown labels get -1 here; the validation stage names them and stops the flow.
     label_ids = pa.array([index.get(v, -1) for v in table.column("label").to_pylist()], pa.int32())
     out = table.append_column("ids", ids).append_column("label_id", label_ids)
+    ngram_cfg = cfg.get("ngrams") or {}
+    if int(ngram_cfg.get("buckets", 0)) > 0:
+        from tasks.ngrams import hashed_ngrams
+
+        out = out.append_column("ngram_ids", hashed_ngrams(table.column("text").to_pylist(),
+                                                           table.column("tokens").to_pylist(), ngram_cfg))
     flat = pc.list_flatten(ids)
     n_tokens = max(1, len(flat))
     report = {

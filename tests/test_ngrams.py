@@ -1,0 +1,73 @@
+"""The hashed n-gram bag: features, encode column, model branch, training with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from models.n21 import SequenceClassifier
+from tasks.encode import encode_table
+from tasks.ngrams import _features, hashed_ngrams
+from tasks.train import ModelInputs, predict_classifier, train_classifier
+from tests.test_train import CFG, MODEL, synthetic_table
+
+
+def test_features_are_word_bounded_char_ngrams_and_token_ngrams():
+    feats = _features("영화 최고", ["영화", "최고"], [2, 3], [1, 2])
+    assert "c:< 영" in feats and "c:화 >" in feats and "c:영 화 >" in feats
+    assert "c:화 최" not in feats  # no n-gram crosses a space
+    assert {"t:영화", "t:최고", "t:영화 최고"} <= set(feats)
+
+
+def test_ids_are_stable_in_range_and_distinct_per_row():
+    texts, tokens = ["영화 정말 재밌다", "별로", ""], [["영화", "정말", "재밌", "다"], ["별로"], []]
+    first = hashed_ngrams(texts, tokens, {"buckets": 1000}).to_pylist()
+    assert first == hashed_ngrams(texts, tokens, {"buckets": 1000}).to_pylist()
+    assert first[2] == [] and all(1 <= i <= 1000 for row in first for i in row)
+    assert all(len(row) == len(set(row)) for row in first)
+    with pytest.raises(ValueError, match="buckets must be > 0"):
+        hashed_ngrams(texts, tokens, {"buckets": 0})
+
+
+def test_encode_adds_the_column_only_when_asked():
+    table = pa.table({"id": ["1", "2"], "text": ["좋다", "싫다"], "label": ["p", "n"], "split": ["train", "train"],
+                      "tokens": pa.array([["좋", "다"], ["싫", "다"]], pa.list_(pa.string()))})
+    cfg = {"min_freq": 1, "max_size": 100}
+    assert "ngram_ids" not in encode_table(table, cfg, ["n", "p"])[0].column_names
+    out = encode_table(table, {**cfg, "ngrams": {"buckets": 64}}, ["n", "p"])[0]
+    assert str(out.schema.field("ngram_ids").type) == "list<item: int32>"
+
+
+@pytest.mark.parametrize("head", ["concat", "separate"])
+def test_model_branch_needs_its_inputs(head):
+    model = SequenceClassifier(dict(vocab_size=20, num_classes=2, emb_dim=8, hidden_dim=8, ngram_buckets=50,
+                                    ngram_dim=4, ngram_head=head)).eval()
+    ids, lengths = torch.tensor([[3, 4, 5], [6, 0, 0]]), torch.tensor([3, 1])
+    values, offsets = torch.tensor([1, 7, 9, 50]), torch.tensor([0, 3])
+    assert model(ids, lengths, values, offsets).shape == (2, 2)
+    with pytest.raises(ValueError, match="n-gram features"):
+        model(ids, lengths)
+
+
+def test_bag_batches_match_the_rows():
+    inputs = ModelInputs(pa.array([[2, 3], [4]], pa.list_(pa.int32())), None,
+                         pa.array([[1, 2, 3], []], pa.list_(pa.int32())))
+    ids, lengths, values, offsets = inputs.batch(np.array([1, 0]), torch.device("cpu"))
+    assert values.tolist() == [1, 2, 3] and offsets.tolist() == [0, 0]
+    assert ids.tolist() == [[4, 0], [2, 3]]
+
+
+def test_training_with_the_bag_learns_and_predicts():
+    table = synthetic_table(n=600)
+    # The bag sees the marker token 5 too: the task stays learnable through either branch.
+    table = table.append_column("ngram_ids", table.column("ids"))
+    config = {**MODEL, "ngram_buckets": 40, "ngram_dim": 8}
+    model, history = train_classifier(table, config, {**CFG, "ngram_dropout": 0.3}, log=lambda _: None)
+    assert history["best_dev_accuracy"] > 0.9
+    test = table.slice(510)
+    pred, _ = predict_classifier(model, test.column("ids"), 64, "cpu", 30, test.column("ngram_ids"))
+    assert (pred == test.column("label_id").to_numpy()).mean() > 0.9
+    with pytest.raises(ValueError, match="no ngram_ids column"):
+        train_classifier(synthetic_table(n=60), config, CFG, log=lambda _: None)
