@@ -64,11 +64,8 @@ def run(
             _fail(f"{name} flow failed: {err}")
         metrics_path = resolve("${work_dir}/eval/metrics.json", p)
         metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
-        headline = {k: metrics[k] for k in ("accuracy", "macro_f1", "rows", "split") if k in metrics}
-        if "majority_baseline" in metrics:
-            headline["majority_baseline_accuracy"] = metrics["majority_baseline"]["accuracy"]
         print(json.dumps({"problem": name, "model_dir": p["model_dir"], "metrics_path": metrics_path,
-                          "metrics": headline}, ensure_ascii=False))
+                          "metrics": problem_module(name).headline(metrics)}, ensure_ascii=False))
 
 
 @app.command()
@@ -82,23 +79,18 @@ def evaluate(
     out: Optional[Path] = typer.Option(None, help="Write the metrics JSON here"),
 ) -> None:
     """Evaluate a trained model on any file; prints the metrics and writes them as JSON."""
-    _only_n21(problem)
     from tasks import io
-    from tasks.evaluate_n21 import evaluate_file, load
 
-    fmt = format or {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(
-        data.suffix, "tsv")
+    module = _problem(problem)
+    fmt = format or module.format_for(data)
+    mapping = {}
+    for item in column or []:
+        key, _, value = item.partition("=")
+        mapping[key] = value or None
+    out_dir = (out.parent if out else Path(model) / "..").resolve() / f"eval-{data.stem}"
     try:
-        _, bundle = load(model)
-        columns = dict(bundle["params.json"]["data"]["columns"], split=None)
-        for item in column or []:
-            key, _, value = item.partition("=")
-            columns[key] = value or None
-        data_cfg = {"path": str(data), "format": fmt, "encoding": encoding, "columns": columns,
-                    "split": {"dev": 0.0, "test": 0.0, "seed": 0}}
-        out_dir = (out.parent if out else Path(model) / "..").resolve() / f"eval-{data.stem}"
-        metrics = evaluate_file(model, data_cfg, out_dir)
-    except (FileNotFoundError, ValueError) as err:
+        metrics = module.evaluate_command(model, data, fmt, encoding, mapping, out_dir)
+    except (FileNotFoundError, ValueError, KeyError) as err:
         _fail(str(err), 2)
     if out:
         io.write_json(metrics, out)
@@ -112,9 +104,7 @@ def predict(
     text: Optional[list[str]] = typer.Argument(None, help="Texts; read one per line from stdin when none"),
 ) -> None:
     """Predict for texts given as arguments or on stdin; writes one JSON line per text."""
-    _only_n21(problem)
-    from tasks.evaluate_n21 import predict_texts
-
+    predict_texts = _problem(problem).predict_command
     texts = list(text) if text else [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         _fail("no text given: pass texts as arguments or one per line on stdin", 2)
@@ -178,9 +168,21 @@ def dvc_yaml_command(check: bool = typer.Option(False, help="Fail if dvc.yaml di
     print(f"wrote {target}")
 
 
-def _only_n21(problem: str) -> None:
-    if problem != "n21":
-        _fail(f"problem {problem!r} has no trained-model commands yet; available: n21", 2)
+def problem_module(problem: str):
+    """flows/<problem>.py: its stages, and the evaluate/predict commands for its model directories."""
+    import importlib
+
+    from flows.stages import stages_for
+
+    stages_for(problem)  # a clear error for an unknown or unbuilt problem type
+    return importlib.import_module(f"flows.{problem}")
+
+
+def _problem(problem: str):
+    try:
+        return problem_module(problem)
+    except KeyError as err:
+        _fail(str(err).strip('"'), 2)
 
 
 if __name__ == "__main__":

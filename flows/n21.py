@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from flows.artifacts import markdown_file_hook, validation_hook
 from flows.stages import Stage, register, resolve
 from tasks import io
 
@@ -100,6 +101,9 @@ def train(p: dict) -> dict:
         "num_classes": len(schema["labels"]),
         **{k: cfg[k] for k in ("encoder", "pooling", "activation", "emb_dim", "hidden_dim", "num_layers",
                                "kernel_sizes", "dropout")},
+        # The bag's size is fixed by the encode stage's hashing, so it is read from there.
+        "ngram_buckets": int((p["encode"].get("ngrams") or {}).get("buckets", 0)),
+        "ngram_dim": int(cfg.get("ngram_dim", 64)),
     }
     model, history = train_classifier(encoded, model_config, cfg)
     save_model_dir(path(p, "model"), model, model_config, {
@@ -133,16 +137,35 @@ def publish_metrics(report: dict, p: dict) -> None:
     publish_classification(PROBLEM, io.read_json(path(p, "metrics")), path(p, "confusion_png"))
 
 
-def publish_class_design(report: dict, p: dict) -> None:
-    from flows.artifacts import publish_markdown
-
-    publish_markdown(f"{PROBLEM}-class-design", path(p, "class_design").read_text(encoding="utf-8"))
+# ---- what `hanflow run | evaluate | predict --problem n21` call
 
 
-def publish_validation(report: dict, p: dict) -> None:
-    from flows.artifacts import publish_validation_report
+def headline(metrics: dict) -> dict:
+    out = {k: metrics[k] for k in ("accuracy", "macro_f1", "rows", "split") if k in metrics}
+    if "majority_baseline" in metrics:
+        out["majority_baseline_accuracy"] = metrics["majority_baseline"]["accuracy"]
+    return out
 
-    publish_validation_report(PROBLEM, io.read_json(path(p, "validation")))
+
+def format_for(data: Path) -> str:
+    return {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(
+        data.suffix, "tsv")
+
+
+def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path) -> dict:
+    from tasks.evaluate_n21 import evaluate_file, load
+
+    _, bundle = load(model)
+    columns = {**bundle["params.json"]["data"]["columns"], "split": None, **mapping}
+    data_cfg = {"path": str(data), "format": fmt, "encoding": encoding, "columns": columns,
+                "split": {"dev": 0.0, "test": 0.0, "seed": 0}}
+    return evaluate_file(model, data_cfg, out_dir)
+
+
+def predict_command(model: Path, texts: list[str]) -> list[dict]:
+    from tasks.evaluate_n21 import predict_texts
+
+    return predict_texts(model, texts)
 
 
 CODE = ("flows/n21.py", "tasks/io.py")
@@ -151,14 +174,17 @@ register(PROBLEM, [
           deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
     Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/encode.py"), params=("encode", "class_design.labels"),
+    Stage("encode", encode, code=(*CODE, "tasks/encode.py", "tasks/ngrams.py"),
+          params=("encode", "class_design.labels"),
           deps=(A["tokens"],), outs=(A["encoded"], A["vocab"])),
     Stage("validate", validate, code=(*CODE, "tasks/validate.py"), params=("validate", "class_design.labels"),
-          deps=(A["encoded"],), metrics=(A["validation"],), publish=publish_validation),
+          deps=(A["encoded"],), metrics=(A["validation"],),
+          publish=validation_hook(PROBLEM, A["validation"])),
     Stage("class_design", class_design, code=(*CODE, "tasks/class_design.py"), params=("class_design",),
-          deps=(A["encoded"],), outs=(A["label_schema"], A["class_design"]), publish=publish_class_design),
+          deps=(A["encoded"],), outs=(A["label_schema"], A["class_design"]),
+          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
     Stage("train", train, code=(*CODE, "tasks/train.py", "models/encoders.py", "models/n21.py"),
-          params=("train",), deps=(A["encoded"], A["vocab"], A["label_schema"], A["validation"]),
+          params=("train", "encode.ngrams"), deps=(A["encoded"], A["vocab"], A["label_schema"], A["validation"]),
           outs=(A["model"],)),
     Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n21.py"), params=("evaluate",),
           deps=(A["model"], A["encoded"]), outs=(A["confusion"], A["confusion_png"], A["predictions"]),

@@ -58,7 +58,7 @@ def available_problems() -> list[str]:
 
 def load_all() -> None:
     # Importing a problem module registers its stages.
-    from flows import n21  # noqa: F401
+    from flows import n21, n2n  # noqa: F401
 
 
 def resolve(template: str, section: dict) -> str:

@@ -99,24 +99,29 @@ def validate_n21(table: pa.Table, label_values: list[str], cfg: dict) -> dict:
             f"no label values to validate against: list them in {LABELS_PARAMS_KEY} "
             "or make sure the train split has labels"
         )
+    df = frame_for_validation(table)
+    return run_suite(df, _expectations(label_values, cfg), "n21", rows=int(table.num_rows))
+
+
+def run_suite(df, expectations: list, name: str, rows: int) -> dict:
+    """Run GX expectations on a pandas frame in an ephemeral context; a JSON-able report."""
     _quiet_gx()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    df = frame_for_validation(table)
     ctx = gx.get_context(mode="ephemeral")
     # tqdm bars would land in Prefect's captured logs as noise.
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     batch_def = (
-        ctx.data_sources.add_pandas("hanflow_n21")
-        .add_dataframe_asset("n21_rows")
+        ctx.data_sources.add_pandas(f"hanflow_{name}")
+        .add_dataframe_asset(f"{name}_rows")
         .add_batch_definition_whole_dataframe("all_rows")
     )
-    suite = ctx.suites.add(gx.ExpectationSuite(name="n21_suite"))
-    for exp in _expectations(label_values, cfg):
+    suite = ctx.suites.add(gx.ExpectationSuite(name=f"{name}_suite"))
+    for exp in expectations:
         suite.add_expectation(exp)
     vd = ctx.validation_definitions.add(
-        gx.ValidationDefinition(name="n21_validation", data=batch_def, suite=suite)
+        gx.ValidationDefinition(name=f"{name}_validation", data=batch_def, suite=suite)
     )
     result_format: dict[str, Any] = {
         "result_format": "SUMMARY",
@@ -130,7 +135,7 @@ def validate_n21(table: pa.Table, label_values: list[str], cfg: dict) -> dict:
     entries = [_entry(r) for r in result.results]
     return {
         "success": bool(result.success) and all(e["success"] for e in entries),
-        "rows": int(table.num_rows),
+        "rows": rows,
         "expectations": entries,
     }
 

@@ -31,7 +31,8 @@ def sample_section(work: Path, *overrides: str) -> dict:
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    # A busy 2-core machine can need more than the default 30 s to start the server.
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 
@@ -42,4 +43,28 @@ def trained_n21(prefect_harness, tmp_path_factory) -> dict:
 
     section = sample_section(tmp_path_factory.mktemp("n21"))
     section["reports"] = run_problem_flow("n21", section)
+    return section
+
+
+N2N_SAMPLE = ROOT / "data" / "sample" / "n2n_entities.jsonl"
+# A smaller tagger than params.yaml's keeps the suite fast; it still learns the sample.
+N2N_FAST = ("n2n.train.num_layers=1", "n2n.train.hidden_dim=64", "n2n.train.epochs=15")
+
+
+def n2n_section(work: Path, *overrides: str) -> dict:
+    from tasks.params import apply_overrides, load_params
+
+    params = apply_overrides(load_params(ROOT / "params.yaml"),
+                             [f"n2n.work_dir={work}", f"n2n.model_dir={work / 'model'}",
+                              f"n2n.data.path={N2N_SAMPLE}", *N2N_FAST, *overrides])
+    return params["n2n"]
+
+
+@pytest.fixture(scope="session")
+def trained_n2n(prefect_harness, tmp_path_factory) -> dict:
+    """The whole N2N flow on the embedded NER sample, run once."""
+    from flows.pipeline import run_problem_flow
+
+    section = n2n_section(tmp_path_factory.mktemp("n2n"))
+    section["reports"] = run_problem_flow("n2n", section)
     return section

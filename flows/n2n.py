@@ -1,0 +1,203 @@
+"""N2N (token -> tag, named entities): the stage runners and their place in the stage graph.
+
+Same shape as flows/n21.py: a runner moves data between files and the pure functions in
+tasks/ner.py, tasks/train_tagger.py and tasks/validate_n2n.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from flows.artifacts import markdown_file_hook, validation_hook
+from flows.stages import Stage, register, resolve
+from tasks import io
+
+PROBLEM = "n2n"
+A = {
+    "ingested": "${work_dir}/ingested.parquet",
+    "quarantine": "${work_dir}/quarantine.parquet",
+    "tokens": "${work_dir}/tokens.parquet",
+    "encoded": "${work_dir}/encoded.parquet",
+    "vocab": "${work_dir}/vocab.json",
+    "validation": "${work_dir}/validation.json",
+    "entity_schema": "${work_dir}/entity_schema.json",
+    "class_design": "${work_dir}/class_design.md",
+    "model": "${model_dir}",
+    "metrics": "${work_dir}/eval/metrics.json",
+    "errors": "${work_dir}/eval/errors.json",
+}
+
+
+def path(p: dict, name: str) -> Path:
+    return Path(resolve(A[name], p))
+
+
+def _types(p: dict, table=None) -> list[str]:
+    from tasks.ner import entity_types
+
+    configured = [entry["value"] for entry in p["class_design"].get("types") or []]
+    return entity_types(table, configured) if table is not None else configured
+
+
+def ingest(p: dict) -> dict:
+    from tasks.ner import ingest_ner
+
+    kept, quarantined, report = ingest_ner(p["data"])
+    io.write_table(kept, path(p, "ingested"))
+    io.write_table(quarantined, path(p, "quarantine"))
+    return report
+
+
+def tokenize(p: dict) -> dict:
+    from tasks.ner import tokenize_ner
+
+    out, report = tokenize_ner(io.read_table(path(p, "ingested")), p["tokenize"])
+    io.write_table(out, path(p, "tokens"))
+    return report
+
+
+def encode(p: dict) -> dict:
+    from tasks.ner import build_vocabs, encode_ner
+
+    tokens = io.read_table(path(p, "tokens"))
+    vocabs = build_vocabs(tokens, p["encode"], _types(p, tokens))
+    out, report = encode_ner(tokens, vocabs)
+    io.write_table(out, path(p, "encoded"))
+    io.write_json(vocabs, path(p, "vocab"))
+    return report
+
+
+def validate(p: dict) -> dict:
+    from tasks.validate import check
+    from tasks.validate_n2n import validate_n2n
+
+    encoded = io.read_table(path(p, "encoded"))
+    report = validate_n2n(encoded, _types(p, encoded), p["validate"])
+    io.write_json(report, path(p, "validation"))
+    check(report, source=str(p["data"]["path"]))
+    return {"rows_in": report["rows"], "success": report["success"], "expectations": len(report["expectations"])}
+
+
+def class_design(p: dict) -> dict:
+    from tasks.ner_schema import entity_schema, entity_schema_markdown
+
+    table = io.read_table(path(p, "ingested"))
+    schema = entity_schema(table, p["class_design"].get("types") or [], p["class_design"]["imbalance_ratio"])
+    io.write_json(schema, path(p, "entity_schema"))
+    io.write_text(entity_schema_markdown(schema), path(p, "class_design"))
+    return {"types": len(schema["types"]), "imbalance_warnings": schema["imbalance_warnings"]}
+
+
+MODEL_KEYS = ("char_emb_dim", "morph_emb_dim", "pos_emb_dim", "hidden_dim", "num_layers", "dropout", "use_crf")
+
+
+def train(p: dict) -> dict:
+    from tasks.tokenize import tokenizer_settings
+    from tasks.train import save_model_dir
+    from tasks.train_tagger import train_tagger
+
+    encoded = io.read_table(path(p, "encoded"))
+    vocabs = io.read_json(path(p, "vocab"))
+    cfg = p["train"]
+    features = set(cfg.get("features") or [])
+    unknown = features - {"morphs", "pos", "boundary", "domain"}
+    if unknown:
+        raise ValueError(f"n2n.train.features: unknown {sorted(unknown)}; choose from morphs, pos, boundary, domain")
+    model_config = {
+        "architecture": "n2n.TokenTagger",
+        "vocab_size": len(vocabs["chars"]["itos"]),
+        "num_tags": len(vocabs["tags"]),
+        "tag_names": vocabs["tags"],
+        "morph_vocab_size": len(vocabs["morphs"]["itos"]) if "morphs" in features else 0,
+        "pos_vocab_size": len(vocabs["pos"]["itos"]) if "pos" in features else 0,
+        "boundary_vocab_size": 4 if "boundary" in features else 0,
+        "domain_vocab_size": len(vocabs.get("domains", [])) if "domain" in features else 0,
+        **{k: cfg[k] for k in MODEL_KEYS},
+    }
+    model, history = train_tagger(encoded, model_config, cfg)
+    save_model_dir(path(p, "model"), model, model_config, {
+        "vocab.json": vocabs,
+        "entity_schema.json": io.read_json(path(p, "entity_schema")),
+        "tokenizer.json": tokenizer_settings(p["tokenize"]),
+        "params.json": p,
+        "train_metrics.json": history,
+    })
+    return {k: history.get(k) for k in ("best_epoch", "best_dev_f1", "stopped_early")}
+
+
+def evaluate(p: dict) -> dict:
+    from tasks.evaluate_n2n import evaluate_encoded
+
+    split = p["evaluate"]["split"]
+    table = io.read_table(path(p, "encoded"))
+    rows = table.filter(pc.equal(table.column("split"), split))
+    if rows.num_rows == 0:
+        raise ValueError(f"no rows in split {split!r} to evaluate (params key n2n.evaluate.split)")
+    train_rows = table.filter(pc.equal(table.column("split"), "train")).select(["text", "entities"])
+    metrics, errors = evaluate_encoded(rows, path(p, "model"), p["evaluate"], train_table=train_rows)
+    metrics["split"] = split
+    io.write_json(metrics, path(p, "metrics"))
+    io.write_json(errors, path(p, "errors"))
+    return {"f1": metrics["f1"], "precision": metrics["precision"], "recall": metrics["recall"],
+            "rows": metrics["rows"]}
+
+
+def publish_metrics(report: dict, p: dict) -> None:
+    from flows.artifacts import publish_entities
+
+    publish_entities(PROBLEM, io.read_json(path(p, "metrics")), io.read_json(path(p, "errors")))
+
+
+# ---- what `hanflow run | evaluate | predict --problem n2n` call
+
+
+def headline(metrics: dict) -> dict:
+    out = {k: metrics[k] for k in ("f1", "precision", "recall", "token_accuracy", "rows", "split") if k in metrics}
+    if "gazetteer_baseline" in metrics:
+        out["gazetteer_baseline_f1"] = metrics["gazetteer_baseline"]["f1"]
+    return out
+
+
+def format_for(data: Path) -> str:
+    return {".jsonl": "jsonl", ".train": "klp", ".dev": "klp", ".test": "klp", ".tsv": "klue"}.get(data.suffix, "kmou")
+
+
+def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path) -> dict:
+    from tasks.evaluate_n2n import evaluate_file
+
+    if mapping:
+        raise ValueError("--column does not apply to n2n: its formats have fixed layouts")
+    return evaluate_file(model, data, fmt, encoding)
+
+
+def predict_command(model: Path, texts: list[str]) -> list[dict]:
+    from tasks.evaluate_n2n import predict_texts
+
+    return predict_texts(model, texts)
+
+
+CODE = ("flows/n2n.py", "tasks/io.py", "tasks/ner.py")
+register(PROBLEM, [
+    Stage("ingest", ingest, code=(*CODE, "tasks/ner_formats.py", "tasks/textfile.py", "tasks/ingest.py"),
+          params=("data",),
+          deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
+    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py"), params=("tokenize",),
+          deps=(A["ingested"],), outs=(A["tokens"],)),
+    Stage("encode", encode, code=(*CODE, "tasks/encode.py"), params=("encode", "class_design.types"),
+          deps=(A["tokens"],), outs=(A["encoded"], A["vocab"])),
+    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2n.py"),
+          params=("validate", "class_design.types"), deps=(A["encoded"],), metrics=(A["validation"],),
+          publish=validation_hook(PROBLEM, A["validation"])),
+    Stage("class_design", class_design, code=(*CODE, "tasks/ner_schema.py"), params=("class_design",),
+          deps=(A["ingested"],), outs=(A["entity_schema"], A["class_design"]),
+          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
+    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/train_tagger.py", "models/encoders.py",
+                                "models/crf.py", "models/n2n.py"),
+          params=("train",), deps=(A["encoded"], A["vocab"], A["entity_schema"], A["validation"]),
+          outs=(A["model"],)),
+    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2n.py", "tasks/train_tagger.py"),
+          params=("evaluate",), deps=(A["model"], A["encoded"]), outs=(A["errors"],), metrics=(A["metrics"],),
+          publish=publish_metrics),
+])
