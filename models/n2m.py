@@ -1,0 +1,319 @@
+"""Sequence (n) to sequence (m): a question in, an answer out (attentive RNN encoder-decoder).
+
+Token ids: tgt_in = <bos> y1 .. yn and tgt_out = y1 .. yn <eos>, both padded with pad_id. Decoding
+returns y1 .. yn only (no bos, no eos). Attention:
+- "bahdanau" (additive): the previous decoder state queries the source before each step, so the
+  decoder runs step by step even under teacher forcing;
+- "luong" (general, without input feeding): the decoder RNN runs over the whole target at once and
+  attention follows in one batched product, which makes training noticeably faster on CPU.
+Both end in a tanh projection to emb_dim, so the output layer can share the target embedding
+(tie_embeddings) whatever hidden_dim is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from models.encoders import BiLSTMEncoder, EncoderOutput, TokenEmbedding
+
+DEFAULTS: dict[str, Any] = {
+    "emb_dim": 256,
+    "hidden_dim": 256,
+    "num_layers": 1,
+    "dropout": 0.2,
+    "encoder": "bilstm",  # or "bigru"
+    "rnn": "gru",  # decoder cell: "gru" or "lstm"
+    "attention": "bahdanau",  # or "luong"
+    # One vocabulary and one embedding for question and answer (src_vocab_size == tgt_vocab_size).
+    "shared_vocab": False,
+    # Output layer reuses the target embedding matrix (Press & Wolf 2017): fewer parameters, which
+    # small dialogue corpora need more than capacity.
+    "tie_embeddings": False,
+    "label_smoothing": 0.0,
+}
+REQUIRED = ("src_vocab_size", "tgt_vocab_size", "pad_id", "bos_id", "eos_id")
+ENCODERS = ("bilstm", "bigru")
+RNNS = ("gru", "lstm")
+ATTENTIONS = ("bahdanau", "luong")
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+class BiGRUEncoder(BiLSTMEncoder):
+    """BiLSTMEncoder's padding-safe flip trick with GRU cells (nn.GRU returns (out, h) like nn.LSTM)."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, num_layers: int = 1, dropout: float = 0.0):
+        super().__init__(input_dim, hidden_dim, num_layers, dropout)
+        dims = [input_dim] + [2 * hidden_dim] * (num_layers - 1)
+        self.forward_layers = nn.ModuleList(nn.GRU(d, hidden_dim, batch_first=True) for d in dims)
+        self.backward_layers = nn.ModuleList(nn.GRU(d, hidden_dim, batch_first=True) for d in dims)
+
+
+class Seq2Seq(nn.Module):
+    architecture = "n2m.Seq2Seq"
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.config = resolve_config(config)
+        c = self.config
+        hidden, emb = c["hidden_dim"], c["emb_dim"]
+        self.src_embedding = TokenEmbedding(c["src_vocab_size"], emb, c["dropout"], padding_idx=c["pad_id"])
+        self.tgt_embedding = (self.src_embedding if c["shared_vocab"]
+                              else TokenEmbedding(c["tgt_vocab_size"], emb, c["dropout"], padding_idx=c["pad_id"]))
+        encoder_cls = BiLSTMEncoder if c["encoder"] == "bilstm" else BiGRUEncoder
+        self.encoder = encoder_cls(emb, hidden, c["num_layers"], c["dropout"])
+        enc_dim = self.encoder.out_dim
+        # The encoder summary starts the decoder; a question's gist is known before the first word.
+        self.bridge = nn.Linear(enc_dim, hidden * c["num_layers"])
+        rnn_cls = nn.GRU if c["rnn"] == "gru" else nn.LSTM
+        rnn_in = emb + enc_dim if c["attention"] == "bahdanau" else emb
+        self.decoder = rnn_cls(rnn_in, hidden, c["num_layers"], batch_first=True,
+                               dropout=c["dropout"] if c["num_layers"] > 1 else 0.0)
+        if c["attention"] == "bahdanau":
+            self.attn_keys = nn.Linear(enc_dim, hidden, bias=False)
+            self.attn_query = nn.Linear(hidden, hidden)
+            self.attn_v = nn.Linear(hidden, 1, bias=False)
+            self.pre_output = nn.Linear(hidden + enc_dim + emb, emb)
+        else:
+            self.attn_keys = nn.Linear(enc_dim, hidden, bias=False)
+            self.pre_output = nn.Linear(hidden + enc_dim, emb)
+        self.dropout = nn.Dropout(c["dropout"])
+        self.output = nn.Linear(emb, c["tgt_vocab_size"])
+        if c["tie_embeddings"]:
+            self.output.weight = self.tgt_embedding.embedding.weight
+
+    # ------------------------------------------------------------ encoder and one decoder step
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[EncoderOutput, torch.Tensor, State]:
+        """(encoder output, precomputed attention keys, initial decoder state)."""
+        enc = self.encoder(self.src_embedding(src), src_lengths)
+        layers, hidden = self.config["num_layers"], self.config["hidden_dim"]
+        h0 = torch.tanh(self.bridge(enc.last)).view(-1, layers, hidden).transpose(0, 1).contiguous()
+        state: State = (h0, torch.zeros_like(h0)) if self.config["rnn"] == "lstm" else h0
+        return enc, self.attn_keys(enc.states), state
+
+    def _attend(self, query: torch.Tensor, keys: torch.Tensor, enc: EncoderOutput) -> torch.Tensor:
+        """Context [B, Tq, enc_dim] for queries [B, Tq, hidden]; padding gets zero weight."""
+        if self.config["attention"] == "bahdanau":
+            scores = self.attn_v(torch.tanh(keys.unsqueeze(1) + self.attn_query(query).unsqueeze(2))).squeeze(-1)
+        else:
+            scores = torch.bmm(query, keys.transpose(1, 2))
+        weights = torch.softmax(scores.masked_fill(~enc.mask.unsqueeze(1), float("-inf")), dim=-1)
+        return torch.bmm(weights, enc.states)
+
+    def _top(self, state: State) -> torch.Tensor:
+        return (state[0] if isinstance(state, tuple) else state)[-1]
+
+    def _decode(self, tgt_in: torch.Tensor, state: State, enc: EncoderOutput,
+                keys: torch.Tensor) -> tuple[torch.Tensor, State]:
+        """Logits [B, T, V] for target inputs [B, T] and the state after them."""
+        emb = self.tgt_embedding(tgt_in)
+        if self.config["attention"] == "luong":
+            out, state = self.decoder(emb, state)
+            context = self._attend(out, keys, enc)
+            pre = torch.cat([out, context], dim=-1)
+        else:
+            steps = []
+            for t in range(tgt_in.size(1)):
+                context = self._attend(self._top(state).unsqueeze(1), keys, enc)
+                out, state = self.decoder(torch.cat([emb[:, t:t + 1], context], dim=-1), state)
+                steps.append(torch.cat([out, context, emb[:, t:t + 1]], dim=-1))
+            pre = torch.cat(steps, dim=1)
+        return self.output(self.dropout(torch.tanh(self.pre_output(pre)))), state
+
+    # ------------------------------------------------------------ training
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: logits [B, T, tgt_vocab_size]; rows at padded positions are junk the loss ignores."""
+        enc, keys, state = self.encode(src, src_lengths)
+        logits, _ = self._decode(tgt_in, state, enc, keys)
+        return logits
+
+    def loss(self, logits: torch.Tensor, tgt_out: torch.Tensor, label_smoothing: float | None = None,
+             reduction: str = "mean") -> torch.Tensor:
+        """Cross-entropy over real target tokens (pad ignored); reduction "sum" gives the NLL for perplexity."""
+        smoothing = self.config["label_smoothing"] if label_smoothing is None else float(label_smoothing)
+        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tgt_out.reshape(-1),
+                               ignore_index=self.config["pad_id"], label_smoothing=smoothing, reduction=reduction)
+
+    # ------------------------------------------------------------ decoding
+
+    def _next_logprobs(self, logits: torch.Tensor, history: torch.Tensor, step: int, min_len: int,
+                       no_repeat_ngram_size: int, repetition_penalty: float) -> torch.Tensor:
+        """Log-probabilities [N, V] after the decoding rules; history [N, step] holds generated ids."""
+        c = self.config
+        logits = logits.float().clone()
+        if repetition_penalty != 1.0 and step > 0:
+            # CTRL (Keskar et al. 2019): make every already generated token less likely, whatever its sign.
+            seen = logits.gather(1, history)
+            logits.scatter_(1, history, torch.where(seen > 0, seen / repetition_penalty, seen * repetition_penalty))
+        banned = torch.zeros_like(logits, dtype=torch.bool)
+        banned[:, [c["pad_id"], c["bos_id"]]] = True
+        if step < min_len:
+            banned[:, c["eos_id"]] = True
+        if no_repeat_ngram_size > 0:
+            banned |= _repeated_ngram_ban(history, no_repeat_ngram_size, logits.size(1))
+        # A row with every token banned (tiny vocabulary, min_len past what no-repeat allows) may end:
+        # stopping early beats emitting pad from an all -inf row.
+        banned[banned.all(-1), c["eos_id"]] = False
+        return torch.log_softmax(logits.masked_fill(banned, float("-inf")), dim=-1)
+
+    @torch.no_grad()
+    def greedy(self, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int = 40, min_len: int = 0,
+               no_repeat_ngram_size: int = 0, repetition_penalty: float = 1.0) -> list[list[int]]:
+        """The most likely next token at every step, batched; ids without bos/eos, at most max_len each."""
+        was_training = self.training
+        self.eval()  # dropout would make decoding random
+        try:
+            c = self.config
+            enc, keys, state = self.encode(src, src_lengths)
+            batch = src.size(0)
+            prev = torch.full((batch,), c["bos_id"], dtype=torch.long, device=src.device)
+            history = torch.zeros((batch, 0), dtype=torch.long, device=src.device)
+            done = torch.zeros(batch, dtype=torch.bool, device=src.device)
+            for step in range(max_len):
+                logits, state = self._decode(prev.unsqueeze(1), state, enc, keys)
+                logp = self._next_logprobs(logits[:, 0], history, step, min_len, no_repeat_ngram_size,
+                                           repetition_penalty)
+                prev = torch.where(done, c["eos_id"], logp.argmax(-1))
+                history = torch.cat([history, prev.unsqueeze(1)], dim=1)
+                done |= prev == c["eos_id"]
+                if bool(done.all()):
+                    break
+            return [_until_eos(row, c["eos_id"]) for row in history.tolist()]
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def beam_search(self, src: torch.Tensor, src_lengths: torch.Tensor, beam_width: int = 5, max_len: int = 40,
+                    length_penalty: float = 0.6, no_repeat_ngram_size: int = 0, min_len: int = 0,
+                    repetition_penalty: float = 1.0) -> list[list[int]]:
+        """Best hypothesis per sentence, all sentences' beams in one batch; ids without bos/eos.
+
+        Finished hypotheses are ranked by log p / lp with GNMT's lp = ((5 + len) / 6) ** alpha, len counting
+        eos; alpha = length_penalty (0: raw log-probability, which favours short answers). A sentence stops
+        once it has beam_width finished hypotheses (fairseq-style early stop); at max_len the live beams
+        join the finished ones. beam_width 1 gives exactly the greedy answer.
+        """
+        if beam_width < 1:
+            raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+        was_training = self.training
+        self.eval()
+        try:
+            return self._beam(src, src_lengths, beam_width, max_len, length_penalty, no_repeat_ngram_size,
+                              min_len, repetition_penalty)
+        finally:
+            self.train(was_training)
+
+    def _beam(self, src: torch.Tensor, src_lengths: torch.Tensor, k: int, max_len: int, alpha: float,
+              no_repeat: int, min_len: int, rep_penalty: float) -> list[list[int]]:
+        c = self.config
+        eos, device = c["eos_id"], src.device
+        batch, vocab = src.size(0), c["tgt_vocab_size"]
+        enc, keys, state = self.encode(src, src_lengths)
+        # Every sentence's k beams sit next to each other: row b * k + j is beam j of sentence b.
+        enc = EncoderOutput(*(x.repeat_interleave(k, dim=0) if x is not None else None for x in enc))
+        keys = keys.repeat_interleave(k, dim=0)
+        state = _reorder(state, torch.arange(batch, device=device).repeat_interleave(k))
+        scores = torch.full((batch, k), float("-inf"), device=device)
+        scores[:, 0] = 0.0  # all beams start identical: keep one, or the first step picks k copies
+        prev = torch.full((batch * k,), c["bos_id"], dtype=torch.long, device=device)
+        history = torch.zeros((batch * k, 0), dtype=torch.long, device=device)
+        finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
+        offsets = (torch.arange(batch, device=device) * k).unsqueeze(1)
+
+        def lp(length: int) -> float:
+            return ((5.0 + length) / 6.0) ** alpha
+
+        for step in range(max_len):
+            logits, state = self._decode(prev.unsqueeze(1), state, enc, keys)
+            logp = self._next_logprobs(logits[:, 0], history, step, min_len, no_repeat, rep_penalty)
+            total = (scores.view(-1, 1) + logp).view(batch, k * vocab)
+            top_scores, top_index = total.topk(min(2 * k, k * vocab), dim=1)
+            top_beam, top_token = top_index // vocab, top_index % vocab
+            is_eos = top_token == eos
+            # Finished: eos among the k best candidates (fairseq's rule; an eos ranked lower would have
+            # displaced a better live beam).
+            for b, j in (is_eos[:, :k] & torch.isfinite(top_scores[:, :k])).nonzero().tolist():
+                if len(finished[b]) < k:
+                    tokens = history[b * k + top_beam[b, j]].tolist()
+                    finished[b].append((top_scores[b, j].item() / lp(step + 1), tokens))
+            if all(len(f) >= k for f in finished):
+                break
+            # Live beams: the k best candidates that are not eos (at most k of the 2k are eos).
+            live = top_scores.masked_fill(is_eos, float("-inf")).topk(k, dim=1).indices
+            scores = top_scores.gather(1, live)
+            rows = (offsets + top_beam.gather(1, live)).view(-1)
+            prev = top_token.gather(1, live).view(-1)
+            history = torch.cat([history[rows], prev.unsqueeze(1)], dim=1)
+            state = _reorder(state, rows)
+        else:
+            for b in range(batch):
+                for j in range(k):
+                    if len(finished[b]) < k and torch.isfinite(scores[b, j]):
+                        finished[b].append((scores[b, j].item() / lp(max_len), history[b * k + j].tolist()))
+        return [max(f, key=lambda h: h[0])[1] if f else [] for f in finished]
+
+
+def _until_eos(ids: list[int], eos: int) -> list[int]:
+    return ids[: ids.index(eos)] if eos in ids else ids
+
+
+def _reorder(state: State, rows: torch.Tensor) -> State:
+    if isinstance(state, tuple):
+        return tuple(s.index_select(1, rows) for s in state)  # type: ignore[return-value]
+    return state.index_select(1, rows)
+
+
+def _repeated_ngram_ban(history: torch.Tensor, n: int, vocab: int) -> torch.Tensor:
+    """Bool [N, V]: tokens that would complete an n-gram already present in that row's history."""
+    rows, length = history.shape
+    banned = torch.zeros((rows, vocab), dtype=torch.bool, device=history.device)
+    if length < n - 1 or length == 0:
+        return banned
+    if n == 1:
+        return banned.scatter_(1, history, True)
+    prefix = history[:, length - n + 1:]  # the last n-1 tokens
+    windows = history.unfold(1, n - 1, 1)[:, : length - n + 1]  # each earlier (n-1)-gram with a successor
+    if windows.size(1) == 0:
+        return banned
+    hits = (windows == prefix.unsqueeze(1)).all(-1)
+    counts = torch.zeros((rows, vocab), device=history.device)
+    counts.scatter_add_(1, history[:, n - 1:], hits.float())  # scatter_add: duplicate successors all count
+    return counts > 0
+
+
+def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults and reject typos, so a saved model_config.json is complete and exact."""
+    config = {k: v for k, v in config.items() if k != "architecture"}
+    missing = [k for k in REQUIRED if k not in config]
+    if missing:
+        raise ValueError(f"model config lacks {missing}: they come from the vocabularies")
+    unknown = sorted(set(config) - set(DEFAULTS) - set(REQUIRED))
+    if unknown:
+        raise ValueError(f"unknown model config keys {unknown}; known: {sorted(set(DEFAULTS) | set(REQUIRED))}")
+    resolved = {**DEFAULTS, **config}
+    for key, choices in (("encoder", ENCODERS), ("rnn", RNNS), ("attention", ATTENTIONS)):
+        if resolved[key] not in choices:
+            raise ValueError(f"unknown {key} {resolved[key]!r}; choose one of {list(choices)}")
+    for key in ("src_vocab_size", "tgt_vocab_size", "pad_id", "bos_id", "eos_id", "emb_dim", "hidden_dim",
+                "num_layers"):
+        resolved[key] = int(resolved[key])
+    for key in ("dropout", "label_smoothing"):
+        resolved[key] = float(resolved[key])
+    for key in ("shared_vocab", "tie_embeddings"):
+        resolved[key] = bool(resolved[key])
+    if resolved["shared_vocab"] and resolved["src_vocab_size"] != resolved["tgt_vocab_size"]:
+        raise ValueError(f"shared_vocab needs one vocabulary, but src_vocab_size is {resolved['src_vocab_size']} "
+                         f"and tgt_vocab_size {resolved['tgt_vocab_size']}; build one vocabulary or set "
+                         "shared_vocab false")
+    specials = {k: resolved[k] for k in ("pad_id", "bos_id", "eos_id")}
+    if len(set(specials.values())) < 3 or not all(0 <= v < resolved["tgt_vocab_size"] for v in specials.values()):
+        raise ValueError(f"pad_id, bos_id and eos_id must be distinct ids below tgt_vocab_size "
+                         f"({resolved['tgt_vocab_size']}), got {specials}")
+    if resolved["num_layers"] < 1:
+        raise ValueError(f"num_layers must be >= 1, got {resolved['num_layers']}")
+    return resolved

@@ -1,0 +1,207 @@
+"""Readers that turn question/answer corpora (Chatbot data, generic CSV/TSV/JSONL) into one canonical form.
+
+Canonical row: {"id", "question", "answer", "label" (str or None), "source_file", "source_row"
+(1-based line where the record starts; the header is line 1)}. Question and answer are stripped of
+surrounding whitespace and otherwise kept as written. A record that cannot be used goes to the
+quarantine list with a reason that names the file, the line and the fix; nothing is dropped silently.
+Stdlib only, so the readers can run anywhere the data is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import random
+from pathlib import Path
+from typing import Any, Iterator
+
+from tasks.textfile import read_text as _read_text
+
+FORMATS = ("chatbot", "csv", "tsv", "jsonl")
+MAX_RAW = 2000  # quarantine rows keep at most this many characters of the record
+FIELDS = ("question", "answer", "label")
+# Chatbot_data (songys): header Q,A,label; 0 everyday, 1 break-up (negative), 2 love (positive).
+CHATBOT_COLUMNS = {"question": "Q", "answer": "A", "label": "label"}
+CHATBOT_LABELS = ("0", "1", "2")
+DEFAULT_COLUMNS = {"question": "question", "answer": "answer", "label": "label"}
+# What spreadsheet and pandas exports write for a missing cell; never a real Korean question or answer.
+MISSING_TEXT = {"nan", "null", "none", "<na>", "n/a"}
+
+_log = logging.getLogger(__name__)
+
+
+class _Bad(Exception):
+    """A record that cannot be used; the message is the quarantine reason."""
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def _clean(value: Any, field: str, column: str) -> str | None:
+    """A usable string, or None for a missing value (empty, NaN, null)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (int, float)):
+        value = str(value)
+    if not isinstance(value, str):
+        raise _Bad(f"{field} (column {column!r}) is a {type(value).__name__}, not text; write it as a string")
+    value = value.strip()
+    if not value or value.casefold() in MISSING_TEXT:
+        return None
+    return value
+
+
+def _pair(values: dict[str, Any], columns: dict[str, str], fmt: str) -> tuple[str, str, str | None]:
+    question = _clean(values.get(columns["question"]), "question", columns["question"])
+    answer = _clean(values.get(columns["answer"]), "answer", columns["answer"])
+    empty = [f for f, v in (("question", question), ("answer", answer)) if v is None]
+    if empty:
+        what = " and ".join(f"{f} ({columns[f]!r}{'' if columns[f] in values else ' missing'})" for f in empty)
+        raise _Bad(f"{what} is empty or NaN; fill it in or delete the row")
+    label = _clean(values.get(columns["label"]), "label", columns["label"]) if "label" in columns else None
+    if fmt == "chatbot" and label is not None and label not in CHATBOT_LABELS:
+        raise _Bad(f"label {label!r} is not one of {', '.join(CHATBOT_LABELS)} (0 everyday, 1 break-up, 2 love); "
+                   "fix the label or read the file with fmt='csv'")
+    return question, answer, label  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- per-format record streams
+
+
+def _csv_records(text: str, path: Path, delimiter: str, quoting: int
+                 ) -> tuple[list[str], Iterator[tuple[int, int, list[str]]]]:
+    """(header, stream of (first line, last line, fields)); the header is line 1."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ValueError(f"{path}: the file is empty; a header line (e.g. question,answer) is needed") from None
+
+    def stream() -> Iterator[tuple[int, int, list[str]]]:
+        last = reader.line_num
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                raise ValueError(f"{path}: line {reader.line_num}: {err}; fix the quoting of that line") from None
+            first, last = last + 1, reader.line_num
+            if fields and any(f.strip() for f in fields):  # blank lines are layout, not records
+                yield first, last, fields
+
+    return header, stream()
+
+
+def _resolve_columns(header: list[str], columns: dict[str, str], path: Path, explicit: bool) -> dict[str, str]:
+    missing = [f"{f}={columns[f]!r}" for f in ("question", "answer") if columns[f] not in header]
+    if missing:
+        raise ValueError(f"{path}: header {header} lacks the column for {', '.join(missing)}; pass "
+                         "columns={'question': ..., 'answer': ..., 'label': ...} naming the header's columns")
+    if columns.get("label") is not None and columns["label"] not in header:
+        if explicit:
+            raise ValueError(f"{path}: header {header} has no label column {columns['label']!r}; "
+                             "fix the mapping or drop 'label' from columns")
+        columns = {k: v for k, v in columns.items() if k != "label"}  # label is optional unless asked for
+    return columns
+
+
+def _columns(columns: dict[str, str] | None, fmt: str) -> tuple[dict[str, str], bool]:
+    default = CHATBOT_COLUMNS if fmt == "chatbot" else DEFAULT_COLUMNS
+    if columns is None:
+        return dict(default), False
+    unknown = sorted(set(columns) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"unknown keys {unknown} in columns; map only {list(FIELDS)} to the file's column names")
+    merged = {**{k: v for k, v in default.items() if k != "label"}, **columns}
+    return {k: v for k, v in merged.items() if v is not None}, "label" in columns
+
+
+# ---------------------------------------------------------------- public API
+
+
+def read_pairs(path: str | Path, fmt: str, columns: dict[str, str] | None = None,
+               encoding: str = "utf-8") -> tuple[list[dict], list[dict]]:
+    """Read one question/answer file into (rows, quarantined rows).
+
+    fmt: "chatbot" (Chatbot_data CSV: Q,A,label), "csv", "tsv" (no quoting: a tab or line break cannot be
+    inside a field, and quotes are literal text) or "jsonl" (one object per line). columns maps
+    question/answer/label to the file's column (or JSON key) names; a label column is optional.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown dialogue format {fmt!r}; use one of {', '.join(FORMATS)}")
+    path = Path(path)
+    cols, explicit = _columns(columns, fmt)
+    text = _read_text(path, encoding)
+    rows: list[dict] = []
+    quarantined: list[dict] = []
+
+    def keep(values: dict[str, Any], first: int, raw: str, span: str = "") -> None:
+        try:
+            question, answer, label = _pair(values, cols, fmt)
+        except _Bad as err:
+            quarantined.append({"source_file": str(path), "source_row": first, "raw": raw[:MAX_RAW],
+                                "reason": f"record at {path} line {first}: {err}{span}"})
+            return
+        rows.append({"id": f"{path.stem}:{first}", "question": question, "answer": answer, "label": label,
+                     "source_file": str(path), "source_row": first})
+
+    if fmt == "jsonl":
+        for row, line in enumerate(text.split("\n"), 1):  # not splitlines(): it also splits on U+2028
+            line = line.removesuffix("\r")
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                quarantined.append({"source_file": str(path), "source_row": row, "raw": line[:MAX_RAW],
+                                    "reason": f"record at {path} line {row}: invalid JSON ({err.msg} at column "
+                                              f"{err.colno}); fix or remove the line"})
+                continue
+            if not isinstance(obj, dict):
+                quarantined.append({"source_file": str(path), "source_row": row, "raw": line[:MAX_RAW],
+                                    "reason": f"record at {path} line {row}: expected a JSON object, got "
+                                              f"{type(obj).__name__}; write one object per line"})
+                continue
+            keep(obj, row, line)
+    else:
+        delimiter = "\t" if fmt == "tsv" else ","
+        quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
+        header, records = _csv_records(text, path, delimiter, quoting)
+        cols = _resolve_columns(header, cols, path, explicit)
+        index = {name: k for k, name in reversed(list(enumerate(header)))}  # first of duplicate names wins
+        for first, last, fields in records:
+            raw = delimiter.join(fields)
+            span = "" if first == last else (f" (the record spans lines {first}-{last}: check for an unbalanced "
+                                             "double quote that merged rows)")
+            if len(fields) != len(header):
+                quarantined.append({"source_file": str(path), "source_row": first, "raw": raw[:MAX_RAW],
+                                    "reason": f"record at {path} line {first}: {len(fields)} fields, the header "
+                                              f"has {len(header)}; quote fields that contain "
+                                              f"{'a tab' if fmt == 'tsv' else 'a comma'}, or fix the row{span}"})
+                continue
+            keep({name: fields[k] for name, k in index.items()}, first, raw, span)
+    if quarantined:
+        _log.warning("read_pairs(%s, %s): %d pairs read, %d quarantined", path, fmt, len(rows), len(quarantined))
+    return rows, quarantined
+
+
+def split_pairs(rows: list[dict], test_fraction: float = 0.1, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """Seeded train/test split that keeps every copy of one question on the same side.
+
+    Chatbot_data repeats questions with different answers; splitting rows would put the same question
+    in train and test, and a retrieval baseline would then look better than it is.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    questions = sorted({r["question"] for r in rows})
+    random.Random(seed).shuffle(questions)
+    test_q = set(questions[: max(1, round(len(questions) * test_fraction))])
+    train = [r for r in rows if r["question"] not in test_q]
+    test = [r for r in rows if r["question"] in test_q]
+    return train, test
