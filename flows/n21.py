@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
-from flows.stages import Stage, register, resolve
+from flows.stages import Stage, ingest_runner, register, resolve, table_runner
 from tasks import io
 
 PROBLEM = "n21"
@@ -36,21 +36,8 @@ def path(p: dict, name: str) -> Path:
     return Path(resolve(A[name], p))
 
 
-def ingest(p: dict) -> dict:
-    from tasks.ingest import ingest as ingest_data
-
-    kept, quarantined, report = ingest_data(p["data"])
-    io.write_table(kept, path(p, "ingested"))
-    io.write_table(quarantined, path(p, "quarantine"))
-    return report
-
-
-def tokenize(p: dict) -> dict:
-    from tasks.tokenize import tokenize_table
-
-    out, report = tokenize_table(io.read_table(path(p, "ingested")), p["tokenize"])
-    io.write_table(out, path(p, "tokens"))
-    return report
+ingest = ingest_runner(A, "tasks.ingest:ingest")
+tokenize = table_runner(A, "tasks.tokenize:tokenize_table", "ingested", "tokens", "tokenize")
 
 
 def encode(p: dict) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
-from flows.stages import Stage, register, resolve
+from flows.stages import Stage, ingest_runner, register, resolve, table_runner
 from tasks import io
 
 PROBLEM = "n2n"
@@ -41,21 +41,8 @@ def _types(p: dict, table=None) -> list[str]:
     return entity_types(table, configured) if table is not None else configured
 
 
-def ingest(p: dict) -> dict:
-    from tasks.ner import ingest_ner
-
-    kept, quarantined, report = ingest_ner(p["data"])
-    io.write_table(kept, path(p, "ingested"))
-    io.write_table(quarantined, path(p, "quarantine"))
-    return report
-
-
-def tokenize(p: dict) -> dict:
-    from tasks.ner import tokenize_ner
-
-    out, report = tokenize_ner(io.read_table(path(p, "ingested")), p["tokenize"])
-    io.write_table(out, path(p, "tokens"))
-    return report
+ingest = ingest_runner(A, "tasks.ner:ingest_ner")
+tokenize = table_runner(A, "tasks.ner:tokenize_ner", "ingested", "tokens", "tokenize")
 
 
 def encode(p: dict) -> dict:

@@ -58,7 +58,41 @@ def available_problems() -> list[str]:
 
 def load_all() -> None:
     # Importing a problem module registers its stages.
-    from flows import n21, n2n  # noqa: F401
+    from flows import n21, n2m, n2n, n2path  # noqa: F401
+
+
+def _function(spec: str) -> Callable:
+    # Imported when the stage runs: `hanflow stage` must not pay for every problem's heavy imports.
+    import importlib
+
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def ingest_runner(paths: dict[str, str], spec: str) -> Callable[[dict], dict]:
+    """The ingest stage of any problem: `spec` ("module:function") maps params `data` to
+    (kept, quarantined, report); the two tables go to the `ingested` and `quarantine` paths."""
+    def ingest(section: dict) -> dict:
+        from tasks import io
+
+        kept, quarantined, report = _function(spec)(section["data"])
+        io.write_table(kept, resolve(paths["ingested"], section))
+        io.write_table(quarantined, resolve(paths["quarantine"], section))
+        return report
+
+    return ingest
+
+
+def table_runner(paths: dict[str, str], spec: str, source: str, target: str, params_key: str) -> Callable[[dict], dict]:
+    """A stage that maps one table to another with its params section: (table, cfg) -> (table, report)."""
+    def run(section: dict) -> dict:
+        from tasks import io
+
+        out, report = _function(spec)(io.read_table(resolve(paths[source], section)), section[params_key])
+        io.write_table(out, resolve(paths[target], section))
+        return report
+
+    return run
 
 
 def resolve(template: str, section: dict) -> str:
