@@ -1,0 +1,189 @@
+"""N2Path (tokens -> dependency tree): the stage runners and their place in the stage graph.
+
+Same shape as flows/n2n.py: a runner moves data between files and the pure functions in
+tasks/parse.py, tasks/validate_n2path.py, tasks/train_parser.py and tasks/evaluate_n2path.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from flows.artifacts import markdown_file_hook, validation_hook
+from flows.stages import Stage, ingest_runner, register, resolve, table_runner
+from tasks import io
+
+PROBLEM = "n2path"
+A = {
+    "ingested": "${work_dir}/ingested.parquet",
+    "quarantine": "${work_dir}/quarantine.parquet",
+    "tokens": "${work_dir}/tokens.parquet",
+    "encoded": "${work_dir}/encoded.parquet",
+    "vocab": "${work_dir}/vocab.json",
+    "validation": "${work_dir}/validation.json",
+    "relation_schema": "${work_dir}/relation_schema.json",
+    "class_design": "${work_dir}/class_design.md",
+    "model": "${model_dir}",
+    "metrics": "${work_dir}/eval/metrics.json",
+    "predictions": "${work_dir}/eval/predictions.conllu",
+}
+
+
+def path(p: dict, name: str) -> Path:
+    return Path(resolve(A[name], p))
+
+
+ingest = ingest_runner(A, "tasks.parse:ingest_parse")
+tokenize = table_runner(A, "tasks.parse:tokenize_parse", "ingested", "tokens", "tokenize")
+
+
+def encode(p: dict) -> dict:
+    from tasks.parse import build_parse_vocabs, encode_parse, relation_names
+
+    tokens = io.read_table(path(p, "tokens"))
+    vocabs = build_parse_vocabs(tokens, p["encode"], relation_names(tokens, p["class_design"].get("relations")))
+    out, report = encode_parse(tokens, vocabs)
+    io.write_table(out, path(p, "encoded"))
+    io.write_json(vocabs, path(p, "vocab"))
+    return report
+
+
+def validate(p: dict) -> dict:
+    from tasks.validate_n2path import check_n2path, validate_n2path
+
+    encoded = io.read_table(path(p, "encoded"))
+    report = validate_n2path(encoded, io.read_json(path(p, "vocab"))["relations"], p["validate"])
+    io.write_json(report, path(p, "validation"))
+    check_n2path(report, source=str(p["data"]["path"]))
+    return {"rows_in": report["rows"], "success": report["success"], "expectations": len(report["expectations"])}
+
+
+def class_design(p: dict) -> dict:
+    from tasks.parse import relation_schema, relation_schema_markdown
+
+    table = io.read_table(path(p, "ingested"))
+    cfg = p["class_design"]
+    schema = relation_schema(table, cfg.get("relations"), int(cfg.get("min_count", 10)))
+    io.write_json(schema, path(p, "relation_schema"))
+    io.write_text(relation_schema_markdown(schema), path(p, "class_design"))
+    return {"relations": len(schema["relations"]), "warnings": len(schema["warnings"])}
+
+
+def train(p: dict) -> dict:
+    from tasks.train import save_model_dir
+    from tasks.train_parser import model_config, train_parser
+
+    encoded = io.read_table(path(p, "encoded"))
+    vocabs = io.read_json(path(p, "vocab"))
+    config = model_config(vocabs, p["train"])
+    model, history = train_parser(encoded, config, p["train"])
+    tok = p["tokenize"]
+    save_model_dir(path(p, "model"), model, config, {
+        "vocab.json": vocabs,
+        "relation_schema.json": io.read_json(path(p, "relation_schema")),
+        # Raw text has no treebank analysis: prediction always uses the tagger named here.
+        "tokenizer.json": {"morphemes": tok.get("morphemes", "treebank"), "predict_morphemes": "tagger",
+                           **{k: tok[k] for k in ("tagger", "norm", "stem") if k in tok}},
+        "params.json": p,
+        "train_metrics.json": history,
+    })
+    return {k: history.get(k) for k in ("best_epoch", "best_dev_las", "best_dev_uas", "stopped_early",
+                                        "seconds_per_epoch")}
+
+
+def evaluate(p: dict) -> dict:
+    from tasks.evaluate_n2path import evaluate_encoded
+    from tasks.treebank import write_conllu
+
+    split = p["evaluate"]["split"]
+    table = io.read_table(path(p, "encoded"))
+    rows = table.filter(pc.equal(table.column("split"), split))
+    if rows.num_rows == 0:
+        raise ValueError(f"no rows in split {split!r} to evaluate (params key n2path.evaluate.split)")
+    metrics, parsed = evaluate_encoded(rows, path(p, "model"), p["evaluate"])
+    metrics["split"] = split
+    io.write_json(metrics, path(p, "metrics"))
+    io.write_text(write_conllu(parsed), path(p, "predictions"))
+    return headline(metrics)
+
+
+def publish_parse(problem: str, metrics: dict) -> None:
+    """Per-relation table and a Markdown summary on the Prefect dashboard."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    rows = [{"relation": rel, "count": m["count"], "uas": round(m["uas"], 4), "las": round(m["las"], 4)}
+            for rel, m in sorted(metrics["per_relation"].items(), key=lambda kv: -kv[1]["count"])]
+    create_table_artifact(rows, key=f"{problem}-per-relation",
+                          description=f"{problem} attachment scores per gold relation")
+    baseline = metrics["right_neighbour_baseline"]["uas"]
+    lines = [f"# {problem} evaluation on split `{metrics.get('split', '?')}` ({metrics['rows']} sentences, "
+             f"{metrics['tokens']} words, punctuation {metrics['punctuation']})", "",
+             f"- UAS: **{metrics['uas']:.4f}**", f"- LAS: **{metrics['las']:.4f}** "
+             f"(relation subtypes dropped: {metrics['las_base_relation']:.4f})",
+             f"- baseline (every word headed by the next one) UAS: {baseline:.4f}",
+             f"- morphemes: {metrics.get('morphemes', '?')}"]
+    if "with_tagger_morphemes" in metrics:
+        t = metrics["with_tagger_morphemes"]
+        lines.append(f"- same words with the tagger's morphemes (what raw text gets): UAS {t['uas']:.4f}, "
+                     f"LAS {t['las']:.4f}")
+    lines += ["", "| relation | count | UAS | LAS |", "|---|---|---|---|"]
+    lines += [f"| {r['relation']} | {r['count']} | {r['uas']} | {r['las']} |" for r in rows]
+    create_markdown_artifact(markdown="\n".join(lines), key=f"{problem}-metrics")
+
+
+def publish_metrics(report: dict, p: dict) -> None:
+    publish_parse(PROBLEM, io.read_json(path(p, "metrics")))
+
+
+# ---- what `hanflow run | evaluate | predict --problem n2path` call
+
+
+def headline(metrics: dict) -> dict:
+    out = {k: metrics[k] for k in ("uas", "las", "rows", "split") if k in metrics}
+    if "right_neighbour_baseline" in metrics:
+        out["right_neighbour_uas"] = metrics["right_neighbour_baseline"]["uas"]
+    return out
+
+
+def format_for(data: Path) -> str:
+    return {".conllu": "conllu", ".tsv": "klue_dp"}.get(Path(data).suffix, "conllu")
+
+
+def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path) -> dict:
+    from tasks.evaluate_n2path import evaluate_file
+
+    if mapping:
+        raise ValueError("--column does not apply to n2path: CoNLL-U and KLUE-DP have fixed columns")
+    return evaluate_file(model, data, fmt, encoding)
+
+
+def predict_command(model: Path, texts: list[str]) -> list[dict]:
+    from tasks.evaluate_n2path import predict_texts
+
+    return predict_texts(model, texts)
+
+
+CODE = ("flows/n2path.py", "tasks/io.py", "tasks/parse.py")
+register(PROBLEM, [
+    Stage("ingest", ingest, code=(*CODE, "tasks/treebank.py", "tasks/textfile.py", "tasks/ingest.py"),
+          params=("data",), deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
+    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py"), params=("tokenize",),
+          deps=(A["ingested"],), outs=(A["tokens"],)),
+    Stage("encode", encode, code=(*CODE, "tasks/encode.py"), params=("encode", "class_design.relations"),
+          deps=(A["tokens"],), outs=(A["encoded"], A["vocab"])),
+    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2path.py", "tasks/treebank.py"),
+          params=("validate",), deps=(A["encoded"], A["vocab"]), metrics=(A["validation"],),
+          publish=validation_hook(PROBLEM, A["validation"])),
+    Stage("class_design", class_design, code=CODE, params=("class_design",),
+          deps=(A["ingested"],), outs=(A["relation_schema"], A["class_design"]),
+          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
+    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/train_parser.py", "tasks/parse_metrics.py",
+                                "models/encoders.py", "models/mst.py", "models/n2path.py"),
+          params=("train", "tokenize"), deps=(A["encoded"], A["vocab"], A["relation_schema"], A["validation"]),
+          outs=(A["model"],)),
+    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2path.py", "tasks/train_parser.py",
+                                      "tasks/parse_metrics.py", "tasks/treebank.py", "tasks/tokenize.py"),
+          params=("evaluate",), deps=(A["model"], A["encoded"]), outs=(A["predictions"],),
+          metrics=(A["metrics"],), publish=publish_metrics),
+])

@@ -1,0 +1,139 @@
+"""Using a trained N2Path model directory: evaluate on encoded rows or any treebank file, parse raw text.
+
+Everything comes from the model directory (vocabularies, relation schema, morpheme source, tagger, weights).
+Scores count every word, punctuation included (CoNLL 2018 / KLUE), with the full relation label
+(subtypes such as nsubj:pass kept); `las_base_relation` drops the subtypes as CoNLL 2018's LAS does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from tasks.parse import encode_parse, sentences_table, tokenize_parse
+from tasks.parse_metrics import attachment_scores, right_neighbour_baseline
+from tasks.train import load_model_dir, pick_device
+from tasks.train_parser import parse_table
+
+
+def _base(rels: list[list[str]]) -> list[list[str]]:
+    return [[r.split(":")[0] for r in row] for row in rels]
+
+
+def score(gold_heads: list[list[int]], gold_rels: list[list[str]],
+          pred: list[tuple[list[int], list[str]]]) -> dict:
+    """UAS/LAS (all words, punctuation included), LAS per gold relation, the right-neighbour baseline."""
+    heads, rels = [p[0] for p in pred], [p[1] for p in pred]
+    metrics = attachment_scores(gold_heads, gold_rels, heads, rels)
+    metrics["las_base_relation"] = attachment_scores(gold_heads, _base(gold_rels), heads, _base(rels))["las"]
+    metrics["punctuation"] = "included"
+    metrics["rows"] = len(gold_heads)
+    metrics["right_neighbour_baseline"] = {"name": "every word headed by the next, the last by the root",
+                                           "uas": right_neighbour_baseline(gold_heads)}
+    return metrics
+
+
+def morpheme_settings(bundle: dict, morphemes: str | None = None) -> dict:
+    """The tokenize settings the model was trained with; `morphemes` overrides the morpheme source."""
+    settings = {**bundle["params.json"]["tokenize"], **bundle["tokenizer.json"]}
+    if morphemes:
+        settings["morphemes"] = morphemes
+    return settings
+
+
+def prepare_sentences(sentences: list[dict], bundle: dict, morphemes: str | None = None) -> tuple[pa.Table, dict]:
+    """Canonical sentences -> an encoded table, tokenized and encoded exactly as the training data was."""
+    table = sentences_table([{**s, "split": s.get("split") or "test"} for s in sentences])
+    tokens, report = tokenize_parse(table, morpheme_settings(bundle, morphemes))
+    encoded, _ = encode_parse(tokens, bundle["vocab.json"])
+    return encoded, report
+
+
+def _parse(model, bundle: dict, encoded: pa.Table, batch_size: int) -> list[tuple[list[int], list[str]]]:
+    device = pick_device(bundle["params.json"]["train"].get("device", "auto"))
+    return parse_table(model, encoded, batch_size, device)
+
+
+def parsed_sentences(rows: pa.Table, pred: list[tuple[list[int], list[str]]]) -> list[dict]:
+    """Sentence dicts with the predicted tree, ready for tasks.treebank.write_conllu."""
+    cols = {c: rows.column(c).to_pylist() for c in ("id", "text", "words", "lemmas", "xpos")}
+    return [{"id": sid, "text": text, "words": words, "lemmas": lemmas, "xpos": xpos, "heads": heads,
+             "deprels": rels}
+            for sid, text, words, lemmas, xpos, (heads, rels) in zip(*cols.values(), pred)]
+
+
+def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict) -> tuple[dict, list[dict]]:
+    """Scores on encoded rows, and the rows with their predicted trees.
+
+    With cfg compare_tagger and a model trained on treebank morphemes, the same rows are parsed again with
+    the tagger's morphemes: the figure raw text gets at prediction time, which has no treebank analysis.
+    """
+    model, bundle = load_model_dir(model_dir)
+    batch_size = int(cfg.get("batch_size", 64))
+    gold_heads, gold_rels = rows.column("heads").to_pylist(), rows.column("deprels").to_pylist()
+    pred = _parse(model, bundle, rows, batch_size)
+    metrics = score(gold_heads, gold_rels, pred)
+    trained_with = morpheme_settings(bundle)["morphemes"]
+    metrics["morphemes"] = trained_with
+    if cfg.get("compare_tagger") and trained_with == "treebank":
+        sentences = [{"id": i, "text": t, "words": w, "heads": h, "deprels": r} for i, t, w, h, r in
+                     zip(*(rows.column(c).to_pylist() for c in ("id", "text", "words", "heads", "deprels")))]
+        retagged, _ = prepare_sentences(sentences, bundle, morphemes="tagger")
+        raw = score(gold_heads, gold_rels, _parse(model, bundle, retagged, batch_size))
+        metrics["with_tagger_morphemes"] = {"uas": raw["uas"], "las": raw["las"],
+                                            "note": "same words, morphemes from the tagger: what predict gets"}
+    return metrics, parsed_sentences(rows, pred)
+
+
+def evaluate_file(model_dir: str | Path, path: str | Path, fmt: str, encoding: str = "utf-8",
+                  batch_size: int = 64) -> dict:
+    """`hanflow evaluate --problem n2path`: every readable sentence of the file is evaluation data.
+
+    A model trained on treebank morphemes reads the file's LEMMA/XPOS; a file without them (all '_')
+    is analysed by the tagger instead, and the metrics say so.
+    """
+    from tasks.parse import read_treebank
+
+    model, bundle = load_model_dir(model_dir)
+    sentences, quarantined = read_treebank(path, fmt, encoding)
+    if not sentences:
+        raise ValueError(f"{path}: no readable sentences in format {fmt!r} ({len(quarantined)} quarantined)")
+    morphemes = None
+    if morpheme_settings(bundle)["morphemes"] == "treebank" and \
+            all(x in ("", "_") for s in sentences for x in s["xpos"]):
+        morphemes = "tagger"
+    encoded, _ = prepare_sentences(sentences, bundle, morphemes)
+    pred = _parse(model, bundle, encoded, batch_size)
+    metrics = score([s["heads"] for s in sentences], [s["deprels"] for s in sentences], pred)
+    metrics.update(morphemes=morphemes or morpheme_settings(bundle)["morphemes"], source=str(path),
+                   rows_quarantined=len(quarantined))
+    unknown = sorted({r for s in sentences for r in s["deprels"]} - set(bundle["vocab.json"]["relations"]))
+    if unknown:
+        metrics["relations_outside_schema"] = unknown  # gold labels the model cannot predict: counted as errors
+    return metrics
+
+
+def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 64) -> list[dict]:
+    """Parse raw sentences, split into words on whitespace; morphemes always come from the tagger."""
+    from tasks.treebank import write_conllu
+
+    model, bundle = load_model_dir(model_dir)
+    sentences = [{"id": str(k), "text": text.strip(), "words": text.split()} for k, text in enumerate(texts, 1)]
+    out = [{"text": text, "conllu": "", "words": [], "heads": [], "deprels": []} for text in texts]
+    todo = [k for k, s in enumerate(sentences) if s["words"]]
+    if not todo:
+        return out
+    encoded, _ = prepare_sentences([sentences[k] for k in todo], bundle, morphemes="tagger")
+    # The tagger's analysis fills LEMMA/XPOS of the CoNLL-U output.
+    encoded = encoded.set_column(encoded.schema.get_field_index("lemmas"), "lemmas",
+                                 pa.array([["+".join(m) for m in row] for row in encoded.column("morphs").to_pylist()],
+                                          pa.list_(pa.string())))
+    encoded = encoded.set_column(encoded.schema.get_field_index("xpos"), "xpos",
+                                 pa.array([["+".join(t) or "_" for t in row] for row in
+                                           encoded.column("tags").to_pylist()], pa.list_(pa.string())))
+    parsed = parsed_sentences(encoded, _parse(model, bundle, encoded, batch_size))
+    for k, sent in zip(todo, parsed):
+        out[k] = {"text": texts[k], "conllu": write_conllu([sent]), "words": sent["words"],
+                  "heads": sent["heads"], "deprels": sent["deprels"]}
+    return out
