@@ -1,0 +1,228 @@
+"""N2M (sequence -> sequence, a Korean dialogue model): the stage runners and their place in the stage graph.
+
+Same shape as flows/n21.py and flows/n2n.py: a runner moves data between files and the pure functions
+in tasks/n2m_stages.py, tasks/validate_n2m.py, tasks/train_seq2seq.py and tasks/evaluate_n2m.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from flows.artifacts import markdown_file_hook, validation_hook
+from flows.stages import Stage, ingest_runner, register, resolve, table_runner
+from tasks import io
+
+PROBLEM = "n2m"
+A = {
+    "ingested": "${work_dir}/ingested.parquet",
+    "quarantine": "${work_dir}/quarantine.parquet",
+    "tokens": "${work_dir}/tokens.parquet",
+    "encoded": "${work_dir}/encoded.parquet",
+    "vocab": "${work_dir}/vocab.json",
+    "validation": "${work_dir}/validation.json",
+    "class_design_json": "${work_dir}/class_design.json",
+    "class_design": "${work_dir}/class_design.md",
+    "model": "${model_dir}",
+    "metrics": "${work_dir}/eval/metrics.json",
+    "samples": "${work_dir}/eval/samples.jsonl",
+}
+
+
+def path(p: dict, name: str) -> Path:
+    return Path(resolve(A[name], p))
+
+
+def _split(table, name: str):
+    return table.filter(pc.equal(table.column("split"), name))
+
+
+ingest = ingest_runner(A, "tasks.n2m_stages:ingest_pairs")
+tokenize = table_runner(A, "tasks.n2m_stages:tokenize_pairs", "ingested", "tokens", "tokenize")
+
+
+def encode(p: dict) -> dict:
+    from tasks.n2m_stages import build_vocabs, encode_pairs
+
+    tokens = io.read_table(path(p, "tokens"))
+    vocabs = build_vocabs(tokens, p["encode"])
+    out, report = encode_pairs(tokens, vocabs)
+    io.write_table(out, path(p, "encoded"))
+    io.write_json(vocabs, path(p, "vocab"))
+    return report
+
+
+def validate(p: dict) -> dict:
+    from tasks.validate_n2m import check, validate_n2m
+
+    report = validate_n2m(io.read_table(path(p, "encoded")), p["validate"])
+    io.write_json(report, path(p, "validation"))
+    check(report, source=str(p["data"]["path"]))
+    return {"rows_in": report["rows"], "success": report["success"], "expectations": len(report["expectations"])}
+
+
+def class_design(p: dict) -> dict:
+    from tasks.n2m_stages import class_design as design_of, class_design_markdown
+
+    design = design_of(io.read_table(path(p, "ingested")), p["class_design"])
+    io.write_json(design, path(p, "class_design_json"))
+    io.write_text(class_design_markdown(design), path(p, "class_design"))
+    train = design["answer_diversity"].get("train", {})
+    return {"labels": len(design["labels"]), "imbalance_warnings": design["imbalance_warnings"],
+            "train_unique_answers": train.get("unique_answers"),
+            "train_top_answer_share": train.get("top_answer_share")}
+
+
+def train(p: dict) -> dict:
+    from tasks.tokenize import tokenizer_settings
+    from tasks.train import save_model_dir
+    from tasks.train_seq2seq import model_config, train_seq2seq
+
+    encoded = io.read_table(path(p, "encoded"))
+    vocabs = io.read_json(path(p, "vocab"))
+    if p["tokenize"].get("join_pos"):
+        raise ValueError("n2m.tokenize.join_pos must be false: answers are generated as morphemes and joined back "
+                         "into text, which 'morpheme/TAG' tokens cannot be")
+    config = model_config(vocabs, p["train"])
+    model, history = train_seq2seq(encoded, config, p["train"], vocabs["tgt"]["itos"])
+    train_answers = [" ".join(a.split()) for a in _split(encoded, "train").column("answer").to_pylist()]
+    save_model_dir(path(p, "model"), model, config, {
+        "vocab.json": vocabs,
+        "tokenizer.json": tokenizer_settings(p["tokenize"]),
+        "params.json": p,
+        "train_metrics.json": history,
+        # The constant-answer baseline for `hanflow evaluate` on files without a train split.
+        "baseline.json": {"constant_answer": Counter(train_answers).most_common(1)[0][0]},
+    })
+    return {k: history.get(k) for k in ("best_epoch", "best_dev_chrf", "best_dev_perplexity", "stopped_early",
+                                        "seconds_per_epoch")}
+
+
+def evaluate(p: dict) -> dict:
+    from tasks.evaluate_n2m import evaluate_encoded
+
+    split = p["evaluate"]["split"]
+    table = io.read_table(path(p, "encoded"))
+    rows = _split(table, split)
+    if rows.num_rows == 0:
+        raise ValueError(f"no rows in split {split!r} to evaluate (params key n2m.evaluate.split)")
+    metrics, samples = evaluate_encoded(rows, path(p, "model"), p["evaluate"],
+                                        train_pairs=_split(table, "train").select(["question", "answer"]))
+    metrics["split"] = split
+    io.write_json(metrics, path(p, "metrics"))
+    io.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), path(p, "samples"))
+    return {"chrf": metrics["chrf"], "bleu": metrics["bleu"], "perplexity": metrics["perplexity"],
+            "rows": metrics["rows"], "constant_baseline_chrf": metrics["constant_baseline"]["chrf"],
+            "retrieval_baseline_chrf": metrics["retrieval_baseline"]["chrf"]}
+
+
+# ---- Prefect artifacts (only the flow calls these)
+
+
+def publish_metrics(report: dict, p: dict) -> None:
+    from prefect.artifacts import create_table_artifact
+
+    from flows.artifacts import publish_markdown
+
+    metrics = io.read_json(path(p, "metrics"))
+    samples = [json.loads(line) for line in path(p, "samples").read_text(encoding="utf-8").splitlines()[
+        : int(p["evaluate"].get("samples", 30))]]
+    create_table_artifact([{k: s[k] for k in ("id", "question", "reference", "generated")} for s in samples],
+                          key=f"{PROBLEM}-samples",
+                          description=f"{PROBLEM}: questions of split {metrics['split']!r}, the reference answer "
+                                      "and the generated one")
+    publish_markdown(f"{PROBLEM}-metrics", metrics_markdown(metrics))
+
+
+def metrics_markdown(metrics: dict) -> str:
+    decode = metrics["decode"]
+    lines = [f"# {PROBLEM} evaluation on split `{metrics.get('split', '?')}` ({metrics['rows']} pairs)", "",
+             f"Decoding: {decode.get('method')}" + (f" (beam {decode.get('beam_width')}, length penalty "
+                                                    f"{decode.get('length_penalty')})" if decode.get("method") == "beam"
+                                                    else "") + f"; BLEU tokenizer: {metrics['bleu_tokenize']}", "",
+             "| system | chrF | BLEU | avg length | distinct-1 | distinct-2 |", "|---|---|---|---|---|---|"]
+    rows = [("model", metrics)]
+    for key, name in (("constant_baseline", "constant answer (most frequent train answer)"),
+                      ("retrieval_baseline", "retrieval (answer of the nearest train question)")):
+        if key in metrics:
+            rows.append((name, metrics[key]))
+    lines += [f"| {name} | {m['chrf']:.2f} | {m['bleu']:.2f} | {m['avg_length']:.2f} | {m['distinct_1']:.3f} "
+              f"| {m['distinct_2']:.3f} |" for name, m in rows]
+    lines += ["", f"- perplexity (teacher forced): **{metrics['perplexity']:.2f}**",
+              f"- reference average length: {metrics['ref_avg_length']:.2f} words",
+              f"- empty answers: {metrics['empty_answers']}, distinct answers: {metrics['unique_answers']}"]
+    return "\n".join(lines)
+
+
+# ---- what `hanflow run | evaluate | predict --problem n2m` call
+
+
+def headline(metrics: dict) -> dict:
+    out = {k: metrics[k] for k in ("chrf", "bleu", "perplexity", "rows", "split") if k in metrics}
+    if "constant_baseline" in metrics:
+        out["constant_baseline_chrf"] = metrics["constant_baseline"]["chrf"]
+    return out
+
+
+def format_for(data: Path) -> str:
+    """.csv: Chatbot_data when the header is Q,A,label, else generic CSV; .tsv/.txt: TSV; .jsonl: JSONL."""
+    suffix = Path(data).suffix.lower()
+    if suffix == ".csv":
+        try:
+            with open(data, encoding="utf-8-sig", errors="replace") as f:
+                header = [h.strip() for h in f.readline().strip().split(",")]
+        except OSError:
+            return "csv"
+        return "chatbot" if header == ["Q", "A", "label"] else "csv"
+    return {".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, "csv")
+
+
+def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path) -> dict:
+    from tasks.evaluate_n2m import evaluate_file
+    from tasks.train import load_model_dir
+
+    unknown = sorted(set(mapping) - {"question", "answer", "label"})
+    if unknown:
+        raise ValueError(f"--column {', '.join(unknown)}: n2m maps only question, answer and label, "
+                         "e.g. --column question=Q --column answer=A")
+    _, bundle = load_model_dir(model)
+    data_cfg = bundle["params.json"]["data"]
+    # The training file's column names apply to a file of the same format; --column wins.
+    columns = {**(data_cfg.get("columns") or {})} if fmt == data_cfg.get("format") else {}
+    metrics, samples = evaluate_file(model, data, fmt, encoding, {**columns, **mapping})
+    io.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), Path(out_dir) / "samples.jsonl")
+    metrics["samples_path"] = str(Path(out_dir) / "samples.jsonl")
+    return metrics
+
+
+def predict_command(model: Path, texts: list[str]) -> list[dict]:
+    from tasks.evaluate_n2m import predict_texts
+
+    return predict_texts(model, texts)
+
+
+CODE = ("flows/n2m.py", "tasks/io.py", "tasks/n2m_stages.py")
+register(PROBLEM, [
+    Stage("ingest", ingest, code=(*CODE, "tasks/dialogue.py", "tasks/ingest.py"), params=("data",),
+          deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
+    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/spacing.py"), params=("tokenize",),
+          deps=(A["ingested"],), outs=(A["tokens"],)),
+    Stage("encode", encode, code=(*CODE, "tasks/encode.py"), params=("encode",),
+          deps=(A["tokens"],), outs=(A["encoded"], A["vocab"])),
+    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2m.py"), params=("validate",),
+          deps=(A["encoded"],), metrics=(A["validation"],), publish=validation_hook(PROBLEM, A["validation"])),
+    Stage("class_design", class_design, code=(*CODE, "tasks/generation_metrics.py"), params=("class_design",),
+          deps=(A["ingested"],), outs=(A["class_design_json"], A["class_design"]),
+          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
+    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/train_seq2seq.py", "tasks/spacing.py",
+                                "tasks/generation_metrics.py", "models/encoders.py", "models/n2m.py"),
+          params=("train",), deps=(A["encoded"], A["vocab"], A["validation"]),
+          outs=(A["model"],)),
+    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2m.py", "tasks/train_seq2seq.py", "tasks/spacing.py",
+                                      "tasks/generation_metrics.py"),
+          params=("evaluate",), deps=(A["model"], A["encoded"]), outs=(A["samples"],), metrics=(A["metrics"],),
+          publish=publish_metrics),
+])

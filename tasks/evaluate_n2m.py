@@ -1,0 +1,95 @@
+"""Using a trained N2M model directory: evaluate on encoded pairs or any dialogue file, answer questions.
+
+Everything comes from the model directory (vocabularies, tokenizer settings, decode settings, weights).
+Scores are on detokenized text against the answers as written in the source, never on morphemes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from tasks.generation_metrics import constant_answer_baseline, generation_metrics, retrieval_baseline
+from tasks.train import load_model_dir, pick_device
+from tasks.train_seq2seq import answers_for, check_decode, table_perplexity
+
+BASELINE_FILE = "baseline.json"
+
+
+def decode_settings(bundle: dict, override: dict | None = None) -> dict:
+    cfg = dict(bundle["params.json"]["evaluate"].get("decode") or {})
+    return check_decode({**cfg, **(override or {})})
+
+
+def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict, train_pairs: pa.Table | None = None,
+                     ) -> tuple[dict, list[dict]]:
+    """chrF, BLEU, perplexity, length and distinct-n of decoded answers, the baselines, and every sample.
+
+    train_pairs (question, answer of the train split) adds the constant-answer and retrieval baselines on
+    the same rows; without it the constant answer stored in the model directory is used.
+    """
+    model, bundle = load_model_dir(model_dir)
+    params = bundle["params.json"]
+    device = pick_device(params["train"].get("device", "auto"))
+    decode = decode_settings(bundle, cfg.get("decode"))
+    batch_size = int(cfg.get("batch_size", 128))
+    bleu_tokenize = cfg.get("bleu_tokenize", params["evaluate"].get("bleu_tokenize", "mecab"))
+    itos = bundle["vocab.json"]["tgt"]["itos"]
+    hypotheses = answers_for(model, rows, itos, decode, batch_size, device)
+    references = rows.column("answer").to_pylist()
+    questions = rows.column("question").to_pylist()
+    metrics = generation_metrics(hypotheses, references, bleu_tokenize=bleu_tokenize)
+    metrics["perplexity"], metrics["target_tokens"] = table_perplexity(model, rows, batch_size, device)
+    metrics["rows"] = rows.num_rows
+    metrics["decode"] = decode
+    metrics["bleu_tokenize"] = bleu_tokenize
+    metrics["empty_answers"] = sum(1 for h in hypotheses if not h.strip())
+    metrics["unique_answers"] = len(set(hypotheses))
+    if train_pairs is not None:
+        train_q, train_a = train_pairs.column("question").to_pylist(), train_pairs.column("answer").to_pylist()
+        metrics["constant_baseline"] = constant_answer_baseline(train_a, references, bleu_tokenize=bleu_tokenize)
+        metrics["retrieval_baseline"] = retrieval_baseline(train_q, train_a, questions, references,
+                                                           bleu_tokenize=bleu_tokenize)
+    elif BASELINE_FILE in bundle:
+        answer = bundle[BASELINE_FILE]["constant_answer"]
+        metrics["constant_baseline"] = generation_metrics([answer] * len(references), references,
+                                                          bleu_tokenize=bleu_tokenize)
+    labels = rows.column("label").to_pylist() if "label" in rows.column_names else [None] * rows.num_rows
+    samples = [{"id": rid, "question": q, "reference": r, "generated": h, "label": lab}
+               for rid, q, r, h, lab in zip(rows.column("id").to_pylist(), questions, references, hypotheses, labels)]
+    return metrics, samples
+
+
+def evaluate_file(model_dir: str | Path, path: str | Path, fmt: str, encoding: str = "utf-8",
+                  columns: dict | None = None, batch_size: int = 128) -> tuple[dict, list[dict]]:
+    """`hanflow evaluate --problem n2m`: every readable pair of the file is evaluation data."""
+    from tasks.dialogue import read_pairs
+    from tasks.n2m_stages import column_mapping, tokens_and_ids
+
+    _, bundle = load_model_dir(model_dir)
+    rows, quarantined = read_pairs(path, fmt, column_mapping(columns), encoding)
+    if not rows:
+        raise ValueError(f"{path}: no readable question/answer pairs in format {fmt!r} "
+                         f"({len(quarantined)} quarantined)" +
+                         (f"; first reason: {quarantined[0]['reason']}" if quarantined else ""))
+    encoded = tokens_and_ids([r["question"] for r in rows], [r["answer"] for r in rows], bundle)
+    encoded = encoded.set_column(0, "id", pa.array([str(r["id"]) for r in rows]))
+    encoded = encoded.append_column("label", pa.array([r.get("label") for r in rows], pa.string()))
+    metrics, samples = evaluate_encoded(encoded, model_dir, {"batch_size": batch_size})
+    metrics.update(source=str(path), format=fmt, rows_quarantined=len(quarantined))
+    return metrics, samples
+
+
+def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 128) -> list[dict]:
+    """One readable answer per question."""
+    from tasks.n2m_stages import tokens_and_ids
+
+    empty = [i + 1 for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        raise ValueError(f"question {empty[0]} of {len(texts)} is empty; give every question some text")
+    model, bundle = load_model_dir(model_dir)
+    encoded = tokens_and_ids(texts, None, bundle)
+    answers = answers_for(model, encoded, bundle["vocab.json"]["tgt"]["itos"], decode_settings(bundle), batch_size,
+                          pick_device(bundle["params.json"]["train"].get("device", "auto")))
+    return [{"question": q, "answer": a} for q, a in zip(texts, answers)]

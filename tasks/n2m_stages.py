@@ -1,0 +1,277 @@
+"""N2M (question -> answer): ingest, tokenize, encode and class design as pure functions, no Prefect.
+
+The canonical table (ingest) has one row per question/answer pair: id, question, answer, label (the
+Chatbot file's 0/1/2, null where a file has none), split, source_file, source_row. Splits are a seeded
+hash of the question, so every copy of a repeated question (Chatbot_data repeats questions with
+different answers) lands in one split and no test question was seen in training.
+
+Tokens are morphemes with SentencePiece-style word-start marks (tasks/spacing.py), so a generated
+answer can be turned back into spaced Korean text. Vocabularies come from the train split only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks.encode import SPECIALS, Vocab, build_vocab
+from tasks.ingest import SPLITS, assign_splits
+
+PAD, UNK, BOS, EOS = (SPECIALS.index(s) for s in ("<pad>", "<unk>", "<bos>", "<eos>"))
+CANONICAL = pa.schema([("id", pa.string()), ("question", pa.string()), ("answer", pa.string()),
+                       ("label", pa.string()), ("split", pa.string()), ("source_file", pa.string()),
+                       ("source_row", pa.int64())])
+QUARANTINE = pa.schema([("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()),
+                        ("reason", pa.string())])
+NO_LABEL = "(none)"
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------- ingest
+
+
+def column_mapping(columns: dict | None) -> dict | None:
+    """params data.columns -> read_pairs' columns: null entries mean the format's default name."""
+    chosen = {k: v for k, v in (columns or {}).items() if v is not None}
+    return chosen or None
+
+
+def pairs_table(rows: list[dict], split_cfg: dict) -> pa.Table:
+    """Canonical rows -> the canonical table, with splits hashed on the (whitespace-normalized) question."""
+    splits = assign_splits([_norm(r["question"]) for r in rows], float(split_cfg["dev"]), float(split_cfg["test"]),
+                           int(split_cfg["seed"]))
+    return pa.table({
+        "id": [str(r["id"]) for r in rows],
+        "question": [r["question"] for r in rows],
+        "answer": [r["answer"] for r in rows],
+        "label": [r.get("label") for r in rows],
+        "split": splits,
+        "source_file": [str(r["source_file"]) for r in rows],
+        "source_row": [int(r["source_row"]) for r in rows],
+    }, schema=CANONICAL)
+
+
+def dedupe_pairs(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Keep the first copy of each identical (question, answer) pair; the others go to quarantine."""
+    first: dict[tuple[str, str], dict] = {}
+    kept, dropped = [], []
+    for row in rows:
+        key = (_norm(row["question"]), _norm(row["answer"]))
+        if key in first:
+            dropped.append({"source_file": row["source_file"], "source_row": row["source_row"],
+                            "raw": f"{row['question']}\t{row['answer']}"[:2000],
+                            "reason": f"duplicate pair: same question and answer as line {first[key]['source_row']}"})
+            continue
+        first[key] = row
+        kept.append(row)
+    return kept, dropped
+
+
+def ingest_pairs(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
+    """The ingest stage: params `data` -> (kept pairs, quarantined records, report)."""
+    from tasks.dialogue import read_pairs
+
+    rows, quarantined = read_pairs(data_cfg["path"], data_cfg["format"], column_mapping(data_cfg.get("columns")),
+                                   data_cfg.get("encoding", "utf-8"))
+    if data_cfg.get("drop_duplicate_pairs", True):
+        rows, duplicates = dedupe_pairs(rows)
+        quarantined = quarantined + duplicates
+    table = pairs_table(rows, data_cfg["split"])
+    quarantine = pa.Table.from_pylist(
+        [{k: q[k] for k in QUARANTINE.names} for q in quarantined], schema=QUARANTINE)
+    splits = Counter(table.column("split").to_pylist())
+    report = {
+        "rows_in": table.num_rows + quarantine.num_rows,
+        "rows_kept": table.num_rows,
+        "rows_quarantined": quarantine.num_rows,
+        # "record at FILE line N: answer ('A') is empty ..." -> "answer ('A') is empty ..."
+        "quarantine_reasons": dict(Counter(_reason_kind(q["reason"]) for q in quarantined)),
+        "splits": {s: splits.get(s, 0) for s in SPLITS},
+        "questions": len({_norm(q) for q in table.column("question").to_pylist()}),
+        "answers": len({_norm(a) for a in table.column("answer").to_pylist()}),
+        "source": str(data_cfg["path"]),
+    }
+    if report["splits"]["train"] == 0:
+        raise ValueError(f"{data_cfg['path']}: no training pairs after splitting ({table.num_rows} kept, "
+                         f"{quarantine.num_rows} quarantined); check n2m.data.split, n2m.data.format and "
+                         "n2m.data.columns")
+    return table, quarantine, report
+
+
+def _reason_kind(reason: str) -> str:
+    text = reason.split(": ", 1)[1] if reason.startswith("record at ") and ": " in reason else reason
+    return text.split(";")[0].split(":")[0][:80]
+
+
+# ---------------------------------------------------------------- tokenize
+
+
+def tokenize_pairs(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
+    """Both sides -> morphemes with word-start marks: `src_tokens` (question) and `tgt_tokens` (answer)."""
+    from tasks.spacing import spaced_tokens
+
+    src = spaced_tokens(table.column("question").to_pylist(), cfg)
+    tgt = spaced_tokens(table.column("answer").to_pylist(), cfg)
+    out = table.append_column("src_tokens", pa.array(src, pa.list_(pa.string())))
+    out = out.append_column("tgt_tokens", pa.array(tgt, pa.list_(pa.string())))
+    report = {
+        "rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0,
+        "tagger": cfg["tagger"],
+        "src_tokens_total": sum(map(len, src)), "tgt_tokens_total": sum(map(len, tgt)),
+        "src_tokens_max": max(map(len, src), default=0), "tgt_tokens_max": max(map(len, tgt), default=0),
+        "rows_without_tokens": sum(1 for a, b in zip(src, tgt) if not a or not b),
+    }
+    return out, report
+
+
+# ---------------------------------------------------------------- encode
+
+
+def build_vocabs(table: pa.Table, cfg: dict) -> dict:
+    """Vocabularies from the train split only: one for both sides (shared_vocab) or one per side."""
+    train = table.filter(pc.equal(table.column("split"), "train"))
+    if train.num_rows == 0:
+        raise ValueError("no train rows to build the vocabulary from; check n2m.data.split")
+    min_freq, max_size = int(cfg.get("min_freq", 1)), int(cfg.get("max_size", 50000))
+    src, tgt = train.column("src_tokens").to_pylist(), train.column("tgt_tokens").to_pylist()
+    if cfg.get("shared_vocab", True):
+        vocab = build_vocab(src + tgt, min_freq, max_size, lowercase=False).to_json()
+        return {"shared": True, "src": vocab, "tgt": vocab}
+    return {"shared": False,
+            "src": build_vocab(src, min_freq, max_size, lowercase=False).to_json(),
+            "tgt": build_vocab(tgt, min_freq, max_size, lowercase=False).to_json()}
+
+
+def special_ids(vocabs: dict) -> dict:
+    itos = vocabs["tgt"]["itos"]
+    return {"pad_id": itos.index("<pad>"), "bos_id": itos.index("<bos>"), "eos_id": itos.index("<eos>")}
+
+
+def encode_pairs(table: pa.Table, vocabs: dict) -> tuple[pa.Table, dict]:
+    """Tokens -> ids: `src_ids` (question as is) and `tgt_ids` (<bos> answer <eos>), both list<int32>."""
+    src_vocab, tgt_vocab = Vocab.from_json(vocabs["src"]), Vocab.from_json(vocabs["tgt"])
+    ids = special_ids(vocabs)
+    src_ids = [src_vocab.ids(t) for t in table.column("src_tokens").to_pylist()]
+    tgt_ids = [[ids["bos_id"], *tgt_vocab.ids(t), ids["eos_id"]] for t in table.column("tgt_tokens").to_pylist()]
+    out = table.append_column("src_ids", pa.array(src_ids, pa.list_(pa.int32())))
+    out = out.append_column("tgt_ids", pa.array(tgt_ids, pa.list_(pa.int32())))
+    src_flat = [i for row in src_ids for i in row]
+    tgt_flat = [i for row in tgt_ids for i in row[1:-1]]
+    report = {
+        "rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0,
+        "shared_vocab": bool(vocabs.get("shared")),
+        "src_vocab": len(src_vocab), "tgt_vocab": len(tgt_vocab),
+        "src_unk_share": round(src_flat.count(UNK) / max(1, len(src_flat)), 4),
+        "tgt_unk_share": round(tgt_flat.count(UNK) / max(1, len(tgt_flat)), 4),
+    }
+    return out, report
+
+
+def tokens_and_ids(questions: list[str], answers: list[str] | None, bundle: dict) -> pa.Table:
+    """New pairs (answers may be None: predict) tokenized and encoded exactly as the model's training data."""
+    n = len(questions)
+    table = pa.table({"id": [str(i) for i in range(n)], "question": questions,
+                      "answer": answers if answers is not None else [""] * n,
+                      "split": ["test"] * n})
+    cfg = {**bundle["params.json"]["tokenize"], **bundle["tokenizer.json"]}
+    tokens, _ = tokenize_pairs(table, cfg)
+    encoded, _ = encode_pairs(tokens, bundle["vocab.json"])
+    return encoded
+
+
+# ---------------------------------------------------------------- class design
+
+
+def class_design(table: pa.Table, cfg: dict) -> dict:
+    """The label column as a class distribution per split, and how varied the answers are.
+
+    Answer diversity tells what a generator can hope for: when a few stock answers cover most rows,
+    a model that learns them scores well, and the constant-answer baseline is strong.
+    """
+    from tasks.generation_metrics import distinct_n
+
+    names = {str(entry["value"]): str(entry.get("name") or entry["value"]) for entry in cfg.get("labels") or []}
+    descriptions = {str(e["value"]): str(e.get("description") or "") for e in cfg.get("labels") or []}
+    labels = [NO_LABEL if v is None else str(v) for v in table.column("label").to_pylist()]
+    splits = table.column("split").to_pylist()
+    questions = [_norm(q) for q in table.column("question").to_pylist()]
+    answers = [_norm(a) for a in table.column("answer").to_pylist()]
+    counts = Counter(zip(labels, splits))
+    values = sorted({v for v in labels}, key=lambda v: (v == NO_LABEL, v))
+    unknown = sorted(v for v in values if names and v not in names and v != NO_LABEL)
+    distribution = []
+    for value in values:
+        per_split = {s: counts.get((value, s), 0) for s in SPLITS}
+        distribution.append({"value": value, "name": names.get(value, value),
+                             "description": descriptions.get(value, ""), **per_split,
+                             "total": sum(per_split.values())})
+    totals = {s: sum(1 for x in splits if x == s) for s in SPLITS}
+    largest = max((d["train"] for d in distribution), default=0)
+    ratio = float(cfg.get("imbalance_ratio", 0.1))
+    warnings = [f"label {d['name']!r} has {d['train']} train pairs, under {ratio:.0%} of the largest ({largest})"
+                for d in distribution if d["value"] != NO_LABEL and largest and d["train"] < ratio * largest]
+    if unknown:
+        warnings.append(f"label values {unknown} are not listed in n2m.class_design.labels")
+
+    diversity = {}
+    for split in SPLITS:
+        rows = [i for i, s in enumerate(splits) if s == split]
+        if not rows:
+            continue
+        ans = Counter(answers[i] for i in rows)
+        per_question: dict[str, set] = {}
+        for i in rows:
+            per_question.setdefault(questions[i], set()).add(answers[i])
+        diversity[split] = {
+            "pairs": len(rows),
+            "unique_questions": len(per_question),
+            "unique_answers": len(ans),
+            "unique_answer_share": round(len(ans) / len(rows), 4),
+            "top_answer_share": round(ans.most_common(1)[0][1] / len(rows), 4),
+            "questions_with_several_answers": sum(1 for a in per_question.values() if len(a) > 1),
+            "distinct_1": round(distinct_n(list(ans.elements()), 1), 4),
+            "distinct_2": round(distinct_n(list(ans.elements()), 2), 4),
+            "avg_answer_words": round(sum(len(answers[i].split()) for i in rows) / len(rows), 3),
+        }
+    train_answers = Counter(answers[i] for i, s in enumerate(splits) if s == "train")
+    top = [{"answer": a, "count": n} for a, n in train_answers.most_common(int(cfg.get("top_answers", 10)))]
+    # A test answer never seen in training can only be matched by generating it, never by retrieval.
+    test_answers = [answers[i] for i, s in enumerate(splits) if s == "test"]
+    unseen = sum(1 for a in test_answers if a not in train_answers)
+    return {"labels": distribution, "totals": totals, "imbalance_warnings": warnings, "answer_diversity": diversity,
+            "top_train_answers": top,
+            "test_answers_unseen_in_train": round(unseen / len(test_answers), 4) if test_answers else None}
+
+
+def class_design_markdown(design: dict) -> str:
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["# N2M class design: labels and answer diversity", "",
+             "The label column does not steer generation; it shows which kinds of conversation each split holds.", "",
+             "| label | name | train | dev | test | total | description |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {cell(d['value'])} | {cell(d['name'])} | {d['train']} | {d['dev']} | {d['test']} | {d['total']} "
+              f"| {cell(d['description'])} |" for d in design["labels"]]
+    t = design["totals"]
+    lines += [f"| **all** | | {t['train']} | {t['dev']} | {t['test']} | {sum(t.values())} | |", ""]
+    if design["imbalance_warnings"]:
+        lines += ["Warnings:", "", *(f"- {w}" for w in design["imbalance_warnings"]), ""]
+    lines += ["## Answer diversity", "",
+              "| split | pairs | unique questions | unique answers | unique share | top answer share "
+              "| questions with several answers | distinct-1 | distinct-2 | avg answer words |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for split, d in design["answer_diversity"].items():
+        lines.append(f"| {split} | {d['pairs']} | {d['unique_questions']} | {d['unique_answers']} "
+                     f"| {d['unique_answer_share']:.3f} | {d['top_answer_share']:.3f} "
+                     f"| {d['questions_with_several_answers']} | {d['distinct_1']:.3f} | {d['distinct_2']:.3f} "
+                     f"| {d['avg_answer_words']:.2f} |")
+    if design.get("test_answers_unseen_in_train") is not None:
+        lines += ["", f"Share of test answers never seen in train: {design['test_answers_unseen_in_train']:.3f}"]
+    lines += ["", "## Most frequent train answers", "", "| count | answer |", "|---|---|"]
+    lines += [f"| {a['count']} | {cell(a['answer'])} |" for a in design["top_train_answers"]]
+    return "\n".join(lines) + "\n"
