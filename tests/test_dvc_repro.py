@@ -37,14 +37,17 @@ def test_dvc_repro_builds_then_noop_then_only_changed(tmp_path):
     params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
     params["n21"]["train"]["epochs"] = 2
     params["n2n"]["train"].update(epochs=2, num_layers=1, hidden_dim=32)
+    params["n2path"]["train"].update(epochs=2, num_layers=1, hidden_dim=32, arc_mlp=64, rel_mlp=32)
+    params["n2m"]["train"].update(epochs=2, emb_dim=32, hidden_dim=32)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
     _sh("git", "init", "-q", cwd=repo)
 
     first = _sh("dvc", "repro", cwd=repo)
-    assert _ran(first) == {f"{p}-{s}" for p in ("n21", "n2n") for s in ("ingest", "tokenize", "encode", "validate",
-                                                                         "class_design", "train", "evaluate")}
+    assert _ran(first) == {f"{p}-{s}" for p in ("n21", "n2n", "n2m", "n2path")
+                           for s in ("ingest", "tokenize", "encode", "validate", "class_design", "train", "evaluate")}
     assert (repo / "data/n21/eval/metrics.json").is_file()
-    assert (repo / "data/n2n/eval/metrics.json").is_file()
+    for problem in ("n2n", "n2m", "n2path"):
+        assert (repo / f"data/{problem}/eval/metrics.json").is_file()
     assert (repo / "dvc.lock").is_file()
 
     assert _ran(_sh("dvc", "repro", cwd=repo)) == set()
