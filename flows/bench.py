@@ -51,6 +51,18 @@ REAL_DATA = {
         "baseline": lambda section, metrics: {"name": "gazetteer (train entity strings)",
                                               **metrics["gazetteer_baseline"]},
     },
+    "n2m": {
+        "dataset": "chatbot_data/ChatbotData_shared.csv",
+        # 10% of the Chatbot data is held back: the test split is carved by a hash of the question.
+        "target": {"metric": "chrf", "min": 15.2, "goal": 18.0},
+        "overrides": [
+            "n2m.data.path={datasets}/chatbot_data/ChatbotData_shared.csv", "n2m.data.format=chatbot",
+            "n2m.data.split={dev: 0.05, test: 0.1, seed: 13}",
+            "n2m.work_dir=data/bench/n2m", "n2m.model_dir=data/bench/n2m/model",
+        ],
+        "metrics": ("chrf", "bleu", "perplexity", "avg_length", "distinct_1", "distinct_2"),
+        "baseline": lambda section, metrics: {"name": "retrieval (TF-IDF char 1-3)", **metrics["retrieval_baseline"]},
+    },
     "n2path": {
         "dataset": "ud_korean_gsd/ko_gsd-ud-dev.conllu",
         # GSD's test file is held back: its dev file is our test, and 10% of train is dev for early stopping.

@@ -36,11 +36,12 @@ def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict, train_pai
     batch_size = int(cfg.get("batch_size", 128))
     bleu_tokenize = cfg.get("bleu_tokenize", params["evaluate"].get("bleu_tokenize", "mecab"))
     itos = bundle["vocab.json"]["tgt"]["itos"]
-    hypotheses = answers_for(model, rows, itos, decode, batch_size, device)
+    cut = int(params["train"].get("max_src_len") or 0)  # questions are cut as in training
+    hypotheses = answers_for(model, rows, itos, decode, batch_size, device, cut)
     references = rows.column("answer").to_pylist()
     questions = rows.column("question").to_pylist()
     metrics = generation_metrics(hypotheses, references, bleu_tokenize=bleu_tokenize)
-    metrics["perplexity"], metrics["target_tokens"] = table_perplexity(model, rows, batch_size, device)
+    metrics["perplexity"], metrics["target_tokens"] = table_perplexity(model, rows, batch_size, device, cut)
     metrics["rows"] = rows.num_rows
     metrics["decode"] = decode
     metrics["bleu_tokenize"] = bleu_tokenize
@@ -90,6 +91,7 @@ def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 128
         raise ValueError(f"question {empty[0]} of {len(texts)} is empty; give every question some text")
     model, bundle = load_model_dir(model_dir)
     encoded = tokens_and_ids(texts, None, bundle)
+    train_cfg = bundle["params.json"]["train"]
     answers = answers_for(model, encoded, bundle["vocab.json"]["tgt"]["itos"], decode_settings(bundle), batch_size,
-                          pick_device(bundle["params.json"]["train"].get("device", "auto")))
+                          pick_device(train_cfg.get("device", "auto")), int(train_cfg.get("max_src_len") or 0))
     return [{"question": q, "answer": a} for q, a in zip(texts, answers)]

@@ -77,7 +77,8 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
         raise ValueError(f"training needs 'train' and 'dev' pairs (found {len(train_idx)} and {len(dev_idx)}); "
                          "check n2m.data.split")
     inputs = PairInputs(encoded, int(cfg.get("max_src_len", 0)) or None)
-    for name, ids, size in (("src", inputs.src, config["src_vocab_size"]), ("tgt", inputs.tgt, config["tgt_vocab_size"])):
+    for name, ids, size in (("src", inputs.src, config["src_vocab_size"]),
+                            ("tgt", inputs.tgt, config["tgt_vocab_size"])):
         if len(ids.values) and int(ids.values.max()) >= int(size):
             raise ValueError(f"{name} id {int(ids.values.max())} >= vocabulary size {size}: the vocabulary and the "
                              "encoded table are out of sync; rerun the encode stage")
@@ -222,18 +223,19 @@ def decode_ids(model: nn.Module, inputs: PairInputs, index: np.ndarray, cfg: dic
 
 
 def answers_for(model: nn.Module, encoded: pa.Table, itos: list[str], cfg: dict, batch_size: int = 128,
-                device: str | torch.device = "auto") -> list[str]:
+                device: str | torch.device = "auto", max_src_len: int | None = None) -> list[str]:
     """Readable answers (spaced Korean text, never space-separated morphemes) for every row of `encoded`."""
     device = pick_device(device) if isinstance(device, str) else device
     model.to(device)
-    inputs = PairInputs(encoded)
+    inputs = PairInputs(encoded, max_src_len or None)
     ids = decode_ids(model, inputs, np.arange(encoded.num_rows), cfg, batch_size, device)
     return [detokenize([itos[i] for i in row]) for row in ids]
 
 
 def table_perplexity(model: nn.Module, encoded: pa.Table, batch_size: int = 128,
-                     device: str | torch.device = "auto") -> tuple[float, int]:
+                     device: str | torch.device = "auto", max_src_len: int | None = None) -> tuple[float, int]:
     device = pick_device(device) if isinstance(device, str) else device
     model.to(device)
-    nll, tokens = nll_sum(model, PairInputs(encoded), np.arange(encoded.num_rows), batch_size, device)
+    nll, tokens = nll_sum(model, PairInputs(encoded, max_src_len or None), np.arange(encoded.num_rows), batch_size,
+                          device)
     return (perplexity(nll, tokens) if tokens else math.nan), tokens

@@ -73,7 +73,7 @@ def trained_n2n(prefect_harness, tmp_path_factory) -> dict:
 N2M_SAMPLE = ROOT / "data" / "sample" / "n2m_dialogues.tsv"
 # A smaller dialogue model than params.yaml's, one thread (tiny RNN steps lose time syncing threads on a
 # busy 2-core box) and a short greedy-checked training: the whole flow stays well under a minute.
-N2M_FAST = ("n2m.train.emb_dim=96", "n2m.train.hidden_dim=128", "n2m.train.epochs=14", "n2m.train.patience=4",
+N2M_FAST = ("n2m.train.emb_dim=96", "n2m.train.hidden_dim=128", "n2m.train.epochs=20", "n2m.train.patience=5",
             "n2m.train.threads=1")
 
 

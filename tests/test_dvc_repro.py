@@ -38,7 +38,7 @@ def test_dvc_repro_builds_then_noop_then_only_changed(tmp_path):
     params["n21"]["train"]["epochs"] = 2
     params["n2n"]["train"].update(epochs=2, num_layers=1, hidden_dim=32)
     params["n2path"]["train"].update(epochs=2, num_layers=1, hidden_dim=32, arc_mlp=64, rel_mlp=32)
-    params["n2m"]["train"].update(epochs=2, emb_dim=32, hidden_dim=32)
+    params["n2m"]["train"].update(epochs=2, emb_dim=32, hidden_dim=32, threads=1)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
     _sh("git", "init", "-q", cwd=repo)
 

@@ -43,7 +43,8 @@ def test_sample_model_beats_the_constant_answer(trained_n2m):
     assert metrics["chrf"] > constant + 10, (metrics["chrf"], constant)
     assert metrics["perplexity"] < 20 and 0 <= metrics["bleu"] <= 100
     assert 0 < metrics["distinct_1"] <= 1 and metrics["avg_length"] > 1
-    assert "retrieval_baseline" in metrics and metrics["decode"]["method"] == trained_n2m["evaluate"]["decode"]["method"]
+    assert "retrieval_baseline" in metrics
+    assert metrics["decode"]["method"] == trained_n2m["evaluate"]["decode"]["method"]
     samples = (Path(trained_n2m["work_dir"]) / "eval" / "samples.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(samples) == metrics["rows"]
     row = json.loads(samples[0])
@@ -105,7 +106,8 @@ def test_evaluate_a_chatbot_style_file(trained_n2m, tmp_path):
     other = tmp_path / "other.csv"
     other.write_text("q,a\n안녕,안녕하세요! 반가워요.\n", encoding="utf-8")
     assert format_for(other) == "csv"
-    bad = runner.invoke(app, ["evaluate", "--problem", "n2m", "--model", trained_n2m["model_dir"], "--data", str(other)])
+    bad = runner.invoke(app, ["evaluate", "--problem", "n2m", "--model", trained_n2m["model_dir"],
+                              "--data", str(other)])
     assert bad.exit_code == 2 and "columns" in bad.output
     good = runner.invoke(app, ["evaluate", "--problem", "n2m", "--model", trained_n2m["model_dir"], "--data",
                                str(other), "--column", "question=q", "--column", "answer=a"])

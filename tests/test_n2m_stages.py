@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import torch
 
@@ -127,7 +128,8 @@ def test_vocabulary_comes_from_train_only_and_ids_are_int32():
     for shared in (True, False):
         vocabs = build_vocabs(table, {"shared_vocab": shared, "min_freq": 1, "max_size": 1000})
         assert vocabs["shared"] is shared
-        assert vocabs["tgt"]["itos"][:4] == ["<pad>", "<unk>", "<bos>", "<eos>"] and (PAD, UNK, BOS, EOS) == (0, 1, 2, 3)
+        assert vocabs["tgt"]["itos"][:4] == ["<pad>", "<unk>", "<bos>", "<eos>"]
+        assert (PAD, UNK, BOS, EOS) == (0, 1, 2, 3)
         for side in ("src", "tgt"):
             assert not {SPACE + "우주선", SPACE + "로켓", "과학"} & set(vocabs[side]["itos"])
         if not shared:
@@ -224,7 +226,7 @@ def test_training_learns_the_intents_and_answers_read_as_korean():
            "lr": 0.01, "patience": 0, "monitor": "perplexity", "seed": 1, "device": "cpu", "threads": 1}
     model, history = train_seq2seq(encoded, model_config(vocabs, cfg), cfg, vocabs["tgt"]["itos"], log=lambda _: None)
     assert len(history["epochs"]) == 25 and history["epochs"][-1]["train_loss"] < history["epochs"][0]["train_loss"] / 3
-    train_rows = encoded.filter(pa.compute.equal(encoded.column("split"), "train"))
+    train_rows = encoded.filter(pc.equal(encoded.column("split"), "train"))
     for decode in ({"method": "greedy", "max_len": 20}, {"method": "beam", "beam_width": 3, "max_len": 20}):
         answers = answers_for(model, train_rows, vocabs["tgt"]["itos"], decode, device="cpu")
         gold = train_rows.column("answer").to_pylist()
