@@ -141,6 +141,39 @@ def bucket_batches(
     return [batches[i] for i in batch_order]
 
 
+class EarlyStopping:
+    """Keeps the best epoch's weights and says when `patience` epochs (0: never) passed without a gain.
+
+    Shared by every trainer; scores are higher-is-better (negate a loss), and the first epoch always counts.
+    """
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.best, self.best_epoch, self.stale = float("-inf"), 0, 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def update(self, model: nn.Module, score: float, epoch: int) -> bool:
+        """Record one epoch's dev score; True when it is the best so far."""
+        if self.best_epoch and not score > self.best:
+            self.stale += 1
+            return False
+        self.best, self.best_epoch, self.stale = score, epoch, 0
+        # Copy to CPU so the kept state neither aliases the live weights nor holds GPU memory.
+        self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        return True
+
+    @property
+    def should_stop(self) -> bool:
+        return bool(self.patience) and self.stale >= self.patience
+
+    def restore(self, model: nn.Module) -> bool:
+        """Load the best epoch's weights back into `model`; False when no epoch ran."""
+        if self.state is None:
+            return False
+        model.load_state_dict(self.state)
+        return True
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -191,7 +224,7 @@ def train_classifier(
         f"{sum(p.numel() for p in model.parameters()):,} parameters")
 
     history: dict[str, Any] = {"epochs": [], "monitor": monitor, "device": str(device), "best_epoch": 0}
-    best_score, best_state, stale = -1.0, None, 0
+    stopper = EarlyStopping(patience)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         batches = [train_idx[b] for b in bucket_batches(tokens.lengths[train_idx], batch_size, shuffler)]
@@ -210,23 +243,16 @@ def train_classifier(
             "tokens_per_s": round(n_tokens / max(train_seconds, 1e-9), 1),
         }
         history["epochs"].append(row)
-        score = row[f"dev_{monitor}"]
-        improved = score > best_score
-        if improved:
-            best_score, stale, history["best_epoch"] = score, 0, epoch
-            # Copy to CPU so the kept state neither aliases the live weights nor holds GPU memory.
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            stale += 1
+        improved = stopper.update(model, row[f"dev_{monitor}"], epoch)
+        history["best_epoch"] = stopper.best_epoch
         log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev acc {row['dev_accuracy']:.4f} "
             f"macro-F1 {row['dev_macro_f1']:.4f} ({row['seconds']:.1f}s, {row['tokens_per_s']:.0f} tok/s)"
             + (" *" if improved else ""))
-        if patience and stale >= patience:
+        if stopper.should_stop:
             log(f"no dev {monitor} gain for {patience} epochs: stopping, keeping epoch {history['best_epoch']}")
             break
     history["stopped_early"] = len(history["epochs"]) < epochs
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if stopper.restore(model):
         best = history["epochs"][history["best_epoch"] - 1]
         history["best_dev_accuracy"], history["best_dev_macro_f1"] = best["dev_accuracy"], best["dev_macro_f1"]
     model.eval()

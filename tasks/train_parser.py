@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from tasks.parse_metrics import attachment_scores
-from tasks.train import TokenIds, bucket_batches, build_model, pick_device, seed_everything
+from tasks.train import EarlyStopping, TokenIds, bucket_batches, build_model, pick_device, seed_everything
 
 # Items kept per word: longer words keep their first ones (a 40-syllable URL needs no more).
 MAX_MORPHS = 16
@@ -132,7 +132,7 @@ def train_parser(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any],
 
     history: dict[str, Any] = {"epochs": [], "monitor": "dev_las", "device": str(device), "best_epoch": 0,
                                "train_sentences": len(train_idx), "skipped_over_max_len": skipped}
-    best_las, best_state, stale = -1.0, None, 0
+    stopper = EarlyStopping(patience)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -158,20 +158,15 @@ def train_parser(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any],
                "words_per_s": round(words / max(train_seconds, 1e-9), 1),
                "seconds": round(time.perf_counter() - start, 3)}
         history["epochs"].append(row)
-        improved = row["dev_las"] > best_las
-        if improved:
-            best_las, stale, history["best_epoch"] = row["dev_las"], 0, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            stale += 1
+        improved = stopper.update(model, row["dev_las"], epoch)
+        history["best_epoch"] = stopper.best_epoch
         log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev UAS {row['dev_uas']:.4f} LAS {row['dev_las']:.4f} "
             f"({row['seconds']:.1f}s, {row['words_per_s']:.0f} words/s)" + (" *" if improved else ""))
-        if patience and stale >= patience:
+        if stopper.should_stop:
             log(f"no dev LAS gain for {patience} epochs: stopping, keeping epoch {history['best_epoch']}")
             break
     history["stopped_early"] = len(history["epochs"]) < epochs
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if stopper.restore(model):
         best = history["epochs"][history["best_epoch"] - 1]
         history["best_dev_las"], history["best_dev_uas"] = best["dev_las"], best["dev_uas"]
     history["seconds_per_epoch"] = round(float(np.mean([r["seconds"] for r in history["epochs"]])), 3) \

@@ -19,7 +19,8 @@ from torch import nn
 
 from tasks.generation_metrics import perplexity
 from tasks.spacing import detokenize
-from tasks.train import UNK_ID, TokenIds, _adamw, bucket_batches, build_model, pick_device, seed_everything
+from tasks.train import (UNK_ID, EarlyStopping, TokenIds, _adamw, bucket_batches, build_model, pick_device,
+                         seed_everything)
 
 MONITORS = ("chrf", "perplexity")
 DECODE_METHODS = ("greedy", "beam")
@@ -100,7 +101,7 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
         f"{sum(p.numel() for p in model.parameters()):,} parameters, monitor dev {monitor}")
 
     history: dict[str, Any] = {"epochs": [], "monitor": monitor, "device": str(device), "best_epoch": 0}
-    best, best_state, stale = None, None, 0
+    stopper = EarlyStopping(patience)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -134,21 +135,16 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
         row["train_tokens_per_s"] = round(n_tokens / max(train_seconds, 1e-9), 1)
         history["epochs"].append(row)
         score = row["dev_chrf"] if monitor == "chrf" else -row["dev_perplexity"]
-        improved = best is None or score > best
-        if improved:
-            best, stale, history["best_epoch"] = score, 0, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            stale += 1
+        improved = stopper.update(model, score, epoch)
+        history["best_epoch"] = stopper.best_epoch
         log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev ppl {row['dev_perplexity']:.2f}"
             + (f" dev chrF {row['dev_chrf']:.2f}" if "dev_chrf" in row else "")
             + f" ({row['seconds']:.1f}s, {row['train_tokens_per_s']:.0f} tok/s)" + (" *" if improved else ""))
-        if patience and stale >= patience:
+        if stopper.should_stop:
             log(f"no dev {monitor} gain for {patience} epochs: stopping, keeping epoch {history['best_epoch']}")
             break
     history["stopped_early"] = len(history["epochs"]) < epochs
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if stopper.restore(model):
         chosen = history["epochs"][history["best_epoch"] - 1]
         history["best_dev_perplexity"] = chosen["dev_perplexity"]
         if "dev_chrf" in chosen:

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from tasks.ner import spans_from_tags, entity_metrics
-from tasks.train import TokenIds, _adamw, bucket_batches, build_model, pick_device, seed_everything
+from tasks.train import (EarlyStopping, TokenIds, _adamw, bucket_batches, build_model, pick_device,
+                         seed_everything)
 
 FEATURE_COLUMNS = {"morphs": "morph_ids", "pos": "pos_ids", "boundary": "boundary", "domain": "domain_ids"}
 SIZE_KEYS = {"morphs": "morph_vocab_size", "pos": "pos_vocab_size", "boundary": "boundary_vocab_size",
@@ -78,7 +79,7 @@ def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str,
         f"{sum(p.numel() for p in model.parameters()):,} parameters")
 
     history: dict[str, Any] = {"epochs": [], "monitor": "entity_f1", "device": str(device), "best_epoch": 0}
-    best_f1, best_state, stale = -1.0, None, 0
+    stopper = EarlyStopping(patience)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -100,21 +101,16 @@ def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str,
                "dev_precision": scores["precision"], "dev_recall": scores["recall"],
                "seconds": round(time.perf_counter() - start, 3)}
         history["epochs"].append(row)
-        improved = row["dev_f1"] > best_f1
-        if improved:
-            best_f1, stale, history["best_epoch"] = row["dev_f1"], 0, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            stale += 1
+        improved = stopper.update(model, row["dev_f1"], epoch)
+        history["best_epoch"] = stopper.best_epoch
         log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev entity F1 {row['dev_f1']:.4f} "
             f"(P {row['dev_precision']:.3f} R {row['dev_recall']:.3f}, {row['seconds']:.1f}s)" + (" *" if improved else ""))
-        if patience and stale >= patience:
+        if stopper.should_stop:
             log(f"no dev F1 gain for {patience} epochs: stopping, keeping epoch {history['best_epoch']}")
             break
     history["stopped_early"] = len(history["epochs"]) < epochs
-    if best_state is not None:
-        model.load_state_dict(best_state)
-        history["best_dev_f1"] = best_f1
+    if stopper.restore(model):
+        history["best_dev_f1"] = stopper.best
     model.eval()
     return model, history
 
