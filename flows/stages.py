@@ -69,16 +69,27 @@ def _function(spec: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
-def ingest_runner(paths: dict[str, str], spec: str) -> Callable[[dict], dict]:
+def ingest_runner(paths: dict[str, str], spec: str, problem: str | None = None) -> Callable[[dict], dict]:
     """The ingest stage of any problem: `spec` ("module:function") maps params `data` to
-    (kept, quarantined, report); the two tables go to the `ingested` and `quarantine` paths."""
+    (kept, quarantined, report); the two tables go to the `ingested` and `quarantine` paths.
+
+    Both tables are written before the quarantine check, so when more than
+    `<problem>.data.max_quarantine_share` of the rows went to quarantine the flow fails with the
+    quarantine file in place for the user to read."""
     def ingest(section: dict) -> dict:
         from tasks import io
+        from tasks.ingest import check_quarantine_share
+        from tasks.textfile import input_notes
 
-        kept, quarantined, report = _function(spec)(section["data"])
+        data = section["data"]
+        kept, quarantined, report = _function(spec)(data)
         io.write_table(kept, resolve(paths["ingested"], section))
-        io.write_table(quarantined, resolve(paths["quarantine"], section))
-        return report
+        quarantine_path = resolve(paths["quarantine"], section)
+        io.write_table(quarantined, quarantine_path)
+        # A BOM or CRLF line ends are read correctly; the report says they were there.
+        sources = [data["path"], *(s["path"] for s in data.get("extra_sources") or [] if isinstance(s, dict))]
+        report.update(input_notes(sources))
+        return check_quarantine_share(report, quarantined, data, quarantine_path, problem)
 
     return ingest
 

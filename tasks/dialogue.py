@@ -10,14 +10,15 @@ Stdlib only, so the readers can run anywhere the data is.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import math
 import random
+from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from tasks.textfile import MISSING_TEXT, csv_records as _csv_records, fields_count, long_line, normalize_label
 from tasks.textfile import read_text as _read_text
 
 FORMATS = ("chatbot", "csv", "tsv", "jsonl")
@@ -27,10 +28,10 @@ FIELDS = ("question", "answer", "label")
 CHATBOT_COLUMNS = {"question": "Q", "answer": "A", "label": "label"}
 CHATBOT_LABELS = ("0", "1", "2")
 DEFAULT_COLUMNS = {"question": "question", "answer": "answer", "label": "label"}
-# What spreadsheet and pandas exports write for a missing cell; never a real Korean question or answer.
-MISSING_TEXT = {"nan", "null", "none", "<na>", "n/a"}
 
 _log = logging.getLogger(__name__)
+# What reading normalised in rows that were kept (reset by every read_pairs call), for the ingest report.
+last_read_notes: Counter[str] = Counter()
 
 
 class _Bad(Exception):
@@ -64,6 +65,10 @@ def _pair(values: dict[str, Any], columns: dict[str, str], fmt: str) -> tuple[st
         what = " and ".join(f"{f} ({columns[f]!r}{'' if columns[f] in values else ' missing'})" for f in empty)
         raise _Bad(f"{what} is empty or NaN; fill it in or delete the row")
     label = _clean(values.get(columns["label"]), "label", columns["label"]) if "label" in columns else None
+    if label is not None:
+        spelled, label = label, normalize_label(label)  # '2', '2   ', 2 and 2.0 are one label
+        if spelled != label or not isinstance(values.get(columns["label"]), str):
+            last_read_notes["label_spellings_normalized"] += 1
     if fmt == "chatbot" and label is not None and label not in CHATBOT_LABELS:
         raise _Bad(f"label {label!r} is not one of {', '.join(CHATBOT_LABELS)} (0 everyday, 1 break-up, 2 love); "
                    "fix the label or read the file with fmt='csv'")
@@ -71,31 +76,6 @@ def _pair(values: dict[str, Any], columns: dict[str, str], fmt: str) -> tuple[st
 
 
 # ---------------------------------------------------------------- per-format record streams
-
-
-def _csv_records(text: str, path: Path, delimiter: str, quoting: int
-                 ) -> tuple[list[str], Iterator[tuple[int, int, list[str]]]]:
-    """(header, stream of (first line, last line, fields)); the header is line 1."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise ValueError(f"{path}: the file is empty; a header line (e.g. question,answer) is needed") from None
-
-    def stream() -> Iterator[tuple[int, int, list[str]]]:
-        last = reader.line_num
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as err:
-                raise ValueError(f"{path}: line {reader.line_num}: {err}; fix the quoting of that line") from None
-            first, last = last + 1, reader.line_num
-            if fields and any(f.strip() for f in fields):  # blank lines are layout, not records
-                yield first, last, fields
-
-    return header, stream()
 
 
 def _resolve_columns(header: list[str], columns: dict[str, str], path: Path, explicit: bool) -> dict[str, str]:
@@ -137,12 +117,15 @@ def read_pairs(path: str | Path, fmt: str, columns: dict[str, str] | None = None
         raise ValueError(f"unknown dialogue format {fmt!r}; use one of {', '.join(FORMATS)}")
     path = Path(path)
     cols, explicit = _columns(columns, fmt)
+    last_read_notes.clear()
     text = _read_text(path, encoding)
     rows: list[dict] = []
     quarantined: list[dict] = []
 
     def keep(values: dict[str, Any], first: int, raw: str, span: str = "") -> None:
         try:
+            if (too_long := long_line([raw], first)) is not None:
+                raise _Bad(too_long)
             question, answer, label = _pair(values, cols, fmt)
         except _Bad as err:
             quarantined.append({"source_file": str(path), "source_row": first, "raw": raw[:MAX_RAW],
@@ -160,7 +143,7 @@ def read_pairs(path: str | Path, fmt: str, columns: dict[str, str] | None = None
                 obj = json.loads(line)
             except json.JSONDecodeError as err:
                 quarantined.append({"source_file": str(path), "source_row": row, "raw": line[:MAX_RAW],
-                                    "reason": f"record at {path} line {row}: invalid JSON ({err.msg} at column "
+                                    "reason": f"record at {path} line {row}: invalid JSON ({err.msg}, column "
                                               f"{err.colno}); fix or remove the line"})
                 continue
             if not isinstance(obj, dict):
@@ -181,7 +164,7 @@ def read_pairs(path: str | Path, fmt: str, columns: dict[str, str] | None = None
                                              "double quote that merged rows)")
             if len(fields) != len(header):
                 quarantined.append({"source_file": str(path), "source_row": first, "raw": raw[:MAX_RAW],
-                                    "reason": f"record at {path} line {first}: {len(fields)} fields, the header "
+                                    "reason": f"record at {path} line {first}: {fields_count(len(fields))}, the header "
                                               f"has {len(header)}; quote fields that contain "
                                               f"{'a tab' if fmt == 'tsv' else 'a comma'}, or fix the row{span}"})
                 continue

@@ -1,8 +1,10 @@
 """Ingest: raw files in real formats -> one canonical table.
 
 Canonical N21 table: id, text, label, split, source_file, source_row.
-Rows that cannot be used (empty text, missing label) are not dropped silently: they go to a
-quarantine table with the source file, the row number and the reason.
+Rows that cannot be used (empty or NaN text, missing label, the wrong number of fields, invalid
+JSON, a line over textfile.MAX_LINE_CHARS) are not dropped silently: they go to a quarantine table
+with the source file, the row number (the editor's line), the raw content and the reason. Labels
+are normalised ('2', '2   ', 2 and 2.0 are one class) and the report says which spellings merged.
 """
 
 from __future__ import annotations
@@ -10,11 +12,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from tasks.textfile import (MAX_RAW, MISSING_TEXT, csv_records, fields_count, long_line, normalize_label,
+                            read_text, reason_kind)
 
 SPLITS = ("train", "dev", "test")
 FORMATS = ("nsmc", "csv", "tsv", "jsonl", "parquet")
@@ -40,64 +48,132 @@ class IngestError(ValueError):
     pass
 
 
+class QuarantineError(IngestError):
+    """More rows went to quarantine than params `data.max_quarantine_share` allows."""
+
+
+@dataclass
+class RawRows:
+    """A data file read as strings, before columns are mapped."""
+
+    frame: pd.DataFrame  # one row per record that has the file's shape, every cell a string
+    rows: list[int]  # each record's row number: the editor's line (CSV/TSV/JSONL), 1-based row (Parquet)
+    quarantined: list[dict] = field(default_factory=list)  # records without that shape (QUARANTINE fields)
+    notes: dict = field(default_factory=dict)  # what reading normalised, for the ingest report
+
+
 def read_raw(path: str | Path, fmt: str, encoding: str = "utf-8") -> pd.DataFrame:
-    """Read a file as strings, one DataFrame row per data row (header excluded)."""
+    """Read a file as strings, one DataFrame row per well-formed data row (header excluded)."""
+    return read_rows(path, fmt, encoding).frame
+
+
+def read_rows(path: str | Path, fmt: str, encoding: str = "utf-8") -> RawRows:
+    """Read a data file strictly: undecodable bytes and empty files are errors that name the file and
+    the line; a record with the wrong number of fields, invalid JSON or an overlong line is quarantined."""
     path = Path(path)
     if fmt not in FORMATS:
         raise IngestError(f"{path}: unknown format {fmt!r}; use one of {', '.join(FORMATS)} (params key data.format)")
     if not path.exists():
         raise IngestError(f"{path}: file not found (params key data.path)")
-    if path.stat().st_size == 0:
-        raise IngestError(f"{path}: the file is empty; expected a header line and data rows")
+    if fmt == "parquet":
+        return _read_parquet(path)
     try:
-        if fmt in ("nsmc", "tsv"):
-            return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False,
-                               encoding=encoding)
-        if fmt == "csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+        text = read_text(path, encoding)
         if fmt == "jsonl":
-            return _read_jsonl(path, encoding)
-        # Cast in Arrow: through pandas, an int column with a null becomes float and 2 -> "2.0".
-        table = pq.read_table(path)
-        return table.cast(pa.schema([(name, pa.string()) for name in table.column_names])).to_pandas().fillna("")
-    except UnicodeDecodeError as err:
-        raise IngestError(f"{path}: {_decode_error_position(path, encoding)} is not valid {encoding}; convert the file "
-                          "to UTF-8 or set data.encoding (e.g. cp949 for files saved by Korean Windows tools)") from err
-    except (pd.errors.ParserError, ValueError) as err:
-        raise IngestError(f"{path}: cannot be read as {fmt}: {err}") from err
+            return _read_jsonl(text, path)
+        return _read_delimited(text, path, fmt)
+    except IngestError:
+        raise
+    except ValueError as err:  # textfile's messages already name the file, the line and the fix
+        raise IngestError(str(err)) from None
 
 
-def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
-    rows = []
-    with open(path, encoding=encoding) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise IngestError(f"{path}: line {line_no} is not valid JSON ({err.msg}); fix or remove that line") from err
-            if not isinstance(obj, dict):
-                raise IngestError(f"{path}: line {line_no} is a JSON {type(obj).__name__}, expected an object")
-            rows.append({k: "" if v is None else str(v) for k, v in obj.items()})
-    return pd.DataFrame(rows, dtype=str).fillna("")
+def _bad(path: Path, row: int, raw: str, reason: str) -> dict:
+    return {"source_file": str(path), "source_row": row, "raw": raw[:MAX_RAW], "reason": reason}
 
 
-def _decode_error_position(path: Path, encoding: str) -> str:
-    """Where the first undecodable byte is, as a line and byte offset of the whole file."""
-    data = path.read_bytes()
+def _read_delimited(text: str, path: Path, fmt: str) -> RawRows:
+    delimiter = "," if fmt == "csv" else "\t"
+    # NSMC and TSV are never quoted: a `"` inside a review is text (130 NSMC reviews have one).
+    header, records = csv_records(text, path, delimiter, csv.QUOTE_MINIMAL if fmt == "csv" else csv.QUOTE_NONE)
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise IngestError(f"{path}: line 1: the header names column(s) {dupes} more than once; rename them")
+    data, rows, bad = [], [], []
+    for first, last, fields in records:
+        raw = delimiter.join(fields)
+        if len(fields) != len(header):
+            fix = ("quote fields that contain a comma, or fix the row" if fmt == "csv"
+                   else "a tab inside a field or a missing field? fix the row")
+            span = (f" (the record spans lines {first}-{last}: check for an unbalanced double quote that merged rows)"
+                    if first != last else "")
+            reason = f"{fields_count(len(fields))}, the header has {len(header)}; {fix}{span}"
+            bad.append(_bad(path, first, raw, reason))
+        elif (too_long := long_line([raw], first)) is not None:
+            bad.append(_bad(path, first, raw, too_long))
+        else:
+            data.append(fields)
+            rows.append(first)
+    return RawRows(pd.DataFrame(data, columns=header, dtype=str), rows, bad)
+
+
+def _read_jsonl(text: str, path: Path) -> RawRows:
+    records, rows, bad = [], [], []
+    numbers: Counter[str] = Counter()
+    for row, line in enumerate(text.split("\n"), 1):  # not splitlines(): it also splits on U+2028
+        line = line.removesuffix("\r")
+        if not line.strip():
+            continue
+        if (too_long := long_line([line], row)) is not None:
+            bad.append(_bad(path, row, line, too_long))
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            bad.append(_bad(path, row, line, f"invalid JSON ({err.msg}, column {err.colno}); "
+                                             "fix or remove the line"))
+            continue
+        if not isinstance(obj, dict):
+            bad.append(_bad(path, row, line, f"expected a JSON object, got {type(obj).__name__}; "
+                                             "write one object per line"))
+            continue
+        numbers.update(k for k, v in obj.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+        records.append({k: _json_cell(v) for k, v in obj.items()})
+        rows.append(row)
+    notes = {"json_numbers_read_as_text": dict(numbers)} if numbers else {}
+    return RawRows(pd.DataFrame(records, dtype=str).fillna(""), rows, bad, notes)
+
+
+def _json_cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _read_parquet(path: Path) -> RawRows:
     try:
-        data.decode(encoding)
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        return f"line {line} (byte {err.start})"
-    return "a byte"
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise IngestError(f"{path}: cannot be read as parquet: {err}") from None
+    columns = {}
+    for name in table.column_names:
+        # Cast in Arrow: through pandas, an int column with a null becomes float and 2 -> "2.0".
+        try:
+            columns[name] = table.column(name).cast(pa.string())
+        except pa.ArrowException:
+            raise IngestError(f"{path}: column {name!r} has type {table.schema.field(name).type}, which cannot be "
+                              "read as text; store text, labels and ids as strings or numbers") from None
+    frame = pa.table(columns).to_pandas().fillna("") if columns else pd.DataFrame()
+    return RawRows(frame, list(range(1, table.num_rows + 1)))
 
 
-def canonicalize(
-    raw: pd.DataFrame, columns: dict, source_file: str, split_cfg: dict
-) -> tuple[pa.Table, pa.Table]:
-    """Map raw columns to the canonical table; return (kept rows, quarantined rows)."""
+def canonicalize(raw: pd.DataFrame, columns: dict, source_file: str, split_cfg: dict,
+                 source_rows: list[int] | None = None) -> tuple[pa.Table, pa.Table, dict]:
+    """Map raw columns to the canonical table; return (kept rows, quarantined rows, label spellings)."""
     missing = [raw_name for name, raw_name in columns.items() if raw_name and raw_name not in raw.columns]
     if missing:
         raise IngestError(
@@ -105,14 +181,17 @@ def canonicalize(
             "Map them with params key data.columns (e.g. --set n21.data.columns.text=document)."
         )
     # Row numbers as a person sees them in an editor: line 1 is the header.
-    source_row = pd.Series(range(2, len(raw) + 2), index=raw.index)
-    text = raw[columns["text"]].fillna("").astype(str).str.strip()
-    label = raw[columns["label"]].fillna("").astype(str).str.strip() if columns.get("label") else pd.Series("", index=raw.index)
-    ids = raw[columns["id"]].astype(str).str.strip() if columns.get("id") else source_row.astype(str)
+    source_row = pd.Series(source_rows if source_rows is not None else range(2, len(raw) + 2), index=raw.index,
+                           dtype="int64")
+    text = _cells(raw, columns["text"])
+    label = _cells(raw, columns.get("label")).map(normalize_label)
+    raw_label = raw[columns["label"]].fillna("").astype(str) if columns.get("label") else label
+    ids = _cells(raw, columns["id"]) if columns.get("id") else source_row.astype(str)
 
     reasons = pd.Series("", index=raw.index)
     reasons[text == ""] = "empty text"
     reasons[(reasons == "") & (label == "")] = "empty label"
+    reasons[(reasons == "") & (ids == "")] = "empty id"
     if columns.get("split"):
         split = raw[columns["split"]].astype(str).str.strip().str.lower()
         reasons[(reasons == "") & ~split.isin(SPLITS)] = "split not one of train/dev/test"
@@ -136,12 +215,33 @@ def canonicalize(
         {
             "source_file": [source_file] * int(bad.sum()),
             "source_row": source_row[bad].tolist(),
-            "raw": raw_lines.tolist(),
+            "raw": raw_lines.str.slice(0, MAX_RAW).tolist(),
             "reason": reasons[bad].tolist(),
         },
         schema=QUARANTINE,
     )
-    return kept, quarantined
+    return kept, quarantined, _spellings(raw_label[~bad], label[~bad])
+
+
+def _cells(raw: pd.DataFrame, column: str | None) -> pd.Series:
+    """A column's cells stripped; empty for NaN, null and the spellings spreadsheets write for them."""
+    if not column:
+        return pd.Series("", index=raw.index)
+    cells = raw[column].fillna("").astype(str).str.strip()
+    return cells.mask(cells.str.casefold().isin(MISSING_TEXT), "")
+
+
+def _spellings(raw_label: pd.Series, label: pd.Series) -> dict:
+    """{label: {spelling: rows}} for labels the file writes in more than one way ('2', '2   ', '2.0')."""
+    merged = set(label[raw_label != label])
+    if not merged:
+        return {}
+    counts = pd.DataFrame({"label": label, "spelling": raw_label.map(repr)}).value_counts()
+    out: dict = {}
+    for (value, spelling), n in sorted(counts.items()):
+        if value in merged:
+            out.setdefault(value, {})[spelling] = int(n)
+    return out
 
 
 def assign_splits(texts: list[str], dev: float, test: float, seed: int) -> list[str]:
@@ -163,31 +263,70 @@ def assign_splits(texts: list[str], dev: float, test: float, seed: int) -> list[
 
 def ingest(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     """The ingest stage: params `data` section -> (canonical table, quarantine, report)."""
-    fmt = data_cfg["format"]
+    fmt, path = data_cfg["format"], str(data_cfg["path"])
     columns = NSMC_COLUMNS if fmt == "nsmc" else dict(data_cfg["columns"])
-    raw = read_raw(data_cfg["path"], fmt, data_cfg.get("encoding", "utf-8"))
-    kept, quarantined = canonicalize(raw, columns, str(data_cfg["path"]), data_cfg["split"])
+    raw = read_rows(path, fmt, data_cfg.get("encoding", "utf-8"))
+    rows_in = len(raw.frame) + len(raw.quarantined)
+    if rows_in == 0:
+        raise IngestError(f"{path}: the file has a header line but no data rows")
+    kept, quarantined, spellings = canonicalize(raw.frame, columns, path, data_cfg["split"], raw.rows)
+    if raw.quarantined:
+        quarantined = pa.concat_tables([pa.Table.from_pylist(raw.quarantined, schema=QUARANTINE), quarantined])
+        quarantined = quarantined.sort_by("source_row")
     duplicated = pd.Series(kept.column("id").to_pylist()).duplicated()
     if duplicated.any():
         rows = kept.column("source_row").to_pylist()
         first = [rows[i] for i in duplicated[duplicated].index[:5]]
         raise IngestError(
-            f"{data_cfg['path']}: {int(duplicated.sum())} duplicate id(s), e.g. on rows {first}; "
+            f"{path}: {int(duplicated.sum())} duplicate id(s), e.g. on rows {first}; "
             "ids must be unique (map another column with data.columns.id, or set it to null to number rows)"
         )
     splits = pd.Series(kept.column("split").to_pylist()).value_counts().to_dict()
     report = {
-        "rows_in": len(raw),
+        "rows_in": rows_in,
         "rows_kept": kept.num_rows,
         "rows_quarantined": quarantined.num_rows,
-        "quarantine_reasons": pd.Series(quarantined.column("reason").to_pylist()).value_counts().to_dict(),
+        "quarantine_reasons": dict(Counter(map(reason_kind, quarantined.column("reason").to_pylist()))),
         "splits": {s: int(splits.get(s, 0)) for s in SPLITS},
-        "source": str(data_cfg["path"]),
-        "source_sha256": file_digest(data_cfg["path"]),
+        "source": path,
+        "source_sha256": file_digest(path),
     }
+    if spellings:
+        # '2', '2   ' and 2 are one class, not three: say which spellings were merged.
+        report["label_spellings_normalized"] = spellings
+    report.update(raw.notes)
     if report["splits"]["train"] == 0:
-        raise IngestError(f"{data_cfg['path']}: no training rows after splitting; check data.split and data.columns.split")
+        raise IngestError(f"{path}: no training rows after splitting; check data.split and data.columns.split")
     return kept, quarantined, report
+
+
+def check_quarantine_share(report: dict, quarantine: pa.Table, data_cfg: dict, quarantine_path: str,
+                           problem: str | None = None) -> dict:
+    """Fail the flow when more than `data.max_quarantine_share` of the rows went to quarantine.
+
+    Every ingest report must satisfy rows_in = rows_kept + rows_quarantined (nothing dropped
+    silently); the report gains `quarantine_share`. The error names the source, the counts, the
+    share, the commonest reasons, the quarantine file and the params key to change.
+    """
+    key = f"{problem + '.' if problem else ''}data.max_quarantine_share"
+    rows_in, kept, quarantined = (int(report[k]) for k in ("rows_in", "rows_kept", "rows_quarantined"))
+    if rows_in != kept + quarantined or quarantined != quarantine.num_rows:
+        raise IngestError(f"ingest report does not add up: rows_in {rows_in} != rows_kept {kept} + rows_quarantined "
+                          f"{quarantined} (quarantine table: {quarantine.num_rows} rows); this is a bug, please report")
+    share = quarantined / rows_in if rows_in else 0.0
+    report["quarantine_share"] = round(share, 4)
+    limit = data_cfg.get("max_quarantine_share")
+    if limit is None or share <= float(limit):
+        return report
+    top = Counter(map(reason_kind, quarantine.column("reason").to_pylist())).most_common(3)
+    sources = report.get("source") or ", ".join(str(s.get("path")) for s in report.get("sources", [])) \
+        or str(data_cfg.get("path"))
+    raise QuarantineError(
+        f"{sources}: {quarantined} of {rows_in} rows ({share:.1%}) were quarantined, over {key} = {limit}. "
+        f"Top reasons: {'; '.join(f'{reason} ({n})' for reason, n in top)}. Each row, with its file, line and "
+        f"reason, is in {quarantine_path}. Fix the data (or data.format, data.columns, data.encoding), "
+        f"or raise {key}."
+    )
 
 
 def file_digest(path: str | Path) -> str:
@@ -196,3 +335,14 @@ def file_digest(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def truncation_report(table: pa.Table, column: str, max_len: int | None) -> dict:
+    """What a training stage's max_len does to the train split: every row is used, and the ones longer
+    than max_len are cut (counted here, so a stage report says so instead of cutting silently)."""
+    import pyarrow.compute as pc
+
+    train = table.filter(pc.equal(table.column("split"), "train"))
+    lengths = pc.list_value_length(train.column(column))
+    cut = int(pc.sum(pc.greater(lengths, int(max_len))).as_py() or 0) if max_len else 0
+    return {"train_rows": train.num_rows, "train_rows_truncated_at_max_len": cut}

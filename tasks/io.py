@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,20 +20,65 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+_UMASK = os.umask(0o022)  # read once (umask can only be read by setting it), then put back
+os.umask(_UMASK)
+
+
 @contextmanager
 def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to `target`; rename it onto `target` on success."""
+    """Yield a temporary path next to `target`; rename it onto `target` on success.
+
+    The temporary name is hidden and carries this process's id (`.<name>.<pid>.<random><suffix>`):
+    a run killed mid-write leaves at most such a file, never a half-written `target`, and the next
+    write to the same target removes the leftovers of processes that no longer run.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    remove_stale_temps(target)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=suffix or ".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; an artifact gets the usual mode
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def temp_prefix(target: str | Path) -> str:
+    """The name prefix of this process's temporary files (or folders) for `target`."""
+    return f".{Path(target).name}.{os.getpid()}."
+
+
+def remove_stale_temps(target: str | Path) -> list[Path]:
+    """Delete temporary files and folders for `target` left by processes that were killed."""
+    target = Path(target)
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    prefix = f".{target.name}."
+    for leftover in target.parent.iterdir():
+        pid = leftover.name[len(prefix):].split(".", 1)[0] if leftover.name.startswith(prefix) else ""
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def write_table(table: pa.Table, path: str | Path) -> Path:

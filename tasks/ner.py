@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from tasks.encode import Vocab, build_vocab
 from tasks.ingest import SPLITS, assign_splits
+from tasks.textfile import reason_kind
 
 ENTITY = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("type", pa.string())])
 QUARANTINE = pa.schema([("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()),
@@ -31,14 +32,17 @@ ID_COLUMNS = ("char_ids", "morph_ids", "pos_ids", "boundary", "tag_ids")
 
 def ingest_ner(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     """Every source in params `data` -> one table (id, text, entities, split, source_file, source_row)."""
+    from tasks import ner_formats
     from tasks.ner_formats import map_types, read_ner
 
     # data.path is the main source (and DVC's dependency); extra_sources add more, e.g. a second corpus.
     sources = [{"path": data_cfg["path"], "format": data_cfg["format"], "split": data_cfg.get("split_as")},
                *(data_cfg.get("extra_sources") or [])]
     records, quarantined, per_source = [], [], []
+    notes: Counter[str] = Counter()  # repairs made to sentences that were kept (ner_formats.last_read_notes)
     for source in sources:
         got, bad = read_ner(source["path"], source["format"], data_cfg.get("encoding", "utf-8"))
+        notes.update(ner_formats.last_read_notes)
         for rec in got:
             # A split named by the source (e.g. a contest's dev file) wins over hashing.
             rec["split"] = rec.get("split") or source.get("split_as") or source.get("split")
@@ -88,13 +92,15 @@ def ingest_ner(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
         "rows_in": len(kept) + len(quarantined),
         "rows_kept": len(kept),
         "rows_quarantined": len(quarantined),
-        "quarantine_reasons": dict(Counter(q["reason"].split(":")[0] for q in quarantined)),
+        "quarantine_reasons": dict(Counter(reason_kind(q["reason"]) for q in quarantined)),
         "splits": {s: splits.get(s, 0) for s in SPLITS},
         "entities": dict(Counter(e["type"] for r in kept for e in r["entities"])),
         "sources": per_source,
     }
     if type_report:
         report["type_map"] = type_report
+    if notes:
+        report["repairs"] = dict(notes)
     if report["splits"]["train"] == 0:
         raise ValueError(f"{[s['path'] for s in sources]}: no training sentences; check data.split and the sources' split")
     return table, quarantine, report

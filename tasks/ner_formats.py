@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterator
 
-from tasks.textfile import blocks as _blocks, read_lines as _read_lines
+from tasks.textfile import blocks as _blocks, long_line, read_lines as _read_lines
 
 FORMATS = ("kmou", "klp", "klue", "jsonl")
 MAX_RAW = 2000  # quarantine rows keep at most this many characters of the block
@@ -260,7 +260,7 @@ def _jsonl(block: list[str], path: Path, row: int, index: int) -> dict:
     try:
         obj = json.loads(block[0])
     except json.JSONDecodeError as err:
-        raise _Bad(f"invalid JSON ({err.msg} at column {err.colno}); fix or remove the line") from None
+        raise _Bad(f"invalid JSON ({err.msg}, column {err.colno}); fix or remove the line") from None
     if not isinstance(obj, dict):
         raise _Bad(f"expected a JSON object, got {type(obj).__name__}; write one object per line")
     text, ents = obj.get("text"), obj.get("entities")
@@ -276,8 +276,11 @@ def _jsonl(block: list[str], path: Path, row: int, index: int) -> dict:
         s, t, etype = e["start"], e["end"], e["type"]
         if any(type(v) is not int for v in (s, t)):
             raise _Bad(f"{where}: start/end must be integers, got {s!r}/{t!r}; write character offsets")
-        if not isinstance(etype, str) or not etype:
+        if not isinstance(etype, str) or not etype.strip():
             raise _Bad(f"{where}: 'type' must be a non-empty string, got {etype!r}")
+        if etype != etype.strip():  # 'PS ' and 'PS' are one type
+            etype = etype.strip()
+            last_read_notes["entity_type_spaces_trimmed"] += 1
         if not 0 <= s < t <= len(text):
             raise _Bad(f"{where}: span {s}-{t} is not inside the text (length {len(text)}) with start < end; "
                        "fix the offsets (end is exclusive)")
@@ -313,6 +316,8 @@ def read_ner(path: str | Path, fmt: str, encoding: str = "utf-8") -> tuple[list[
         units = _jsonl_units(lines) if fmt == "jsonl" else _blocks(lines)
         for index, (row, block, ended) in enumerate(units, 1):
             try:
+                if (too_long := long_line(block, row)) is not None:
+                    raise _Bad(too_long)
                 rec = parse(block, file, row, index)
             except _Bad as err:
                 reason = str(err)

@@ -1,13 +1,27 @@
-"""Reading corpus files strictly: shared by the NER, treebank and dialogue readers.
+"""Reading corpus files strictly: shared by every reader (N21 tables, NER, treebank, dialogue).
 
-A wrong codec must fail loudly with the file, line and byte offset, never yield mojibake;
-a BOM and CR line ends (Windows-made corpora) are accepted.
+A wrong codec fails loudly with the file, line, byte offset and the encoding that was tried, never
+yields mojibake; an empty file is an error that says so. A UTF-8 BOM and CRLF line ends (files made
+on Windows) are valid ways to save UTF-8 text: they are accepted, and `input_notes` counts them so
+the ingest report says what was normalised. A line over MAX_LINE_CHARS (a missing line break, a
+pasted document) is a row that cannot be used: readers quarantine it with `long_line`'s reason.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
+
+# No corpus line (a review, a sentence, a CoNLL-U word line) is this long; NSMC's longest is 146 chars.
+MAX_LINE_CHARS = 100_000
+MAX_RAW = 2000  # quarantine rows keep at most this many characters of the raw record
+# What spreadsheet and pandas exports write for a missing cell; never a real Korean text or label.
+MISSING_TEXT = frozenset({"nan", "null", "none", "<na>", "n/a"})
+_INTEGRAL_FLOAT = re.compile(r"[+-]?\d+\.0+")
+csv.field_size_limit(2**31 - 1)  # long fields are quarantined by length, not by a csv.Error mid-file
 
 
 def read_text(path: Path, encoding: str) -> str:
@@ -16,15 +30,27 @@ def read_text(path: Path, encoding: str) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; check the data path in params.yaml")
     data = path.read_bytes()
+    if not data.strip():
+        raise ValueError(f"{path}: the file is empty{' (only blank lines)' if data else ''}; "
+                         "point data.path at the file with the data")
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise ValueError(f"{path}: byte offset {err.start} (line {line}) is not valid {encoding} ({err.reason}); "
-                         "convert the file to UTF-8 or pass the right encoding= (e.g. 'cp949')") from None
+        raise ValueError(decode_error(path, data, encoding, err)) from None
     except LookupError:
-        raise ValueError(f"{path}: unknown encoding {encoding!r}; pass a Python codec name such as 'utf-8'") from None
+        raise ValueError(f"{path}: unknown encoding {encoding!r}; set data.encoding to a Python codec name "
+                         "such as 'utf-8' or 'cp949'") from None
     return text.removeprefix("\ufeff")
+
+
+def decode_error(path: Path, data: bytes, encoding: str, err: UnicodeDecodeError) -> str:
+    """'<file>: byte offset N (line L) is not valid <encoding> (<why>); <what to do>'."""
+    line = data.count(b"\n", 0, err.start) + 1
+    hint = ("convert the file to UTF-8, or set data.encoding to the file's encoding "
+            "(e.g. cp949 for files saved by Korean Windows tools)")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        hint = "the file starts with a UTF-16 byte-order mark: save it as UTF-8, or set data.encoding: utf-16"
+    return f"{path}: byte offset {err.start} (line {line}) is not valid {encoding} ({err.reason}); {hint}"
 
 
 def read_lines(path: Path, encoding: str) -> list[str]:
@@ -49,3 +75,84 @@ def blocks(lines: list[str]) -> Iterator[tuple[int, list[str], bool]]:
             block = []
     if block:
         yield start, block, False
+
+
+def long_line(lines: list[str], first_row: int) -> str | None:
+    """The quarantine reason for a block or record holding a line over MAX_LINE_CHARS, else None."""
+    for k, line in enumerate(lines):
+        if len(line) > MAX_LINE_CHARS:
+            return (f"line {first_row + k} is {len(line):,} characters long, over the {MAX_LINE_CHARS:,}-character "
+                    "limit for one line: a missing line break or a pasted document? split or remove it")
+    return None
+
+
+def fields_count(n: int) -> str:
+    return f"{n} field{'' if n == 1 else 's'}"
+
+
+def csv_records(text: str, path: Path, delimiter: str, quoting: int
+                ) -> tuple[list[str], Iterator[tuple[int, int, list[str]]]]:
+    """(header, stream of (first line, last line, fields)) of CSV/TSV text; the header is line 1.
+
+    Blank lines are layout, not records, and are skipped; line numbers stay the editor's.
+    """
+    # CRLF files: a quoted field spanning lines keeps "\n", not the file's "\r\n".
+    reader = csv.reader(io.StringIO(text.replace("\r\n", "\n"), newline=""), delimiter=delimiter, quoting=quoting)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ValueError(f"{path}: the file is empty; a header line naming the columns is needed") from None
+    except csv.Error as err:
+        raise ValueError(f"{path}: line 1 (the header): {err}; fix that line") from None
+
+    def stream() -> Iterator[tuple[int, int, list[str]]]:
+        last = reader.line_num
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                raise ValueError(f"{path}: line {reader.line_num}: {err}; fix the quoting of that line") from None
+            first, last = last + 1, reader.line_num
+            if fields and any(f.strip() for f in fields):
+                yield first, last, fields
+
+    return header, stream()
+
+
+def normalize_label(value: object) -> str:
+    """One spelling per label: '2', ' 2   ', 2 and 2.0 (a spreadsheet's float) are all '2'.
+
+    Surrounding whitespace is cut and inner runs become one space; case is kept ('Pos' and 'pos'
+    stay apart, and validation names a label the schema does not know).
+    """
+    text = " ".join(str(value).split())
+    return text.split(".")[0] if _INTEGRAL_FLOAT.fullmatch(text) else text
+
+
+def reason_kind(reason: str) -> str:
+    """A quarantine reason without its location and its advice, for counting: 'sentence at F line 5:
+    line 7: 3 tab-separated fields, expected 4 (...); the line is damaged' -> '3 tab-separated ...'."""
+    text = re.sub(r"^(?:record|sentence) at .*? line \d+: ", "", reason)
+    text = re.sub(r"^line \d+: ", "", text)
+    return text.split("; ")[0].strip()[:200]
+
+
+def input_notes(paths: list[str | Path]) -> dict:
+    """What reading normalised in text input files: a UTF-8 BOM, CRLF line ends (counts of files)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        elif p.is_file():
+            files.append(p)
+    notes = {"utf8_bom_stripped": 0, "crlf_line_ends": 0}
+    for f in files:
+        if f.suffix == ".parquet":
+            continue
+        with open(f, "rb") as fh:
+            head = fh.read(1 << 16)
+        notes["utf8_bom_stripped"] += head.startswith(b"\xef\xbb\xbf")
+        notes["crlf_line_ends"] += b"\r\n" in head
+    return {k: v for k, v in notes.items() if v}

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from tasks.textfile import blocks as _blocks, read_lines as _read_lines
+from tasks.textfile import blocks as _blocks, long_line, read_lines as _read_lines
 
 MAX_RAW = 2000  # quarantine rows keep at most this many characters of the block
 CONLLU_COLUMNS = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
@@ -195,6 +195,8 @@ def _read(path: str | Path, encoding: str, parse: Callable[[list[str], Path, int
     quarantined: list[dict] = []
     for row, block, ended in _blocks(_read_lines(file, encoding)):
         try:
+            if (too_long := long_line(block, row)) is not None:
+                raise _Bad(too_long)
             sent = parse(block, file, row)
         except _Bad as err:
             reason = str(err)

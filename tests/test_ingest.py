@@ -122,7 +122,8 @@ def test_null_text_is_quarantined_not_a_crash(tmp_path, fmt):
     kept, quarantined, _ = ingest(cfg(path, fmt, split=all_train()))
     assert kept.column("id").to_pylist() == ["a"]
     assert quarantined.column("reason").to_pylist() == ["empty text"]
-    assert quarantined.column("source_row").to_pylist() == [3]
+    # JSONL: the record's line; Parquet: its 1-based row (neither has a header line)
+    assert quarantined.column("source_row").to_pylist() == [2]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
@@ -270,7 +271,7 @@ def test_cp949_bytes_name_the_encoding(tmp_path, fmt):
 def test_cp949_error_reports_file_byte_offset(tmp_path):
     path = tmp_path / "windows.tsv"
     path.write_bytes("id\ttext\tlabel\n1\t영화\t1\n".encode("cp949"))
-    with pytest.raises(IngestError, match=r"line 2 \(byte 16\) is not valid utf-8"):
+    with pytest.raises(IngestError, match=r"byte offset 16 \(line 2\) is not valid utf-8"):
         read_raw(path, "tsv")
 
 

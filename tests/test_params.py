@@ -144,3 +144,84 @@ def test_project_params_file_loads():
     params = load_params(root / "params.yaml", ["n21.train.epochs=1"])
     assert params["n21"]["train"]["epochs"] == 1
     assert params["n21"]["tokenize"]["tagger"] in ("mecab", "okt", "komoran", "hannanum", "kkma", "kiwi")
+
+
+# --- the params schema: checks the user's params.yaml itself -----------------------------------
+
+from tasks.params import SCHEMA_FILE, check_params, load_schema, schema_of  # noqa: E402
+
+SCHEMA = schema_of({
+    "n21": {"work_dir": "data/n21", "data": {"columns": {"id": "id", "split": None}, "type_map": {},
+                                             "max_quarantine_share": 0.1},
+            "class_design": {"schema": "data/schema/labels.yaml"},
+            "train": {"epochs": 15, "lr": 0.002, "kernel_sizes": [2, 3], "use_crf": True, "predict_domain": None}},
+})
+
+
+def test_schema_types_and_flexible_keys():
+    assert SCHEMA["n21"] == SCHEMA["n21.data"] == "section"
+    assert SCHEMA["n21.data.columns.id"] == "str?"  # a column the file lacks: null
+    assert SCHEMA["n21.data.columns.split"] == "any"  # null default: any value
+    assert SCHEMA["n21.data.type_map"] == "map?"  # user-defined items
+    assert SCHEMA["n21.class_design.schema"] == "str?"  # null: take the classes from the data
+    assert SCHEMA["n21.train.kernel_sizes"] == "list"
+    assert (SCHEMA["n21.train.epochs"], SCHEMA["n21.train.lr"], SCHEMA["n21.train.use_crf"]) == ("int", "float", "bool")
+
+
+def test_check_params_coerces_and_accepts_flexible_values():
+    user = {"n21": {"work_dir": 7, "data": {"columns": {"id": None, "split": "part"}, "max_quarantine_share": 0,
+                                            "type_map": {"PER": "PS", "POH": None}},
+                    "class_design": {"schema": None},
+                    "train": {"epochs": 3, "lr": "1e-3", "kernel_sizes": [5], "predict_domain": {"any": "thing"}}}}
+    out = check_params(user, SCHEMA)
+    assert out["n21"]["work_dir"] == "7"
+    assert out["n21"]["train"]["lr"] == pytest.approx(0.001)  # PyYAML reads 1e-3 as a string
+    assert out["n21"]["data"]["max_quarantine_share"] == 0.0 and type(out["n21"]["data"]["max_quarantine_share"]) is float
+    assert out["n21"]["data"]["type_map"] == {"PER": "PS", "POH": None}
+    assert user["n21"]["train"]["lr"] == "1e-3"  # input not mutated
+    assert check_params({}, SCHEMA) == {}  # keys may be left out
+
+
+@pytest.mark.parametrize("section, expected", [
+    ({"train": {"epochs": True}}, "n21.train.epochs: expected an integer, got bool True"),
+    ({"train": {"epochs": 2.5}}, "n21.train.epochs: expected an integer, got float 2.5"),
+    ({"train": {"use_crf": "yes"}}, "n21.train.use_crf: expected true or false, got str 'yes'"),
+    ({"train": {"kernel_sizes": 3}}, "n21.train.kernel_sizes: expected a list, got int 3"),
+    ({"train": {"lr": None}}, "n21.train.lr: expected a number, got null"),
+    ({"work_dir": ["a"]}, "n21.work_dir: expected a string, got list ['a']"),
+    ({"data": {"columns": {"id": [1]}}}, "n21.data.columns.id: expected a string or null, got list [1]"),
+    ({"data": 3}, "n21.data: expected a section (a mapping of the keys below), got int 3"),
+])
+def test_check_params_wrong_types(section, expected):
+    with pytest.raises(ParamsError) as err:
+        check_params({"n21": section}, SCHEMA, source="my.yaml")
+    assert str(err.value) == f"my.yaml: {expected}"
+
+
+def test_check_params_unknown_keys_suggest_and_list_known():
+    with pytest.raises(ParamsError) as err:
+        check_params({"n21": {"trian": {"epochs": 1}}}, SCHEMA, source="p.yaml")
+    assert str(err.value).startswith("p.yaml: unknown key 'n21.trian' (did you mean 'n21.train'?); known keys in "
+                                     "n21: class_design, data, train, work_dir.")
+    with pytest.raises(ParamsError, match=r"unknown key 'n99'; known keys at the top level: n21\."):
+        check_params({"n99": {}}, SCHEMA)
+
+
+def test_load_params_checks_the_file_before_overrides(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("n21:\n  train:\n    epochs: 5\n    lr: 1e-3\n", encoding="utf-8")
+    params = load_params(path, ["n21.train.epochs=2"], schema=SCHEMA)
+    assert params["n21"]["train"] == {"epochs": 2, "lr": 0.001}
+    path.write_text("- a\n- b\n", encoding="utf-8")
+    with pytest.raises(ParamsError, match="expected a mapping of problem sections"):
+        load_params(path, schema=SCHEMA)
+
+
+def test_schema_file_matches_the_project_params():
+    """The generated schema knows every key of params.yaml and no other: else run
+    `python -m tasks.params --write-schema` (tasks/params.py)."""
+    root = Path(__file__).resolve().parents[1]
+    project = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    schema = load_schema()
+    assert sorted(schema_of(project)) == sorted(schema), f"{SCHEMA_FILE} is stale: run python -m tasks.params --write-schema"
+    check_params(project, schema)
