@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 
 def publish_markdown(key: str, markdown: str, description: str | None = None) -> None:
@@ -25,14 +25,18 @@ def markdown_file_hook(problem: str, name: str, template: str):
     return publish
 
 
-def validation_hook(problem: str, template: str):
-    """A Stage.publish hook for the validation report JSON the stage wrote."""
+def validation_hook(problem: str, template: str, docs_template: str | None = None):
+    """A Stage.publish hook for the validation the stage wrote: a Markdown summary of the JSON report,
+    and links to the JSON report and to the GX Data Docs (`docs_template`, a folder with index.html)."""
     def publish(report: dict, section: dict) -> None:
         import json
 
         from flows.stages import resolve
 
-        publish_validation_report(problem, json.loads(Path(resolve(template, section)).read_text(encoding="utf-8")))
+        json_path = Path(resolve(template, section))
+        docs = Path(resolve(docs_template, section)) / "index.html" if docs_template else None
+        publish_validation_report(problem, json.loads(json_path.read_text(encoding="utf-8")),
+                                  json_path=json_path, docs_index=docs)
 
     return publish
 
@@ -45,14 +49,46 @@ def publish_counts(problem: str, stage: str, report: dict) -> None:
                               description=f"{problem} {stage}: rows in / kept / quarantined and other figures")
 
 
-def publish_validation_report(problem: str, report: dict) -> None:
-    lines = [f"# {problem} validation: {'passed' if report['success'] else 'FAILED'} ({report['rows']} rows)", "",
-             "| expectation | column | result | unexpected | examples |", "|---|---|---|---|---|"]
-    for e in report["expectations"]:
-        examples = ", ".join(map(str, e.get("unexpected_examples", [])[:3])).replace("|", "\\|")
-        lines.append(f"| {e['expectation']} | {e.get('column') or ''} | {'ok' if e['success'] else 'FAILED'} "
-                     f"| {e.get('unexpected_count', 0)} | {examples} |")
+def _file_link(path: Path) -> str:
+    return path.resolve().as_uri()
+
+
+def publish_validation_report(problem: str, report: dict, json_path: Path | None = None,
+                              docs_index: Path | None = None) -> None:
+    """The validation summary as Markdown (failed expectations first, with their fix), plus link
+    artifacts to validation.json and the offline GX Data Docs when they exist."""
+    from tasks.validate import bounds
+
+    failed = [e for e in report["expectations"] if not e["success"]]
+    lines = [f"# {problem} validation: {'passed' if report['success'] else 'FAILED'} ({report['rows']} rows, "
+             f"{len(failed)} of {len(report['expectations'])} expectations failed)", ""]
+    if report.get("suite"):
+        lines += [f"Suite: `{report['suite']}`"]
+    links = [f"[{name}]({_file_link(path)})" for name, path in (("validation.json", json_path),
+                                                                  ("Data Docs", docs_index)) if path and path.exists()]
+    if links:
+        lines += ["Files: " + ", ".join(links)]
+    lines += ["", "| expectation | table | column | allowed | result | unexpected | examples | ids | fix |",
+              "|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(value) -> str:
+        text = ", ".join(map(str, value[:3])) if isinstance(value, list) else str(value if value is not None else "")
+        return text.replace("|", "\\|").replace("\n", " ")[:120]
+
+    for e in failed + [e for e in report["expectations"] if e["success"]]:
+        allowed = bounds(e) if ("min_value" in e or "max_value" in e) else e.get("value_set", "")
+        lines.append(f"| {e['expectation']} | {e.get('table', 'rows')} | {e.get('column') or ''} | {cell(allowed)} "
+                     f"| {'ok' if e['success'] else '**FAILED**'} | {e.get('unexpected_count', 0)} "
+                     f"| {cell(e.get('unexpected_examples', []))} | {cell(e.get('example_ids', []))} "
+                     f"| {'' if e['success'] else cell(e.get('error') or e.get('fix', ''))} |")
     publish_markdown(f"{problem}-validation", "\n".join(lines))
+    if json_path is not None and json_path.exists():
+        create_link_artifact(_file_link(json_path), link_text=f"{problem} validation.json",
+                             key=f"{problem}-validation-json",
+                             description=f"{problem}: Great Expectations results as JSON")
+    if docs_index is not None and docs_index.exists():
+        create_link_artifact(_file_link(docs_index), link_text=f"{problem} Data Docs", key=f"{problem}-validation-docs",
+                             description=f"{problem}: Great Expectations Data Docs (open the file; works offline)")
 
 
 def publish_classification(problem: str, metrics: dict, confusion_png: Path) -> None:

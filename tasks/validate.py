@@ -1,5 +1,9 @@
-"""Data validation for N21 (sentence -> one class) with Great Expectations 1.x.
+"""Data validation with Great Expectations 1.x: the report format and failure messages shared by
+every problem type, and the N21 (sentence -> one class) runner.
 
+The expectations are declared in tasks/suites/<problem>.yaml (tasks/validate_suite.py runs them);
+this module builds N21's helper columns and turns GX results into a JSON report and a message that
+names the file, expectation, column, example ids and the params key to change.
 Pure functions, no Prefect: the flow wraps them. great_expectations is imported
 inside the functions because its import costs ~2 s and the other stages must
 not pay it just by importing this module.
@@ -7,22 +11,16 @@ not pay it just by importing this module.
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-REQUIRED_COLUMNS = ("id", "text", "label", "split")
 SPLITS = ("train", "dev", "test")
-CFG_KEYS = ("min_tokens", "max_tokens", "min_chars", "max_chars")
 PARAMS_PREFIX = "n21.validate"
-LABELS_PARAMS_KEY = "n21.class_design.labels"
+LABELS_PARAMS_KEY = "n21.class_design.schema"
 MAX_EXAMPLES = 5
-# GX keeps this many unexpected rows; we dedupe them down to MAX_EXAMPLES, so
-# ask for more than that or a duplicated value would crowd out the others.
-_PARTIAL_UNEXPECTED = 20
 _MAX_EXAMPLE_CHARS = 200
 
 
@@ -50,116 +48,66 @@ def frame_for_validation(table: pa.Table):
     return out.to_pandas()
 
 
-def _check_cfg(cfg: dict) -> dict:
-    missing = [k for k in CFG_KEYS if cfg.get(k) is None]
-    if missing:
-        keys = ", ".join(f"{PARAMS_PREFIX}.{k}" for k in missing)
-        raise KeyError(f"validation settings missing: set {keys} in params.yaml")
-    for lo, hi in (("min_tokens", "max_tokens"), ("min_chars", "max_chars")):
-        if cfg[lo] > cfg[hi]:
-            raise ValueError(
-                f"{PARAMS_PREFIX}.{lo} ({cfg[lo]}) is greater than {PARAMS_PREFIX}.{hi} ({cfg[hi]})"
-            )
-    return {k: int(cfg[k]) for k in CFG_KEYS}
+def validate_n21(table: pa.Table, label_values: list[str], cfg: dict, docs_dir=None) -> dict:
+    """Run tasks/suites/n21.yaml on `table`; a JSON-able report (never raises on bad data).
 
+    With `docs_dir`, GX Data Docs for the run are written there (readable offline).
+    """
+    from tasks.validate_suite import run_suite_file
+    from tasks.validate_text import add_text_columns, class_counts
 
-def _expectations(label_values: list[str], cfg: dict) -> list:
-    import great_expectations.expectations as gxe
-
-    exps: list = [gxe.ExpectColumnToExist(column=c) for c in REQUIRED_COLUMNS]
-    exps += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("id", "text", "label")]
-    exps += [
-        gxe.ExpectColumnValuesToBeUnique(column="id"),
-        gxe.ExpectColumnValuesToBeInSet(column="label", value_set=list(label_values)),
-        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
-        gxe.ExpectColumnValuesToBeBetween(
-            column="n_tokens", min_value=cfg["min_tokens"], max_value=cfg["max_tokens"]
-        ),
-        gxe.ExpectColumnValueLengthsToBeBetween(
-            column="text", min_value=cfg["min_chars"], max_value=cfg["max_chars"]
-        ),
-    ]
-    return exps
-
-
-def _quiet_gx() -> None:
-    # GX logs warnings about config and usage that say nothing about the data;
-    # leave the level alone if someone configured it on purpose.
-    gx_logger = logging.getLogger("great_expectations")
-    if gx_logger.level == logging.NOTSET:
-        gx_logger.setLevel(logging.ERROR)
-
-
-def validate_n21(table: pa.Table, label_values: list[str], cfg: dict) -> dict:
-    """Run the N21 suite on `table`; return a JSON-able report (never raises on bad data)."""
-    cfg = _check_cfg(cfg)
     label_values = [str(v) for v in label_values]
     if not label_values:
         raise ValueError(
-            f"no label values to validate against: list them in {LABELS_PARAMS_KEY} "
+            f"no label values to validate against: list them in the schema file {LABELS_PARAMS_KEY} names "
             "or make sure the train split has labels"
         )
     df = frame_for_validation(table)
-    return run_suite(df, _expectations(label_values, cfg), "n21", rows=int(table.num_rows))
+    frames = {"rows": df}
+    if "text" in df.columns:
+        splits = df["split"].tolist() if "split" in df.columns else [None] * len(df)
+        add_text_columns(df, "text", splits=splits)
+    if "label" in df.columns and "split" in df.columns:
+        frames["classes"] = class_counts(df["label"].tolist(), df["split"].tolist(), label_values)
+    return run_suite_file("n21", frames, cfg, {"labels": label_values}, rows=int(table.num_rows),
+                          docs_dir=docs_dir)
 
 
-def run_suite(df, expectations: list, name: str, rows: int) -> dict:
-    """Run GX expectations on a pandas frame in an ephemeral context; a JSON-able report."""
-    _quiet_gx()
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+def run_suite(df, expectations: list, name: str, rows: int, docs_dir=None) -> dict:
+    """Run GX expectation objects on one pandas frame in an ephemeral context; a JSON-able report."""
+    from tasks.validate_suite import run_tables
 
-    ctx = gx.get_context(mode="ephemeral")
-    # tqdm bars would land in Prefect's captured logs as noise.
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    batch_def = (
-        ctx.data_sources.add_pandas(f"hanflow_{name}")
-        .add_dataframe_asset(f"{name}_rows")
-        .add_batch_definition_whole_dataframe("all_rows")
-    )
-    suite = ctx.suites.add(gx.ExpectationSuite(name=f"{name}_suite"))
-    for exp in expectations:
-        suite.add_expectation(exp)
-    vd = ctx.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{name}_validation", data=batch_def, suite=suite)
-    )
-    result_format: dict[str, Any] = {
-        "result_format": "SUMMARY",
-        "partial_unexpected_count": _PARTIAL_UNEXPECTED,
-    }
-    if "id" in df.columns:
-        # Lets a failure name the offending rows by id, not by pandas index.
-        result_format["unexpected_index_column_names"] = ["id"]
-    result = vd.run(batch_parameters={"dataframe": df}, result_format=result_format)
-
-    entries = [_entry(r) for r in result.results]
-    return {
-        "success": bool(result.success) and all(e["success"] for e in entries),
-        "rows": rows,
-        "expectations": entries,
-    }
+    report = run_tables(name, [("rows", df, expectations, "id")], docs_dir=docs_dir)
+    return {"success": report["success"], "rows": rows, **report}
 
 
-def _entry(r) -> dict:
+def entry_from_result(r, table: str = "rows", index: str | None = "id") -> dict:
+    """One GX expectation result as a JSON-able entry: what, where, how many, which rows, how to fix."""
     cfg = r.expectation_config
     res = r.result or {}
+    meta = cfg.meta or {}
     entry: dict[str, Any] = {
         "expectation": cfg.type,
         "column": cfg.kwargs.get("column"),
+        "table": table,
         "success": bool(r.success),
         "unexpected_count": int(res.get("unexpected_count") or 0),
         "unexpected_examples": _distinct(res.get("partial_unexpected_list") or []),
     }
-    for k in ("min_value", "max_value", "value_set"):
+    for k in ("min_value", "max_value", "value_set", "mostly"):
         if cfg.kwargs.get(k) is not None:
             value = _plain(cfg.kwargs[k])
             # GX stores bounds as floats; params hold ints, and "1..6" reads better.
-            if isinstance(value, float) and value.is_integer():
+            if isinstance(value, float) and value.is_integer() and k != "mostly":
                 value = int(value)
             entry[k] = value
-    ids = _example_ids(res.get("partial_unexpected_index_list") or [])
+    ids = _example_ids(res.get("partial_unexpected_index_list") or [], index)
     if ids:
         entry["example_ids"] = ids
+        entry["index_column"] = index
+    if meta.get("fix"):
+        entry["fix"] = meta["fix"]
+        entry["params_keys"] = list(meta.get("params_keys") or [])
     error = _error(r.exception_info)
     if error:
         entry["success"] = False
@@ -198,8 +146,8 @@ def _distinct(values: list) -> list:
     return out
 
 
-def _example_ids(index_list: list) -> list:
-    ids = [row.get("id") if isinstance(row, dict) else row for row in index_list]
+def _example_ids(index_list: list, index: str | None = "id") -> list:
+    ids = [row.get(index) if isinstance(row, dict) else row for row in index_list]
     return _distinct(ids)
 
 
@@ -215,21 +163,20 @@ def _error(info: Any) -> str | None:
 
 
 def _hint(entry: dict) -> str:
-    col, exp = entry["column"], entry["expectation"]
-    if col == "n_tokens":
-        return f"or change {PARAMS_PREFIX}.min_tokens / {PARAMS_PREFIX}.max_tokens"
-    if col == "text" and exp == "expect_column_value_lengths_to_be_between":
-        return f"or change {PARAMS_PREFIX}.min_chars / {PARAMS_PREFIX}.max_chars"
-    if col == "label" and exp == "expect_column_values_to_be_in_set":
-        return f"or add the label to {LABELS_PARAMS_KEY}"
-    return "in the source data"
+    """The fix sentence: the suite file's `fix:`, else the params keys its bounds come from."""
+    if entry.get("fix"):
+        return entry["fix"]
+    return "correct those rows in the source data"
 
 
 def _describe(entry: dict) -> str:
     col = entry["column"]
     head = f"  - {entry['expectation']}" + (f" on column '{col}'" if col else "")
+    if entry.get("table", "rows") != "rows":
+        head += f" of table '{entry['table']}'"
     if "min_value" in entry or "max_value" in entry:
-        head += f" (allowed {entry.get('min_value')}..{entry.get('max_value')})"
+        head += f" (allowed {bounds(entry)}"
+        head += f", for at least {entry['mostly']:.0%} of rows)" if entry.get("mostly", 1) < 1 else ")"
     elif "value_set" in entry:
         shown = entry["value_set"][:10]
         more = ", …" if len(entry["value_set"]) > 10 else ""
@@ -243,9 +190,17 @@ def _describe(entry: dict) -> str:
         examples = ", ".join(_short(v) for v in entry["unexpected_examples"])
         lines.append(f"      {n} {row_s} unexpected" + (f"; e.g. {examples}" if examples else ""))
         if entry.get("example_ids") and entry["example_ids"] != entry["unexpected_examples"]:
-            lines.append(f"      ids: {', '.join(map(str, entry['example_ids']))}")
-    lines.append(f"      fix: correct those rows {_hint(entry)}")
+            what = "ids" if entry.get("index_column", "id") == "id" else f"{entry['index_column']} values"
+            lines.append(f"      {what}: {', '.join(map(str, entry['example_ids']))}")
+    lines.append(f"      fix: {_hint(entry)}")
     return "\n".join(lines)
+
+
+def bounds(entry: dict) -> str:
+    lo, hi = entry.get("min_value"), entry.get("max_value")
+    if lo is None:
+        return f"at most {hi}"
+    return f"at least {lo}" if hi is None else f"{lo}..{hi}"
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -253,20 +208,25 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def failure_message(report: dict, source: str) -> str:
+def failure_message(report: dict, source: str, unit: str = "rows") -> str:
+    """What failed, on which column, example values and ids, and the params keys that set the bounds."""
     failed = [e for e in report["expectations"] if not e["success"]]
+    keys = sorted({k for e in failed for k in e.get("params_keys", [])})
     lines = [
-        f"Data validation failed for {source} ({report['rows']} rows): "
+        f"Data validation failed for {source} ({report['rows']} {unit}): "
         f"{len(failed)} of {len(report['expectations'])} expectations failed.",
         *(_describe(e) for e in failed),
-        "What to do: fix the data in the source file and rerun, or, if the rule is too strict, "
-        f"change the params key named above ({PARAMS_PREFIX}.<min|max>_<tokens|chars>, "
-        f"{LABELS_PARAMS_KEY}).",
+        "What to do: fix the data in the source file and rerun"
+        + (f", or, if a rule is too strict, change the params key named above ({', '.join(keys)})." if keys else "."),
     ]
+    if report.get("suite"):
+        lines.append(f"The expectations are declared in {report['suite']}.")
+    if report.get("data_docs"):
+        lines.append(f"Data Docs: {report['data_docs']}")
     return "\n".join(lines)
 
 
-def check(report: dict, source: str) -> None:
+def check(report: dict, source: str, unit: str = "rows") -> None:
     """Raise ValidationFailed (naming `source`) when the report did not succeed."""
     if not report["success"]:
-        raise ValidationFailed(failure_message(report, source), report)
+        raise ValidationFailed(failure_message(report, source, unit), report)

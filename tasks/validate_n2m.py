@@ -1,29 +1,31 @@
-"""Great Expectations suite for N2M: every pair must be usable for teacher forcing.
+"""Great Expectations suite for N2M (tasks/suites/n2m.yaml): every pair must be usable for teacher forcing.
 
-Token counts and the answer/question length ratio become numeric columns that GX checks
+Token counts and the answer/question length ratio become numeric columns that the suite checks
 against the bounds in params (n2m.validate), so a failure names the rows by id in the same
-report as the built-in checks (unique ids, known splits).
+report as the built-in checks (unique ids, known splits); tasks/validate_text.py adds the
+Korean-text columns for both sides (Hangul share, control characters) and question leakage.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.validate import SPLITS, ValidationFailed, _describe, run_suite
-
-CFG_KEYS = ("min_tokens", "max_src_tokens", "max_tgt_tokens", "min_length_ratio", "max_length_ratio")
-PREFIX = "n2m.validate"
-HINTS = {
-    "n_src": f"or change {PREFIX}.min_tokens / {PREFIX}.max_src_tokens",
-    "n_tgt": f"or change {PREFIX}.min_tokens / {PREFIX}.max_tgt_tokens",
-    "length_ratio": f"or change {PREFIX}.min_length_ratio / {PREFIX}.max_length_ratio",
-}
+from tasks.validate import ValidationFailed
+from tasks.validate import failure_message as _failure_message
+from tasks.validate_suite import run_suite_file
+from tasks.validate_text import add_text_columns, class_counts
 
 
 def frame(table: pa.Table):
     """id, split, question, answer plus token counts (answer without <bos>/<eos>) and their ratio."""
     n_src = pc.fill_null(pc.list_value_length(table.column("src_ids")), 0).to_numpy(zero_copy_only=False)
+    if "retrieved_answer" in table.column_names:
+        # Retrieve and refine appends "<sep> answer" candidates: the bounds are about the question itself.
+        from tasks.retrieval import SEP
+
+        n_src = np.array([t.index(SEP) if SEP in t else len(t) for t in table.column("src_tokens").to_pylist()])
     n_tgt = pc.fill_null(pc.list_value_length(table.column("tgt_ids")), 2).to_numpy(zero_copy_only=False) - 2
     df = table.select(["id", "split", "question", "answer"]).to_pandas()
     df["n_src"] = n_src.astype("int64")
@@ -33,48 +35,37 @@ def frame(table: pa.Table):
     return df
 
 
-def _cfg(cfg: dict) -> dict:
-    missing = [k for k in CFG_KEYS if cfg.get(k) is None]
-    if missing:
-        raise KeyError(f"validation settings missing: set {', '.join(f'{PREFIX}.{k}' for k in missing)} in params.yaml")
-    out = {k: (float(cfg[k]) if "ratio" in k else int(cfg[k])) for k in CFG_KEYS}
-    if out["min_length_ratio"] > out["max_length_ratio"]:
-        raise ValueError(f"{PREFIX}.min_length_ratio ({out['min_length_ratio']}) is greater than "
-                         f"{PREFIX}.max_length_ratio ({out['max_length_ratio']})")
-    return out
+def label_values(table: pa.Table, labels: list | None) -> list[str]:
+    """The label schema: the classes of n2m.class_design.schema, else the labels of the train split."""
+    if labels:
+        return [str(entry["value"]) if isinstance(entry, dict) else str(entry) for entry in labels]
+    values = table.column("label").to_pylist() if "label" in table.column_names else []
+    splits = table.column("split").to_pylist()
+    return sorted({str(v) for v, s in zip(values, splits) if v is not None and s == "train"})
 
 
-def validate_n2m(table: pa.Table, cfg: dict) -> dict:
-    """Run the N2M suite on the encoded table; a JSON-able report (never raises on bad data)."""
-    import great_expectations.expectations as gxe
+def validate_n2m(table: pa.Table, cfg: dict, labels: list | None = None, docs_dir=None) -> dict:
+    """Run tasks/suites/n2m.yaml on the encoded table; a JSON-able report (never raises on bad data).
 
-    c = _cfg(cfg)
+    `labels` are the classes of n2m.class_design.schema; labels are optional in N2M data, so the label checks
+    (in the schema, enough train pairs per label) only run when some pair has one.
+    """
     df = frame(table)
-    exps = [gxe.ExpectColumnValuesToNotBeNull(column=col) for col in ("id", "question", "answer")]
-    exps += [
-        gxe.ExpectColumnValuesToBeUnique(column="id"),
-        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
-        # Both sides non-empty and within the lengths the model is sized for.
-        gxe.ExpectColumnValuesToBeBetween(column="n_src", min_value=c["min_tokens"], max_value=c["max_src_tokens"]),
-        gxe.ExpectColumnValuesToBeBetween(column="n_tgt", min_value=c["min_tokens"], max_value=c["max_tgt_tokens"]),
-        # An answer 30x its question (or a tenth of it) is usually two records merged or a truncated one.
-        gxe.ExpectColumnValuesToBeBetween(column="length_ratio", min_value=c["min_length_ratio"],
-                                          max_value=c["max_length_ratio"]),
-    ]
-    return run_suite(df, exps, "n2m", rows=int(table.num_rows))
+    splits = df["split"].tolist()
+    add_text_columns(df, "question", prefix="question_", splits=splits)
+    add_text_columns(df, "answer", prefix="answer_")
+    frames = {"rows": df}
+    schema = label_values(table, labels)
+    has_labels = "label" in table.column_names and table.column("label").null_count < table.num_rows
+    # Without labels the column is all null, which the label-in-schema expectation skips.
+    df["label"] = table.column("label").to_pylist() if has_labels else [None] * len(df)
+    if has_labels:
+        frames["classes"] = class_counts(df["label"].tolist(), splits, schema)
+    return run_suite_file("n2m", frames, cfg, {"labels": schema}, rows=int(table.num_rows), docs_dir=docs_dir)
 
 
 def failure_message(report: dict, source: str) -> str:
-    failed = [e for e in report["expectations"] if not e["success"]]
-    lines = [f"Data validation failed for {source} ({report['rows']} pairs): "
-             f"{len(failed)} of {len(report['expectations'])} expectations failed."]
-    for entry in failed:
-        text = _describe(entry)
-        hint = HINTS.get(entry["column"], "in the source data")
-        lines.append(text.rsplit("\n", 1)[0] + f"\n      fix: correct those rows {hint}")
-    lines.append(f"What to do: fix the pairs in the source file and rerun, or, if a rule is too strict, change the "
-                 f"{PREFIX} key named above.")
-    return "\n".join(lines)
+    return _failure_message(report, source, unit="pairs")
 
 
 def check(report: dict, source: str) -> None:

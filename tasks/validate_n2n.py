@@ -1,17 +1,17 @@
-"""Great Expectations suite for N2N: the entity spans and tag sequences must be usable.
+"""Great Expectations suite for N2N (tasks/suites/n2n.yaml): the entity spans and tag sequences must be usable.
 
 Row-level checks that GX has no built-in expectation for (spans inside the text, a valid
-BIO sequence) become boolean columns, and GX expects them to be all true, so a failure
-still names the rows by id in the same report as the built-in checks.
+BIO sequence, types in the schema) become boolean columns, and the suite expects them to be
+all true, so a failure still names the rows by id in the same report as the built-in checks;
+tasks/validate_text.py adds the Korean-text columns (Hangul share, control characters, leakage).
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from tasks.validate import SPLITS, run_suite
-
-CFG_KEYS = ("min_chars", "max_chars")
+from tasks.validate_suite import run_suite_file
+from tasks.validate_text import add_text_columns
 
 
 def bio_problem(tags: list[str]) -> str:
@@ -39,23 +39,11 @@ def row_checks(table: pa.Table, types: list[str]) -> dict[str, list]:
     return out
 
 
-def validate_n2n(table: pa.Table, types: list[str], cfg: dict) -> dict:
-    """Run the N2N suite; a JSON-able report (never raises on bad data)."""
-    import great_expectations.expectations as gxe
-
-    missing = [k for k in CFG_KEYS if cfg.get(k) is None]
-    if missing:
-        raise KeyError(f"validation settings missing: set {', '.join('n2n.validate.' + k for k in missing)}")
+def validate_n2n(table: pa.Table, types: list[str], cfg: dict, docs_dir=None) -> dict:
+    """Run tasks/suites/n2n.yaml; a JSON-able report (never raises on bad data)."""
     df = table.select(["id", "text", "split"]).to_pandas()
     for name, values in row_checks(table, types).items():
         df[name] = values
-    exps = [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("id", "text")]
-    exps += [
-        gxe.ExpectColumnValuesToBeUnique(column="id"),
-        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
-        gxe.ExpectColumnValueLengthsToBeBetween(column="text", min_value=int(cfg["min_chars"]),
-                                                max_value=int(cfg["max_chars"])),
-    ]
-    exps += [gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[True])
-             for c in ("spans_inside_text", "types_in_schema", "bio_valid", "tags_per_syllable")]
-    return run_suite(df, exps, "n2n", rows=int(table.num_rows))
+    add_text_columns(df, "text", splits=df["split"].tolist())
+    return run_suite_file("n2n", {"rows": df}, cfg, rows=int(table.num_rows),
+                          docs_dir=docs_dir)

@@ -1,17 +1,20 @@
-"""Great Expectations suite for N2Path: every sentence must be one dependency tree the parser can learn from.
+"""Great Expectations suite for N2Path (tasks/suites/n2path.yaml): every sentence must be one
+dependency tree the parser can learn from.
 
 Tree checks GX has no expectation for (one root, heads in range, no cycle, relations in the schema, one
 head and relation per word) become boolean columns that GX expects to be all true, so a failure names
 the sentences by id in the same report as the built-in checks; `row_problems` says what is wrong in each.
+tasks/validate_text.py adds the Korean-text columns (Hangul share, control characters, leakage).
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from tasks.validate import SPLITS, ValidationFailed, check, run_suite
+from tasks.validate import ValidationFailed, check
+from tasks.validate_suite import run_suite_file
+from tasks.validate_text import add_text_columns
 
-CFG_KEYS = ("min_words", "max_words")
 ROW_CHECKS = ("words_nonempty", "lists_aligned", "one_root", "heads_in_range", "no_cycles", "relations_in_schema")
 MAX_ROW_PROBLEMS = 20
 
@@ -65,28 +68,22 @@ def row_checks(table: pa.Table, relations: list[str]) -> tuple[dict[str, list[bo
     return out, problems
 
 
-def validate_n2path(table: pa.Table, relations: list[str], cfg: dict) -> dict:
-    """Run the N2Path suite; a JSON-able report (never raises on bad data)."""
-    import great_expectations.expectations as gxe
-
-    missing = [k for k in CFG_KEYS if cfg.get(k) is None]
-    if missing:
-        raise KeyError(f"validation settings missing: set {', '.join('n2path.validate.' + k for k in missing)}")
+def validate_n2path(table: pa.Table, relations: list[str], cfg: dict, docs_dir=None) -> dict:
+    """Run tasks/suites/n2path.yaml; a JSON-able report (never raises on bad data)."""
     if not relations:
-        raise ValueError("no relations to validate against: list them in n2path.class_design.relations "
+        raise ValueError("no relations to validate against: list them in the schema file of n2path.class_design.schema "
                          "or make sure the train split has sentences")
     df = table.select(["id", "split"]).to_pandas()
-    df["n_words"] = [len(w or []) for w in table.column("words").to_pylist()]
+    words = table.column("words").to_pylist()
+    df["n_words"] = [len(w or []) for w in words]
     checks, problems = row_checks(table, relations)
     for name, values in checks.items():
         df[name] = values
-    exps = [gxe.ExpectColumnValuesToNotBeNull(column="id"),
-            gxe.ExpectColumnValuesToBeUnique(column="id"),
-            gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
-            gxe.ExpectColumnValuesToBeBetween(column="n_words", min_value=int(cfg["min_words"]),
-                                              max_value=int(cfg["max_words"]))]
-    exps += [gxe.ExpectColumnValuesToBeInSet(column=name, value_set=[True]) for name in ROW_CHECKS]
-    report = run_suite(df, exps, "n2path", rows=int(table.num_rows))
+    # The sentence as written where the treebank gives it (# text =), else its words joined.
+    given = table.column("text").to_pylist() if "text" in table.column_names else [None] * len(words)
+    df["text"] = [t if t else " ".join(w or []) for t, w in zip(given, words)]
+    add_text_columns(df, "text", splits=df["split"].tolist())
+    report = run_suite_file("n2path", {"rows": df}, cfg, rows=int(table.num_rows), docs_dir=docs_dir)
     report["relations"] = list(relations)
     report["row_problems"] = problems
     return report
@@ -95,11 +92,12 @@ def validate_n2path(table: pa.Table, relations: list[str], cfg: dict) -> dict:
 def check_n2path(report: dict, source: str) -> None:
     """tasks.validate.check, plus what is wrong in each failing sentence, named by id."""
     try:
-        check(report, source)
+        check(report, source, unit="sentences")
     except ValidationFailed as err:
         rows = report.get("row_problems") or []
         details = [f"  - {r['id']}: {'; '.join(r['problems'])}" for r in rows[:10]]
         more = [f"  ... and {len(rows) - 10} more in validation.json"] if len(rows) > 10 else []
-        hint = ("Relations outside the schema: list them in n2path.class_design.relations (the schema is derived "
-                "from the train split when that list is empty). Sentence length limits: n2path.validate.")
+        hint = ("Relations outside the schema: add them to the schema file that n2path.class_design.schema names "
+                "(with schema: null the train split's relations are the schema). Sentence length, Hangul share "
+                "and leakage limits: n2path.validate.")
         raise ValidationFailed("\n".join([str(err), "Sentences (by id):", *details, *more, hint]), report) from None

@@ -81,7 +81,7 @@ def test_frame_keeps_list_columns_out():
 def _plant(kind: str) -> list[dict]:
     rows = good_rows()
     if kind == "unknown_label":
-        rows[1]["label"] = "neutral"
+        rows[3]["label"] = "neutral"  # a dev row: train keeps a row of each class (min_class_rows)
     elif kind == "duplicate_id":
         rows[4]["id"] = "r2"
     elif kind == "null_text":
@@ -141,7 +141,7 @@ def test_unknown_label_message_points_to_label_list():
     report = validate_n21(make_table(_plant("unknown_label")), LABELS, CFG)
     msg = str(pytest.raises(ValidationFailed, check, report, SOURCE).value)
     assert "'neutral'" in msg
-    assert "n21.class_design.labels" in msg
+    assert "n21.class_design.schema" in msg
 
 
 def test_duplicate_examples_are_distinct():
@@ -165,5 +165,5 @@ def test_missing_cfg_key_names_params_key():
 
 
 def test_empty_label_values_refused():
-    with pytest.raises(ValueError, match=r"n21\.class_design\.labels"):
+    with pytest.raises(ValueError, match=r"n21\.class_design\.schema"):
         validate_n21(make_table(good_rows()), [], CFG)
