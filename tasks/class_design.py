@@ -1,8 +1,9 @@
 """The N21 label schema: which classes exist, their ids, and how they are spread.
 
-Pure functions over the tokens table; the flow writes the result as JSON and as
-a Markdown artifact. Label ids come from here so training, evaluation and
-serving agree on them.
+Pure functions over the encoded table; the flow writes the result as JSON (with the class design
+review, tasks/class_review.py) and as Markdown. The classes come from the schema file
+(tasks/label_schema.py) and fix the label ids, so training, evaluation and serving agree on them;
+data with labels the schema does not know was already refused by the encode stage.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import Counter
 import pyarrow as pa
 
 SPLITS = ("train", "dev", "test")
-LABELS_PARAMS_KEY = "n21.class_design.labels"
+LABELS_PARAMS_KEY = "n21.class_design.schema"
 
 
 def _count(table: pa.Table) -> Counter:
@@ -49,7 +50,8 @@ def _labels_from_cfg(labels_cfg: list[dict]) -> list[dict]:
             raise ValueError(f"{LABELS_PARAMS_KEY} uses name {name!r} for two labels")
         seen_values.add(value)
         seen_names.add(name)
-        out.append({"value": value, "name": name, "description": str(item.get("description") or "")})
+        out.append({"value": value, "name": name, "description": str(item.get("description") or ""),
+                    "examples": list(item.get("examples") or [])})
     return out
 
 
@@ -58,43 +60,22 @@ def _labels_from_data(counts: Counter) -> list[dict]:
     if not train_values:
         raise ValueError(
             f"the train split has no labelled rows, so labels cannot be derived; "
-            f"check the split column or list the labels in {LABELS_PARAMS_KEY}"
+            f"check the split column or point {LABELS_PARAMS_KEY} at a label schema file"
         )
     values = sorted(train_values, key=_sort_key(list(train_values)))
-    return [{"value": v, "name": v, "description": ""} for v in values]
-
-
-def _check_known(counts: Counter, labels: list[dict], derived: bool) -> None:
-    known = {lab["value"] for lab in labels}
-    unknown: Counter = Counter()
-    for (lab, _sp), n in counts.items():
-        if lab not in known:
-            unknown[lab] += n
-    if not unknown:
-        return
-    listed = ", ".join(f"{v!r} ({n} rows)" for v, n in sorted(unknown.items()))
-    if derived:
-        raise ValueError(
-            f"label value(s) {listed} appear in dev/test but not in train, so a model "
-            f"cannot learn them; fix the split or list every label in {LABELS_PARAMS_KEY}"
-        )
-    raise ValueError(
-        f"label value(s) {listed} appear in the data but not in {LABELS_PARAMS_KEY}; "
-        f"add them there (value, name, description) or fix the data"
-    )
+    return [{"value": v, "name": v, "description": "", "examples": []} for v in values]
 
 
 def build_label_schema(table: pa.Table, labels_cfg: list[dict], imbalance_ratio: float = 0.5) -> dict:
     """Label ids, per-split counts and imbalance warnings for N21.
 
-    `labels_cfg` (params `n21.class_design.labels`) fixes ids by its order; when
-    empty, labels are the sorted distinct train values. A class is flagged when
-    its train share is below `imbalance_ratio` x the uniform share 1/K.
+    `labels_cfg` (the schema file's classes) fixes ids by its order; when empty,
+    labels are the sorted distinct train values. A class is flagged when its train
+    share is below `imbalance_ratio` x the uniform share 1/K. Values outside the
+    classes are not counted (the encode stage refuses them).
     """
     counts = _count(table)
-    derived = not labels_cfg
-    labels = _labels_from_data(counts) if derived else _labels_from_cfg(labels_cfg)
-    _check_known(counts, labels, derived)
+    labels = _labels_from_cfg(labels_cfg) if labels_cfg else _labels_from_data(counts)
 
     totals = {sp: sum(counts[(lab["value"], sp)] for lab in labels) for sp in SPLITS}
     out_labels = [
@@ -103,6 +84,7 @@ def build_label_schema(table: pa.Table, labels_cfg: list[dict], imbalance_ratio:
             "value": lab["value"],
             "name": lab["name"],
             "description": lab["description"],
+            "examples": lab["examples"],
             "counts": {sp: counts[(lab["value"], sp)] for sp in SPLITS},
         }
         for i, lab in enumerate(labels)
@@ -150,40 +132,11 @@ def _warnings(labels: list[dict], totals: dict, imbalance_ratio: float) -> list[
     return warnings
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def n21_review(schema: dict, cfg: dict, version: str) -> dict:
+    """The class design review's data (tasks/class_review.py) for the N21 label schema."""
+    from tasks.class_review import design_review
 
-
-def label_schema_markdown(schema: dict) -> str:
-    """Markdown "class design" report for a Prefect markdown artifact."""
-    totals = schema["totals"]
-    lines = [
-        f"# Class design — {schema['problem']}",
-        "",
-        f"{len(schema['labels'])} classes; rows per split: "
-        + ", ".join(f"{sp} {totals[sp]}" for sp in SPLITS),
-        "",
-        "| id | name | value | description | train | dev | test | train share |",
-        "|---:|---|---|---|---:|---:|---:|---:|",
-    ]
-    for lab in schema["labels"]:
-        c = lab["counts"]
-        share = c["train"] / totals["train"] if totals["train"] else 0.0
-        lines.append(
-            f"| {lab['id']} | {_cell(lab['name'])} | `{_cell(lab['value'])}` | {_cell(lab['description'])} "
-            f"| {c['train']} | {c['dev']} | {c['test']} | {share:.1%} |"
-        )
-    lines.append(
-        f"| | **total** | | | {totals['train']} | {totals['dev']} | {totals['test']} | 100.0% |"
-    )
-    lines += [
-        "",
-        f"Majority class: **{_cell(schema['majority_class'])}** — a constant baseline "
-        f"scores {schema['majority_share_test']:.1%} accuracy on test.",
-        "",
-        "## Warnings",
-        "",
-    ]
-    warnings = schema.get("imbalance_warnings") or []
-    lines += [f"- {_cell(w)}" for w in warnings] if warnings else ["None."]
-    return "\n".join(lines) + "\n"
+    note = (f"Majority class: **{schema['majority_class']}**; a constant baseline that always answers it "
+            f"scores {schema['majority_share_test']:.1%} accuracy on test.")
+    return design_review("n21", "sequence → one class", "rows", schema["labels"], schema["imbalance_warnings"], cfg,
+                         version, notes=[note])

@@ -104,3 +104,23 @@ def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 256
          "probabilities": {entry["name"]: round(float(x), 4) for entry, x in zip(labels, p)}}
         for text, k, p in zip(texts, pred, probs)
     ]
+
+
+def confused_pairs(predictions: pa.Table, split: str, top_k: int = 5) -> dict:
+    """The most-confused (actual, predicted) class pairs of predictions.parquet, with the most confidently
+    wrong rows as examples: the class design review's evaluation part."""
+    from tasks.class_review import pairs_table, top_pairs
+
+    rows = sorted(predictions.select(["id", "text", "label", "predicted", "confidence"]).to_pylist(),
+                  key=lambda r: -r["confidence"])
+    support: dict = {}
+    for r in rows:
+        support[r["label"]] = support.get(r["label"], 0) + 1
+    pairs = top_pairs(((r["label"], r["predicted"], f"{r['id']}: {r['text']} ({r['confidence']:.2f})")
+                       for r in rows if r["label"] != r["predicted"]), top_k, support=support)
+    wrong = sum(1 for r in rows if r["label"] != r["predicted"])
+    return {"title": "Most-confused class pairs", "split": split,
+            "notes": [f"{wrong} of {len(rows)} rows misclassified. Examples are the most confidently wrong rows "
+                      "(id: text (model confidence)); a pair that stays on top after more data is a candidate for a "
+                      "clearer class definition or a merge."],
+            "tables": [pairs_table(f"Top {top_k} confusions", pairs, "rows", gold="actual")]}

@@ -95,3 +95,39 @@ def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 128
     answers = answers_for(model, encoded, bundle["vocab.json"]["tgt"]["itos"], decode_settings(bundle), batch_size,
                           pick_device(train_cfg.get("device", "auto")), int(train_cfg.get("max_src_len") or 0))
     return [{"question": q, "answer": a} for q, a in zip(texts, answers)]
+
+
+def label_breakdown(samples: list[dict], classes: list[dict], split: str, top_k: int = 5) -> dict:
+    """The class design review's evaluation part for N2M: per label, chrF of the generated answers and the
+    lowest-scoring pairs. The model generates answers and predicts no label, so no class pairs can be confused."""
+    from sacrebleu.metrics import CHRF
+
+    names = {c["value"]: c["name"] for c in classes}
+    labelled = [s for s in samples if s.get("label") is not None]
+    out = {"title": "Answers per label", "split": split, "tables": []}
+    if not labelled:
+        out["notes"] = ["No most-confused pairs: N2M generates answers and predicts no class, and the evaluated "
+                        "pairs carry no label (the data has no label column), so there is nothing to break down per "
+                        "class either."]
+        return out
+    out["notes"] = ["No most-confused pairs: N2M generates answers and predicts no class. Instead, per label, how "
+                    f"close the generated answers are to the references (chrF) and the {min(3, top_k)} lowest-scoring "
+                    "pairs (id: question → reference / generated)."]
+    chrf = CHRF()
+    rows = []
+    by_label: dict = {}
+    for s in labelled:
+        by_label.setdefault(str(s["label"]), []).append(s)
+    for value, group in sorted(by_label.items(), key=lambda kv: -len(kv[1])):
+        hyps = [" ".join(s["generated"].split()) for s in group]
+        refs = [" ".join(s["reference"].split()) for s in group]
+        scored = sorted(zip((chrf.sentence_score(h, [r]).score for h, r in zip(hyps, refs)), group),
+                        key=lambda x: x[0])
+        worst = [f"{s['id']}: {s['question']} → {s['reference']} / {s['generated']} ({score:.0f})"
+                 for score, s in scored[:min(3, top_k)]]
+        rows.append([names.get(value, value), len(group), f"{chrf.corpus_score(hyps, [refs]).score:.1f}",
+                     " ‖ ".join(worst)])
+    unlabelled = len(samples) - len(labelled)
+    out["tables"].append({"title": "chrF per label", "columns": ["label", "pairs", "chrF", "lowest-scoring pairs"],
+                          "rows": rows, "note": f"{unlabelled} pairs without a label left out." if unlabelled else ""})
+    return out

@@ -21,6 +21,13 @@ def _spans(entities: list[dict]) -> list[tuple[int, int, str]]:
 def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict,
                      train_table: pa.Table | None = None) -> tuple[dict, list[dict]]:
     """Entity P/R/F1 (exact character spans and type), syllable tag accuracy, and a sample of errors."""
+    metrics, errors, _ = evaluate_with_predictions(rows, model_dir, cfg, train_table)
+    return metrics, errors
+
+
+def evaluate_with_predictions(rows: pa.Table, model_dir: str | Path, cfg: dict, train_table: pa.Table | None = None,
+                              ) -> tuple[dict, list[dict], list[list[tuple[int, int, str]]]]:
+    """evaluate_encoded's metrics and errors, and the predicted spans per row (for type_confusions)."""
     model, bundle = load_model_dir(model_dir)
     params = bundle["params.json"]
     types = sorted({t[2:] for t in bundle["vocab.json"]["tags"] if t != "O"})
@@ -47,7 +54,47 @@ def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict,
             errors.append({"id": rid, "text": text,
                            "missed": [f"{text[s:e]}/{t}" for s, e, t in sorted(set(g) - set(p))],
                            "spurious": [f"{text[s:e]}/{t}" for s, e, t in sorted(set(p) - set(g))]})
-    return metrics, errors
+    return metrics, errors, pred
+
+
+MISSED, SPURIOUS = "(missed)", "(spurious)"
+
+
+def _marked(rid: str, text: str, start: int, end: int, width: int = 30) -> str:
+    """'id: …left [entity] right…' with the span in brackets and the context cut to `width` characters a side."""
+    left, right = text[max(0, start - width):start], text[end:end + width]
+    return (f"{rid}: {'…' if start > width else ''}{left}[{text[start:end]}]{right}"
+            f"{'…' if end + width < len(text) else ''}")
+
+
+def type_confusions(ids: list[str], texts: list[str], gold: list[list[tuple]], pred: list[list[tuple]], split: str,
+                    top_k: int = 5) -> dict:
+    """Entity type confusions (same span, wrong type) and missed/spurious entities per type, with examples:
+    the class design review's evaluation part."""
+    from tasks.class_review import pairs_table, top_pairs
+
+    confused, missed = [], []
+    support: dict = {}
+    for rid, text, g, p in zip(ids, texts, gold, pred):
+        g_type = {(s, e): t for s, e, t in g}
+        p_type = {(s, e): t for s, e, t in p}
+        for (s, e), t in sorted(g_type.items()):
+            support[t] = support.get(t, 0) + 1
+            if (s, e) not in p_type:
+                missed.append((t, MISSED, _marked(rid, text, s, e)))
+            elif p_type[(s, e)] != t:
+                confused.append((t, p_type[(s, e)], _marked(rid, text, s, e)))
+        missed += [(SPURIOUS, t, _marked(rid, text, s, e)) for (s, e), t in sorted(p_type.items())
+                   if (s, e) not in g_type]
+    n_missed = sum(1 for m in missed if m[1] == MISSED)
+    return {"title": "Most-confused entity types", "split": split,
+            "notes": [f"{len(confused)} entities found with the right span but the wrong type; {n_missed} missed "
+                      f"and {len(missed) - n_missed} spurious (a span with the wrong boundaries counts as one of "
+                      "each). Examples: id: sentence with the gold span "
+                      "(for spurious ones the predicted span) in [brackets]."],
+            "tables": [pairs_table(f"Top {top_k} type confusions (same span, wrong type)",
+                                   top_pairs(confused, top_k, support=support), "entities"),
+                       pairs_table(f"Top {top_k} missed and spurious", top_pairs(missed, top_k), "entities")]}
 
 
 def prepare_texts(texts: list[str], bundle: dict, entities: list[list[dict]] | None = None) -> pa.Table:

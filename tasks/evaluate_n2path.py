@@ -137,3 +137,34 @@ def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 64)
         out[k] = {"text": texts[k], "conllu": write_conllu([sent]), "words": sent["words"],
                   "heads": sent["heads"], "deprels": sent["deprels"]}
     return out
+
+
+def _marked_words(words: list[str], dependent: int, head: int, width: int = 6) -> str:
+    """The sentence around a word: the dependent in [brackets], its head in {braces} (0-based; head -1 = root)."""
+    lo, hi = max(0, min(dependent, head if head >= 0 else dependent) - width), \
+        min(len(words), max(dependent, head) + width + 1)
+    shown = [f"[{w}]" if i == dependent else f"{{{w}}}" if i == head else w for i, w in enumerate(words)][lo:hi]
+    return ("… " if lo else "") + " ".join(shown) + (" …" if hi < len(words) else "")
+
+
+def relation_confusions(rows: pa.Table, parsed: list[dict], split: str, top_k: int = 5) -> dict:
+    """Relation confusions on correctly attached words (right head, wrong relation), with examples:
+    the class design review's evaluation part."""
+    from tasks.class_review import pairs_table, top_pairs
+
+    items, support, right_head = [], {}, 0
+    for rid, words, heads, rels, sent in zip(rows.column("id").to_pylist(), rows.column("words").to_pylist(),
+                                             rows.column("heads").to_pylist(), rows.column("deprels").to_pylist(),
+                                             parsed):
+        for i, (head, rel) in enumerate(zip(heads, rels)):
+            support[rel] = support.get(rel, 0) + 1
+            if int(sent["heads"][i]) != int(head):
+                continue
+            right_head += 1
+            if sent["deprels"][i] != rel:
+                items.append((rel, sent["deprels"][i], f"{rid}: {_marked_words(words, i, int(head) - 1)}"))
+    return {"title": "Most-confused relations", "split": split,
+            "notes": [f"{len(items)} of {right_head} words with the right head got the wrong relation. Examples: id: "
+                      "sentence with the word in [brackets] and its head in {braces} (no braces: the root)."],
+            "tables": [pairs_table(f"Top {top_k} relation confusions (right head, wrong relation)",
+                                   top_pairs(items, top_k, support=support), "arcs")]}

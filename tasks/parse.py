@@ -232,7 +232,7 @@ def tokenize_parse(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
 
 
 def relation_values(configured: list | None) -> list[str]:
-    """The relation names of params class_design.relations: plain names or {value, name, description}."""
+    """The relation names of a schema: plain names or {value, name, description, examples} (the schema file's)."""
     return [str(r["value"]) if isinstance(r, dict) else str(r) for r in configured or []]
 
 
@@ -259,6 +259,7 @@ def relation_schema(table: pa.Table, configured: list | None, min_count: int = 1
         entry = described.get(value, {})
         relations.append({"value": value, "name": str(entry.get("name") or value),
                           "description": str(entry.get("description") or ""),
+                          "examples": list(entry.get("examples") or []),
                           "counts": {s: counts.get((value, s), 0) for s in SPLITS}})
     known = set(names)
     unknown = sorted({r for r, _ in counts} - known)
@@ -267,26 +268,23 @@ def relation_schema(table: pa.Table, configured: list | None, min_count: int = 1
     warnings += [f"relation {r['value']} has no train arcs: the parser can never predict it"
                  for r in relations if r["counts"]["train"] == 0]
     if unknown:
-        where = ("the train split" if derived else "n2path.class_design.relations")
+        where = ("the train split" if derived else "the schema file, n2path.class_design.schema")
         warnings.append(f"the data has relations outside the schema ({where}): {unknown}; list them in "
-                        "n2path.class_design.relations, or fix those sentences")
+                        "the schema file, or fix those sentences")
     return {"relations": relations, "derived_from_train": derived, "unknown_relations": unknown,
             "arcs": {s: sum(c for (_, split), c in counts.items() if split == s) for s in SPLITS},
             "warnings": warnings}
 
 
-def relation_schema_markdown(schema: dict) -> str:
-    source = "derived from the train split" if schema["derived_from_train"] else "n2path.class_design.relations"
-    lines = ["# N2Path dependency relations (class design)", "", f"Relation schema: {source}; "
-             f"{len(schema['relations'])} relations. Arcs per split: {schema['arcs']}.", "",
-             "| relation | name | description | train | dev | test |", "|---|---|---|---|---|---|"]
-    for r in schema["relations"]:
-        c = r["counts"]
-        lines.append(f"| {r['value']} | {r['name']} | {r['description'].replace('|', '/')} "
-                     f"| {c['train']} | {c['dev']} | {c['test']} |")
-    if schema["warnings"]:
-        lines += ["", "## Warnings", *(f"- {w}" for w in schema["warnings"])]
-    return "\n".join(lines) + "\n"
+def n2path_review(schema: dict, cfg: dict, version: str) -> dict:
+    """The class design review's data (tasks/class_review.py) for the dependency relations."""
+    from tasks.class_review import design_review
+
+    note = ("Counts are arcs (one per word, punctuation included) per split."
+            + (" The relations are derived from the train split (no schema file)." if schema["derived_from_train"]
+               else ""))
+    return design_review("n2path", "tokens → dependency graph", "arcs", schema["relations"], schema["warnings"],
+                         cfg, version, notes=[note])
 
 
 # ---------------------------------------------------------------- encode

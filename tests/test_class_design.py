@@ -1,4 +1,5 @@
-"""Label schema for N21: ids, per-split counts, unknown labels, imbalance, Markdown."""
+"""Label schema for N21: ids, per-split counts, imbalance (schema files, unknown labels, drift and the
+review: tests/test_class_design_review.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from tasks.class_design import build_label_schema, label_schema_markdown
+from tasks.class_design import build_label_schema
 
 
 def make_table(pairs: list[tuple[str | None, str]]) -> pa.Table:
@@ -79,19 +80,16 @@ def test_integer_like_labels_sort_numerically_and_match_int_cfg():
     assert [(lab["id"], lab["value"], lab["name"]) for lab in schema["labels"]] == [(0, "1", "1"), (1, "0", "0")]
 
 
-def test_unknown_label_raises_with_value_count_and_key():
-    pairs = PAIRS + [("neutral", "train"), ("neutral", "test")]
-    with pytest.raises(ValueError) as exc:
-        build_label_schema(make_table(pairs), CFG)
-    msg = str(exc.value)
-    assert "'neutral'" in msg
-    assert "2 rows" in msg
-    assert "n21.class_design.labels" in msg
+def test_labels_outside_the_schema_are_not_counted():
+    # The encode stage refuses them before class_design runs (tasks/label_schema.check_known).
+    schema = build_label_schema(make_table(PAIRS + [("neutral", "train")]), CFG)
+    assert schema["totals"]["train"] == 5 and "neutral" not in by_value(schema)
 
 
-def test_label_only_outside_train_raises_when_derived():
-    with pytest.raises(ValueError, match=r"'neutral' \(1 rows\)"):
-        build_label_schema(make_table(PAIRS + [("neutral", "dev")]), [])
+def test_schema_file_examples_are_kept():
+    cfg = [{**CFG[0], "id": 0, "examples": ["좋아요"]}, {**CFG[1], "id": 1, "examples": []}]
+    schema = build_label_schema(make_table(PAIRS), cfg)
+    assert [lab["examples"] for lab in schema["labels"]] == [["좋아요"], []]
 
 
 def test_duplicate_cfg_value_raises():
@@ -103,7 +101,7 @@ def test_cfg_label_absent_from_data_gets_zero_counts_and_warning():
     cfg = CFG + [{"value": "neutral", "name": "중립", "description": ""}]
     schema = build_label_schema(make_table(PAIRS), cfg)
     assert by_value(schema)["neutral"] == {
-        "id": 2, "value": "neutral", "name": "중립", "description": "",
+        "id": 2, "value": "neutral", "name": "중립", "description": "", "examples": [],
         "counts": {"train": 0, "dev": 0, "test": 0},
     }
     assert any("'중립'" in w and "0 train rows" in w for w in schema["imbalance_warnings"])
@@ -122,16 +120,3 @@ def test_imbalance_threshold_relative_to_uniform_share():
 def test_null_labels_are_not_counted():
     schema = build_label_schema(make_table(PAIRS + [(None, "train")]), [])
     assert schema["totals"]["train"] == 5
-
-
-def test_markdown_lists_names_counts_and_warnings():
-    schema = build_label_schema(make_table(PAIRS), CFG + [{"value": "neutral", "name": "중립"}])
-    md = label_schema_markdown(schema)
-    assert md.startswith("# Class design — n21")
-    for name in ("긍정", "부정", "중립"):
-        assert f"| {name} |" in md
-    assert "| 0 | 긍정 | `positive` | positive review | 3 | 1 | 1 | 60.0% |" in md
-    assert "negative \\| review" in md  # a pipe in a description must not break the table
-    assert "| | **total** | | | 5 | 2 | 4 |" in md
-    assert "## Warnings" in md and "중립" in md.split("## Warnings")[1]
-    assert "25.0%" in md  # majority baseline accuracy on test

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from tasks.parse import (build_parse_vocabs, encode_parse, ingest_parse, relation_names, relation_schema,
-                         relation_schema_markdown, sentences_table, tokenize_parse, treebank_morphemes)
+                         sentences_table, tokenize_parse, treebank_morphemes)
 from tasks.validate_n2path import has_cycle
 
 # Sentences written for these tests (UD Korean GSD conventions).
@@ -160,7 +160,8 @@ def test_relation_schema_counts_per_split_and_warns():
     configured = relation_schema(table, [{"value": "root", "description": "the main predicate"}, "nsubj", "obj",
                                          "obl"])
     assert configured["unknown_relations"] == [] and not configured["derived_from_train"]
-    assert "| root | root | the main predicate | 1 | 1 | 0 |" in relation_schema_markdown(configured)
+    assert [(r["value"], r["description"], r["counts"]["train"]) for r in configured["relations"]][0] == \
+        ("root", "the main predicate", 1)
 
 
 def test_has_cycle():
@@ -193,7 +194,7 @@ def test_validation_names_the_broken_sentences():
         check_n2path(report, source="tiny.conllu")
     message = str(err.value)
     assert "tiny.conllu" in message and "odd-relation" in message and "two-roots" in message
-    assert "n2path.class_design.relations" in message
+    assert "n2path.class_design.schema" in message
 
     clean = validate_n2path(_table([base, {**base, "id": "c"}]), ["nsubj", "obj", "root"],
                             {"min_words": 1, "max_words": 50})
