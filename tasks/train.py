@@ -22,7 +22,8 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from models import ARCHITECTURES
-from tasks.io import atomic_path, read_json, write_json
+from tasks.distributed import Replicas
+from tasks.io import atomic_path, read_json, remove_stale_temps, temp_prefix, write_json
 
 WEIGHTS = "weights.pt"
 MODEL_CONFIG = "model_config.json"
@@ -59,10 +60,12 @@ class TokenIds:
     def __len__(self) -> int:
         return len(self.lengths)
 
-    def batch(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pad to this batch's longest (truncated) document only; keep each document's head."""
+    def batch(self, index: np.ndarray, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pad to this batch's longest (truncated) document only, or to `width`; keep each document's head."""
         lengths = self.lengths[index]
-        width = max(1, int(lengths.max())) if len(index) else 1
+        if width is None:
+            width = max(1, int(lengths.max())) if len(index) else 1
+        lengths = np.minimum(lengths, width)
         steps = np.arange(width)
         real = steps[None, :] < lengths[:, None]
         positions = self.offsets[index][:, None] + steps[None, :]
@@ -102,8 +105,9 @@ class ModelInputs:
         return len(self.tokens)
 
     def batch(self, index: np.ndarray, device: torch.device, token_dropout: float = 0.0,
-              ngram_dropout: float = 0.0) -> tuple[torch.Tensor, ...]:
-        ids, lengths = self.tokens.batch(index)
+              ngram_dropout: float = 0.0, pad_to: int | None = None) -> tuple[torch.Tensor, ...]:
+        """`pad_to`: pad every batch to this width (the padded-to-max baseline of flows/train_perf.py)."""
+        ids, lengths = self.tokens.batch(index, pad_to)
         if token_dropout > 0:
             ids = _drop_tokens(ids, token_dropout)
         args = [ids, lengths]
@@ -180,6 +184,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def start_training(cfg: dict[str, Any]) -> Replicas:
+    """What every trainer does first: seed, set the thread count, pick the device and, under
+    torchrun, join the process group (tasks/distributed.py)."""
+    seed_everything(int(cfg.get("seed", 13)))
+    if int(cfg.get("threads", 0)) > 0:
+        torch.set_num_threads(int(cfg["threads"]))
+    return Replicas.setup(pick_device(cfg.get("device", "auto")))
+
+
 def build_model(model_config: dict[str, Any]) -> nn.Module:
     name = model_config.get("architecture", "n21.SequenceClassifier")
     if name not in ARCHITECTURES:
@@ -191,10 +204,8 @@ def train_classifier(
     encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any], log: Callable[[str], Any] = print
 ) -> tuple[nn.Module, dict[str, Any]]:
     seed = int(cfg.get("seed", 13))
-    seed_everything(seed)
-    if int(cfg.get("threads", 0)) > 0:
-        torch.set_num_threads(int(cfg["threads"]))
-    device = pick_device(cfg.get("device", "auto"))
+    replicas = start_training(cfg)
+    device = replicas.device
     monitor = cfg.get("monitor", "macro_f1")
     if monitor not in MONITORS:
         raise ValueError(f"monitor {monitor!r}: choose one of {list(MONITORS)}")
@@ -211,6 +222,7 @@ def train_classifier(
     _check_ranges(tokens.tokens, labels, model_config)
 
     model = build_model(model_config).to(device)
+    net = replicas.wrap(model, seed)  # what the training steps run through: DDP under torchrun
     optimizer = _adamw(model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
     # Per-epoch multiplicative decay; 1.0 keeps the rate constant.
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(cfg.get("lr_decay", 1.0)))
@@ -218,32 +230,38 @@ def train_classifier(
     ngram_dropout = float(cfg.get("ngram_dropout", 0.0))
     loss_fn = nn.CrossEntropyLoss()
     shuffler = torch.Generator().manual_seed(seed)
+    # Under torchrun batch_size is per rank: one step averages world × batch_size rows (tasks/distributed.py).
     batch_size, grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 0.0))
     patience, epochs = int(cfg.get("patience", 0)), int(cfg.get("epochs", 10))
-    log(f"training on {device}: {len(train_idx)} train, {len(dev_idx)} dev rows, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    log = log if replicas.is_writer else (lambda _: None)
+    log(f"training on {device}"
+        + (f" × {replicas.world_size} processes" if replicas.active else "")
+        + f": {len(train_idx)} train, {len(dev_idx)} dev rows, {sum(p.numel() for p in model.parameters()):,} parameters")
 
     history: dict[str, Any] = {"epochs": [], "monitor": monitor, "device": str(device), "best_epoch": 0}
     stopper = EarlyStopping(patience)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         batches = [train_idx[b] for b in bucket_batches(tokens.lengths[train_idx], batch_size, shuffler)]
-        loss_sum, n_tokens = _train_epoch(model, tokens, labels, batches, optimizer, loss_fn, device,
-                                          grad_clip, token_dropout, ngram_dropout)
+        loss_sum, n_tokens, n_rows = replicas.sum(*_train_epoch(
+            net, tokens, labels, replicas.shard(batches), optimizer, loss_fn, device, grad_clip, token_dropout,
+            ngram_dropout))
         scheduler.step()
         train_seconds = time.perf_counter() - start
         pred, _ = _predict(model, tokens, dev_idx, max(batch_size, 256), device)
         gold = labels[dev_idx]
         row = {
             "epoch": epoch,
-            "train_loss": loss_sum / len(train_idx),
+            "train_loss": loss_sum / max(1, n_rows),
             "dev_accuracy": float((pred == gold).mean()),
             "dev_macro_f1": float(f1_score(gold, pred, average="macro", zero_division=0)),
             "seconds": round(time.perf_counter() - start, 3),
+            "train_seconds": round(train_seconds, 3),
             "tokens_per_s": round(n_tokens / max(train_seconds, 1e-9), 1),
+            "sentences_per_s": round(n_rows / max(train_seconds, 1e-9), 1),
         }
         history["epochs"].append(row)
-        improved = stopper.update(model, row[f"dev_{monitor}"], epoch)
+        improved = stopper.update(model, replicas.agree(row[f"dev_{monitor}"]), epoch)
         history["best_epoch"] = stopper.best_epoch
         log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev acc {row['dev_accuracy']:.4f} "
             f"macro-F1 {row['dev_macro_f1']:.4f} ({row['seconds']:.1f}s, {row['tokens_per_s']:.0f} tok/s)"
@@ -255,18 +273,20 @@ def train_classifier(
     if stopper.restore(model):
         best = history["epochs"][history["best_epoch"] - 1]
         history["best_dev_accuracy"], history["best_dev_macro_f1"] = best["dev_accuracy"], best["dev_macro_f1"]
+    history["distributed"] = replicas.finish(model)
     model.eval()
     return model, history
 
 
 def _train_epoch(model: nn.Module, tokens: ModelInputs, labels: np.ndarray, batches: list[np.ndarray],
                  optimizer: torch.optim.Optimizer, loss_fn: nn.Module, device: torch.device,
-                 grad_clip: float, token_dropout: float, ngram_dropout: float = 0.0) -> tuple[float, int]:
-    """One pass; returns the example-weighted loss sum and the number of real tokens seen."""
+                 grad_clip: float, token_dropout: float, ngram_dropout: float = 0.0,
+                 pad_to: int | None = None) -> tuple[float, int, int]:
+    """One pass; returns the example-weighted loss sum, the real tokens and the rows seen."""
     model.train()
-    loss_sum, n_tokens = 0.0, 0
+    loss_sum, n_tokens, n_rows = 0.0, 0, 0
     for index in batches:
-        inputs = tokens.batch(index, device, token_dropout, ngram_dropout)
+        inputs = tokens.batch(index, device, token_dropout, ngram_dropout, pad_to)
         target = torch.from_numpy(labels[index]).to(device)
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(*inputs), target)
@@ -276,7 +296,8 @@ def _train_epoch(model: nn.Module, tokens: ModelInputs, labels: np.ndarray, batc
         optimizer.step()
         loss_sum += loss.item() * len(index)
         n_tokens += int(inputs[1].sum())
-    return loss_sum, n_tokens
+        n_rows += len(index)
+    return loss_sum, n_tokens, n_rows
 
 
 def _drop_tokens(ids: torch.Tensor, rate: float) -> torch.Tensor:
@@ -349,7 +370,8 @@ def save_model_dir(model_dir: str | Path, model: nn.Module, model_config: dict[s
     if reserved:
         raise ValueError(f"{sorted(reserved)} are written by save_model_dir itself")
     model_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.new.", dir=model_dir.parent))
+    remove_stale_temps(model_dir)  # folders left by a run killed mid-save
+    tmp = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(model_dir)}new.", dir=model_dir.parent))
     try:
         # The model's own resolved config wins: it is what the weights were shaped by.
         config = {**model_config, **getattr(model, "config", {})}
@@ -372,7 +394,7 @@ def _swap_in(new: Path, target: Path) -> None:
     # A non-empty folder cannot be renamed over another, so the old one steps aside first.
     old = None
     if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        old = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(target)}old.", dir=target.parent))
         os.rmdir(old)
         os.replace(target, old)
     try:

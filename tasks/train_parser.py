@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from tasks.parse_metrics import attachment_scores
-from tasks.train import EarlyStopping, TokenIds, bucket_batches, build_model, pick_device, seed_everything
+from tasks.train import EarlyStopping, TokenIds, bucket_batches, build_model, pick_device, start_training
 
 # Items kept per word: longer words keep their first ones (a 40-syllable URL needs no more).
 MAX_MORPHS = 16
@@ -100,10 +100,8 @@ def _optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
 def train_parser(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any],
                  log: Callable[[str], Any] = print) -> tuple[nn.Module, dict[str, Any]]:
     seed = int(cfg.get("seed", 13))
-    seed_everything(seed)
-    if int(cfg.get("threads", 0)) > 0:
-        torch.set_num_threads(int(cfg["threads"]))
-    device = pick_device(cfg.get("device", "auto"))
+    replicas = start_training(cfg)  # seed, threads, device; DDP under torchrun (tasks/distributed.py)
+    device = replicas.device
     split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
     train_idx, dev_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "dev")
     if len(train_idx) == 0 or len(dev_idx) == 0:
@@ -120,6 +118,7 @@ def train_parser(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any],
         keep = inputs.lengths[train_idx] <= max_len
         skipped, train_idx = int((~keep).sum()), train_idx[keep]
     model = build_model(config).to(device)
+    net = replicas.wrap(model, seed)
     optimizer = _optimizer(model, cfg)
     shuffler = torch.Generator().manual_seed(seed)
     batch_size, grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 5.0))
@@ -127,6 +126,7 @@ def train_parser(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any],
     rel_names = model.config["rel_names"]
     gold_heads = encoded.column("heads").take(pa.array(dev_idx)).to_pylist()
     gold_rels = encoded.column("deprels").take(pa.array(dev_idx)).to_pylist()
+    log = log if replicas.is_writer else (lambda _: None)
     log(f"training on {device}: {len(train_idx)} train ({skipped} over max_len {max_len} left out), "
         f"{len(dev_idx)} dev sentences, {sum(p.numel() for p in model.parameters()):,} parameters")
 
@@ -135,30 +135,32 @@ def train_parser(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any],
     stopper = EarlyStopping(patience)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        model.train()
-        loss_sum, words = 0.0, 0
-        for index in bucket_batches(inputs.lengths[train_idx], batch_size, shuffler):
+        net.train()
+        loss_sum, words, n_rows = 0.0, 0, 0
+        for index in replicas.shard(bucket_batches(inputs.lengths[train_idx], batch_size, shuffler)):
             rows = train_idx[index]
             batch = inputs.batch(rows, device)
             heads, rels = inputs.gold(rows, device)
             optimizer.zero_grad(set_to_none=True)
-            loss = model.loss(*model(*batch), heads, rels, batch[-1])
+            loss = model.loss(*net(*batch), heads, rels, batch[-1])
             loss.backward()
             if grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
             loss_sum += loss.item() * len(rows)
             words += int(batch[-1].sum())
+            n_rows += len(rows)
+        loss_sum, words, n_rows = replicas.sum(loss_sum, words, n_rows)
         train_seconds = time.perf_counter() - start
         pred = predict_parses(model, inputs, dev_idx, max(batch_size, 64), device)
         scores = attachment_scores(gold_heads, gold_rels, [h for h, _ in pred],
                                    [[rel_names[r] for r in rs] for _, rs in pred])
-        row = {"epoch": epoch, "train_loss": loss_sum / max(1, len(train_idx)), "dev_uas": scores["uas"],
+        row = {"epoch": epoch, "train_loss": loss_sum / max(1, n_rows), "dev_uas": scores["uas"],
                "dev_las": scores["las"], "train_seconds": round(train_seconds, 3),
                "words_per_s": round(words / max(train_seconds, 1e-9), 1),
                "seconds": round(time.perf_counter() - start, 3)}
         history["epochs"].append(row)
-        improved = stopper.update(model, row["dev_las"], epoch)
+        improved = stopper.update(model, replicas.agree(row["dev_las"]), epoch)
         history["best_epoch"] = stopper.best_epoch
         log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev UAS {row['dev_uas']:.4f} LAS {row['dev_las']:.4f} "
             f"({row['seconds']:.1f}s, {row['words_per_s']:.0f} words/s)" + (" *" if improved else ""))
@@ -171,6 +173,7 @@ def train_parser(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any],
         history["best_dev_las"], history["best_dev_uas"] = best["dev_las"], best["dev_uas"]
     history["seconds_per_epoch"] = round(float(np.mean([r["seconds"] for r in history["epochs"]])), 3) \
         if history["epochs"] else 0.0
+    history["distributed"] = replicas.finish(model)
     model.eval()
     return model, history
 

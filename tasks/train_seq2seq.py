@@ -20,7 +20,7 @@ from torch import nn
 from tasks.generation_metrics import perplexity
 from tasks.spacing import detokenize
 from tasks.train import (UNK_ID, EarlyStopping, TokenIds, _adamw, bucket_batches, build_model, pick_device,
-                         seed_everything)
+                         start_training)
 
 MONITORS = ("chrf", "perplexity")
 DECODE_METHODS = ("greedy", "beam")
@@ -65,10 +65,8 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
                   log: Callable[[str], Any] = print) -> tuple[nn.Module, dict[str, Any]]:
     """Train on the 'train' rows, pick the epoch by dev chrF or perplexity; `itos` is the target vocabulary."""
     seed = int(cfg.get("seed", 13))
-    seed_everything(seed)
-    if int(cfg.get("threads", 0)) > 0:
-        torch.set_num_threads(int(cfg["threads"]))
-    device = pick_device(cfg.get("device", "auto"))
+    replicas = start_training(cfg)  # seed, threads, device; DDP under torchrun (tasks/distributed.py)
+    device = replicas.device
     monitor = cfg.get("monitor", "chrf")
     if monitor not in MONITORS:
         raise ValueError(f"n2m.train.monitor {monitor!r}: choose one of {list(MONITORS)}")
@@ -84,6 +82,7 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
             raise ValueError(f"{name} id {int(ids.values.max())} >= vocabulary size {size}: the vocabulary and the "
                              "encoded table are out of sync; rerun the encode stage")
     model = build_model(config).to(device)
+    net = replicas.wrap(model, seed)
     optimizer = _adamw(model, float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.0)))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(cfg.get("lr_decay", 1.0)))
     shuffler = torch.Generator().manual_seed(seed)
@@ -97,6 +96,7 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
     dev_refs = [answers[i] for i in dev_idx]
     # Dev answers are decoded greedily, a little longer than any train answer needs.
     max_len = int(inputs.tgt.lengths[train_idx].max()) + 4
+    log = log if replicas.is_writer else (lambda _: None)
     log(f"training on {device}: {len(train_idx)} train, {len(dev_idx)} dev pairs, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters, monitor dev {monitor}")
 
@@ -104,16 +104,16 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
     stopper = EarlyStopping(patience)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        model.train()
+        net.train()
         loss_sum, n_tokens = 0.0, 0
-        for index in bucket_batches(inputs.lengths[train_idx], batch_size, shuffler):
+        for index in replicas.shard(bucket_batches(inputs.lengths[train_idx], batch_size, shuffler)):
             rows = train_idx[index]
             src, src_lengths = inputs.source(rows, device)
             tgt_in, tgt_out = inputs.target(rows, device)
             src = drop_tokens(src, src_dropout, first_real=first_real)
             tgt_in = drop_tokens(tgt_in, tgt_dropout, first_real=first_real)
             optimizer.zero_grad(set_to_none=True)
-            loss = model.loss(model(src, src_lengths, tgt_in), tgt_out)
+            loss = model.loss(net(src, src_lengths, tgt_in), tgt_out)
             loss.backward()
             if grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -122,6 +122,7 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
             loss_sum += loss.item() * real
             n_tokens += real
         scheduler.step()
+        loss_sum, n_tokens = replicas.sum(loss_sum, n_tokens)
         train_seconds = time.perf_counter() - start
         nll, tokens = nll_sum(model, inputs, dev_idx, max(batch_size, 128), device)
         row = {"epoch": epoch, "train_loss": loss_sum / max(1, n_tokens), "dev_perplexity": perplexity(nll, tokens)}
@@ -135,7 +136,7 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
         row["train_tokens_per_s"] = round(n_tokens / max(train_seconds, 1e-9), 1)
         history["epochs"].append(row)
         score = row["dev_chrf"] if monitor == "chrf" else -row["dev_perplexity"]
-        improved = stopper.update(model, score, epoch)
+        improved = stopper.update(model, replicas.agree(score), epoch)
         history["best_epoch"] = stopper.best_epoch
         log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev ppl {row['dev_perplexity']:.2f}"
             + (f" dev chrF {row['dev_chrf']:.2f}" if "dev_chrf" in row else "")
@@ -150,6 +151,7 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
         if "dev_chrf" in chosen:
             history["best_dev_chrf"] = chosen["dev_chrf"]
     history["seconds_per_epoch"] = round(sum(e["seconds"] for e in history["epochs"]) / len(history["epochs"]), 3)
+    history["distributed"] = replicas.finish(model)
     model.eval()
     return model, history
 

@@ -16,8 +16,7 @@ import torch
 from torch import nn
 
 from tasks.ner import spans_from_tags, entity_metrics
-from tasks.train import (EarlyStopping, TokenIds, _adamw, bucket_batches, build_model, pick_device,
-                         seed_everything)
+from tasks.train import EarlyStopping, TokenIds, _adamw, bucket_batches, build_model, pick_device, start_training
 
 FEATURE_COLUMNS = {"morphs": "morph_ids", "pos": "pos_ids", "boundary": "boundary", "domain": "domain_ids"}
 SIZE_KEYS = {"morphs": "morph_vocab_size", "pos": "pos_vocab_size", "boundary": "boundary_vocab_size",
@@ -51,10 +50,8 @@ class TaggerInputs:
 def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any],
                  log: Callable[[str], Any] = print) -> tuple[nn.Module, dict[str, Any]]:
     seed = int(cfg.get("seed", 13))
-    seed_everything(seed)
-    if int(cfg.get("threads", 0)) > 0:
-        torch.set_num_threads(int(cfg["threads"]))
-    device = pick_device(cfg.get("device", "auto"))
+    replicas = start_training(cfg)  # seed, threads, device; DDP under torchrun (tasks/distributed.py)
+    device = replicas.device
     split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
     train_idx, dev_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "dev")
     if len(train_idx) == 0 or len(dev_idx) == 0:
@@ -66,6 +63,7 @@ def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str,
         raise ValueError("tag id -1 in the encoded table: an entity type is not in the schema; "
                          "the validate stage names it")
     model = build_model(model_config).to(device)
+    net = replicas.wrap(model, seed)
     optimizer = _adamw(model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
     shuffler = torch.Generator().manual_seed(seed)
     batch_size, grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 5.0))
@@ -75,6 +73,7 @@ def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str,
     types = sorted({t[2:] for t in tag_names if t != "O"})
     gold_dev = [spans_from_tags([tag_names[i] for i in row], texts[j])
                 for j, row in zip(dev_idx, encoded.column("tag_ids").take(pa.array(dev_idx)).to_pylist())]
+    log = log if replicas.is_writer else (lambda _: None)
     log(f"training on {device}: {len(train_idx)} train, {len(dev_idx)} dev sentences, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters")
 
@@ -82,26 +81,28 @@ def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str,
     stopper = EarlyStopping(patience)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        model.train()
-        loss_sum = 0.0
-        for index in bucket_batches(inputs.lengths[train_idx], batch_size, shuffler):
+        net.train()
+        loss_sum, n_rows = 0.0, 0
+        for index in replicas.shard(bucket_batches(inputs.lengths[train_idx], batch_size, shuffler)):
             rows = train_idx[index]
             chars, lengths, feats = inputs.batch(rows, device)
             optimizer.zero_grad(set_to_none=True)
-            loss = model.loss(model(chars, lengths, **feats), inputs.gold(rows, device), lengths)
+            loss = model.loss(net(chars, lengths, **feats), inputs.gold(rows, device), lengths)
             loss.backward()
             if grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
             loss_sum += loss.item() * len(rows)
+            n_rows += len(rows)
+        loss_sum, n_rows = replicas.sum(loss_sum, n_rows)
         pred = predict_tag_ids(model, inputs, dev_idx, max(batch_size, 128), device)
         scores = entity_metrics(gold_dev, [spans_from_tags([tag_names[i] for i in row], texts[j])
                                            for j, row in zip(dev_idx, pred)], types)
-        row = {"epoch": epoch, "train_loss": loss_sum / len(train_idx), "dev_f1": scores["f1"],
+        row = {"epoch": epoch, "train_loss": loss_sum / max(1, n_rows), "dev_f1": scores["f1"],
                "dev_precision": scores["precision"], "dev_recall": scores["recall"],
                "seconds": round(time.perf_counter() - start, 3)}
         history["epochs"].append(row)
-        improved = stopper.update(model, row["dev_f1"], epoch)
+        improved = stopper.update(model, replicas.agree(row["dev_f1"]), epoch)
         history["best_epoch"] = stopper.best_epoch
         log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev entity F1 {row['dev_f1']:.4f} "
             f"(P {row['dev_precision']:.3f} R {row['dev_recall']:.3f}, {row['seconds']:.1f}s)" + (" *" if improved else ""))
@@ -111,6 +112,7 @@ def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str,
     history["stopped_early"] = len(history["epochs"]) < epochs
     if stopper.restore(model):
         history["best_dev_f1"] = stopper.best
+    history["distributed"] = replicas.finish(model)
     model.eval()
     return model, history
 

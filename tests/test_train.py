@@ -60,13 +60,16 @@ def test_learns_synthetic_task(trained, table):
     assert (pred == test["label_id"].to_numpy()).mean() >= 0.95
     assert probs.shape == (test.num_rows, 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
     row = history["epochs"][0]
-    assert set(row) == {"epoch", "train_loss", "dev_accuracy", "dev_macro_f1", "seconds", "tokens_per_s"}
+    assert set(row) == {"epoch", "train_loss", "dev_accuracy", "dev_macro_f1", "seconds", "train_seconds",
+                        "tokens_per_s", "sentences_per_s"}
+    assert history["distributed"] == {"world_size": 1, "rank": 0, "backend": None}
     assert 1 <= history["best_epoch"] <= len(history["epochs"])
 
 
 def test_same_seed_same_history(trained, table):
     _, again = train_classifier(table, MODEL, CFG, log=lambda _: None)
-    timing_free = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "tokens_per_s")} for r in h["epochs"]]
+    timing = ("seconds", "train_seconds", "tokens_per_s", "sentences_per_s")
+    timing_free = lambda h: [{k: v for k, v in r.items() if k not in timing} for r in h["epochs"]]
     assert timing_free(again) == timing_free(trained[1])
     assert again["best_epoch"] == trained[1]["best_epoch"]
 
@@ -141,6 +144,20 @@ def test_token_ids_pad_per_batch_truncate_and_respect_slices():
     assert ids.tolist() == [[0], [7]] and lengths.tolist() == [0, 1]
     ids, lengths = tokens.batch(np.array([0, 2]))
     assert ids.tolist() == [[1, 2, 3], [7, 0, 0]] and lengths.tolist() == [3, 1]
+    ids, lengths = tokens.batch(np.array([2, 0]), width=5)  # the padded-to-max baseline's fixed width
+    assert ids.tolist() == [[7, 0, 0, 0, 0], [1, 2, 3, 0, 0]] and lengths.tolist() == [1, 3]
+
+
+def test_shards_give_every_rank_equal_steps_in_the_shared_order():
+    from tasks.distributed import Replicas
+
+    batches = [np.array([i]) for i in range(7)]
+    shards = [Replicas(torch.device("cpu"), rank, 3).shard(batches) for rank in range(3)]
+    # 7 batches over 3 ranks: filled up to 9 (batches 0 and 1 again), 3 steps each, r::3 in the shared order.
+    assert [[int(b[0]) for b in shard] for shard in shards] == [[0, 3, 6], [1, 4, 0], [2, 5, 1]]
+    single = Replicas(torch.device("cpu"))
+    assert single.shard(batches) is batches and single.agree(0.5) == 0.5 and single.sum(1, 2) == (1.0, 2.0)
+    assert Replicas(torch.device("cpu"), 1, 4).shard([np.array([0])]) == [np.array([0])]
 
 
 def test_predict_keeps_input_order(trained):
@@ -171,3 +188,17 @@ def test_regularized_training_still_learns(table):
     cfg = {**CFG, "token_dropout": 0.1, "lr_decay": 0.8}
     _, history = train_classifier(table, MODEL, cfg, log=lambda _: None)
     assert history["best_dev_accuracy"] >= 0.9
+
+
+def test_throughput_measure_compares_bucketed_with_padded_to_max(table):
+    from flows.train_perf import n21_throughput
+
+    result = n21_throughput(table, MODEL, CFG, epochs=2, threads=1, log=lambda _: None)
+    bucketed, padded = result["bucketed"], result["padded"]
+    assert result["padded_width"] == 24 and result["train_rows"] == 630
+    # Random batches padded to the longest row are mostly padding; bucketed ones hardly at all.
+    assert bucketed["padding_share"] < 0.15 < 0.4 < padded["padding_share"]
+    assert result["ratio"] == pytest.approx(bucketed["sentences_per_s"] / padded["sentences_per_s"], rel=0.01)
+    for side in (bucketed, padded):
+        assert len(side["epoch_seconds"]) == len(side["dev_accuracy_per_epoch"]) == 2
+        assert side["best_dev_accuracy"] == max(side["dev_accuracy_per_epoch"]) and 0 <= side["test_accuracy"] <= 1

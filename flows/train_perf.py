@@ -1,0 +1,237 @@
+"""N21 training throughput: length-bucketed batches against a padded-to-max baseline, and 1 vs 2 threads.
+
+    python -m flows.train_perf --datasets ../shared/datasets --train-rows 8000 --epochs 2
+
+prepares NSMC (`ratings_train_small.txt`, the n21 bench's overrides from flows/bench.py) through the
+real ingest/tokenize/encode stages into data/bench/perf_n21 (reused while its params are unchanged), then
+measures and writes reports/train_perf.json. Both measurements interleave what they compare in one
+process, so a change in machine load hits both sides alike; the load average is recorded with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch import nn
+
+WORK_DIR = Path("data/bench/perf_n21")  # ignored by git, as the bench work dirs are
+STAMP = "perf_prepared.json"
+
+
+def prepare_nsmc(datasets: Path, params_file: Path = Path("params.yaml"), work_dir: Path = WORK_DIR,
+                 log: Callable[[str], Any] = print) -> dict:
+    """The n21 params section for NSMC with its encoded table in `work_dir` (built when missing or stale)."""
+    from flows.bench import REAL_DATA
+    from flows.pipeline import run_stage
+    from tasks import io
+    from tasks.params import load_params
+
+    spec = REAL_DATA["n21"]
+    overrides = [o.replace("{datasets}", str(datasets)) for o in spec["overrides"]
+                 if not o.startswith(("n21.work_dir=", "n21.model_dir="))]
+    overrides += [f"n21.work_dir={work_dir}", f"n21.model_dir={work_dir / 'model'}"]
+    section = load_params(params_file, overrides)["n21"]
+    if not Path(section["data"]["path"]).exists():
+        raise FileNotFoundError(f"{section['data']['path']} not found (--datasets)")
+    key = json.dumps({k: section[k] for k in ("data", "tokenize", "encode")}, sort_keys=True, default=str)
+    stamp = work_dir / STAMP
+    if (work_dir / "encoded.parquet").exists() and stamp.exists() and io.read_json(stamp).get("key") == key:
+        return section
+    for stage in ("ingest", "tokenize", "encode"):
+        log(f"train_perf: {stage} {section['data']['path']} …")
+        run_stage("n21", stage, section)
+    io.write_json({"key": key}, stamp)
+    return section
+
+
+def model_config_for(section: dict, encoded: pa.Table) -> dict:
+    """The model flows/n21.py's train stage builds, sized from this encoded table."""
+    from tasks import io
+
+    cfg = section["train"]
+    return {"architecture": "n21.SequenceClassifier",
+            "vocab_size": len(io.read_json(Path(section["work_dir"]) / "vocab.json")["itos"]),
+            "num_classes": int(np.max(encoded.column("label_id").to_numpy())) + 1,
+            **{k: cfg[k] for k in ("encoder", "pooling", "activation", "emb_dim", "hidden_dim", "num_layers",
+                                   "kernel_sizes", "dropout")},
+            "ngram_buckets": int((section["encode"].get("ngrams") or {}).get("buckets", 0)),
+            "ngram_dim": int(cfg.get("ngram_dim", 64))}
+
+
+class _Run:
+    """One model and its optimizer, trained an epoch at a time with a given batching."""
+
+    def __init__(self, name: str, model_config: dict, cfg: dict, seed: int):
+        from tasks.train import _adamw, build_model, seed_everything
+
+        seed_everything(seed)  # same seed: both runs start from the same weights
+        self.name, self.cfg = name, cfg
+        self.model = build_model(model_config)
+        self.optimizer = _adamw(self.model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
+        self.shuffler = torch.Generator().manual_seed(seed)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.seconds: list[float] = []
+        self.rows = self.tokens = self.padded_positions = 0
+        self.dev_curve: list[float] = []
+        self.stopper = None
+
+    def epoch(self, inputs, labels: np.ndarray, train_idx: np.ndarray, pad_to: int | None) -> float:
+        from tasks.train import _train_epoch, bucket_batches
+
+        batch_size = int(self.cfg.get("batch_size", 64))
+        if pad_to is None:  # hanflow's batches: similar lengths, each padded to its own longest row
+            order = bucket_batches(inputs.lengths[train_idx], batch_size, self.shuffler)
+        else:  # the baseline: random batches, every one padded to the dataset's longest row
+            perm = torch.randperm(len(train_idx), generator=self.shuffler).numpy()
+            order = [perm[i: i + batch_size] for i in range(0, len(perm), batch_size)]
+        batches = [train_idx[b] for b in order]
+        started = time.perf_counter()
+        _, tokens, rows = _train_epoch(self.model, inputs, labels, batches, self.optimizer, self.loss_fn,
+                                       torch.device("cpu"), float(self.cfg.get("grad_clip", 0.0)),
+                                       float(self.cfg.get("token_dropout", 0.0)),
+                                       float(self.cfg.get("ngram_dropout", 0.0)), pad_to)
+        seconds = time.perf_counter() - started
+        self.seconds.append(seconds)
+        self.rows += rows
+        self.tokens += tokens
+        self.padded_positions += sum(len(b) * (pad_to or int(inputs.lengths[b].max())) for b in batches)
+        return seconds
+
+    def accuracy(self, inputs, labels: np.ndarray, index: np.ndarray) -> float:
+        from tasks.train import _predict
+
+        pred, _ = _predict(self.model, inputs, index, 256, torch.device("cpu"))
+        return float((pred == labels[index]).mean())
+
+    def track_dev(self, inputs, labels: np.ndarray, dev_idx: np.ndarray) -> None:
+        """Dev accuracy after this epoch (untimed); the best epoch's weights are kept, as train_classifier does."""
+        from tasks.train import EarlyStopping
+
+        self.stopper = self.stopper or EarlyStopping(0)
+        self.dev_curve.append(self.accuracy(inputs, labels, dev_idx))
+        self.stopper.update(self.model, self.dev_curve[-1], len(self.dev_curve))
+
+    def summary(self, inputs, labels: np.ndarray, test_idx: np.ndarray) -> dict:
+        self.stopper.restore(self.model)
+        return {"sentences_per_s": round(self.rows / sum(self.seconds), 1),
+                "epoch_seconds": [round(s, 2) for s in self.seconds],
+                "padding_share": round(1 - self.tokens / max(1, self.padded_positions), 3),
+                "dev_accuracy_per_epoch": [round(a, 4) for a in self.dev_curve],
+                "best_epoch": self.stopper.best_epoch, "best_dev_accuracy": round(self.stopper.best, 4),
+                "test_accuracy": round(self.accuracy(inputs, labels, test_idx), 4)}
+
+
+def _splits(encoded: pa.Table, train_rows: int | None, seed: int) -> dict[str, np.ndarray]:
+    split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
+    out = {name: np.flatnonzero(split == name) for name in ("train", "dev", "test")}
+    if train_rows and train_rows < len(out["train"]):
+        rng = np.random.default_rng(seed)
+        out["train"] = np.sort(rng.choice(out["train"], size=train_rows, replace=False))
+    return out
+
+
+def n21_throughput(encoded: pa.Table, model_config: dict, cfg: dict, epochs: int = 2,
+                   train_rows: int | None = None, threads: int = 1, log: Callable[[str], Any] = print) -> dict:
+    """Sentences/s of N21 training with length-bucketed batches and with the padded-to-max baseline.
+
+    Same model, same initial weights, same epochs, same batch size; the two alternate epoch by epoch
+    (the order flips each epoch) so that load changes hit both. Dev accuracy is measured after every
+    epoch (not timed); test accuracy is that of the best dev epoch, the weights train_classifier keeps.
+    """
+    from tasks.train import ModelInputs
+
+    torch.set_num_threads(threads)
+    seed = int(cfg.get("seed", 13))
+    idx = _splits(encoded, train_rows, seed)
+    inputs = ModelInputs.from_table(encoded, model_config, int(cfg.get("max_len", 0)) or None)
+    labels = encoded.column("label_id").to_numpy().astype(np.int64)
+    width = int(inputs.lengths.max())
+    # Untimed warm-up (allocator, kernels, page cache), so that neither side pays for it.
+    _Run("warm-up", model_config, cfg, seed).epoch(inputs, labels, idx["train"][: 10 * int(cfg.get("batch_size", 64))],
+                                                   width)
+    runs = {"bucketed": _Run("bucketed", model_config, cfg, seed), "padded": _Run("padded", model_config, cfg, seed)}
+    load_before = os.getloadavg()
+    for epoch in range(epochs):
+        for name in (("bucketed", "padded") if epoch % 2 == 0 else ("padded", "bucketed")):
+            seconds = runs[name].epoch(inputs, labels, idx["train"], None if name == "bucketed" else width)
+            runs[name].track_dev(inputs, labels, idx["dev"])
+            log(f"train_perf: epoch {epoch + 1} {name}: {seconds:.1f}s, dev accuracy {runs[name].dev_curve[-1]:.4f}")
+    result: dict[str, Any] = {"train_rows": len(idx["train"]), "dev_rows": len(idx["dev"]),
+                              "test_rows": len(idx["test"]), "epochs": epochs, "threads": threads,
+                              "batch_size": int(cfg.get("batch_size", 64)), "padded_width": width}
+    for name, run in runs.items():
+        result[name] = run.summary(inputs, labels, idx["test"])
+    result["ratio"] = round(result["bucketed"]["sentences_per_s"] / result["padded"]["sentences_per_s"], 2)
+    result["load_average"] = {"before": [round(x, 2) for x in load_before],
+                              "after": [round(x, 2) for x in os.getloadavg()]}
+    return result
+
+
+def thread_comparison(encoded: pa.Table, model_config: dict, cfg: dict, train_rows: int | None = None,
+                      counts: tuple[int, ...] = (1, 2), repeats: int = 2,
+                      log: Callable[[str], Any] = print) -> dict:
+    """Seconds of one bucketed N21 epoch (fresh model, same seed) per thread count, interleaved `repeats` times."""
+    from tasks.train import ModelInputs
+
+    seed = int(cfg.get("seed", 13))
+    idx = _splits(encoded, train_rows, seed)
+    inputs = ModelInputs.from_table(encoded, model_config, int(cfg.get("max_len", 0)) or None)
+    labels = encoded.column("label_id").to_numpy().astype(np.int64)
+    seconds: dict[int, list[float]] = {n: [] for n in counts}
+    load_before = os.getloadavg()
+    for repeat in range(repeats):
+        for n in (counts if repeat % 2 == 0 else tuple(reversed(counts))):
+            torch.set_num_threads(n)
+            seconds[n].append(_Run(f"threads={n}", model_config, cfg, seed).epoch(inputs, labels, idx["train"], None))
+            log(f"train_perf: {n} thread(s), one epoch: {seconds[n][-1]:.1f}s")
+    out: dict[str, Any] = {"train_rows": len(idx["train"]), "repeats": repeats,
+                           "epoch_seconds": {str(n): [round(s, 2) for s in v] for n, v in seconds.items()},
+                           "median_epoch_seconds": {str(n): round(statistics.median(v), 2) for n, v in seconds.items()},
+                           "cpu_count": os.cpu_count()}
+    out["load_average"] = {"before": [round(x, 2) for x in load_before],
+                           "after": [round(x, 2) for x in os.getloadavg()]}
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--work-dir", type=Path, default=WORK_DIR)
+    parser.add_argument("--train-rows", type=int, default=0, help="subsample the train split (0: all of it)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="threads for the batching comparison")
+    parser.add_argument("--thread-repeats", type=int, default=2, help="0 skips the 1-vs-2-thread comparison")
+    parser.add_argument("--thread-rows", type=int, default=2000, help="train rows per epoch in the thread comparison")
+    parser.add_argument("--out", type=Path, default=Path("reports/train_perf.json"))
+    args = parser.parse_args(argv)
+    from tasks import io
+
+    section = prepare_nsmc(args.datasets, args.params, args.work_dir)
+    encoded = io.read_table(Path(section["work_dir"]) / "encoded.parquet")
+    config, cfg = model_config_for(section, encoded), section["train"]
+    result: dict[str, Any] = {"machine": platform.platform(), "cpu_count": os.cpu_count(),
+                              "torch": torch.__version__, "command": "python -m flows.train_perf "
+                              + " ".join(argv if argv is not None else sys.argv[1:])}
+    result["batching"] = n21_throughput(encoded, config, cfg, args.epochs, args.train_rows or None, args.threads)
+    if args.thread_repeats:
+        result["threads"] = thread_comparison(encoded, config, cfg, args.thread_rows or None,
+                                              repeats=args.thread_repeats)
+    io.write_json(result, args.out)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
