@@ -4,26 +4,40 @@ Why the care with threads and processes:
 - konlpy's JVM start is not thread-safe: creating Okt() in two threads at once raises
   "JVM is already started". The JVM is started once, under a lock, and each thread gets its
   own tagger (Prefect runs tasks in a thread pool).
-- The JVM does not survive fork, so the optional process pool uses spawn, and each worker
-  builds its own tagger. Models never tokenize inside DataLoader workers: this stage
-  pre-tokenizes everything once.
+- The JVM does not survive fork, so partitions run in spawn-based process pools or Dask workers
+  (tasks/partition.py), and each worker builds its own tagger once. Models never tokenize inside
+  DataLoader workers: this stage pre-tokenizes everything once.
+
+Speed: texts already tagged come from the on-disk cache (tasks/token_cache.py) when a stage runs
+with `tokenize.cache` on; the rest are tagged once per distinct text, in partitions of
+`chunk_size` rows over `workers` workers. Workers return Arrow arrays, so no Python object per
+morpheme crosses back. The N21 stage streams its table in batches of STREAM_ROWS rows
+(`tokenize_file`), so memory stays flat however many rows come in.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks import partition, token_cache
 
 TAGGERS = ("mecab", "okt", "komoran", "hannanum", "kkma", "kiwi")
 JVM_TAGGERS = {"okt": "Okt", "komoran": "Komoran", "hannanum": "Hannanum", "kkma": "Kkma"}
 
+STREAM_ROWS = 50_000
+ROWS_PER_WORKER = {"mecab": 100_000, "kiwi": 100_000, "jvm": 10_000}  # workers: 0 (auto), see with_workers
+STRINGS = pa.list_(pa.string())
+
 _jvm_lock = threading.Lock()
 _local = threading.local()
+_built = 0  # taggers built in this process (the tests check: one per worker)
 
 
 class TokenizerError(RuntimeError):
@@ -83,11 +97,13 @@ def _mecab() -> Callable[[str], list[tuple[str, str]]]:
 
 
 def _thread_tagger(cfg: dict) -> Callable[[str], list[tuple[str, str]]]:
+    global _built
     key = (cfg["tagger"], bool(cfg.get("norm")), bool(cfg.get("stem")))
     cache = getattr(_local, "taggers", None)
     if cache is None:
         cache = _local.taggers = {}
     if key not in cache:
+        _built += 1
         pos = make_tagger(cfg["tagger"])
         if cfg["tagger"] == "okt":
             norm, stem = bool(cfg.get("norm")), bool(cfg.get("stem"))
@@ -97,42 +113,184 @@ def _thread_tagger(cfg: dict) -> Callable[[str], list[tuple[str, str]]]:
     return cache[key]
 
 
-def tokenize_texts(texts: list[str], cfg: dict) -> tuple[list[list[str]], list[list[str]]]:
-    """Tokenize in this thread with a tagger of its own; returns (tokens, pos) per text."""
+def tag_partition(texts: list[str], cfg: dict) -> tuple[pa.Array, pa.Array, int, int]:
+    """One partition, in whatever worker runs it: (morphs, tags) as list<string> arrays, the worker's
+    pid and how many taggers it has built. No cache here: the parent looks up and stores."""
     pos = _thread_tagger(cfg)
-    join = bool(cfg.get("join_pos"))
-    tokens, tags = [], []
+    offsets, morphs, tags = [0], [], []
     for text in texts:
         pairs = pos(text)
-        tags.append([t for _, t in pairs])
-        tokens.append([f"{m}/{t}" for m, t in pairs] if join else [m for m, _ in pairs])
-    return tokens, tags
+        if pairs:
+            m, t = zip(*pairs)
+            morphs.extend(m)
+            tags.extend(t)
+        offsets.append(len(morphs))
+    off = pa.array(offsets, pa.int32())
+    return (pa.ListArray.from_arrays(off, pa.array(morphs, pa.string())),
+            pa.ListArray.from_arrays(off, pa.array(tags, pa.string())), os.getpid(), _built)
+
+
+def warm(cfg: dict) -> None:
+    """Pool initializer: build the worker's tagger (and its JVM) before the first partition."""
+    _thread_tagger(cfg)
+
+
+def _empty() -> pa.Array:
+    return pa.array([], STRINGS)
+
+
+def analyze(texts: list[str] | pa.Array, cfg: dict, map_fn: partition.MapFn | None = None,
+            cache: token_cache.TokenCache | None = None) -> tuple[pa.Array, pa.Array, dict]:
+    """texts -> (morphs, tags) list<string> arrays in row order, and counts.
+
+    Cached texts are looked up (`cache`, or the one `token_cache.using` switched on); every other
+    distinct text is tagged once, in partitions over `map_fn` (or a pool of its own when the misses
+    fill more than one partition), and stored. Only those texts become Python strings."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    texts = pc.fill_null(pa.array(texts, pa.string()) if isinstance(texts, list) else texts.cast(pa.string()), "")
+    cache = cache if cache is not None else token_cache.active(cfg)
+    n = len(texts)
+    hit_pos, chunks, where = cache.lookup(texts) if cache is not None else (np.zeros(0, np.int64), [], None)
+    slot = np.empty(n, np.int64)  # row -> position in [blocks read from the cache..., newly tagged...]
+    if len(hit_pos):
+        slot[hit_pos] = where
+    missing = np.ones(n, bool)
+    missing[hit_pos] = False
+    miss = np.flatnonzero(missing)
+    miss_texts = texts.take(pa.array(miss)) if len(miss) < n else texts
+    distinct = pc.unique(miss_texts)  # first occurrences, in order
+    slot[miss] = sum(len(m) for m, _ in chunks) + pc.index_in(miss_texts, value_set=distinct).to_numpy()
+    parts = partition.chunks(distinct.to_pylist(), partition.chunk_rows(cfg, len(distinct)))
+    if len(parts) > 1 and map_fn is None and partition.settings(with_workers(cfg, len(distinct)))[1] > 1:
+        results = partition.run(with_workers(cfg, len(distinct)), tag_partition, lambda pool_map: pool_map(parts),
+                                warm=warm)
+    elif len(parts) > 1 and map_fn is not None:
+        results = map_fn(parts)
+    else:  # one partition (or one worker): here, no pool to start
+        results = [tag_partition(part, cfg) for part in parts]
+    if cache is not None and len(distinct):
+        cache.add(distinct, pa.concat_arrays([r[0] for r in results]), pa.concat_arrays([r[1] for r in results]))
+    built = {pid: count for _, _, pid, count in results}
+    stats = {"cache_hits": len(hit_pos), "tagged": len(distinct), "partitions": len(parts),
+             "worker_processes": len(built), "taggers_built": sum(built.values())}
+    take = pa.array(slot, pa.int64())
+    return (_take([m for m, _ in chunks] + [r[0] for r in results], take),
+            _take([t for _, t in chunks] + [r[1] for r in results], take), stats)
+
+
+def _take(sources: list[pa.Array], rows: pa.Array) -> pa.Array:
+    """Rows of the sources laid end to end, in one gather."""
+    if not sources:
+        return _empty()
+    source = sources[0] if len(sources) == 1 else pa.chunked_array(sources, STRINGS)
+    out = source.take(rows)
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
+def join_pos(morphs: pa.Array, tags: pa.Array) -> pa.Array:
+    """"morpheme/TAG" tokens, computed on the flat arrays (no Python object per token)."""
+    offsets = pc.subtract(morphs.offsets, morphs.offsets[0])
+    flat = pc.binary_join_element_wise(pc.list_flatten(morphs), pc.list_flatten(tags), "/")
+    return pa.ListArray.from_arrays(offsets, flat)
+
+
+def tokenize_texts(texts: list[str], cfg: dict) -> tuple[list[list[str]], list[list[str]]]:
+    """Tokenize; returns (tokens, pos) per text as Python lists (the cache is used inside a stage)."""
+    morphs, tags, _ = analyze(list(texts), cfg)
+    tokens = join_pos(morphs, tags) if cfg.get("join_pos") else morphs
+    return tokens.to_pylist(), tags.to_pylist()
+
+
+def _tokenized(table: pa.Table, cfg: dict, map_fn: partition.MapFn | None = None,
+               cache: token_cache.TokenCache | None = None) -> tuple[pa.Table, dict]:
+    morphs, tags, stats = analyze(table.column("text"), cfg, map_fn, cache)
+    tokens = join_pos(morphs, tags) if cfg.get("join_pos") else morphs
+    out = table.append_column("tokens", tokens).append_column("pos", tags)
+    lengths = pc.list_value_length(tokens)
+    counts = {"rows_in": table.num_rows, "tokens_total": pc.sum(lengths).as_py() or 0,
+              "tokens_per_row_max": pc.max(lengths).as_py() or 0,
+              "rows_without_tokens": pc.sum(pc.equal(lengths, 0)).as_py() or 0, **stats}
+    return out, counts
+
+
+def with_workers(cfg: dict, rows: int) -> dict:
+    """cfg with `workers: 0` (auto) resolved for `rows` rows to tag: one worker per ROWS_PER_WORKER rows, at most
+    one per CPU. A spawned worker costs 0.5-3 s to start (imports, tagger, JVM), which Mecab repays only past
+    ~100k rows (~2 s of tagging); the JVM taggers are 10-30x slower, so they repay it sooner."""
+    if int(cfg.get("workers", 1)) > 0:
+        return cfg
+    per = ROWS_PER_WORKER.get(cfg["tagger"], ROWS_PER_WORKER["jvm"])
+    return {**cfg, "workers": max(1, min(os.cpu_count() or 1, rows // per))}
+
+
+def _report(cfg: dict, counts: dict) -> dict:
+    kind, workers, _ = partition.settings(cfg)
+    return {"rows_in": counts["rows_in"], "rows_kept": counts["rows_in"], "rows_quarantined": 0,
+            "tagger": cfg["tagger"], **{k: v for k, v in counts.items() if k != "rows_in"},
+            "workers": workers, "runner": kind, "cache": str(token_cache.cache_dir(cfg) or "off")}
 
 
 def tokenize_table(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
-    """The tokenize stage: canonical table -> same rows plus `tokens` and `pos` list columns."""
-    texts = table.column("text").to_pylist()
-    workers = int(cfg.get("workers", 1))
-    chunk = max(1, int(cfg.get("chunk_size", 2000)))
-    if workers > 1 and len(texts) > chunk:
-        chunks = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
-        tokens, tags = [], []
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            for tok, pos in pool.map(tokenize_texts, chunks, [cfg] * len(chunks)):
-                tokens += tok
-                tags += pos
-    else:
-        tokens, tags = tokenize_texts(texts, cfg)
-    out = table.append_column("tokens", pa.array(tokens, pa.list_(pa.string())))
-    out = out.append_column("pos", pa.array(tags, pa.list_(pa.string())))
-    lengths = [len(t) for t in tokens]
-    report = {
-        "rows_in": table.num_rows,
-        "rows_kept": out.num_rows,
-        "rows_quarantined": 0,
-        "tagger": cfg["tagger"],
-        "tokens_total": sum(lengths),
-        "tokens_per_row_max": max(lengths, default=0),
-        "rows_without_tokens": sum(1 for n in lengths if n == 0),
-    }
-    return out, report
+    """Canonical table -> same rows plus `tokens` and `pos` list columns (cached inside a stage)."""
+    cfg = with_workers(cfg, table.num_rows)
+    out, counts = _tokenized(table, cfg)
+    return out, _report(cfg, counts)
+
+
+def tokenize_file(source, target, cfg: dict, batch_rows: int = STREAM_ROWS) -> dict:
+    """The N21 tokenize stage, streamed: `batch_rows` rows at a time from parquet to parquet, with the
+    cache on when cfg asks for it and one worker pool (or Dask flow) for every batch."""
+    import pyarrow.parquet as pq
+
+    from tasks import io
+
+    source_file = pq.ParquetFile(source)
+    cfg = with_workers(cfg, source_file.metadata.num_rows)
+    root = token_cache.cache_dir(cfg)
+    cache = token_cache.TokenCache(root, cfg) if root else None
+    totals: dict = {}
+
+    def add(counts: dict) -> None:
+        for key, value in counts.items():
+            peak = key in ("tokens_per_row_max", "worker_processes", "taggers_built")
+            totals[key] = max(totals.get(key, 0), value) if peak else totals.get(key, 0) + value
+
+    def stream(map_fn: partition.MapFn) -> None:
+        writer, pending = None, None
+        # Batch i is written (Arrow's C++ writer, no GIL) while batch i+1 is tagged: at most two in memory.
+        with io.atomic_path(target, ".parquet") as tmp, ThreadPoolExecutor(1) as background:
+            for batch in source_file.iter_batches(batch_size=batch_rows):
+                out, counts = _tokenized(pa.Table.from_batches([batch]), cfg, map_fn, cache)
+                add(counts)
+                if writer is None:
+                    writer = _writer(tmp, out.schema)
+                if pending is not None:
+                    pending.result()
+                pending = background.submit(writer.write_table, out)
+            if pending is not None:
+                pending.result()
+            if writer is None:  # no rows: an empty table with the stage's schema
+                empty = source_file.schema_arrow.empty_table()
+                out, counts = _tokenized(empty, cfg, map_fn, cache)
+                add(counts)
+                writer = _writer(tmp, out.schema)
+                writer.write_table(out)
+            writer.close()
+
+    try:
+        partition.run(cfg, tag_partition, stream, warm=warm)
+    finally:
+        if cache is not None:
+            cache.close()
+    return _report(cfg, totals)
+
+
+def _writer(path, schema: pa.Schema):
+    """Parquet writer for the tokens table: LZ4, no statistics, dictionaries except for the (unique) text
+    and id columns — a third faster to write than the defaults, which matters most to incremental reruns."""
+    import pyarrow.parquet as pq
+
+    dictionary = [f"{f.name}.list.element" if pa.types.is_list(f.type) else f.name for f in schema
+                  if f.name not in ("text", "id") and (pa.types.is_list(f.type) or not pa.types.is_nested(f.type))]
+    return pq.ParquetWriter(path, schema, compression="lz4", write_statistics=False, use_dictionary=dictionary)

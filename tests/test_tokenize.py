@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import pyarrow as pa
 import pytest
 
-import tasks.tokenize as tok
+from tasks import partition
 from tasks.tokenize import TAGGERS, TokenizerError, make_tagger, tokenize_table, tokenize_texts, tokenizer_settings
 
 SENTENCE = "아버지가 방에 들어가신다"
@@ -96,17 +96,20 @@ def test_okt_in_four_threads_at_once_matches_one_thread():
 class SpyPool(ProcessPoolExecutor):
     created: list[str] = []
 
-    def __init__(self, workers, mp_context=None):
+    def __init__(self, workers, mp_context=None, **kwargs):
         SpyPool.created.append(mp_context.get_start_method())
-        super().__init__(workers, mp_context=mp_context)
+        super().__init__(workers, mp_context=mp_context, **kwargs)
 
 
 def test_spawn_pool_matches_single_process(monkeypatch):
-    t = table(TEXTS * 2)  # 20 rows, chunk_size 3 -> 7 chunks over 2 workers
-    single, rep1 = tokenize_table(t, {"tagger": "mecab", "workers": 1, "chunk_size": 3})
+    t = table([f"{text} {i}" for i in range(3) for text in TEXTS])  # 30 rows, chunk_size 4 -> 8 partitions
+    single, rep1 = tokenize_table(t, {"tagger": "mecab", "workers": 1, "chunk_size": 4})
     SpyPool.created.clear()
-    monkeypatch.setattr(tok, "ProcessPoolExecutor", SpyPool)
-    pooled, rep2 = tokenize_table(t, {"tagger": "mecab", "workers": 2, "chunk_size": 3})
+    monkeypatch.setattr(partition, "ProcessPoolExecutor", SpyPool)
+    pooled, rep2 = tokenize_table(t, {"tagger": "mecab", "workers": 2, "chunk_size": 4})
     assert SpyPool.created == ["spawn"]  # the pool path really ran, with spawn
     assert pooled.equals(single)
-    assert rep2 == rep1
+    assert rep2["partitions"] == 8 and 1 <= rep2["worker_processes"] <= 2
+    assert rep2["taggers_built"] == rep2["worker_processes"]  # one tagger per worker, built once
+    same = ("rows_in", "rows_kept", "tokens_total", "tokens_per_row_max", "rows_without_tokens", "tagged")
+    assert {k: rep2[k] for k in same} == {k: rep1[k] for k in same}

@@ -1,0 +1,154 @@
+"""The tokenization cache: content keys per tagger namespace, hit/miss accounting, 1% appended rows tag only those."""
+
+from __future__ import annotations
+
+import threading
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import tasks.tokenize as tok
+from tasks import partition, token_cache
+from tasks.tokenize import tokenize_file, tokenize_table, tokenize_texts
+
+WORDS = ["영화", "정말", "재밌어요", "최악의", "연기", "배우들이", "너무", "좋았다", "다시는", "안", "본다", "음악"]
+
+
+def texts(n: int, start: int = 0) -> list[str]:
+    return [f"{WORDS[i % 12]} {WORDS[(i * 5 + 1) % 12]} {WORDS[(i * 7 + 3) % 12]} {i}" for i in range(start, start + n)]
+
+
+def table(rows: list[str]) -> pa.Table:
+    return pa.table({"id": [f"r{i}" for i in range(len(rows))], "text": rows})
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list[str]:
+    """Every text the tagger is asked for (fresh per-thread taggers, counting ones)."""
+    seen: list[str] = []
+    real = tok.make_tagger
+
+    def counting(name):
+        pos = real(name)
+        return lambda text: (seen.append(text), pos(text))[1]
+
+    monkeypatch.setattr(tok, "make_tagger", counting)
+    monkeypatch.setattr(tok, "_local", threading.local())
+    return seen
+
+
+def cfg(tmp_path, **extra) -> dict:
+    return {"tagger": "mecab", "workers": 1, "chunk_size": 16, "cache": True, "cache_dir": str(tmp_path / "c"),
+            **extra}
+
+
+def test_appending_one_percent_tags_only_the_new_rows(tmp_path, calls):
+    c = cfg(tmp_path)
+    base = texts(100)
+    with token_cache.using(c):
+        first, rep1 = tokenize_table(table(base), c)
+    assert len(calls) == 100 and rep1["cache_hits"] == 0 and rep1["tagged"] == 100
+    calls.clear()
+    grown = base + texts(1, start=100)
+    with token_cache.using(c):
+        second, rep2 = tokenize_table(table(grown), c)
+    assert calls == grown[-1:]  # the tagger saw only the appended row
+    assert rep2["cache_hits"] == 100 and rep2["tagged"] == 1
+    uncached, _ = tokenize_table(table(grown), {**c, "cache": False})
+    assert second.equals(uncached)
+    assert second.slice(0, 100).equals(first)
+
+
+def test_duplicates_tagged_once_and_join_pos_from_cache(tmp_path, calls):
+    c = cfg(tmp_path, join_pos=True)
+    rows = texts(5) * 3
+    with token_cache.using(c):
+        out, rep = tokenize_table(table(rows), c)
+    assert len(calls) == 5 and rep["tagged"] == 5
+    with token_cache.using(c):
+        again, rep = tokenize_table(table(rows), c)
+    assert rep["tagged"] == 0 and rep["cache_hits"] == 15
+    plain, _ = tokenize_table(table(rows), {**c, "cache": False, "join_pos": False})
+    assert again.equals(out)
+    assert out.column("tokens").to_pylist()[0] == [f"{m}/{t}" for m, t in zip(plain.column("tokens").to_pylist()[0],
+                                                                            plain.column("pos").to_pylist()[0])]
+
+
+def test_cache_only_inside_a_stage(tmp_path, calls):
+    c = cfg(tmp_path)
+    tokenize_texts(texts(3), c)  # predict/evaluate: no `using`, nothing written
+    assert not (tmp_path / "c").exists()
+    with token_cache.using(c):
+        tokenize_texts(texts(3), c)
+        tokenize_texts(texts(3), c)
+    assert len(calls) == 6  # 3 uncached + 3 in the stage; the second call in the stage hit the cache
+
+
+def test_namespace_separates_options_and_versions(tmp_path, monkeypatch):
+    c = cfg(tmp_path)
+    dirs = {token_cache.TokenCache(tmp_path / "c", x).dir for x in (c, {**c, "join_pos": True})}
+    assert len(dirs) == 1  # join_pos is derived from the cached pairs
+    assert token_cache.TokenCache(tmp_path / "c", {**c, "stem": True}).dir not in dirs
+    assert token_cache.TokenCache(tmp_path / "c", {**c, "tagger": "okt"}).dir not in dirs
+    monkeypatch.setattr(token_cache, "_version", lambda package: "9.9")  # a new dictionary release
+    assert token_cache.TokenCache(tmp_path / "c", c).dir not in dirs
+
+
+def test_segments_compact_and_still_hit(tmp_path, monkeypatch):
+    monkeypatch.setattr(token_cache, "COMPACT_AT", 2)
+    c = cfg(tmp_path)
+    for start in range(0, 40, 10):  # four runs, four segments
+        with token_cache.using(c):
+            tokenize_table(table(texts(10, start)), c)
+    cache = token_cache.TokenCache(tmp_path / "c", c)
+    # The 4th run found 3 segments (> COMPACT_AT), merged them into one, then added its own.
+    assert len(list(cache.dir.glob("seg-*.arrow"))) == 2 and len(cache) == 40
+    positions, blocks, rows = cache.lookup(pa.array(texts(40)[::-1] + ["new"]))
+    assert positions.tolist() == list(range(40))
+    morphs = pa.chunked_array([m for m, _ in blocks]).take(pa.array(rows)).to_pylist()
+    expected, _ = tokenize_table(table(texts(40)[::-1]), {**c, "cache": False})
+    assert morphs == expected.column("tokens").to_pylist()
+    cache.close()
+
+
+def test_streamed_stage_matches_table_and_rerun_starts_no_pool(tmp_path, monkeypatch):
+    c = cfg(tmp_path, workers=2, chunk_size=8)
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    rows = texts(60)
+    pq.write_table(table(rows), src)
+    report = tokenize_file(src, dst, c, batch_rows=25)  # 3 batches, 2 of them over 2 spawn workers
+    expected, _ = tokenize_table(table(rows), {**c, "cache": False, "workers": 1})
+    assert pq.read_table(dst).equals(expected)
+    assert report["rows_in"] == 60 and report["tagged"] == 60 and report["cache_hits"] == 0
+    assert report["taggers_built"] == report["worker_processes"] <= 2
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a fully cached rerun must not start workers")
+
+    monkeypatch.setattr(partition, "ProcessPoolExecutor", no_pool)
+    rerun = tokenize_file(src, dst, c, batch_rows=25)
+    assert rerun["cache_hits"] == 60 and rerun["tagged"] == 0
+    assert pq.read_table(dst).equals(expected)
+
+
+def test_streamed_stage_on_empty_input(tmp_path):
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    pq.write_table(table([]), src)
+    report = tokenize_file(src, dst, cfg(tmp_path))
+    out = pq.read_table(dst)
+    assert out.num_rows == 0 and {"tokens", "pos"} <= set(out.column_names) and report["rows_in"] == 0
+
+
+def test_stage_runners_use_the_cache_and_report_it(tmp_path):
+    from flows import n2m, n2path
+    from tests.conftest import n2m_section, n2path_section
+
+    for module, section in ((n2path, n2path_section(tmp_path / "p")), (n2m, n2m_section(tmp_path / "m"))):
+        module.ingest(section)
+        first, second = module.tokenize(section), module.tokenize(section)
+        assert first["token_cache"]["cache_hits"] == 0 < first["token_cache"]["tagged"]
+        # hits count rows, tagged counts distinct texts: N2M's 400 pairs have 80 distinct answers
+        assert second["token_cache"]["tagged"] == 0
+        assert second["token_cache"]["cache_hits"] >= first["token_cache"]["tagged"]
+        assert (tmp_path / section["work_dir"] / "token_cache").is_dir()  # cache_dir null: inside the work dir
