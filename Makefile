@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROBLEM ?= all
 
-.PHONY: install run test test-all bench dashboard clean
+.PHONY: install run test test-all bench perf dashboard schedule clean
 
 $(BIN)/hanflow: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,dask]'
 	touch $@
 
 install: $(BIN)/hanflow
@@ -30,5 +30,13 @@ clean:
 bench: install
 	$(BIN)/hanflow bench --problem $(PROBLEM)
 
+perf: install  # reports/perf.json and perf.md (README, Performance)
+	$(BIN)/hanflow bench --perf
+
 dashboard: install
-	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+	$(BIN)/hanflow dashboard
+
+# make schedule CRON="0 3 * * *" PROBLEM=n21 — serve scheduled retraining (blocks)
+CRON ?= 0 3 * * *
+schedule: install
+	$(BIN)/hanflow schedule --cron "$(CRON)" $(if $(filter-out all,$(PROBLEM)),--problem $(PROBLEM))

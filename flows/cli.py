@@ -142,8 +142,14 @@ def bench(
     datasets: Path = typer.Option(Path("../shared/datasets"), help="Folder with the real Korean datasets"),
     params_file: Path = ParamsOption,
     out_dir: Path = typer.Option(Path("reports"), help="Where bench.json and bench.md go"),
+    perf: bool = typer.Option(False, "--perf", help="Performance figures instead (perf.json, perf.md; flows/perf.py)"),
 ) -> None:
     """Real-data quality targets next to baselines measured in the same run (slow; not CI)."""
+    if perf or problem == "perf":
+        from flows.perf import markdown, run_perf
+
+        print(markdown(run_perf(datasets, params_file, out_dir)).split("```json")[0])
+        return
     from flows.bench import run_bench
     from flows.stages import available_problems
 
@@ -164,8 +170,124 @@ def dvc_yaml_command(check: bool = typer.Option(False, help="Fail if dvc.yaml di
             _fail("dvc.yaml is stale: run `hanflow dvc-yaml` and commit it")
         print("dvc.yaml is up to date")
         return
-    target.write_text(rendered, encoding="utf-8")
+    from tasks import io
+
+    io.write_text(rendered, target)
     print(f"wrote {target}")
+
+
+# ---- production: one Prefect API, scheduled retraining, champion/challenger (flows/schedule.py, champion.py)
+
+ProblemsOption = typer.Option(None, "--problem", help="n21 | n2n | n2m | n2path; repeat for several (default: all)")
+RepoOption = typer.Option(Path("."), "--repo", help="The DVC repo holding params.yaml and dvc.yaml")
+PushOption = typer.Option(True, "--push/--no-push", help="dvc push data and champion after a promotion")
+
+
+@app.command()
+def dashboard(port: Optional[int] = typer.Option(None, help="Port on 127.0.0.1 (default 4200, $HANFLOW_PREFECT_PORT)"),
+              stop: bool = typer.Option(False, "--stop", help="Stop the server hanflow started")) -> None:
+    """Start the Prefect server on 127.0.0.1 (or find the running one) and print the dashboard URL."""
+    from flows.server import ServerError, ensure_server, stop_server
+
+    if stop:
+        print("stopped the Prefect server" if stop_server(port) else "no server started by hanflow on that port")
+        return
+    try:
+        url = ensure_server(port)
+    except ServerError as err:
+        _fail(str(err))
+    print(f"Prefect dashboard: {url.removesuffix('/api')}")
+    print(f"API: {url}  (hanflow run/retrain/schedule find it by themselves; other tools: export PREFECT_API_URL={url})")
+
+
+def _retrain_failure(err: Exception) -> None:
+    from flows.lock import LockedError
+
+    locked = isinstance(err, LockedError) or "this run refuses" in str(err)
+    _fail(str(err), 3 if locked else 1)
+
+
+@app.command()
+def retrain(problem: Optional[list[str]] = ProblemsOption, repo: Path = RepoOption, push: bool = PushOption,
+            wait: float = typer.Option(0.0, help="Seconds to queue behind a running retrain (0: refuse at once)")) -> None:
+    """One retraining run now: take in the raw data, `dvc repro` what changed, promote a challenger at least as good."""
+    from flows.server import ServerError, prefect_api
+
+    try:
+        with prefect_api():
+            from flows.schedule import retrain_flow
+
+            results = retrain_flow(problems=problem or None, repo=str(repo), push=push, wait_s=wait)
+    except Exception as err:  # ServerError, LockedError or a failed run: the flow logs have the details
+        _retrain_failure(err)
+    for name, d in results.items():
+        print(json.dumps({"problem": name, **{k: d.get(k) for k in (
+            "decision", "reason", "metric", "challenger_score", "champion_score", "champion_version",
+            "data_version", "stages_rerun", "dvc_file")}}, ensure_ascii=False))
+
+
+@app.command()
+def schedule(cron: str = typer.Option(..., help='Cron expression, e.g. "0 3 * * *" (03:00 daily)'),
+             problem: Optional[list[str]] = ProblemsOption, repo: Path = RepoOption, push: bool = PushOption,
+             name: str = typer.Option("nightly", help="Deployment name"),
+             run_now: bool = typer.Option(False, "--run-now", help="Also start one run right away")) -> None:
+    """Serve the retraining deployment on a cron schedule, one run at a time (blocks; Ctrl-C pauses it)."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    from flows.server import ServerError, prefect_api
+
+    try:
+        CronSchedule(cron=cron)
+    except ValueError:
+        _fail(f"--cron {cron!r} is not a cron expression (minute hour day-of-month month day-of-week, "
+              'e.g. "0 3 * * *")', 2)
+    try:
+        with prefect_api() as url:
+            from flows.schedule import DEPLOYMENT, serve_retraining
+
+            print(f"serving {DEPLOYMENT}/{name} on '{cron}' for {', '.join(problem or ['all problems'])}; "
+                  f"dashboard {url.removesuffix('/api')}", file=sys.stderr)
+            serve_retraining(cron, problem or None, str(repo), push=push, name=name, run_now=run_now)
+    except (ServerError, ValueError) as err:
+        _fail(str(err), 2)
+
+
+@app.command()
+def promote(problem: str = typer.Option("n21"), repo: Path = RepoOption, push: bool = PushOption,
+            rollback: bool = typer.Option(False, "--rollback", help="Restore the previous champion"),
+            history: bool = typer.Option(False, "--history", help="Print every recorded decision")) -> None:
+    """Promote `<problem>.model_dir` if it scores at least the champion's primary metric; --rollback undoes the last."""
+    from flows.champion import ChampionError, ChampionStore, content_hash, decide
+    from flows.lock import LockedError, writer_lock
+    from flows.schedule import git_version, repo_section, track_and_push
+    from flows.stages import stages_for
+    from tasks.params import ParamsError
+
+    try:
+        section = repo_section(repo, problem)
+        stages_for(problem)
+    except (ParamsError, KeyError) as err:
+        _fail(str(err).strip('"'), 2)
+    store = ChampionStore(section["promote"]["champion_dir"])
+    if history:
+        for entry in store.history():
+            print(json.dumps(entry, ensure_ascii=False))
+        return
+    try:
+        with writer_lock(repo.resolve(), what=f"hanflow promote {problem}"):
+            if rollback:
+                entry = store.rollback()
+            else:
+                entry = decide(problem, section, section["model_dir"], store,
+                               {"data_version": content_hash(section["data"]["path"]), "code_version": git_version(repo)})
+            if entry["decision"] in ("promoted", "rollback") and (repo / ".dvc").is_dir():
+                entry["dvc_file"] = track_and_push(store, repo.resolve(), lambda m: print(m, file=sys.stderr), push,
+                                                   [f"{problem}-{s.name}" for s in stages_for(problem)])
+    except LockedError as err:
+        _fail(str(err), 3)
+    except (ChampionError, FileNotFoundError, ValueError, RuntimeError) as err:
+        _fail(str(err))
+    print(json.dumps(entry, ensure_ascii=False, default=str))
 
 
 def problem_module(problem: str):

@@ -30,7 +30,16 @@ def _stage_task(problem: str, stage: Stage):
     def run(section: dict) -> dict:
         logger = get_run_logger()
         logger.info("%s.%s: start", problem, stage.name)
-        report = _run_and_report(stage, section)
+        try:
+            report = _run_and_report(stage, section)
+        except Exception as err:
+            # A failed validation still publishes its report and Data Docs links before failing the flow.
+            if stage.publish and isinstance(getattr(err, "report", None), dict):
+                try:
+                    stage.publish(err.report, section)
+                except Exception as publish_err:  # never hide the validation failure itself
+                    logger.warning("%s.%s: could not publish artifacts: %s", problem, stage.name, publish_err)
+            raise
         counts = {k: report[k] for k in ("rows_in", "rows_kept", "rows_quarantined") if k in report}
         logger.info("%s.%s: done in %.1fs %s", problem, stage.name, report["seconds"], counts or "")
         from flows.artifacts import publish_counts
@@ -38,6 +47,9 @@ def _stage_task(problem: str, stage: Stage):
         publish_counts(problem, stage.name, report)
         if stage.publish:
             stage.publish(report, section)
+        from flows.dashboard import publish_stage_extras
+
+        publish_stage_extras(problem, stage, section)  # learning curve, confusion image
         return report
 
     # Inputs are whole params sections and outputs live in files: no Prefect result caching.
@@ -62,9 +74,17 @@ def run_problem_flow(problem: str, section: dict) -> dict:
         reports = {}
         for stage in stages:
             reports[stage.name] = _stage_task(problem, stage)(section)
+        from flows.dashboard import publish_dvc_outputs
+
+        publish_dvc_outputs(problem, stages, section)
         return reports
 
-    return problem_flow(section)
+    from flows.lock import writer_lock
+    from flows.server import prefect_api
+
+    # One writer per work folder; one Prefect API per run (configured, or a local server started once).
+    with writer_lock(section["work_dir"], what=f"hanflow run {problem}"), prefect_api():
+        return problem_flow(section)
 
 
 def run_stage(problem: str, name: str, section: dict) -> dict:

@@ -1,0 +1,118 @@
+"""One Prefect API per run, end to end: a real `prefect server start` on loopback, the N21 pipeline run
+against it, and its REST API showing the flow run, the task runs and the dashboard's artifacts.
+
+The server gets a free port and its own PREFECT_HOME (a fresh database); it is skipped, not failed, when
+it cannot start within PREFECT_E2E_STARTUP_S seconds on a very busy machine. tests/test_schedule.py
+serves the retraining deployment on the same server (the `prefect_server` fixture is session-wide).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import sample_section
+
+STARTUP_S = float(os.environ.get("PREFECT_E2E_STARTUP_S", "240"))
+# A tiny N21 model: this file is about Prefect, not about accuracy.
+N21_TINY = ("n21.train.epochs=2", "n21.train.emb_dim=16", "n21.train.hidden_dim=16", "n21.train.ngram_dim=8",
+            "n21.encode.ngrams.buckets=1024", "n21.train.patience=0")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A real Prefect server on 127.0.0.1:<free port>; yields its API URL."""
+    from flows.server import ServerError, start_server, stop_process
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    started = time.monotonic()
+    try:
+        process = start_server(port, home=home, timeout_s=STARTUP_S)
+    except ServerError as err:
+        if "did not answer within" in str(err):
+            pytest.skip(f"Prefect server not up within {STARTUP_S:.0f}s on this machine: {str(err)[:300]}")
+        raise
+    print(f"prefect server on port {port} ready in {time.monotonic() - started:.1f}s")
+    try:
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        try:
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=5)  # ship buffered run logs while the server still answers
+        finally:
+            stop_process(process.pid, timeout_s=5.0)
+
+
+def api_post(url: str, path: str, body: dict | None = None) -> list[dict]:
+    response = httpx.post(f"{url}/{path}", json=body or {}, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_ensure_server_reuses_a_running_server_and_the_configured_url(prefect_server, monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows import server
+
+    port = int(prefect_server.rsplit(":", 1)[1].split("/")[0])
+    started = []
+    monkeypatch.setattr(server, "start_server", lambda *a, **k: started.append(a))
+    assert server.ensure_server(port) == prefect_server and not started  # found answering: reused
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+        assert server.ensure_server() == prefect_server and not started
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # nothing listens on port 9
+        with pytest.raises(server.ServerError, match="does not answer"):
+            server.ensure_server()
+
+
+def test_pipeline_against_real_server_has_runs_tasks_and_artifacts(prefect_server, tmp_path):
+    from flows.pipeline import data_version, run_problem_flow
+    from flows.server import use_api
+    from flows.stages import stages_for
+
+    section = sample_section(tmp_path / "n21", *N21_TINY)
+    with use_api(prefect_server):
+        run_problem_flow("n21", section)
+        assert os.environ["PREFECT_API_URL"] == prefect_server
+
+    runs = api_post(prefect_server, "flow_runs/filter", {"flow_runs": {"name": {"any_": [f"n21-{data_version(section)}"]}}})
+    assert len(runs) == 1 and runs[0]["state_type"] == "COMPLETED", runs
+    expected = {f"n21.{stage.name}" for stage in stages_for("n21")}
+    for _ in range(60):  # Prefect 3 records task runs from events, shipped in the background
+        tasks = api_post(prefect_server, "task_runs/filter", {"flow_runs": {"id": {"any_": [runs[0]["id"]]}}})
+        names = {t["name"].rsplit("-", 1)[0] for t in tasks}  # task run names are "<task name>-<suffix>"
+        if expected <= names and all(t["state_type"] == "COMPLETED" for t in tasks):
+            break
+        time.sleep(1)
+    for stage in stages_for("n21"):
+        assert f"n21.{stage.name}" in names, (stage.name, names)
+    assert all(t["state_type"] == "COMPLETED" for t in tasks)
+
+    for _ in range(20):  # logs are shipped in batches
+        logs = api_post(prefect_server, "logs/filter", {"logs": {"flow_run_id": {"any_": [runs[0]["id"]]}}})
+        messages = [log["message"] for log in logs]
+        if any(m.startswith("n21.evaluate: done") for m in messages):
+            break
+        time.sleep(0.5)
+    assert any(m.startswith("n21.ingest: done in") and "rows_in" in m for m in messages), messages[:20]
+
+    artifacts = api_post(prefect_server, "artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [runs[0]["id"]]}}})
+    by_key = {a["key"]: a for a in artifacts if a.get("key")}
+    for key in ("n21-ingest-report", "n21-validation", "n21-class-design-review", "n21-metrics", "n21-per-class",
+                "n21-confusion", "n21-learning-curve", "n21-dvc-outputs"):
+        assert key in by_key, (key, sorted(by_key))
+    assert by_key["n21-learning-curve"]["type"] == "image"
+    assert by_key["n21-learning-curve"]["data"].startswith("data:image/png;base64,")
+    assert "file://" in by_key["n21-dvc-outputs"]["data"] and "model" in by_key["n21-dvc-outputs"]["data"]
