@@ -8,17 +8,24 @@ returns y1 .. yn only (no bos, no eos). Attention:
   attention follows in one batched product, which makes training noticeably faster on CPU.
 Both end in a tanh projection to emb_dim, so the output layer can share the target embedding
 (tie_embeddings) whatever hidden_dim is.
+
+With "copy" (a pointer-generator, See et al. 2017) each step mixes the output distribution with the
+attention weights over source tokens: p = g * softmax(logits) + (1 - g) * attention summed per token.
+A retrieved answer in the source (tasks/retrieval.py) can then be reproduced word for word, which a
+decoder that must regenerate every token from its own vocabulary learns slowly. `copy_map` gives the
+target id of every source id (<unk> where the answer vocabulary lacks it); copying models return
+log-probabilities where others return logits, which the loss and decoding treat alike.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.encoders import BiLSTMEncoder, EncoderOutput, TokenEmbedding
+from models.encoders import BiLSTMEncoder, TokenEmbedding
 
 DEFAULTS: dict[str, Any] = {
     "emb_dim": 256,
@@ -34,12 +41,24 @@ DEFAULTS: dict[str, Any] = {
     # small dialogue corpora need more than capacity.
     "tie_embeddings": False,
     "label_smoothing": 0.0,
+    "copy": False,
+    "copy_map": None,  # with copy: target id per source id (None: shared vocabulary, ids are the same)
+    "unk_id": 1,
 }
 REQUIRED = ("src_vocab_size", "tgt_vocab_size", "pad_id", "bos_id", "eos_id")
 ENCODERS = ("bilstm", "bigru")
 RNNS = ("gru", "lstm")
 ATTENTIONS = ("bahdanau", "luong")
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+class SourceMemory(NamedTuple):
+    """EncoderOutput plus the target ids of the source tokens, which the copy distribution needs."""
+
+    states: torch.Tensor
+    mask: torch.Tensor
+    last: torch.Tensor | None = None
+    copy_ids: torch.Tensor | None = None  # [B, S]
 
 
 class BiGRUEncoder(BiLSTMEncoder):
@@ -84,37 +103,50 @@ class Seq2Seq(nn.Module):
         self.output = nn.Linear(emb, c["tgt_vocab_size"])
         if c["tie_embeddings"]:
             self.output.weight = self.tgt_embedding.embedding.weight
+        if c["copy"]:
+            if c["attention"] != "luong":
+                raise ValueError("copy needs luong attention (its weights come from one batched product)")
+            self.copy_gate = nn.Linear(hidden + enc_dim + emb, 1)
+            table = torch.tensor(c["copy_map"] if c["copy_map"] is not None else range(c["src_vocab_size"]))
+            self.register_buffer("copy_map", table.long(), persistent=False)
 
     # ------------------------------------------------------------ encoder and one decoder step
 
-    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[EncoderOutput, torch.Tensor, State]:
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[SourceMemory, torch.Tensor, State]:
         """(encoder output, precomputed attention keys, initial decoder state)."""
-        enc = self.encoder(self.src_embedding(src), src_lengths)
+        out = self.encoder(self.src_embedding(src), src_lengths)
+        enc = SourceMemory(out.states, out.mask, out.last,
+                           self.copy_map[src] if self.config["copy"] else None)
         layers, hidden = self.config["num_layers"], self.config["hidden_dim"]
         h0 = torch.tanh(self.bridge(enc.last)).view(-1, layers, hidden).transpose(0, 1).contiguous()
         state: State = (h0, torch.zeros_like(h0)) if self.config["rnn"] == "lstm" else h0
         return enc, self.attn_keys(enc.states), state
 
-    def _attend(self, query: torch.Tensor, keys: torch.Tensor, enc: EncoderOutput) -> torch.Tensor:
-        """Context [B, Tq, enc_dim] for queries [B, Tq, hidden]; padding gets zero weight."""
+    def _attend(self, query: torch.Tensor, keys: torch.Tensor, enc: SourceMemory,
+                with_weights: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Context [B, Tq, enc_dim] for queries [B, Tq, hidden] (and the weights [B, Tq, S]); padding gets 0."""
         if self.config["attention"] == "bahdanau":
             scores = self.attn_v(torch.tanh(keys.unsqueeze(1) + self.attn_query(query).unsqueeze(2))).squeeze(-1)
         else:
             scores = torch.bmm(query, keys.transpose(1, 2))
         weights = torch.softmax(scores.masked_fill(~enc.mask.unsqueeze(1), float("-inf")), dim=-1)
-        return torch.bmm(weights, enc.states)
+        context = torch.bmm(weights, enc.states)
+        return (context, weights) if with_weights else context
 
     def _top(self, state: State) -> torch.Tensor:
         return (state[0] if isinstance(state, tuple) else state)[-1]
 
-    def _decode(self, tgt_in: torch.Tensor, state: State, enc: EncoderOutput,
+    def _decode(self, tgt_in: torch.Tensor, state: State, enc: SourceMemory,
                 keys: torch.Tensor) -> tuple[torch.Tensor, State]:
-        """Logits [B, T, V] for target inputs [B, T] and the state after them."""
+        """Logits [B, T, V] (log-probabilities when copying) for target inputs [B, T] and the state after them."""
         emb = self.tgt_embedding(tgt_in)
         if self.config["attention"] == "luong":
             out, state = self.decoder(emb, state)
-            context = self._attend(out, keys, enc)
+            context, weights = self._attend(out, keys, enc, with_weights=True)
             pre = torch.cat([out, context], dim=-1)
+            if self.config["copy"]:
+                logits = self.output(self.dropout(torch.tanh(self.pre_output(pre))))
+                return self._with_copy(logits, weights, torch.cat([pre, emb], dim=-1), enc.copy_ids), state
         else:
             steps = []
             for t in range(tgt_in.size(1)):
@@ -123,6 +155,15 @@ class Seq2Seq(nn.Module):
                 steps.append(torch.cat([out, context, emb[:, t:t + 1]], dim=-1))
             pre = torch.cat(steps, dim=1)
         return self.output(self.dropout(torch.tanh(self.pre_output(pre)))), state
+
+    def _with_copy(self, logits: torch.Tensor, weights: torch.Tensor, features: torch.Tensor,
+                   copy_ids: torch.Tensor) -> torch.Tensor:
+        """log(g * softmax(logits) + (1 - g) * copy distribution), [B, T, V]."""
+        gate = torch.sigmoid(self.copy_gate(features))  # [B, T, 1]: how much to generate rather than copy
+        copied = torch.zeros_like(logits, dtype=torch.float).scatter_add_(
+            2, copy_ids.unsqueeze(1).expand(-1, weights.size(1), -1), weights.float())
+        probs = gate * torch.softmax(logits.float(), dim=-1) + (1 - gate) * copied
+        return torch.log(probs.clamp_min(1e-12))
 
     # ------------------------------------------------------------ training
 
@@ -215,7 +256,7 @@ class Seq2Seq(nn.Module):
         batch, vocab = src.size(0), c["tgt_vocab_size"]
         enc, keys, state = self.encode(src, src_lengths)
         # Every sentence's k beams sit next to each other: row b * k + j is beam j of sentence b.
-        enc = EncoderOutput(*(x.repeat_interleave(k, dim=0) if x is not None else None for x in enc))
+        enc = SourceMemory(*(x.repeat_interleave(k, dim=0) if x is not None else None for x in enc))
         keys = keys.repeat_interleave(k, dim=0)
         state = _reorder(state, torch.arange(batch, device=device).repeat_interleave(k))
         scores = torch.full((batch, k), float("-inf"), device=device)
@@ -304,7 +345,15 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
         resolved[key] = int(resolved[key])
     for key in ("dropout", "label_smoothing"):
         resolved[key] = float(resolved[key])
-    for key in ("shared_vocab", "tie_embeddings"):
+    resolved["unk_id"] = int(resolved["unk_id"])
+    if resolved["copy_map"] is not None:
+        resolved["copy_map"] = [int(i) for i in resolved["copy_map"]]
+        if len(resolved["copy_map"]) != resolved["src_vocab_size"]:
+            raise ValueError(f"copy_map has {len(resolved['copy_map'])} ids for {resolved['src_vocab_size']} "
+                             "source tokens: rebuild it from the vocabularies")
+    elif resolved.get("copy") and not resolved["shared_vocab"]:
+        raise ValueError("copy with separate vocabularies needs copy_map (target id per source id)")
+    for key in ("shared_vocab", "tie_embeddings", "copy"):
         resolved[key] = bool(resolved[key])
     if resolved["shared_vocab"] and resolved["src_vocab_size"] != resolved["tgt_vocab_size"]:
         raise ValueError(f"shared_vocab needs one vocabulary, but src_vocab_size is {resolved['src_vocab_size']} "

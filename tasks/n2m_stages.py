@@ -42,9 +42,15 @@ def column_mapping(columns: dict | None) -> dict | None:
 
 
 def pairs_table(rows: list[dict], split_cfg: dict) -> pa.Table:
-    """Canonical rows -> the canonical table, with splits hashed on the (whitespace-normalized) question."""
-    splits = assign_splits([_norm(r["question"]) for r in rows], float(split_cfg["dev"]), float(split_cfg["test"]),
-                           int(split_cfg["seed"]))
+    """Canonical rows -> the canonical table, with splits hashed on the (whitespace-normalized) question.
+
+    With split.block_rows > 0 the hash is of the row's block of that many source rows instead: files that
+    list paraphrases next to each other (Chatbot_data) then keep each neighbourhood in one split, as a
+    held-back block of the file would; a question hash scatters paraphrases and flatters retrieval.
+    """
+    block = int(split_cfg.get("block_rows") or 0)
+    keys = [f"block {int(r['source_row']) // block}" if block > 0 else _norm(r["question"]) for r in rows]
+    splits = assign_splits(keys, float(split_cfg["dev"]), float(split_cfg["test"]), int(split_cfg["seed"]))
     return pa.table({
         "id": [str(r["id"]) for r in rows],
         "question": [r["question"] for r in rows],
@@ -74,7 +80,7 @@ def dedupe_pairs(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 def ingest_pairs(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     """The ingest stage: params `data` -> (kept pairs, quarantined records, report)."""
-    from tasks.dialogue import read_pairs
+    from tasks.dialogue import last_read_notes, read_pairs
 
     rows, quarantined = read_pairs(data_cfg["path"], data_cfg["format"], column_mapping(data_cfg.get("columns")),
                                    data_cfg.get("encoding", "utf-8"))
@@ -95,6 +101,7 @@ def ingest_pairs(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
         "questions": len({_norm(q) for q in table.column("question").to_pylist()}),
         "answers": len({_norm(a) for a in table.column("answer").to_pylist()}),
         "source": str(data_cfg["path"]),
+        **dict(last_read_notes),  # e.g. label_spellings_normalized: '2   ' and 2.0 read as '2'
     }
     if report["splits"]["train"] == 0:
         raise ValueError(f"{data_cfg['path']}: no training pairs after splitting ({table.num_rows} kept, "
@@ -180,6 +187,11 @@ def tokens_and_ids(questions: list[str], answers: list[str] | None, bundle: dict
                       "split": ["test"] * n})
     cfg = {**bundle["params.json"]["tokenize"], **bundle["tokenizer.json"]}
     tokens, _ = tokenize_pairs(table, cfg)
+    if bundle["vocab.json"].get("retrieve"):
+        from tasks.retrieval import AnswerMemory, with_retrieved
+
+        tokens, _ = with_retrieved(tokens, AnswerMemory.from_json(bundle["retrieval.json"]),
+                                   k=int(bundle["vocab.json"].get("retrieve_k", 1)))
     encoded, _ = encode_pairs(tokens, bundle["vocab.json"])
     return encoded
 
@@ -195,28 +207,30 @@ def class_design(table: pa.Table, cfg: dict) -> dict:
     """
     from tasks.generation_metrics import distinct_n
 
-    names = {str(entry["value"]): str(entry.get("name") or entry["value"]) for entry in cfg.get("labels") or []}
-    descriptions = {str(e["value"]): str(e.get("description") or "") for e in cfg.get("labels") or []}
+    schema = {str(e["value"]): e for e in cfg.get("labels") or []}  # the schema file's classes, in id order
     labels = [NO_LABEL if v is None else str(v) for v in table.column("label").to_pylist()]
     splits = table.column("split").to_pylist()
     questions = [_norm(q) for q in table.column("question").to_pylist()]
     answers = [_norm(a) for a in table.column("answer").to_pylist()]
     counts = Counter(zip(labels, splits))
-    values = sorted({v for v in labels}, key=lambda v: (v == NO_LABEL, v))
-    unknown = sorted(v for v in values if names and v not in names and v != NO_LABEL)
+    # Every schema class (0 when the data lacks it), then values outside it: "(none)" for unlabelled pairs.
+    values = [*schema, *sorted({v for v in labels if v not in schema}, key=lambda v: (v == NO_LABEL, v))]
+    ids = {v: i for i, v in enumerate(schema)}
     distribution = []
     for value in values:
         per_split = {s: counts.get((value, s), 0) for s in SPLITS}
-        distribution.append({"value": value, "name": names.get(value, value),
-                             "description": descriptions.get(value, ""), **per_split,
+        entry = schema.get(value, {})
+        distribution.append({"id": ids.get(value, "—"), "value": value, "name": str(entry.get("name") or value),
+                             "description": str(entry.get("description") or
+                                                ("pairs without a label" if value == NO_LABEL else "")),
+                             "examples": list(entry.get("examples") or []), **per_split,
                              "total": sum(per_split.values())})
     totals = {s: sum(1 for x in splits if x == s) for s in SPLITS}
-    largest = max((d["train"] for d in distribution), default=0)
     ratio = float(cfg.get("imbalance_ratio", 0.1))
+    labelled = [d for d in distribution if d["value"] != NO_LABEL]
+    largest = max((d["train"] for d in labelled), default=0)
     warnings = [f"label {d['name']!r} has {d['train']} train pairs, under {ratio:.0%} of the largest ({largest})"
-                for d in distribution if d["value"] != NO_LABEL and largest and d["train"] < ratio * largest]
-    if unknown:
-        warnings.append(f"label values {unknown} are not listed in n2m.class_design.labels")
+                for d in labelled if largest and d["train"] < ratio * largest]
 
     diversity = {}
     for split in SPLITS:
@@ -248,30 +262,33 @@ def class_design(table: pa.Table, cfg: dict) -> dict:
             "test_answers_unseen_in_train": round(unseen / len(test_answers), 4) if test_answers else None}
 
 
-def class_design_markdown(design: dict) -> str:
-    def cell(text: str) -> str:
+def n2m_review(design: dict, cfg: dict, version: str) -> dict:
+    """The class design review's data (tasks/class_review.py): labels per split, answer diversity, top answers."""
+    from tasks.class_review import design_review
+
+    classes = [{**d, "counts": {s: d[s] for s in SPLITS}} for d in design["labels"]]
+    if all(d["value"] == NO_LABEL for d in design["labels"] if d["total"]):
+        notes = ["The data has no labels (every pair is `(none)`): the classes above come from the schema file "
+                 "and have no rows."]
+    else:
+        notes = ["The label column does not steer generation; it shows which kinds of conversation each split holds."]
+
+    def cell(text) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["# N2M class design: labels and answer diversity", "",
-             "The label column does not steer generation; it shows which kinds of conversation each split holds.", "",
-             "| label | name | train | dev | test | total | description |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {cell(d['value'])} | {cell(d['name'])} | {d['train']} | {d['dev']} | {d['test']} | {d['total']} "
-              f"| {cell(d['description'])} |" for d in design["labels"]]
-    t = design["totals"]
-    lines += [f"| **all** | | {t['train']} | {t['dev']} | {t['test']} | {sum(t.values())} | |", ""]
-    if design["imbalance_warnings"]:
-        lines += ["Warnings:", "", *(f"- {w}" for w in design["imbalance_warnings"]), ""]
-    lines += ["## Answer diversity", "",
-              "| split | pairs | unique questions | unique answers | unique share | top answer share "
-              "| questions with several answers | distinct-1 | distinct-2 | avg answer words |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    for split, d in design["answer_diversity"].items():
-        lines.append(f"| {split} | {d['pairs']} | {d['unique_questions']} | {d['unique_answers']} "
-                     f"| {d['unique_answer_share']:.3f} | {d['top_answer_share']:.3f} "
-                     f"| {d['questions_with_several_answers']} | {d['distinct_1']:.3f} | {d['distinct_2']:.3f} "
-                     f"| {d['avg_answer_words']:.2f} |")
+    diversity = ["| split | pairs | unique questions | unique answers | unique share | top answer share "
+                 "| questions with several answers | distinct-1 | distinct-2 | avg answer words |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    diversity += [f"| {split} | {d['pairs']} | {d['unique_questions']} | {d['unique_answers']} "
+                  f"| {d['unique_answer_share']:.3f} | {d['top_answer_share']:.3f} "
+                  f"| {d['questions_with_several_answers']} "
+                  f"| {d['distinct_1']:.3f} | {d['distinct_2']:.3f} | {d['avg_answer_words']:.2f} |"
+                  for split, d in design["answer_diversity"].items()]
     if design.get("test_answers_unseen_in_train") is not None:
-        lines += ["", f"Share of test answers never seen in train: {design['test_answers_unseen_in_train']:.3f}"]
-    lines += ["", "## Most frequent train answers", "", "| count | answer |", "|---|---|"]
-    lines += [f"| {a['count']} | {cell(a['answer'])} |" for a in design["top_train_answers"]]
-    return "\n".join(lines) + "\n"
+        diversity += ["", f"Share of test answers never seen in train: {design['test_answers_unseen_in_train']:.3f}"]
+    top = ["| count | answer |", "|---:|---|", *(f"| {a['count']} | {cell(a['answer'])} |"
+                                                for a in design["top_train_answers"])]
+    return design_review("n2m", "sequence → sequence (dialogue)", "pairs", classes, design["imbalance_warnings"], cfg,
+                         version, notes=notes,
+                         sections=[{"title": "Answer diversity", "markdown": "\n".join(diversity)},
+                                   {"title": "Most frequent train answers", "markdown": "\n".join(top)}])
