@@ -23,8 +23,8 @@ REAL_DATA = {
             "n21.data.format=nsmc",
             # The official 50k test set is held back: measure on a test split carved from the 31k.
             "n21.data.split={dev: 0.05, test: 0.1, seed: 13}",
-            "n21.class_design.labels=[{value: '0', name: negative, description: 'rating 1-4'},"
-            " {value: '1', name: positive, description: 'rating 9-10'}]",
+            # NSMC writes its labels as 0/1: the benchmark has its own label schema file.
+            "n21.class_design.schema=data/schema/bench/nsmc_labels.yaml",
             # Everything else is params.yaml's defaults: the target is "trained with default params".
             "n21.work_dir=data/bench/n21",
             "n21.model_dir=data/bench/n21/model",
@@ -53,11 +53,15 @@ REAL_DATA = {
     },
     "n2m": {
         "dataset": "chatbot_data/ChatbotData_shared.csv",
-        # 10% of the Chatbot data is held back: the test split is carved by a hash of the question.
+        # 10% of the Chatbot data is held back in blocks of 20 lines, and the file lists paraphrases side by
+        # side: the test split is carved the same way (hashed 20-row blocks), or retrieval would score 27.9
+        # on a question-hash split against 15.2 on the held-back blocks. 8 of 10,588 questions then recur
+        # across splits (the file repeats some questions far apart), so leakage may touch 0.1% of rows.
         "target": {"metric": "chrf", "min": 15.2, "goal": 18.0},
         "overrides": [
             "n2m.data.path={datasets}/chatbot_data/ChatbotData_shared.csv", "n2m.data.format=chatbot",
-            "n2m.data.split={dev: 0.05, test: 0.1, seed: 13}",
+            "n2m.data.split={dev: 0.05, test: 0.1, seed: 13, block_rows: 20}",
+            "n2m.validate.leakage_mostly=0.999",
             "n2m.work_dir=data/bench/n2m", "n2m.model_dir=data/bench/n2m/model",
         ],
         "metrics": ("chrf", "bleu", "perplexity", "avg_length", "distinct_1", "distinct_2"),
@@ -72,10 +76,8 @@ REAL_DATA = {
             "n2path.data.extra_sources=[{path: '{datasets}/ud_korean_gsd/ko_gsd-ud-dev.conllu', format: conllu,"
             " split_as: test}]",
             "n2path.data.split={dev: 0.1, test: 0.0, seed: 13}",
-            # xcomp occurs in GSD dev but not in train: the schema lists every GSD relation.
-            "n2path.class_design.relations=[acl, 'acl:relcl', advcl, advmod, amod, appos, aux, case, cc, ccomp, conj,"
-            " cop, csubj, dep, det, 'det:poss', fixed, flat, iobj, mark, nmod, nsubj, 'nsubj:pass', nummod, obj, obl,"
-            " punct, root, xcomp]",
+            # xcomp occurs in GSD dev but not in train: the schema file lists every GSD relation (29).
+            "n2path.class_design.schema=data/schema/bench/gsd_relations.yaml",
             "n2path.work_dir=data/bench/n2path",
             "n2path.model_dir=data/bench/n2path/model",
         ],
@@ -153,6 +155,14 @@ def run_bench(problems: list[str], datasets: Path, params_file: Path, out_dir: P
     return results
 
 
+def _baseline_cell(baseline: dict, metric: str) -> str:
+    """The baseline's score on the target metric, else the metric it has (the right-neighbour parser: UAS only)."""
+    if baseline.get(metric) is not None:
+        return f"{baseline[metric]:.4f} ({baseline.get('name', '')})"
+    other = next((k for k, v in baseline.items() if isinstance(v, float)), None)
+    return f"{other} {baseline[other]:.4f} ({baseline.get('name', '')})" if other else baseline.get("name", "—")
+
+
 def markdown(results: dict) -> str:
     lines = ["# hanflow benchmark", "", f"Machine: {results['machine']}, Python {results['python']}", "",
              "| problem | dataset | metric | hanflow | baseline (same run) | ratio | target | met | time |",
@@ -163,9 +173,9 @@ def markdown(results: dict) -> str:
             continue
         metric = entry["target"]["metric"]
         baseline = entry.get("baseline", {})
+        ratio = f"{entry['ratio_to_baseline']:.3f}" if "ratio_to_baseline" in entry else "—"
         lines.append(
             f"| {problem} | {entry['dataset']} | {metric} | {entry['metrics'][metric]:.4f} | "
-            f"{baseline.get(metric, float('nan')):.4f} ({baseline.get('name', '')}) | "
-            f"{entry.get('ratio_to_baseline', float('nan')):.3f} | ≥ {entry['target']['min']} | "
+            f"{_baseline_cell(baseline, metric)} | {ratio} | ≥ {entry['target']['min']} | "
             f"{'yes' if entry['meets_target'] else 'NO'} | {entry['pipeline_seconds']} s |")
     return "\n".join(lines) + "\n\n```json\n" + json.dumps(results, ensure_ascii=False, indent=2) + "\n```\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
-from flows.stages import Stage, ingest_runner, register, resolve, table_runner
+from flows.stages import Stage, ingest_runner, register, resolve
 from tasks import io
 
 PROBLEM = "n21"
@@ -22,8 +22,11 @@ A = {  # artifact path templates over the n21 params section
     "encoded": "${work_dir}/encoded.parquet",
     "vocab": "${work_dir}/vocab.json",
     "validation": "${work_dir}/validation.json",
+    "validation_docs": "${work_dir}/validation_docs",  # GX Data Docs, readable offline
     "label_schema": "${work_dir}/label_schema.json",
     "class_design": "${work_dir}/class_design.md",
+    "review": "${work_dir}/class_design_review.md",
+    "schema": "${class_design.schema}",
     "model": "${model_dir}",
     "metrics": "${work_dir}/eval/metrics.json",
     "confusion": "${work_dir}/eval/confusion.json",
@@ -36,15 +39,32 @@ def path(p: dict, name: str) -> Path:
     return Path(resolve(A[name], p))
 
 
-ingest = ingest_runner(A, "tasks.ingest:ingest")
-tokenize = table_runner(A, "tasks.tokenize:tokenize_table", "ingested", "tokens", "tokenize")
+ingest = ingest_runner(A, "tasks.ingest:ingest", PROBLEM)
+
+
+def tokenize(p: dict) -> dict:
+    """Streamed in batches, partitioned over workers, through the tokenization cache (tasks/tokenize.py)."""
+    from tasks.token_cache import stage_settings
+    from tasks.tokenize import tokenize_file
+
+    return tokenize_file(path(p, "ingested"), path(p, "tokens"), stage_settings(p))
+
+
+def _classes(p: dict) -> list[dict]:
+    from tasks.label_schema import load_classes
+
+    return load_classes(p["class_design"], PROBLEM)
 
 
 def encode(p: dict) -> dict:
     from tasks.encode import encode_table, label_values
+    from tasks.label_schema import check_known
 
     tokens = io.read_table(path(p, "tokens"))
-    out, vocab, report = encode_table(tokens, p["encode"], label_values(tokens, p["class_design"]["labels"]))
+    labels = label_values(tokens, _classes(p))
+    # The one place N21 refuses labels the schema does not know.
+    check_known(tokens, "label", labels, PROBLEM, p["class_design"].get("schema"))
+    out, vocab, report = encode_table(tokens, p["encode"], labels)
     io.write_table(out, path(p, "encoded"))
     io.write_json(vocab.to_json(), path(p, "vocab"))
     return report
@@ -56,7 +76,8 @@ def validate(p: dict) -> dict:
     from tasks.encode import label_values
 
     encoded = io.read_table(path(p, "encoded"))
-    report = validate_n21(encoded, label_values(encoded, p["class_design"]["labels"]), p["validate"])
+    report = validate_n21(encoded, label_values(encoded, _classes(p)), p["validate"],
+                          docs_dir=path(p, "validation_docs"))
     io.write_json(report, path(p, "validation"))
     check(report, source=str(p["data"]["path"]))
     return {"rows_in": report["rows"], "success": report["success"],
@@ -64,18 +85,23 @@ def validate(p: dict) -> dict:
 
 
 def class_design(p: dict) -> dict:
-    from tasks.class_design import build_label_schema, label_schema_markdown
+    from tasks.class_design import build_label_schema, n21_review
+    from tasks.class_review import HISTORY_FILE, data_version, record_version, review_markdown
 
-    schema = build_label_schema(io.read_table(path(p, "encoded")), p["class_design"]["labels"],
-                                imbalance_ratio=p["class_design"]["imbalance_ratio"])
+    table = io.read_table(path(p, "encoded"))
+    cfg = p["class_design"]
+    schema = build_label_schema(table, _classes(p), imbalance_ratio=cfg["imbalance_ratio"])
+    review = n21_review(schema, cfg, data_version(table, ["id", "text", "label", "split"]))
+    schema["review"] = record_version(review, Path(p["work_dir"]) / HISTORY_FILE)
     io.write_json(schema, path(p, "label_schema"))
-    io.write_text(label_schema_markdown(schema), path(p, "class_design"))
+    io.write_text(review_markdown(review), path(p, "class_design"))
     return {"classes": len(schema["labels"]), "imbalance_warnings": schema["imbalance_warnings"],
-            "totals": schema["totals"]}
+            "drift_warnings": review["drift"]["warnings"], "totals": schema["totals"]}
 
 
 def train(p: dict) -> dict:
     from tasks.tokenize import tokenizer_settings
+    from tasks.distributed import leave_unless_writer
     from tasks.train import save_model_dir, train_classifier
 
     encoded = io.read_table(path(p, "encoded"))
@@ -93,6 +119,7 @@ def train(p: dict) -> dict:
         "ngram_dim": int(cfg.get("ngram_dim", 64)),
     }
     model, history = train_classifier(encoded, model_config, cfg)
+    leave_unless_writer()  # under torchrun only rank 0 goes on to write (tasks/distributed.py)
     save_model_dir(path(p, "model"), model, model_config, {
         "vocab.json": vocab,
         "label_schema.json": schema,
@@ -100,11 +127,15 @@ def train(p: dict) -> dict:
         "params.json": p,
         "train_metrics.json": history,
     })
-    return {k: history.get(k) for k in ("best_epoch", "best_dev_accuracy", "best_dev_macro_f1", "stopped_early")}
+    from tasks.ingest import truncation_report
+
+    return {**{k: history.get(k) for k in ("best_epoch", "best_dev_accuracy", "best_dev_macro_f1", "stopped_early")},
+            **truncation_report(encoded, "ids", cfg.get("max_len"))}
 
 
 def evaluate(p: dict) -> dict:
-    from tasks.evaluate_n21 import evaluate_encoded
+    from tasks.class_review import review_markdown
+    from tasks.evaluate_n21 import confused_pairs, evaluate_encoded
 
     split = p["evaluate"]["split"]
     table = io.read_table(path(p, "encoded"))
@@ -115,6 +146,9 @@ def evaluate(p: dict) -> dict:
                                train_table=table.select(["split", "label_id"]))
     metrics["split"] = split
     io.write_json(metrics, path(p, "metrics"))
+    # The class design review again, now with the classes the model confuses.
+    confused = confused_pairs(io.read_table(path(p, "predictions")), split, int(p["evaluate"].get("confused_pairs", 5)))
+    io.write_text(review_markdown(io.read_json(path(p, "label_schema"))["review"], confused), path(p, "review"))
     return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "rows": metrics["rows"]}
 
 
@@ -122,6 +156,10 @@ def publish_metrics(report: dict, p: dict) -> None:
     from flows.artifacts import publish_classification
 
     publish_classification(PROBLEM, io.read_json(path(p, "metrics")), path(p, "confusion_png"))
+    publish_review(report, p)
+
+
+publish_review = markdown_file_hook(PROBLEM, "class-design-review", A["review"])
 
 
 # ---- what `hanflow run | evaluate | predict --problem n21` call
@@ -157,24 +195,30 @@ def predict_command(model: Path, texts: list[str]) -> list[dict]:
 
 CODE = ("flows/n21.py", "tasks/io.py")
 register(PROBLEM, [
-    Stage("ingest", ingest, code=(*CODE, "tasks/ingest.py"), params=("data",),
+    Stage("ingest", ingest, code=(*CODE, "tasks/ingest.py", "tasks/textfile.py"), params=("data",),
           deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
-    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py"), params=("tokenize",),
+    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
+                                        "tasks/token_cache.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/encode.py", "tasks/ngrams.py"),
-          params=("encode", "class_design.labels"),
-          deps=(A["tokens"],), outs=(A["encoded"], A["vocab"])),
-    Stage("validate", validate, code=(*CODE, "tasks/validate.py"), params=("validate", "class_design.labels"),
-          deps=(A["encoded"],), metrics=(A["validation"],),
-          publish=validation_hook(PROBLEM, A["validation"])),
-    Stage("class_design", class_design, code=(*CODE, "tasks/class_design.py"), params=("class_design",),
-          deps=(A["encoded"],), outs=(A["label_schema"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("train", train, code=(*CODE, "tasks/train.py", "models/encoders.py", "models/n21.py"),
+    Stage("encode", encode, code=(*CODE, "tasks/encode.py", "tasks/ngrams.py", "tasks/label_schema.py"),
+          params=("encode", "class_design.schema"),
+          deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
+    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
+                                      "tasks/suites/n21.yaml", "tasks/label_schema.py"),
+          params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
+          outs=(A["validation_docs"],), metrics=(A["validation"],),
+          publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
+    Stage("class_design", class_design, code=(*CODE, "tasks/class_design.py", "tasks/class_review.py",
+                                                    "tasks/label_schema.py"),
+          params=("class_design",), deps=(A["encoded"], A["schema"]), outs=(A["label_schema"], A["class_design"]),
+          publish=markdown_file_hook(PROBLEM, "class-design-review", A["class_design"])),
+    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/distributed.py", "models/encoders.py",
+                                "models/n21.py"),
           params=("train", "encode.ngrams"), deps=(A["encoded"], A["vocab"], A["label_schema"], A["validation"]),
           outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n21.py"), params=("evaluate",),
-          deps=(A["model"], A["encoded"]), outs=(A["confusion"], A["confusion_png"], A["predictions"]),
+    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n21.py", "tasks/class_review.py"),
+          params=("evaluate",), deps=(A["model"], A["encoded"], A["label_schema"]),
+          outs=(A["confusion"], A["confusion_png"], A["predictions"], A["review"]),
           metrics=(A["metrics"],),
           plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
           publish=publish_metrics),

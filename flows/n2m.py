@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from flows.artifacts import markdown_file_hook, validation_hook
 from flows.stages import Stage, ingest_runner, register, resolve, table_runner
 from tasks import io
+from tasks.token_cache import cached
 
 PROBLEM = "n2m"
 A = {
@@ -24,8 +25,11 @@ A = {
     "encoded": "${work_dir}/encoded.parquet",
     "vocab": "${work_dir}/vocab.json",
     "validation": "${work_dir}/validation.json",
+    "validation_docs": "${work_dir}/validation_docs",  # GX Data Docs, readable offline
     "class_design_json": "${work_dir}/class_design.json",
     "class_design": "${work_dir}/class_design.md",
+    "review": "${work_dir}/class_design_review.md",
+    "schema": "${class_design.schema}",
     "model": "${model_dir}",
     "metrics": "${work_dir}/eval/metrics.json",
     "samples": "${work_dir}/eval/samples.jsonl",
@@ -40,38 +44,59 @@ def _split(table, name: str):
     return table.filter(pc.equal(table.column("split"), name))
 
 
-ingest = ingest_runner(A, "tasks.n2m_stages:ingest_pairs")
-tokenize = table_runner(A, "tasks.n2m_stages:tokenize_pairs", "ingested", "tokens", "tokenize")
+ingest = ingest_runner(A, "tasks.n2m_stages:ingest_pairs", PROBLEM)
+tokenize = cached(table_runner(A, "tasks.n2m_stages:tokenize_pairs", "ingested", "tokens", "tokenize"))
 
 
 def encode(p: dict) -> dict:
+    from tasks.label_schema import check_known, load_classes
     from tasks.n2m_stages import build_vocabs, encode_pairs
 
     tokens = io.read_table(path(p, "tokens"))
+    classes = load_classes(p["class_design"], PROBLEM)
+    if classes:  # The one place N2M refuses labels the schema does not know (pairs without a label are fine).
+        check_known(tokens, "label", [c["value"] for c in classes], PROBLEM, p["class_design"].get("schema"))
+    retrieval = {}
+    if p["encode"].get("retrieve"):
+        from tasks.retrieval import memory_from, with_retrieved
+
+        tokens, retrieval = with_retrieved(tokens, memory_from(tokens), float(p["encode"].get("retrieve_gold_share", 0.0)),
+                                           k=int(p["encode"].get("retrieve_k", 1)))
     vocabs = build_vocabs(tokens, p["encode"])
+    vocabs["retrieve"] = bool(p["encode"].get("retrieve"))
+    vocabs["retrieve_k"] = int(p["encode"].get("retrieve_k", 1))
     out, report = encode_pairs(tokens, vocabs)
     io.write_table(out, path(p, "encoded"))
     io.write_json(vocabs, path(p, "vocab"))
-    return report
+    return {**report, **{f"retrieval_{k}": v for k, v in retrieval.items()}}
 
 
 def validate(p: dict) -> dict:
+    from tasks.label_schema import load_classes
     from tasks.validate_n2m import check, validate_n2m
 
-    report = validate_n2m(io.read_table(path(p, "encoded")), p["validate"])
+    report = validate_n2m(io.read_table(path(p, "encoded")), p["validate"], load_classes(p["class_design"], PROBLEM),
+                          docs_dir=path(p, "validation_docs"))
     io.write_json(report, path(p, "validation"))
     check(report, source=str(p["data"]["path"]))
     return {"rows_in": report["rows"], "success": report["success"], "expectations": len(report["expectations"])}
 
 
 def class_design(p: dict) -> dict:
-    from tasks.n2m_stages import class_design as design_of, class_design_markdown
+    from tasks.class_review import HISTORY_FILE, data_version, record_version, review_markdown
+    from tasks.label_schema import load_classes
+    from tasks.n2m_stages import class_design as design_of, n2m_review
 
-    design = design_of(io.read_table(path(p, "ingested")), p["class_design"])
+    table = io.read_table(path(p, "ingested"))
+    cfg = p["class_design"]
+    design = design_of(table, {**cfg, "labels": load_classes(cfg, PROBLEM)})
+    review = n2m_review(design, cfg, data_version(table))
+    design["review"] = record_version(review, Path(p["work_dir"]) / HISTORY_FILE)
     io.write_json(design, path(p, "class_design_json"))
-    io.write_text(class_design_markdown(design), path(p, "class_design"))
+    io.write_text(review_markdown(review), path(p, "class_design"))
     train = design["answer_diversity"].get("train", {})
     return {"labels": len(design["labels"]), "imbalance_warnings": design["imbalance_warnings"],
+            "drift_warnings": review["drift"]["warnings"],
             "train_unique_answers": train.get("unique_answers"),
             "train_top_answer_share": train.get("top_answer_share")}
 
@@ -87,9 +112,25 @@ def train(p: dict) -> dict:
         raise ValueError("n2m.tokenize.join_pos must be false: answers are generated as morphemes and joined back "
                          "into text, which 'morpheme/TAG' tokens cannot be")
     config = model_config(vocabs, p["train"])
+    if p["train"].get("copy"):
+        from tasks.retrieval import copy_map
+
+        config.update(copy=True, unk_id=vocabs["tgt"]["itos"].index("<unk>"),
+                      copy_map=None if vocabs.get("shared") else copy_map(vocabs))
     model, history = train_seq2seq(encoded, config, p["train"], vocabs["tgt"]["itos"])
-    train_answers = [" ".join(a.split()) for a in _split(encoded, "train").column("answer").to_pylist()]
+    from tasks.distributed import leave_unless_writer
+
+    leave_unless_writer()  # under torchrun only rank 0 writes the model directory
+    train_rows = _split(encoded, "train")
+    train_answers = [" ".join(a.split()) for a in train_rows.column("answer").to_pylist()]
+    extra = {}
+    if vocabs.get("retrieve"):
+        # predict and evaluate retrieve from the same train answers the model learnt to refine.
+        from tasks.retrieval import memory_from
+
+        extra["retrieval.json"] = memory_from(train_rows).to_json()
     save_model_dir(path(p, "model"), model, config, {
+        **extra,
         "vocab.json": vocabs,
         "tokenizer.json": tokenizer_settings(p["tokenize"]),
         "params.json": p,
@@ -102,7 +143,8 @@ def train(p: dict) -> dict:
 
 
 def evaluate(p: dict) -> dict:
-    from tasks.evaluate_n2m import evaluate_encoded
+    from tasks.class_review import review_markdown
+    from tasks.evaluate_n2m import evaluate_encoded, label_breakdown
 
     split = p["evaluate"]["split"]
     table = io.read_table(path(p, "encoded"))
@@ -114,6 +156,10 @@ def evaluate(p: dict) -> dict:
     metrics["split"] = split
     io.write_json(metrics, path(p, "metrics"))
     io.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), path(p, "samples"))
+    # The class design review again, now with how the answers fare per label.
+    review = io.read_json(path(p, "class_design_json"))["review"]
+    breakdown = label_breakdown(samples, review["classes"], split, int(p["evaluate"].get("confused_pairs", 5)))
+    io.write_text(review_markdown(review, breakdown), path(p, "review"))
     return {"chrf": metrics["chrf"], "bleu": metrics["bleu"], "perplexity": metrics["perplexity"],
             "rows": metrics["rows"], "constant_baseline_chrf": metrics["constant_baseline"]["chrf"],
             "retrieval_baseline_chrf": metrics["retrieval_baseline"]["chrf"]}
@@ -135,6 +181,10 @@ def publish_metrics(report: dict, p: dict) -> None:
                           description=f"{PROBLEM}: questions of split {metrics['split']!r}, the reference answer "
                                       "and the generated one")
     publish_markdown(f"{PROBLEM}-metrics", metrics_markdown(metrics))
+    publish_review(report, p)
+
+
+publish_review = markdown_file_hook(PROBLEM, "class-design-review", A["review"])
 
 
 def metrics_markdown(metrics: dict) -> str:
@@ -206,23 +256,29 @@ def predict_command(model: Path, texts: list[str]) -> list[dict]:
 
 CODE = ("flows/n2m.py", "tasks/io.py", "tasks/n2m_stages.py")
 register(PROBLEM, [
-    Stage("ingest", ingest, code=(*CODE, "tasks/dialogue.py", "tasks/ingest.py"), params=("data",),
+    Stage("ingest", ingest, code=(*CODE, "tasks/dialogue.py", "tasks/textfile.py", "tasks/ingest.py"), params=("data",),
           deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
-    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/spacing.py"), params=("tokenize",),
+    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
+                                        "tasks/token_cache.py", "tasks/spacing.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/encode.py"), params=("encode",),
-          deps=(A["tokens"],), outs=(A["encoded"], A["vocab"])),
-    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2m.py"), params=("validate",),
-          deps=(A["encoded"],), metrics=(A["validation"],), publish=validation_hook(PROBLEM, A["validation"])),
-    Stage("class_design", class_design, code=(*CODE, "tasks/generation_metrics.py"), params=("class_design",),
-          deps=(A["ingested"],), outs=(A["class_design_json"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/train_seq2seq.py", "tasks/spacing.py",
+    Stage("encode", encode, code=(*CODE, "tasks/encode.py", "tasks/retrieval.py", "tasks/label_schema.py"),
+          params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
+    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2m.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
+                                      "tasks/suites/n2m.yaml", "tasks/label_schema.py"),
+          params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
+          outs=(A["validation_docs"],), metrics=(A["validation"],),
+          publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
+    Stage("class_design", class_design, code=(*CODE, "tasks/generation_metrics.py", "tasks/class_review.py",
+                                              "tasks/label_schema.py"),
+          params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["class_design_json"], A["class_design"]),
+          publish=markdown_file_hook(PROBLEM, "class-design-review", A["class_design"])),
+    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/train_seq2seq.py", "tasks/spacing.py", "tasks/distributed.py",
+                                "tasks/retrieval.py",
                                 "tasks/generation_metrics.py", "models/encoders.py", "models/n2m.py"),
           params=("train",), deps=(A["encoded"], A["vocab"], A["validation"]),
           outs=(A["model"],)),
     Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2m.py", "tasks/train_seq2seq.py", "tasks/spacing.py",
-                                      "tasks/generation_metrics.py"),
-          params=("evaluate",), deps=(A["model"], A["encoded"]), outs=(A["samples"],), metrics=(A["metrics"],),
-          publish=publish_metrics),
+                                      "tasks/generation_metrics.py", "tasks/class_review.py"),
+          params=("evaluate",), deps=(A["model"], A["encoded"], A["class_design_json"]),
+          outs=(A["samples"], A["review"]), metrics=(A["metrics"],), publish=publish_metrics),
 ])

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from flows.artifacts import markdown_file_hook, validation_hook
 from flows.stages import Stage, ingest_runner, register, resolve, table_runner
 from tasks import io
+from tasks.token_cache import cached
 
 PROBLEM = "n2n"
 A = {
@@ -22,8 +23,11 @@ A = {
     "encoded": "${work_dir}/encoded.parquet",
     "vocab": "${work_dir}/vocab.json",
     "validation": "${work_dir}/validation.json",
+    "validation_docs": "${work_dir}/validation_docs",  # GX Data Docs, readable offline
     "entity_schema": "${work_dir}/entity_schema.json",
     "class_design": "${work_dir}/class_design.md",
+    "review": "${work_dir}/class_design_review.md",
+    "schema": "${class_design.schema}",
     "model": "${model_dir}",
     "metrics": "${work_dir}/eval/metrics.json",
     "errors": "${work_dir}/eval/errors.json",
@@ -34,22 +38,32 @@ def path(p: dict, name: str) -> Path:
     return Path(resolve(A[name], p))
 
 
+def _classes(p: dict) -> list[dict]:
+    from tasks.label_schema import load_classes
+
+    return load_classes(p["class_design"], PROBLEM)
+
+
 def _types(p: dict, table=None) -> list[str]:
     from tasks.ner import entity_types
 
-    configured = [entry["value"] for entry in p["class_design"].get("types") or []]
+    configured = [entry["value"] for entry in _classes(p)]
     return entity_types(table, configured) if table is not None else configured
 
 
-ingest = ingest_runner(A, "tasks.ner:ingest_ner")
-tokenize = table_runner(A, "tasks.ner:tokenize_ner", "ingested", "tokens", "tokenize")
+ingest = ingest_runner(A, "tasks.ner:ingest_ner", PROBLEM)
+tokenize = cached(table_runner(A, "tasks.ner:tokenize_ner", "ingested", "tokens", "tokenize"))
 
 
 def encode(p: dict) -> dict:
+    from tasks.label_schema import check_known
     from tasks.ner import build_vocabs, encode_ner
 
     tokens = io.read_table(path(p, "tokens"))
-    vocabs = build_vocabs(tokens, p["encode"], _types(p, tokens))
+    types = _types(p, tokens)
+    # The one place N2N refuses entity types the schema does not know.
+    check_known(tokens, "entities", types, PROBLEM, p["class_design"].get("schema"), field="type")
+    vocabs = build_vocabs(tokens, p["encode"], types)
     out, report = encode_ner(tokens, vocabs)
     io.write_table(out, path(p, "encoded"))
     io.write_json(vocabs, path(p, "vocab"))
@@ -61,20 +75,25 @@ def validate(p: dict) -> dict:
     from tasks.validate_n2n import validate_n2n
 
     encoded = io.read_table(path(p, "encoded"))
-    report = validate_n2n(encoded, _types(p, encoded), p["validate"])
+    report = validate_n2n(encoded, _types(p, encoded), p["validate"], docs_dir=path(p, "validation_docs"))
     io.write_json(report, path(p, "validation"))
     check(report, source=str(p["data"]["path"]))
     return {"rows_in": report["rows"], "success": report["success"], "expectations": len(report["expectations"])}
 
 
 def class_design(p: dict) -> dict:
-    from tasks.ner_schema import entity_schema, entity_schema_markdown
+    from tasks.class_review import HISTORY_FILE, data_version, record_version, review_markdown
+    from tasks.ner_schema import entity_schema, n2n_review
 
     table = io.read_table(path(p, "ingested"))
-    schema = entity_schema(table, p["class_design"].get("types") or [], p["class_design"]["imbalance_ratio"])
+    cfg = p["class_design"]
+    schema = entity_schema(table, _classes(p), cfg["imbalance_ratio"])
+    review = n2n_review(schema, cfg, data_version(table))
+    schema["review"] = record_version(review, Path(p["work_dir"]) / HISTORY_FILE)
     io.write_json(schema, path(p, "entity_schema"))
-    io.write_text(entity_schema_markdown(schema), path(p, "class_design"))
-    return {"types": len(schema["types"]), "imbalance_warnings": schema["imbalance_warnings"]}
+    io.write_text(review_markdown(review), path(p, "class_design"))
+    return {"types": len(schema["types"]), "imbalance_warnings": schema["imbalance_warnings"],
+            "drift_warnings": review["drift"]["warnings"]}
 
 
 MODEL_KEYS = ("char_emb_dim", "morph_emb_dim", "pos_emb_dim", "hidden_dim", "num_layers", "dropout", "use_crf")
@@ -82,6 +101,7 @@ MODEL_KEYS = ("char_emb_dim", "morph_emb_dim", "pos_emb_dim", "hidden_dim", "num
 
 def train(p: dict) -> dict:
     from tasks.tokenize import tokenizer_settings
+    from tasks.distributed import leave_unless_writer
     from tasks.train import save_model_dir
     from tasks.train_tagger import train_tagger
 
@@ -104,6 +124,7 @@ def train(p: dict) -> dict:
         **{k: cfg[k] for k in MODEL_KEYS},
     }
     model, history = train_tagger(encoded, model_config, cfg)
+    leave_unless_writer()  # under torchrun only rank 0 goes on to write (tasks/distributed.py)
     save_model_dir(path(p, "model"), model, model_config, {
         "vocab.json": vocabs,
         "entity_schema.json": io.read_json(path(p, "entity_schema")),
@@ -111,11 +132,15 @@ def train(p: dict) -> dict:
         "params.json": p,
         "train_metrics.json": history,
     })
-    return {k: history.get(k) for k in ("best_epoch", "best_dev_f1", "stopped_early")}
+    from tasks.ingest import truncation_report
+
+    return {**{k: history.get(k) for k in ("best_epoch", "best_dev_f1", "stopped_early")},
+            **truncation_report(encoded, "char_ids", cfg.get("max_len"))}  # tagged O past the cut
 
 
 def evaluate(p: dict) -> dict:
-    from tasks.evaluate_n2n import evaluate_encoded
+    from tasks.class_review import review_markdown
+    from tasks.evaluate_n2n import evaluate_with_predictions, type_confusions
 
     split = p["evaluate"]["split"]
     table = io.read_table(path(p, "encoded"))
@@ -123,10 +148,15 @@ def evaluate(p: dict) -> dict:
     if rows.num_rows == 0:
         raise ValueError(f"no rows in split {split!r} to evaluate (params key n2n.evaluate.split)")
     train_rows = table.filter(pc.equal(table.column("split"), "train")).select(["text", "entities"])
-    metrics, errors = evaluate_encoded(rows, path(p, "model"), p["evaluate"], train_table=train_rows)
+    metrics, errors, pred = evaluate_with_predictions(rows, path(p, "model"), p["evaluate"], train_table=train_rows)
     metrics["split"] = split
     io.write_json(metrics, path(p, "metrics"))
     io.write_json(errors, path(p, "errors"))
+    # The class design review again, now with the types the model confuses.
+    gold = [sorted((e["start"], e["end"], e["type"]) for e in ents) for ents in rows.column("entities").to_pylist()]
+    confused = type_confusions(rows.column("id").to_pylist(), rows.column("text").to_pylist(), gold, pred, split,
+                               int(p["evaluate"].get("confused_pairs", 5)))
+    io.write_text(review_markdown(io.read_json(path(p, "entity_schema"))["review"], confused), path(p, "review"))
     return {"f1": metrics["f1"], "precision": metrics["precision"], "recall": metrics["recall"],
             "rows": metrics["rows"]}
 
@@ -135,6 +165,10 @@ def publish_metrics(report: dict, p: dict) -> None:
     from flows.artifacts import publish_entities
 
     publish_entities(PROBLEM, io.read_json(path(p, "metrics")), io.read_json(path(p, "errors")))
+    publish_review(report, p)
+
+
+publish_review = markdown_file_hook(PROBLEM, "class-design-review", A["review"])
 
 
 # ---- what `hanflow run | evaluate | predict --problem n2n` call
@@ -170,21 +204,26 @@ register(PROBLEM, [
     Stage("ingest", ingest, code=(*CODE, "tasks/ner_formats.py", "tasks/textfile.py", "tasks/ingest.py"),
           params=("data",),
           deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
-    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py"), params=("tokenize",),
+    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
+                                        "tasks/token_cache.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/encode.py"), params=("encode", "class_design.types"),
-          deps=(A["tokens"],), outs=(A["encoded"], A["vocab"])),
-    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2n.py"),
-          params=("validate", "class_design.types"), deps=(A["encoded"],), metrics=(A["validation"],),
-          publish=validation_hook(PROBLEM, A["validation"])),
-    Stage("class_design", class_design, code=(*CODE, "tasks/ner_schema.py"), params=("class_design",),
-          deps=(A["ingested"],), outs=(A["entity_schema"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/train_tagger.py", "models/encoders.py",
-                                "models/crf.py", "models/n2n.py"),
+    Stage("encode", encode, code=(*CODE, "tasks/encode.py", "tasks/label_schema.py"),
+          params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
+    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2n.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
+                                      "tasks/suites/n2n.yaml", "tasks/label_schema.py"),
+          params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
+          outs=(A["validation_docs"],), metrics=(A["validation"],),
+          publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
+    Stage("class_design", class_design, code=(*CODE, "tasks/ner_schema.py", "tasks/class_review.py",
+                                              "tasks/label_schema.py"),
+          params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["entity_schema"], A["class_design"]),
+          publish=markdown_file_hook(PROBLEM, "class-design-review", A["class_design"])),
+    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/distributed.py", "tasks/train_tagger.py",
+                                "models/encoders.py", "models/crf.py", "models/n2n.py"),
           params=("train",), deps=(A["encoded"], A["vocab"], A["entity_schema"], A["validation"]),
           outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2n.py", "tasks/train_tagger.py"),
-          params=("evaluate",), deps=(A["model"], A["encoded"]), outs=(A["errors"],), metrics=(A["metrics"],),
+    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2n.py", "tasks/train_tagger.py", "tasks/class_review.py"),
+          params=("evaluate",), deps=(A["model"], A["encoded"], A["entity_schema"]), outs=(A["errors"], A["review"]),
+          metrics=(A["metrics"],),
           publish=publish_metrics),
 ])

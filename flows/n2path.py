@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from flows.artifacts import markdown_file_hook, validation_hook
 from flows.stages import Stage, ingest_runner, register, resolve, table_runner
 from tasks import io
+from tasks.token_cache import cached
 
 PROBLEM = "n2path"
 A = {
@@ -22,8 +23,11 @@ A = {
     "encoded": "${work_dir}/encoded.parquet",
     "vocab": "${work_dir}/vocab.json",
     "validation": "${work_dir}/validation.json",
+    "validation_docs": "${work_dir}/validation_docs",  # GX Data Docs, readable offline
     "relation_schema": "${work_dir}/relation_schema.json",
     "class_design": "${work_dir}/class_design.md",
+    "review": "${work_dir}/class_design_review.md",
+    "schema": "${class_design.schema}",
     "model": "${model_dir}",
     "metrics": "${work_dir}/eval/metrics.json",
     "predictions": "${work_dir}/eval/predictions.conllu",
@@ -34,15 +38,25 @@ def path(p: dict, name: str) -> Path:
     return Path(resolve(A[name], p))
 
 
-ingest = ingest_runner(A, "tasks.parse:ingest_parse")
-tokenize = table_runner(A, "tasks.parse:tokenize_parse", "ingested", "tokens", "tokenize")
+ingest = ingest_runner(A, "tasks.parse:ingest_parse", PROBLEM)
+tokenize = cached(table_runner(A, "tasks.parse:tokenize_parse", "ingested", "tokens", "tokenize"))
+
+
+def _classes(p: dict) -> list[dict]:
+    from tasks.label_schema import load_classes
+
+    return load_classes(p["class_design"], PROBLEM)
 
 
 def encode(p: dict) -> dict:
+    from tasks.label_schema import check_known
     from tasks.parse import build_parse_vocabs, encode_parse, relation_names
 
     tokens = io.read_table(path(p, "tokens"))
-    vocabs = build_parse_vocabs(tokens, p["encode"], relation_names(tokens, p["class_design"].get("relations")))
+    relations = relation_names(tokens, _classes(p))
+    # The one place N2Path refuses relations the schema does not know.
+    check_known(tokens, "deprels", relations, PROBLEM, p["class_design"].get("schema"))
+    vocabs = build_parse_vocabs(tokens, p["encode"], relations)
     out, report = encode_parse(tokens, vocabs)
     io.write_table(out, path(p, "encoded"))
     io.write_json(vocabs, path(p, "vocab"))
@@ -53,24 +67,30 @@ def validate(p: dict) -> dict:
     from tasks.validate_n2path import check_n2path, validate_n2path
 
     encoded = io.read_table(path(p, "encoded"))
-    report = validate_n2path(encoded, io.read_json(path(p, "vocab"))["relations"], p["validate"])
+    report = validate_n2path(encoded, io.read_json(path(p, "vocab"))["relations"], p["validate"],
+                             docs_dir=path(p, "validation_docs"))
     io.write_json(report, path(p, "validation"))
     check_n2path(report, source=str(p["data"]["path"]))
     return {"rows_in": report["rows"], "success": report["success"], "expectations": len(report["expectations"])}
 
 
 def class_design(p: dict) -> dict:
-    from tasks.parse import relation_schema, relation_schema_markdown
+    from tasks.class_review import HISTORY_FILE, data_version, record_version, review_markdown
+    from tasks.parse import n2path_review, relation_schema
 
     table = io.read_table(path(p, "ingested"))
     cfg = p["class_design"]
-    schema = relation_schema(table, cfg.get("relations"), int(cfg.get("min_count", 10)))
+    schema = relation_schema(table, _classes(p), int(cfg.get("min_count", 10)))
+    review = n2path_review(schema, cfg, data_version(table))
+    schema["review"] = record_version(review, Path(p["work_dir"]) / HISTORY_FILE)
     io.write_json(schema, path(p, "relation_schema"))
-    io.write_text(relation_schema_markdown(schema), path(p, "class_design"))
-    return {"relations": len(schema["relations"]), "warnings": len(schema["warnings"])}
+    io.write_text(review_markdown(review), path(p, "class_design"))
+    return {"relations": len(schema["relations"]), "warnings": len(schema["warnings"]),
+            "drift_warnings": review["drift"]["warnings"]}
 
 
 def train(p: dict) -> dict:
+    from tasks.distributed import leave_unless_writer
     from tasks.train import save_model_dir
     from tasks.train_parser import model_config, train_parser
 
@@ -78,6 +98,7 @@ def train(p: dict) -> dict:
     vocabs = io.read_json(path(p, "vocab"))
     config = model_config(vocabs, p["train"])
     model, history = train_parser(encoded, config, p["train"])
+    leave_unless_writer()  # under torchrun only rank 0 goes on to write (tasks/distributed.py)
     tok = p["tokenize"]
     save_model_dir(path(p, "model"), model, config, {
         "vocab.json": vocabs,
@@ -89,11 +110,14 @@ def train(p: dict) -> dict:
         "train_metrics.json": history,
     })
     return {k: history.get(k) for k in ("best_epoch", "best_dev_las", "best_dev_uas", "stopped_early",
-                                        "seconds_per_epoch")}
+                                        "seconds_per_epoch",
+                                        # sentences over train.max_len are left out of training
+                                        "train_sentences", "skipped_over_max_len")}
 
 
 def evaluate(p: dict) -> dict:
-    from tasks.evaluate_n2path import evaluate_encoded
+    from tasks.class_review import review_markdown
+    from tasks.evaluate_n2path import evaluate_encoded, relation_confusions
     from tasks.treebank import write_conllu
 
     split = p["evaluate"]["split"]
@@ -105,6 +129,9 @@ def evaluate(p: dict) -> dict:
     metrics["split"] = split
     io.write_json(metrics, path(p, "metrics"))
     io.write_text(write_conllu(parsed), path(p, "predictions"))
+    # The class design review again, now with the relations the parser confuses.
+    confused = relation_confusions(rows, parsed, split, int(p["evaluate"].get("confused_pairs", 5)))
+    io.write_text(review_markdown(io.read_json(path(p, "relation_schema"))["review"], confused), path(p, "review"))
     return headline(metrics)
 
 
@@ -134,6 +161,10 @@ def publish_parse(problem: str, metrics: dict) -> None:
 
 def publish_metrics(report: dict, p: dict) -> None:
     publish_parse(PROBLEM, io.read_json(path(p, "metrics")))
+    publish_review(report, p)
+
+
+publish_review = markdown_file_hook(PROBLEM, "class-design-review", A["review"])
 
 
 # ---- what `hanflow run | evaluate | predict --problem n2path` call
@@ -168,22 +199,26 @@ CODE = ("flows/n2path.py", "tasks/io.py", "tasks/parse.py")
 register(PROBLEM, [
     Stage("ingest", ingest, code=(*CODE, "tasks/treebank.py", "tasks/textfile.py", "tasks/ingest.py"),
           params=("data",), deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
-    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py"), params=("tokenize",),
+    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
+                                        "tasks/token_cache.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/encode.py"), params=("encode", "class_design.relations"),
-          deps=(A["tokens"],), outs=(A["encoded"], A["vocab"])),
-    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2path.py", "tasks/treebank.py"),
-          params=("validate",), deps=(A["encoded"], A["vocab"]), metrics=(A["validation"],),
-          publish=validation_hook(PROBLEM, A["validation"])),
-    Stage("class_design", class_design, code=CODE, params=("class_design",),
-          deps=(A["ingested"],), outs=(A["relation_schema"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/train_parser.py", "tasks/parse_metrics.py",
-                                "models/encoders.py", "models/mst.py", "models/n2path.py"),
+    Stage("encode", encode, code=(*CODE, "tasks/encode.py", "tasks/label_schema.py"),
+          params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
+    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2path.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
+                                      "tasks/suites/n2path.yaml", "tasks/treebank.py"),
+          params=("validate",), deps=(A["encoded"], A["vocab"]), outs=(A["validation_docs"],),
+          metrics=(A["validation"],), publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
+    Stage("class_design", class_design, code=(*CODE, "tasks/class_review.py", "tasks/label_schema.py"),
+          params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["relation_schema"], A["class_design"]),
+          publish=markdown_file_hook(PROBLEM, "class-design-review", A["class_design"])),
+    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/distributed.py", "tasks/train_parser.py",
+                                "tasks/parse_metrics.py", "models/encoders.py", "models/mst.py", "models/n2path.py"),
           params=("train", "tokenize"), deps=(A["encoded"], A["vocab"], A["relation_schema"], A["validation"]),
           outs=(A["model"],)),
     Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2path.py", "tasks/train_parser.py",
-                                      "tasks/parse_metrics.py", "tasks/treebank.py", "tasks/tokenize.py"),
-          params=("evaluate",), deps=(A["model"], A["encoded"]), outs=(A["predictions"],),
+                                      "tasks/parse_metrics.py", "tasks/treebank.py", "tasks/tokenize.py",
+                                      "tasks/class_review.py"),
+          params=("evaluate",), deps=(A["model"], A["encoded"], A["relation_schema"]),
+          outs=(A["predictions"], A["review"]),
           metrics=(A["metrics"],), publish=publish_metrics),
 ])

@@ -54,5 +54,5 @@ def test_dashboard_artifacts_exist(trained_n21):
             return {a.key for a in await client.read_artifacts() if a.key}
 
     found = asyncio.run(keys())
-    for key in ("n21-metrics", "n21-per-class", "n21-class-design", "n21-validation", "n21-ingest-report"):
+    for key in ("n21-metrics", "n21-per-class", "n21-class-design-review", "n21-validation", "n21-ingest-report"):
         assert key in found, (key, found)

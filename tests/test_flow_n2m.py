@@ -136,6 +136,6 @@ def test_dashboard_artifacts_exist(trained_n2m):
             return {a.key for a in await client.read_artifacts() if a.key}
 
     found = asyncio.run(keys())
-    for key in ("n2m-metrics", "n2m-samples", "n2m-class-design", "n2m-validation", "n2m-ingest-report",
+    for key in ("n2m-metrics", "n2m-samples", "n2m-class-design-review", "n2m-validation", "n2m-ingest-report",
                 "n2m-train-report"):
         assert key in found, (key, found)

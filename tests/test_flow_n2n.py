@@ -77,5 +77,5 @@ def test_dashboard_artifacts_exist(trained_n2n):
             return {a.key for a in await client.read_artifacts() if a.key}
 
     found = asyncio.run(keys())
-    for key in ("n2n-metrics", "n2n-per-type", "n2n-class-design", "n2n-validation", "n2n-ingest-report"):
+    for key in ("n2n-metrics", "n2n-per-type", "n2n-class-design-review", "n2n-validation", "n2n-ingest-report"):
         assert key in found, (key, found)

@@ -50,7 +50,7 @@ def test_every_stage_ran_and_counts_add_up(trained_n2path):
     assert 0.5 < tokenize["tagger_xpos_agreement"] <= 1  # Mecab per word against the treebank's XPOS
     assert reports["encode"]["arcs_outside_schema"] == 0
     assert reports["validate"]["success"]
-    assert (work / "class_design.md").read_text(encoding="utf-8").startswith("# N2Path dependency relations")
+    assert (work / "class_design.md").read_text(encoding="utf-8").startswith("# Class design review — n2path")
     # The test settings keep the whole flow quick (under 40 s on an idle 2-core machine; generous bound here).
     assert trained_n2path["flow_seconds"] < 120, trained_n2path["flow_seconds"]
 
@@ -140,6 +140,6 @@ def test_dashboard_artifacts_exist(trained_n2path):
             return {a.key for a in await client.read_artifacts() if a.key}
 
     found = asyncio.run(keys())
-    for key in ("n2path-metrics", "n2path-per-relation", "n2path-class-design", "n2path-validation",
+    for key in ("n2path-metrics", "n2path-per-relation", "n2path-class-design-review", "n2path-validation",
                 "n2path-ingest-report", "n2path-train-report"):
         assert key in found, (key, found)

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pytest
 import torch
 
-from tasks.n2m_stages import (BOS, EOS, PAD, UNK, build_vocabs, class_design, class_design_markdown, column_mapping,
+from tasks.n2m_stages import (BOS, EOS, PAD, UNK, build_vocabs, class_design, column_mapping,
                               encode_pairs, ingest_pairs, tokenize_pairs)
 from tasks.spacing import SPACE
 
@@ -207,8 +207,11 @@ def test_class_design_counts_labels_per_split_and_answer_diversity():
     assert train["unique_answers"] == 2 and train["top_answer_share"] == 0.5
     assert design["top_train_answers"][0]["count"] == 4
     assert design["test_answers_unseen_in_train"] == 1.0
-    markdown = class_design_markdown(design)
-    assert "| 2 | love | 0 | 2 | 2 | 4 |" in markdown and "Answer diversity" in markdown
+    from tasks.class_review import review_markdown
+    from tasks.n2m_stages import n2m_review
+
+    markdown = review_markdown(n2m_review(design, cfg, "v1"))
+    assert "| love (`2`) | 0 | 2 | 2 | 0.0% | 100.0% | 100.0% |" in markdown and "## Answer diversity" in markdown
 
 
 # ---------------------------------------------------------------- train and decode
