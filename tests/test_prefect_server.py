@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 
 import httpx
@@ -78,14 +80,21 @@ def test_ensure_server_reuses_a_running_server_and_the_configured_url(prefect_se
 
 
 def test_pipeline_against_real_server_has_runs_tasks_and_artifacts(prefect_server, tmp_path):
-    from flows.pipeline import data_version, run_problem_flow
-    from flows.server import use_api
+    from flows.pipeline import data_version
     from flows.stages import stages_for
 
-    section = sample_section(tmp_path / "n21", *N21_TINY)
-    with use_api(prefect_server):
-        run_problem_flow("n21", section)
-        assert os.environ["PREFECT_API_URL"] == prefect_server
+    work = tmp_path / "n21"
+    section = sample_section(work, *N21_TINY)
+    # `hanflow run` in its own process, as a user runs it: in this process Prefect's event client may
+    # already belong to the test harness's server (the session fixture of other test files).
+    from tests.conftest import ROOT, SAMPLE
+
+    sets = [f"n21.work_dir={work}", f"n21.model_dir={work / 'model'}", f"n21.data.path={SAMPLE}", *N21_TINY]
+    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--problem", "n21",
+                           *(a for s in sets for a in ("--set", s))],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
 
     runs = api_post(prefect_server, "flow_runs/filter", {"flow_runs": {"name": {"any_": [f"n21-{data_version(section)}"]}}})
     assert len(runs) == 1 and runs[0]["state_type"] == "COMPLETED", runs
