@@ -86,15 +86,13 @@ def validate(p: dict) -> dict:
 
 def class_design(p: dict) -> dict:
     from tasks.class_design import build_label_schema, n21_review
-    from tasks.class_review import HISTORY_FILE, data_version, record_version, review_markdown
+    from tasks.class_review import data_version, save_review
 
     table = io.read_table(path(p, "encoded"))
     cfg = p["class_design"]
     schema = build_label_schema(table, _classes(p), imbalance_ratio=cfg["imbalance_ratio"])
     review = n21_review(schema, cfg, data_version(table, ["id", "text", "label", "split"]))
-    schema["review"] = record_version(review, Path(p["work_dir"]) / HISTORY_FILE)
-    io.write_json(schema, path(p, "label_schema"))
-    io.write_text(review_markdown(review), path(p, "class_design"))
+    save_review(schema, review, p["work_dir"], path(p, "label_schema"), path(p, "class_design"))
     return {"classes": len(schema["labels"]), "imbalance_warnings": schema["imbalance_warnings"],
             "drift_warnings": review["drift"]["warnings"], "totals": schema["totals"]}
 

@@ -83,7 +83,7 @@ def validate(p: dict) -> dict:
 
 
 def class_design(p: dict) -> dict:
-    from tasks.class_review import HISTORY_FILE, data_version, record_version, review_markdown
+    from tasks.class_review import data_version, save_review
     from tasks.label_schema import load_classes
     from tasks.n2m_stages import class_design as design_of, n2m_review
 
@@ -91,9 +91,7 @@ def class_design(p: dict) -> dict:
     cfg = p["class_design"]
     design = design_of(table, {**cfg, "labels": load_classes(cfg, PROBLEM)})
     review = n2m_review(design, cfg, data_version(table))
-    design["review"] = record_version(review, Path(p["work_dir"]) / HISTORY_FILE)
-    io.write_json(design, path(p, "class_design_json"))
-    io.write_text(review_markdown(review), path(p, "class_design"))
+    save_review(design, review, p["work_dir"], path(p, "class_design_json"), path(p, "class_design"))
     train = design["answer_diversity"].get("train", {})
     return {"labels": len(design["labels"]), "imbalance_warnings": design["imbalance_warnings"],
             "drift_warnings": review["drift"]["warnings"],

@@ -82,16 +82,14 @@ def validate(p: dict) -> dict:
 
 
 def class_design(p: dict) -> dict:
-    from tasks.class_review import HISTORY_FILE, data_version, record_version, review_markdown
+    from tasks.class_review import data_version, save_review
     from tasks.ner_schema import entity_schema, n2n_review
 
     table = io.read_table(path(p, "ingested"))
     cfg = p["class_design"]
     schema = entity_schema(table, _classes(p), cfg["imbalance_ratio"])
     review = n2n_review(schema, cfg, data_version(table))
-    schema["review"] = record_version(review, Path(p["work_dir"]) / HISTORY_FILE)
-    io.write_json(schema, path(p, "entity_schema"))
-    io.write_text(review_markdown(review), path(p, "class_design"))
+    save_review(schema, review, p["work_dir"], path(p, "entity_schema"), path(p, "class_design"))
     return {"types": len(schema["types"]), "imbalance_warnings": schema["imbalance_warnings"],
             "drift_warnings": review["drift"]["warnings"]}
 

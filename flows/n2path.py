@@ -75,16 +75,14 @@ def validate(p: dict) -> dict:
 
 
 def class_design(p: dict) -> dict:
-    from tasks.class_review import HISTORY_FILE, data_version, record_version, review_markdown
+    from tasks.class_review import data_version, save_review
     from tasks.parse import n2path_review, relation_schema
 
     table = io.read_table(path(p, "ingested"))
     cfg = p["class_design"]
     schema = relation_schema(table, _classes(p), int(cfg.get("min_count", 10)))
     review = n2path_review(schema, cfg, data_version(table))
-    schema["review"] = record_version(review, Path(p["work_dir"]) / HISTORY_FILE)
-    io.write_json(schema, path(p, "relation_schema"))
-    io.write_text(review_markdown(review), path(p, "class_design"))
+    save_review(schema, review, p["work_dir"], path(p, "relation_schema"), path(p, "class_design"))
     return {"relations": len(schema["relations"]), "warnings": len(schema["warnings"]),
             "drift_warnings": review["drift"]["warnings"]}
 

@@ -97,6 +97,18 @@ def record_version(review: dict, history_path: str | Path) -> dict:
     return review
 
 
+def save_review(design: dict, review: dict, work_dir: str | Path, design_path: str | Path,
+                markdown_path: str | Path) -> dict:
+    """The class_design stage's writes for every problem: drift against the history, then the design
+    JSON (carrying the review) and the review Markdown. Returns the review."""
+    from tasks import io
+
+    design["review"] = record_version(review, Path(work_dir) / HISTORY_FILE)
+    io.write_json(design, design_path)
+    io.write_text(review_markdown(review), markdown_path)
+    return design["review"]
+
+
 # ---------------------------------------------------------------- confusions
 
 
