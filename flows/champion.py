@@ -6,6 +6,9 @@ Pure functions and a small folder store; flows/schedule.py wraps them in Prefect
     champions/<problem>/previous/       the champion it replaced, for `hanflow promote --rollback`
     champions/<problem>/registry.jsonl  one JSON line per decision: metrics, data and model versions
 
+After a promotion or rollback, flows/schedule.py commits current.dvc and registry.jsonl to git
+(`promote.git_commit`), so `git pull && dvc pull` in another clone gets the new champion.
+
 A challenger is promoted when its primary metric (params `<problem>.promote.metric`) is at least the
 champion's (plus `min_gain`; for lower-is-better metrics such as perplexity, at most). Both models are
 scored by the problem's own `evaluate_command` on the same file: the evaluation split of the current
@@ -35,13 +38,14 @@ class ChampionError(RuntimeError):
 
 
 def promote_settings(problem: str, section: dict) -> dict:
-    """metric, higher_is_better, min_gain and champion_dir, from params `<problem>.promote` with defaults."""
+    """metric, higher_is_better, min_gain, champion_dir, git_commit: params `<problem>.promote` with defaults."""
     cfg = dict(section.get("promote") or {})
     metric = cfg.get("metric") or DEFAULT_METRIC.get(problem, "accuracy")
     higher = cfg.get("higher_is_better")
     return {"metric": metric, "higher_is_better": (metric not in LOWER_IS_BETTER) if higher is None else bool(higher),
             "min_gain": float(cfg.get("min_gain") or 0.0),
-            "champion_dir": str(cfg.get("champion_dir") or f"champions/{problem}")}
+            "champion_dir": str(cfg.get("champion_dir") or f"champions/{problem}"),
+            "git_commit": bool(cfg.get("git_commit", True))}
 
 
 def is_better(challenger: float | None, champion: float | None, higher_is_better: bool = True,

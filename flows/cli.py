@@ -181,6 +181,9 @@ def dvc_yaml_command(check: bool = typer.Option(False, help="Fail if dvc.yaml di
 ProblemsOption = typer.Option(None, "--problem", help="n21 | n2n | n2m | n2path; repeat for several (default: all)")
 RepoOption = typer.Option(Path("."), "--repo", help="The DVC repo holding params.yaml and dvc.yaml")
 PushOption = typer.Option(True, "--push/--no-push", help="dvc push data and champion after a promotion")
+CommitOption = typer.Option(True, "--commit/--no-commit",
+                            help="git commit the champion's current.dvc and registry.jsonl after a promotion "
+                                 "or rollback (also params <problem>.promote.git_commit)")
 
 
 @app.command()
@@ -209,6 +212,7 @@ def _retrain_failure(err: Exception) -> None:
 
 @app.command()
 def retrain(problem: Optional[list[str]] = ProblemsOption, repo: Path = RepoOption, push: bool = PushOption,
+            commit: bool = CommitOption,
             wait: float = typer.Option(0.0, help="Seconds to queue behind a running retrain (0: refuse at once)")) -> None:
     """One retraining run now: take in the raw data, `dvc repro` what changed, promote a challenger at least as good."""
     from flows.server import ServerError, prefect_api
@@ -217,13 +221,13 @@ def retrain(problem: Optional[list[str]] = ProblemsOption, repo: Path = RepoOpti
         with prefect_api():
             from flows.schedule import retrain_flow
 
-            results = retrain_flow(problems=problem or None, repo=str(repo), push=push, wait_s=wait)
+            results = retrain_flow(problems=problem or None, repo=str(repo), push=push, wait_s=wait, commit=commit)
     except Exception as err:  # ServerError, LockedError or a failed run: the flow logs have the details
         _retrain_failure(err)
     for name, d in results.items():
         print(json.dumps({"problem": name, **{k: d.get(k) for k in (
             "decision", "reason", "metric", "challenger_score", "champion_score", "champion_version",
-            "data_version", "stages_rerun", "dvc_file")}}, ensure_ascii=False))
+            "data_version", "stages_rerun", "dvc_file", "git_commit")}}, ensure_ascii=False))
 
 
 @app.command()
@@ -254,12 +258,15 @@ def schedule(cron: str = typer.Option(..., help='Cron expression, e.g. "0 3 * * 
 
 @app.command()
 def promote(problem: str = typer.Option("n21"), repo: Path = RepoOption, push: bool = PushOption,
+            commit: bool = CommitOption,
             rollback: bool = typer.Option(False, "--rollback", help="Restore the previous champion"),
             history: bool = typer.Option(False, "--history", help="Print every recorded decision")) -> None:
     """Promote `<problem>.model_dir` if it scores at least the champion's primary metric; --rollback undoes the last."""
+    from functools import partial
+
     from flows.champion import ChampionError, ChampionStore, content_hash, decide
     from flows.lock import LockedError, writer_lock
-    from flows.schedule import git_version, repo_section, track_and_push
+    from flows.schedule import commit_champion, git_version, repo_section, track_and_push
     from flows.stages import stages_for
     from tasks.params import ParamsError
 
@@ -280,9 +287,13 @@ def promote(problem: str = typer.Option("n21"), repo: Path = RepoOption, push: b
             else:
                 entry = decide(problem, section, section["model_dir"], store,
                                {"data_version": content_hash(section["data"]["path"]), "code_version": git_version(repo)})
-            if entry["decision"] in ("promoted", "rollback") and (repo / ".dvc").is_dir():
-                entry["dvc_file"] = track_and_push(store, repo.resolve(), lambda m: print(m, file=sys.stderr), push,
-                                                   [f"{problem}-{s.name}" for s in stages_for(problem)])
+            log = partial(print, file=sys.stderr)  # stdout is for the decision's JSON line
+            if entry["decision"] in ("promoted", "rollback"):
+                if (repo / ".dvc").is_dir():
+                    entry["dvc_file"] = track_and_push(store, repo.resolve(), log, push,
+                                                       [f"{problem}-{s.name}" for s in stages_for(problem)])
+                entry["git_commit"] = commit_champion(problem, store, repo, entry, log,
+                                                      commit and section["promote"]["git_commit"])
     except LockedError as err:
         _fail(str(err), 3)
     except (ChampionError, FileNotFoundError, ValueError, RuntimeError) as err:

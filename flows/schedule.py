@@ -3,7 +3,8 @@
 `retrain_flow` is what `hanflow retrain` runs once and `hanflow schedule --cron ...` serves as a Prefect
 deployment. Each DVC stage is one task (`dvc repro --single-item PROBLEM-STAGE`, which DVC skips when
 nothing it depends on changed) with the same artifacts as `hanflow run`; then the champion/challenger
-decision (flows/champion.py) and, after a promotion or rollback, `dvc add` of the champion and `dvc push`.
+decision (flows/champion.py) and, after a promotion or rollback, `dvc add` of the champion, `dvc push`
+and a git commit of the champion's pointer files (current.dvc, registry.jsonl) so other clones can pull it.
 One writer at a time: the repo's writer lock refuses a second concurrent run, and the served deployment
 runs one flow run at a time (the next scheduled one waits).
 """
@@ -100,8 +101,101 @@ def _stage_task(problem: str, stage):
 
 
 def git_version(repo: Path) -> str | None:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True)
+    try:
+        done = _git(["rev-parse", "--short", "HEAD"], repo)
+    except (OSError, subprocess.SubprocessError):  # no git on this machine: the version is simply unknown
+        return None
     return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+# Used only when `git commit` fails for want of user.name/user.email (fresh machines, CI runners): a
+# promotion should not go uncommitted because nobody configured git there.
+GIT_FALLBACK_IDENTITY = ("-c", "user.name=hanflow", "-c", "user.email=hanflow@localhost")
+_NO_IDENTITY = ("tell me who you are", "empty ident", "unable to auto-detect", "no email was given",
+                "no name was given")
+POINTER_FILES = ("current.dvc", "registry.jsonl", ".gitignore")
+
+
+def _git(args: list[str], repo: Path, identity: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *identity, *args], cwd=repo, capture_output=True, text=True, timeout=120)
+
+
+def _score(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
+
+
+def _not_committed(problem: str, step: str, paths: list[str], done: subprocess.CompletedProcess, log) -> None:
+    error = (done.stderr or done.stdout).strip().replace("\n", " | ")
+    log(f"{problem}: `git {step}` of {', '.join(paths)} failed: champion installed but not committed "
+        f"(fix the cause below, then commit those files yourself): {error}")
+
+
+def commit_message(problem: str, decision: dict) -> str:
+    """`champion n21: promote 3f2a... (accuracy 0.8600 >= 0.8400)`, then the reason and the versions."""
+    version = decision.get("champion_version")
+    if decision.get("decision") == "rollback":
+        head = f"champion {problem}: rollback to {version} (replacing {decision.get('replaced_version')})"
+    else:
+        old, gain = decision.get("champion_score"), decision.get("min_gain")
+        than = (", no champion before" if old is None else
+                f" {'>=' if decision.get('higher_is_better', True) else '<='} {_score(old)}"
+                + (f" + {gain}" if gain else ""))
+        score = f"{decision.get('metric')} {_score(decision.get('challenger_score'))}"
+        head = f"champion {problem}: promote {version} ({score}{than})"
+    body = [f"{key}: {decision[key]}" for key in ("reason", "data_version", "code_version", "challenger_version")
+            if decision.get(key)]
+    return "\n\n".join([head, "\n".join(body)]) if body else head
+
+
+def commit_champion(problem: str, store: ChampionStore, repo: str | Path, decision: dict, log=print,
+                    enabled: bool = True) -> str | None:
+    """Commit the champion's pointer files and nothing else, so `git pull && dvc pull` elsewhere gets it.
+
+    Returns the new commit's sha. Off, not a git work tree, git missing, nothing changed or a failed
+    commit: one logged line and None, never an exception, since the champion is already in place and
+    only its record in git is missing. The registry entry of this decision is written before the commit
+    and is part of it, so it cannot hold the commit's own sha: the sha goes into the returned decision
+    and the log, and `git log -- <champion_dir>/registry.jsonl` ties each registry line to its commit.
+    """
+    if not enabled:
+        log(f"{problem}: git commit off (--no-commit or {problem}.promote.git_commit: false): "
+            f"champion files left uncommitted")
+        return None
+    repo = Path(repo).resolve()
+    try:
+        rel = store.root.resolve().relative_to(repo)
+    except ValueError:
+        log(f"{problem}: {store.root} is outside {repo}: champion not committed to git")
+        return None
+    # `--only` commits these paths as they are on disk and leaves whatever else the user staged staged.
+    paths = [(rel / name).as_posix() for name in POINTER_FILES if (store.root / name).is_file()]
+    if not paths:
+        log(f"{problem}: no champion files in {store.root}: nothing to commit")
+        return None
+    message = commit_message(problem, decision)
+    try:
+        inside = _git(["rev-parse", "--is-inside-work-tree"], repo)
+        if inside.returncode or inside.stdout.strip() != "true":
+            log(f"{problem}: {repo} is not a git work tree: champion not committed (git init there to record it)")
+            return None
+        done = _git(["add", "--", *paths], repo)
+        if done.returncode:
+            return _not_committed(problem, "add", paths, done, log)
+        if not _git(["status", "--porcelain", "--untracked-files=no", "--", *paths], repo).stdout.strip():
+            log(f"{problem}: champion files unchanged in git: nothing to commit")
+            return None
+        commit = ["commit", "--quiet", "--only", "-m", message, "--", *paths]
+        done = _git(commit, repo)
+        if done.returncode and any(m in (done.stdout + done.stderr).lower() for m in _NO_IDENTITY):
+            done = _git(commit, repo, GIT_FALLBACK_IDENTITY)
+        if done.returncode:
+            return _not_committed(problem, "commit", paths, done, log)
+        sha = _git(["rev-parse", "HEAD"], repo).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as err:
+        log(f"{problem}: git is not available ({err}): champion not committed")
+        return None
+    log(f"{problem}: committed {', '.join(paths)} as {sha[:12]}: {message.splitlines()[0]}")
+    return sha
 
 
 @task(name="take-in-data", cache_policy=NO_CACHE, persist_result=False)
@@ -155,7 +249,12 @@ def push_task(problem: str, store: ChampionStore, repo: str, push: bool = True) 
     return track_and_push(store, Path(repo), logger.info, push=push, targets=targets)
 
 
-def retrain_problem(problem: str, repo: Path, push: bool = True) -> dict:
+@task(name="git-commit", cache_policy=NO_CACHE, persist_result=False)
+def commit_task(problem: str, store: ChampionStore, repo: str, decision: dict, enabled: bool = True) -> str | None:
+    return commit_champion(problem, store, repo, decision, get_run_logger().info, enabled)
+
+
+def retrain_problem(problem: str, repo: Path, push: bool = True, commit: bool = True) -> dict:
     section = repo_section(repo, problem)
     store = ChampionStore(section["promote"]["champion_dir"])
     with writer_lock(section["work_dir"], what=f"hanflow retrain {problem}"):
@@ -172,6 +271,9 @@ def retrain_problem(problem: str, repo: Path, push: bool = True) -> dict:
         decision = promote_task(problem, section, store, {**versions, "stages_rerun": ran})
         if decision["decision"] == "promoted":
             decision["dvc_file"] = push_task(problem, store, str(repo), push)  # dvc add, and push unless --no-push
+            # After the push: a commit pointing at data the remote does not have would break `dvc pull`.
+            decision["git_commit"] = commit_task(problem, store, str(repo), decision,
+                                                 commit and section["promote"]["git_commit"])
     return decision
 
 
@@ -190,7 +292,8 @@ def _run_name() -> str:
 
 
 @flow(name=DEPLOYMENT, flow_run_name=_run_name, log_prints=True)
-def retrain_flow(problems: list[str] | None = None, repo: str = ".", push: bool = True, wait_s: float = 0.0) -> dict:
+def retrain_flow(problems: list[str] | None = None, repo: str = ".", push: bool = True, wait_s: float = 0.0,
+                 commit: bool = True) -> dict:
     """Take in new raw data, rerun changed stages (DVC), evaluate challenger vs champion, promote or refuse."""
     repo_path = Path(repo).resolve()
     problems = problems or available_problems()
@@ -199,7 +302,7 @@ def retrain_flow(problems: list[str] | None = None, repo: str = ".", push: bool 
     with writer_lock(repo_path, what=f"hanflow retrain {'+'.join(problems)}", wait_s=wait_s):
         for problem in problems:
             try:
-                results[problem] = retrain_problem(problem, repo_path, push)
+                results[problem] = retrain_problem(problem, repo_path, push, commit)
             except Exception as err:  # one problem's failure leaves its champion and the others alone
                 get_run_logger().error("%s: retraining failed, champion untouched: %s", problem, err)
                 failures.append(f"{problem}: {err}")

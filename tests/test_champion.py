@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +21,7 @@ from typer.testing import CliRunner
 import flows.schedule  # noqa: F401,E402
 from flows.champion import (ChampionError, ChampionStore, content_hash, decide, export_eval_set, is_better,
                             promote_settings)
+from flows.schedule import commit_champion
 
 
 def test_is_better_direction_ties_and_missing_scores():
@@ -37,7 +40,9 @@ def test_promote_settings_defaults_per_problem_and_direction():
     lower = promote_settings("n2m", {"promote": {"metric": "perplexity"}})
     assert lower["higher_is_better"] is False
     cfg = promote_settings("n21", {"promote": {"metric": "macro_f1", "min_gain": 0.01, "champion_dir": "x"}})
-    assert cfg == {"metric": "macro_f1", "higher_is_better": True, "min_gain": 0.01, "champion_dir": "x"}
+    assert cfg == {"metric": "macro_f1", "higher_is_better": True, "min_gain": 0.01, "champion_dir": "x",
+                   "git_commit": True}
+    assert promote_settings("n21", {"promote": {"git_commit": False}})["git_commit"] is False
 
 
 def _model(root: Path, name: str, score: float) -> Path:
@@ -210,3 +215,150 @@ def test_promote_command_rollback_and_history(tmp_path):
     assert json.loads((store.current / "score.json").read_text())["accuracy"] == 0.7
     result = runner.invoke(app, ["promote", "--problem", "n21", "--repo", str(repo), "--history"])
     assert [json.loads(line)["decision"] for line in result.stdout.splitlines()] == ["rollback"]
+
+
+# ---- the champion's pointer files committed to git, so `git pull && dvc pull` elsewhere gets the champion
+
+POINTERS = {"champions/n21/current.dvc", "champions/n21/registry.jsonl", "champions/n21/.gitignore"}
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture()
+def git_repo(tmp_path, monkeypatch) -> Path:
+    """tmp_path (where n21_work keeps its champion) as a git work tree with one commit and its own identity.
+
+    The user's global and system git config (signing, hooks, templates) stay out of it.
+    """
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.name", "t")
+    _git(tmp_path, "config", "user.email", "t@example.com")
+    (tmp_path / "README.md").write_text("hello\n")
+    _git(tmp_path, "add", "README.md")
+    _git(tmp_path, "commit", "-qm", "init")
+    return tmp_path
+
+
+def _dvc_add(store: ChampionStore) -> None:
+    """What `dvc add champions/n21/current` writes, without DVC's seconds of start-up."""
+    (store.root / "current.dvc").write_text(f"outs:\n- md5: {content_hash(store.current)}.dir\n  path: current\n")
+    ignore = store.root / ".gitignore"
+    if "/current\n" not in ignore.read_text():
+        ignore.write_text(ignore.read_text() + "/current\n")
+
+
+def _promote(n21_work, store, model: Path) -> dict:
+    decision = decide("n21", n21_work, model, store, {"data_version": "d1"}, evaluate=_fake_evaluate([]))
+    _dvc_add(store)
+    return decision
+
+
+def _committed(repo: Path) -> set[str]:
+    return set(_git(repo, "show", "--name-only", "--format=", "HEAD").split())
+
+
+def test_promotion_commits_only_the_pointer_files_and_leaves_other_changes_alone(git_repo, n21_work):
+    (git_repo / "notes.txt").write_text("mine\n")
+    _git(git_repo, "add", "notes.txt")
+    (git_repo / "README.md").write_text("edited\n")
+    store, logs = ChampionStore(n21_work["promote"]["champion_dir"]), []
+    first = _promote(n21_work, store, _model(git_repo / "m", "first", 0.7))
+    sha = commit_champion("n21", store, git_repo, first, logs.append)
+    assert sha == _git(git_repo, "rev-parse", "HEAD").strip() and _committed(git_repo) == POINTERS
+    assert _git(git_repo, "log", "-1", "--format=%s") == \
+        f"champion n21: promote {content_hash(store.current)} (accuracy 0.7000, no champion before)\n"
+    assert _git(git_repo, "status", "--porcelain", "--untracked-files=no").splitlines() == [" M README.md",
+                                                                                              "A  notes.txt"]
+    assert len(logs) == 1 and sha[:12] in logs[0]
+
+    second = _promote(n21_work, store, _model(git_repo / "m", "second", 0.8))
+    sha2 = commit_champion("n21", store, git_repo, second, logs.append)
+    assert _git(git_repo, "rev-parse", "HEAD~1").strip() == sha
+    assert _committed(git_repo) == POINTERS - {"champions/n21/.gitignore"}  # DVC left it as it was
+    message = _git(git_repo, "log", "-1", "--format=%B")
+    assert message.startswith(f"champion n21: promote {second['champion_version']} (accuracy 0.8000 >= 0.7000)")
+    assert "data_version: d1" in message and second["reason"] in message
+    registry = _git(git_repo, "show", f"{sha2}:champions/n21/registry.jsonl").splitlines()
+    assert [json.loads(line)["decision"] for line in registry] == ["promoted", "promoted"]
+    assert "A  notes.txt" in _git(git_repo, "status", "--porcelain").splitlines()
+
+    assert commit_champion("n21", store, git_repo, second, logs.append) is None
+    assert "nothing to commit" in logs[-1] and _git(git_repo, "rev-parse", "HEAD").strip() == sha2
+
+
+def test_rollback_is_committed(git_repo, n21_work):
+    store = ChampionStore(n21_work["promote"]["champion_dir"])
+    for name, score in (("first", 0.7), ("second", 0.9)):
+        commit_champion("n21", store, git_repo, _promote(n21_work, store, _model(git_repo / "m", name, score)))
+    entry = store.rollback()
+    _dvc_add(store)
+    sha = commit_champion("n21", store, git_repo, entry, print)
+    assert sha and _committed(git_repo) == {"champions/n21/current.dvc", "champions/n21/registry.jsonl"}
+    assert _git(git_repo, "log", "-1", "--format=%s") == \
+        f"champion n21: rollback to {entry['champion_version']} (replacing {entry['replaced_version']})\n"
+    assert int(_git(git_repo, "rev-list", "--count", "HEAD")) == 4
+
+
+def test_commit_off_not_a_repo_and_no_git_only_log_a_line(n21_work, tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    store, logs = ChampionStore(n21_work["promote"]["champion_dir"]), []
+    decision = _promote(n21_work, store, _model(tmp_path / "m", "first", 0.7))
+    assert commit_champion("n21", store, tmp_path, decision, logs.append, enabled=False) is None
+    assert commit_champion("n21", store, tmp_path, decision, logs.append) is None
+    monkeypatch.setenv("PATH", str(tmp_path / "no-such-bin"))
+    assert commit_champion("n21", store, tmp_path, decision, logs.append) is None
+    assert len(logs) == 3
+    assert "git commit off (--no-commit or n21.promote.git_commit: false)" in logs[0]
+    assert "not a git work tree" in logs[1] and "git is not available" in logs[2]
+    assert store.history()[-1]["decision"] == "promoted" and store.champion()
+
+
+def test_commit_without_identity_uses_hanflow_and_a_failed_commit_keeps_the_champion(git_repo, n21_work,
+                                                                                     monkeypatch):
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+    _git(git_repo, "config", "--unset", "user.name")
+    _git(git_repo, "config", "--unset", "user.email")
+    _git(git_repo, "config", "user.useConfigOnly", "true")  # no guessing from the host name: like a bare CI runner
+    store, logs = ChampionStore(n21_work["promote"]["champion_dir"]), []
+    first = _promote(n21_work, store, _model(git_repo / "m", "first", 0.7))
+    assert commit_champion("n21", store, git_repo, first, logs.append)
+    assert _git(git_repo, "log", "-1", "--format=%an <%ae>") == "hanflow <hanflow@localhost>\n"
+
+    hook = git_repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'hook says no' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    second = _promote(n21_work, store, _model(git_repo / "m", "second", 0.8))
+    assert commit_champion("n21", store, git_repo, second, logs.append) is None
+    assert "`git commit`" in logs[-1] and "hook says no" in logs[-1]
+    assert content_hash(store.current) == second["champion_version"]  # the promotion stands
+
+
+def test_promote_command_commits_a_rollback_unless_no_commit(git_repo, monkeypatch):
+    import shutil
+
+    from flows.cli import app
+    from tests.conftest import ROOT
+
+    shutil.copy(ROOT / "params.yaml", git_repo / "params.yaml")
+    store = ChampionStore(git_repo / "champions" / "n21")
+    store.install(_model(git_repo / "m", "old", 0.7))
+    store.install(_model(git_repo / "m", "new", 0.6))
+    head = _git(git_repo, "rev-parse", "HEAD")
+    runner = CliRunner()
+    result = runner.invoke(app, ["promote", "--problem", "n21", "--repo", str(git_repo), "--rollback", "--no-commit"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.splitlines()[-1])["git_commit"] is None
+    assert _git(git_repo, "rev-parse", "HEAD") == head
+    result = runner.invoke(app, ["promote", "--problem", "n21", "--repo", str(git_repo), "--rollback"])
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.stdout.splitlines()[-1])
+    assert entry["git_commit"] == _git(git_repo, "rev-parse", "HEAD").strip() != head.strip()
+    subject = _git(git_repo, "log", "-1", "--format=%s")
+    assert subject.startswith(f"champion n21: rollback to {entry['champion_version']}")
+    assert _committed(git_repo) == {"champions/n21/registry.jsonl", "champions/n21/.gitignore"}

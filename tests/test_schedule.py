@@ -133,7 +133,8 @@ def test_scheduled_deployment_run_trains_and_promotes(scheduled_run, prefect_ser
     assert deployments[0]["schedules"][0]["schedule"]["cron"] == "0 3 * * *"
     tasks = {t["name"].rsplit("-", 1)[0] for t in
              api_post(prefect_server, "task_runs/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})}
-    assert {"take-in-data", "n21.ingest", "n21.train", "n21.evaluate", "promote", "dvc-push"} <= tasks, tasks
+    expected = {"take-in-data", "n21.ingest", "n21.train", "n21.evaluate", "promote", "dvc-push", "git-commit"}
+    assert expected <= tasks, tasks
     keys = {a["key"] for a in api_post(prefect_server, "artifacts/filter",
                                        {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}) if a.get("key")}
     assert {"n21-promotion", "n21-registry", "n21-learning-curve", "n21-metrics", "n21-dvc-outputs"} <= keys, keys
@@ -175,6 +176,9 @@ def test_changed_training_param_reruns_train_and_compares_on_one_eval_set(schedu
     now = content_hash(retrain_repo / "champions/n21/current")
     promoted = decision["challenger_score"] >= decision["champion_score"]
     assert (decision["decision"] == "promoted") == promoted and (now != before) == promoted
+    if promoted:  # committed right away, leaving the edited params.yaml uncommitted
+        assert decision["git_commit"] == _sh("git", "rev-parse", "HEAD", cwd=retrain_repo).strip()
+        assert " M params.yaml" in _sh("git", "status", "--porcelain", cwd=retrain_repo).splitlines()
 
 
 def test_failed_run_leaves_champion_untouched(scheduled_run, prefect_server, retrain_repo):
@@ -205,8 +209,13 @@ def test_concurrent_retrain_is_refused_with_exit_code_3(scheduled_run, prefect_s
 
 
 def test_dvc_pull_in_another_clone_restores_the_champion(scheduled_run, retrain_repo, tmp_path):
-    _sh("git", "add", "-A", cwd=retrain_repo)
-    _sh("git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "champion", cwd=retrain_repo)
+    """Each promotion committed the champion's pointer files by itself: a clone needs nothing else."""
+    subjects = _sh("git", "log", "--format=%s", cwd=retrain_repo).splitlines()
+    assert subjects[0].startswith("champion n21: promote ") and subjects[-1] == "init", subjects
+    committed = set(_sh("git", "show", "--name-only", "--format=", "HEAD", cwd=retrain_repo).split())
+    assert "champions/n21/current.dvc" in committed and committed <= {
+        "champions/n21/current.dvc", "champions/n21/registry.jsonl", "champions/n21/.gitignore"}, committed
+    assert "current.dvc" not in _sh("git", "status", "--porcelain", "champions/n21", cwd=retrain_repo)
     clone = tmp_path / "clone"
     _sh("git", "clone", "-q", str(retrain_repo), str(clone), cwd=tmp_path)
     _sh("dvc", "pull", "champions/n21/current.dvc", cwd=clone)
