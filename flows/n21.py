@@ -65,7 +65,7 @@ def encode(p: dict) -> dict:
     # The one place N21 refuses labels the schema does not know.
     check_known(tokens, "label", labels, PROBLEM, p["class_design"].get("schema"))
     out, vocab, report = encode_table(tokens, p["encode"], labels)
-    io.write_table(out, path(p, "encoded"))
+    io.write_table(out, path(p, "encoded"), compression="lz4")
     io.write_json(vocab.to_json(), path(p, "vocab"))
     return report
 

@@ -6,7 +6,7 @@ training map to <unk> exactly as they would for new text at prediction time.
 
 from __future__ import annotations
 
-from collections import Counter
+import os
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -21,6 +21,7 @@ class Vocab:
     itos: list[str]
     lowercase: bool = True
     stoi: dict[str, int] = field(init=False, repr=False)
+    _values: pa.Array | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.stoi = {tok: i for i, tok in enumerate(self.itos)}
@@ -34,6 +35,12 @@ class Vocab:
             return [get(t.lower(), UNK) for t in tokens]
         return [get(t, UNK) for t in tokens]
 
+    def values(self) -> pa.Array:
+        """The vocabulary as an Arrow array (its position is the id), built once for Arrow lookups."""
+        if self._values is None:
+            self._values = pa.array(self.itos, pa.string())
+        return self._values
+
     def to_json(self) -> dict:
         return {"itos": self.itos, "lowercase": self.lowercase, "specials": list(SPECIALS)}
 
@@ -42,16 +49,29 @@ class Vocab:
         return cls(itos=list(obj["itos"]), lowercase=bool(obj.get("lowercase", True)))
 
 
-def build_vocab(token_lists: list[list[str]], min_freq: int = 1, max_size: int = 50000, lowercase: bool = True) -> Vocab:
-    counts = Counter(t.lower() if lowercase else t for tokens in token_lists for t in tokens)
+def build_vocab(token_lists: list[list[str]] | pa.Array | pa.ChunkedArray, min_freq: int = 1, max_size: int = 50000,
+                lowercase: bool = True) -> Vocab:
+    flat = pc.list_flatten(token_lists if isinstance(token_lists, (pa.Array, pa.ChunkedArray))
+                           else pa.array(token_lists, pa.list_(pa.string())))
+    counts = pc.value_counts(pc.utf8_lower(flat) if lowercase else flat)
+    tokens, freqs = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
     # Ties broken by the token itself so the same data always yields the same ids.
-    ranked = sorted((item for item in counts.items() if item[1] >= min_freq), key=lambda kv: (-kv[1], kv[0]))
+    ranked = sorted((item for item in zip(tokens, freqs) if item[1] >= min_freq and item[0] is not None),
+                    key=lambda kv: (-kv[1], kv[0]))
     words = [tok for tok, _ in ranked if tok not in SPECIALS][: max(0, max_size - len(SPECIALS))]
     return Vocab(itos=[*SPECIALS, *words], lowercase=lowercase)
 
 
 def encode_ids(token_column: pa.ChunkedArray | pa.Array, vocab: Vocab) -> pa.Array:
-    return pa.array([vocab.ids(tokens) for tokens in token_column.to_pylist()], pa.list_(pa.int32()))
+    """Each row's tokens as vocabulary ids, <unk> for the rest: one hash lookup in Arrow for all rows."""
+    if isinstance(token_column, pa.ChunkedArray):
+        token_column = token_column.combine_chunks() if token_column.num_chunks else pa.array([], pa.list_(pa.string()))
+    flat = pc.list_flatten(token_column)
+    if vocab.lowercase:
+        flat = pc.utf8_lower(flat)
+    ids = pc.fill_null(pc.index_in(flat, value_set=vocab.values()), UNK).cast(pa.int32())
+    offsets = pc.subtract(token_column.offsets, token_column.offsets[0]) if len(token_column) else pa.array([0], pa.int32())
+    return pa.ListArray.from_arrays(offsets, ids)
 
 
 def label_values(table: pa.Table, labels_cfg: list[dict]) -> list[str]:
@@ -62,24 +82,50 @@ def label_values(table: pa.Table, labels_cfg: list[dict]) -> list[str]:
     return sorted(set(train.column("label").to_pylist()))
 
 
-def encode_table(table: pa.Table, cfg: dict, labels: list[str], vocab: Vocab | None = None) -> tuple[pa.Table, Vocab, dict]:
-    """The encode stage. Pass `vocab` to reuse a trained model's vocabulary on new data."""
-    if vocab is None:
-        train = table.filter(pc.equal(table.column("split"), "train"))
-        vocab = build_vocab(train.column("tokens").to_pylist(), int(cfg["min_freq"]), int(cfg["max_size"]),
-                            bool(cfg.get("lowercase", True)))
-    ids = encode_ids(table.column("tokens"), vocab)
-    index = {value: i for i, value in enumerate(labels)}
+def encode_rows(rows: pa.Table, spec: dict) -> pa.Table:
+    """One partition's numbers: `ids`, `label_id` (and `ngram_ids`) appended. Depends on nothing but `spec`
+    (vocabulary, labels, n-gram settings), so any runner's worker can take any partition."""
+    vocab, labels = spec["vocab"], spec["labels"]
     # Unknown labels get -1 here; the validation stage names them and stops the flow.
-    label_ids = pa.array([index.get(v, -1) for v in table.column("label").to_pylist()], pa.int32())
-    out = table.append_column("ids", ids).append_column("label_id", label_ids)
-    ngram_cfg = cfg.get("ngrams") or {}
+    label_ids = pc.fill_null(pc.index_in(rows.column("label"), value_set=pa.array(labels, pa.string())), -1)
+    out = rows.append_column("ids", encode_ids(rows.column("tokens"), vocab))
+    out = out.append_column("label_id", label_ids.cast(pa.int32()))
+    ngram_cfg = spec.get("ngrams") or {}
     if int(ngram_cfg.get("buckets", 0)) > 0:
         from tasks.ngrams import hashed_ngrams
 
-        out = out.append_column("ngram_ids", hashed_ngrams(table.column("text").to_pylist(),
-                                                           table.column("tokens").to_pylist(), ngram_cfg))
-    flat = pc.list_flatten(ids)
+        out = out.append_column("ngram_ids", hashed_ngrams(rows.column("text"), rows.column("tokens"), ngram_cfg))
+    return out
+
+
+def partition_settings(cfg: dict, rows: int) -> dict:
+    """`encode.workers/chunk_size/runner` with `workers: 0` (auto) resolved: a thread per CPU once there
+    are two partitions. Threads by default: Arrow and numpy release the GIL for this work, so threads
+    scale without a process pool's start-up or copies (process and dask are there for clusters)."""
+    settings = {"workers": int(cfg.get("workers", 0)), "chunk_size": int(cfg.get("chunk_size", 50_000)),
+                "runner": cfg.get("runner") or {"kind": "thread"}}
+    if settings["workers"] <= 0:
+        parts = -(-rows // max(1, settings["chunk_size"]))
+        settings["workers"] = max(1, min(os.cpu_count() or 1, parts))
+    return settings
+
+
+def encode_table(table: pa.Table, cfg: dict, labels: list[str], vocab: Vocab | None = None) -> tuple[pa.Table, Vocab, dict]:
+    """The encode stage: the vocabulary from the train split (or `vocab`, a trained model's, on new data),
+    then every partition of rows encoded on the runner `encode.runner` names."""
+    from tasks import partition
+
+    if vocab is None:
+        train = table.filter(pc.equal(table.column("split"), "train"))
+        vocab = build_vocab(train.column("tokens"), int(cfg["min_freq"]), int(cfg["max_size"]),
+                            bool(cfg.get("lowercase", True)))
+    settings = partition_settings(cfg, table.num_rows)
+    spec = {**settings, "vocab": vocab, "labels": labels, "ngrams": cfg.get("ngrams") or {}}
+    size = partition.chunk_rows(settings, table.num_rows)
+    parts = [table.slice(start, size) for start in range(0, table.num_rows, size)] or [table]
+    encoded = partition.run(spec, encode_rows, lambda map_fn: map_fn(parts), name="encode-partition")
+    out = pa.concat_tables(encoded)
+    flat = pc.list_flatten(out.column("ids"))
     n_tokens = max(1, len(flat))
     report = {
         "rows_in": table.num_rows,
@@ -88,5 +134,8 @@ def encode_table(table: pa.Table, cfg: dict, labels: list[str], vocab: Vocab | N
         "vocab_size": len(vocab),
         "unk_share": round(pc.sum(pc.equal(flat, UNK)).as_py() / n_tokens, 4) if len(flat) else 0.0,
         "labels": labels,
+        "partitions": len(parts),
+        "workers": settings["workers"],
+        "runner": partition.settings(settings)[0],
     }
     return out, vocab, report

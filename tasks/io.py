@@ -81,9 +81,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def write_table(table: pa.Table, path: str | Path) -> Path:
+def write_table(table: pa.Table, path: str | Path, compression: str = "zstd") -> Path:
+    """Parquet, atomically. zstd by default (small DVC cache); lz4 for big id tables that a stage writes on
+    every run (encode: 0.9 s against 1.2 s on 127k rows, 15% larger)."""
     with atomic_path(path, ".parquet") as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression=compression)
     return Path(path)
 
 

@@ -1,7 +1,8 @@
 """Partitions: run a function over chunks of rows in workers chosen by params, results in chunk order.
 
-params `tokenize.workers` (1: in this process), `tokenize.chunk_size` (rows per partition) and
-`tokenize.runner`:
+Used by tokenize (params `tokenize.workers` (1: in this process), `tokenize.chunk_size` (rows per
+partition), `tokenize.runner`) and by N21's encode (`encode.workers/chunk_size/runner`, threads by
+default: its Arrow and numpy work releases the GIL). Runners:
 
 - `kind: process` (default): a spawn-based process pool (the JVM does not survive fork); each worker
   builds its tagger once, in the pool's initializer, and keeps it for every partition it gets.
@@ -34,7 +35,8 @@ def settings(cfg: dict) -> tuple[str, int, str | None]:
         runner = {"kind": runner}
     kind = runner.get("kind") or "process"
     if kind not in KINDS:
-        raise ValueError(f"tokenize.runner.kind is {kind!r}; choose one of {', '.join(KINDS)}")
+        raise ValueError(f"runner.kind is {kind!r} (tokenize.runner or encode.runner in params.yaml); "
+                         f"choose one of {', '.join(KINDS)}")
     return kind, max(1, int(cfg.get("workers", 1))), runner.get("address")  # 0 (auto): resolved by the caller
 
 
@@ -52,7 +54,7 @@ def chunks(items: list, size: int) -> list[list]:
 
 
 def run(cfg: dict, fn: Callable[[Any, dict], Any], body: Callable[[MapFn], Any],
-        warm: Callable[[dict], None] | None = None) -> Any:
+        warm: Callable[[dict], None] | None = None, name: str = "tokenize-partition") -> Any:
     """body(map_fn): map_fn runs fn(chunk, cfg) for each chunk on the runner cfg names.
 
     A serial map_fn is used when one worker is asked for. `warm(cfg)` runs once per worker process
@@ -61,7 +63,7 @@ def run(cfg: dict, fn: Callable[[Any, dict], Any], body: Callable[[MapFn], Any],
     if workers == 1 and not (kind == "dask" and address):
         return body(lambda parts: [fn(part, cfg) for part in parts])
     if kind == "dask":
-        return _dask(cfg, fn, body, workers, address)
+        return _dask(cfg, fn, body, workers, address, name)
     pool = None  # started on the first map: a batch that needs no tagging never pays for the workers' start
 
     def map_fn(parts: list) -> list:
@@ -81,7 +83,8 @@ def run(cfg: dict, fn: Callable[[Any, dict], Any], body: Callable[[MapFn], Any],
             pool.shutdown()
 
 
-def _dask(cfg: dict, fn: Callable, body: Callable[[MapFn], Any], workers: int, address: str | None) -> Any:
+def _dask(cfg: dict, fn: Callable, body: Callable[[MapFn], Any], workers: int, address: str | None,
+          name: str) -> Any:
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError as err:
@@ -103,7 +106,7 @@ def _dask(cfg: dict, fn: Callable, body: Callable[[MapFn], Any], workers: int, a
                                 cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                                 "dashboard_address": ":0", "env": {"PREFECT_API_URL": api_url}})
     token = uuid.uuid4().hex
-    _RUNS[token] = (task(fn, name="tokenize-partition", cache_policy=NO_CACHE, persist_result=False), cfg, body)
+    _RUNS[token] = (task(fn, name=name, cache_policy=NO_CACHE, persist_result=False), cfg, body)
     try:
         # A module-level function: Prefect ships the flow run's context (the flow included) to the Dask
         # workers, and a closure would drag the stage's open files along.

@@ -147,3 +147,31 @@ def test_reusing_vocab_encodes_new_data_identically():
 def test_max_size_below_specials_keeps_specials(max_size):
     vocab = build_vocab([["a", "b"]], max_size=max_size)
     assert vocab.itos == list(SPECIALS)
+
+
+@pytest.mark.parametrize("kind", ["thread", "process", "dask"])
+def test_partitioned_encode_equals_one_partition(kind, request):
+    if kind == "dask":
+        pytest.importorskip("prefect_dask")
+        request.getfixturevalue("prefect_harness")  # a Prefect task per partition, on a 2-worker LocalCluster
+    rows = [(["영화", "가", f"좋{i % 7}"], "pos" if i % 2 else "neg", "train" if i % 5 else "test") for i in range(40)]
+    table = make_table(rows)
+    table = table.append_column("text", pa.array([" ".join(r[0]) for r in rows]))
+    cfg = {"min_freq": 1, "max_size": 100, "ngrams": {"buckets": 256, "hash": "poly64"}}
+    whole, vocab, report = encode_table(table, {**cfg, "workers": 1, "chunk_size": 1000}, ["neg", "pos"])
+    parts, _, part_report = encode_table(table, {**cfg, "workers": 2, "chunk_size": 7, "runner": {"kind": kind}},
+                                         ["neg", "pos"])
+    # Dask partitions hold at least rows / (2 x workers) rows: a Prefect task costs more than 7 rows' work.
+    assert report["partitions"] == 1 and part_report["partitions"] == (4 if kind == "dask" else 6)
+    assert part_report["runner"] == kind
+    assert parts.equals(whole)
+
+
+def test_encode_workers_auto_one_per_cpu_once_there_are_two_partitions():
+    import os
+
+    from tasks.encode import partition_settings
+
+    assert partition_settings({"workers": 0, "chunk_size": 50_000}, 10_000)["workers"] == 1
+    assert partition_settings({"workers": 0, "chunk_size": 50_000}, 1_000_000)["workers"] == os.cpu_count()
+    assert partition_settings({"workers": 3}, 10)["workers"] == 3

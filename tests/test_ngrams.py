@@ -71,3 +71,49 @@ def test_training_with_the_bag_learns_and_predicts():
     assert (pred == test.column("label_id").to_numpy()).mean() > 0.9
     with pytest.raises(ValueError, match="no ngram_ids column"):
         train_classifier(synthetic_table(n=60), config, CFG, log=lambda _: None)
+
+
+def _poly64_reference(text: str, tokens: list[str], buckets: int, char_n=(2, 4), token_n=(1, 2)) -> list[int]:
+    """poly64 written the slow, obvious way: one Python int per n-gram, 64-bit wrap by masking."""
+    from hashlib import blake2b
+
+    from tasks.ngrams import _finish
+
+    mask, prime = (1 << 64) - 1, 0x100000001B3
+
+    def poly(values: list[int], space: int) -> int:
+        acc = values[0]
+        for v in values[1:]:
+            acc = (acc * prime + v) & mask
+        return ((acc * prime + space) * prime + len(values)) & mask
+
+    hashes = []
+    for word in (text or "").split():
+        points = [ord(c) for c in f"<{word}>"]
+        hashes += [poly(points[i:i + n], 0x5C) for n in range(char_n[0], char_n[1] + 1)
+                   for i in range(len(points) - n + 1)]
+    token_hashes = [int.from_bytes(blake2b(t.encode(), digest_size=8).digest(), "little") for t in tokens]
+    hashes += [poly(token_hashes[i:i + n], 0xA7) for n in range(token_n[0], token_n[1] + 1)
+               for i in range(len(token_hashes) - n + 1)]
+    finished = _finish(np.array(hashes, np.uint64)) if hashes else np.array([], np.uint64)
+    return sorted({int(h) % buckets + 1 for h in finished})
+
+
+def test_poly64_vectorized_matches_the_per_ngram_reference():
+    texts = ["영화 정말 재밌다", "별로", "", "  ㅋㅋ 😀 a<b>  공백  ", None, "끝"]
+    tokens = [["영화", "정말", "재밌", "다"], ["별로"], [], ["ㅋㅋ", "😀", "a"], ["x"], []]
+    got = hashed_ngrams(texts, tokens, {"buckets": 1000, "hash": "poly64"}).to_pylist()
+    assert got == [_poly64_reference(t, k, 1000) for t, k in zip(texts, tokens)]
+    # A slice of an Arrow table (what a partition is) gives the same ids as the rows on their own.
+    table = pa.table({"text": texts, "tokens": pa.array(tokens, pa.list_(pa.string()))}).slice(2, 3)
+    part = hashed_ngrams(table.column("text"), table.column("tokens"), {"buckets": 1000, "hash": "poly64"})
+    assert part.to_pylist() == got[2:5]
+
+
+def test_models_without_a_hash_key_keep_their_murmur3_ids():
+    texts, tokens = ["영화 최고"], [["영화", "최고"]]
+    old = hashed_ngrams(texts, tokens, {"buckets": 512}).to_pylist()
+    assert old == hashed_ngrams(texts, tokens, {"buckets": 512, "hash": "murmur3"}).to_pylist()
+    assert old != hashed_ngrams(texts, tokens, {"buckets": 512, "hash": "poly64"}).to_pylist()
+    with pytest.raises(ValueError, match="poly64, murmur3"):
+        hashed_ngrams(texts, tokens, {"buckets": 512, "hash": "md5"})
