@@ -28,13 +28,14 @@ ends the other ranks' processes before the model directory and the stage report 
 from __future__ import annotations
 
 import os
-import sys
-from typing import Iterable, Sequence
+from typing import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import distributed as dist
 from torch import nn
+
+from tasks.progress import progress
 
 
 def env_ranks() -> tuple[int, int, int]:
@@ -158,12 +159,3 @@ class Replicas:
     def _comm_device(self) -> torch.device:
         # nccl moves CUDA tensors only; gloo takes CPU tensors.
         return self.device if self.device.type == "cuda" else torch.device("cpu")
-
-
-def progress(items: Sequence, unit: str, enabled: bool = True) -> Iterable:
-    """tqdm over `items` when stderr is a terminal; the items themselves otherwise."""
-    if not (enabled and sys.stderr.isatty()):
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, unit=unit, leave=False, dynamic_ncols=True)

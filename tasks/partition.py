@@ -23,10 +23,20 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 KINDS = ("process", "thread", "dask")
-MapFn = Callable[[list[Any]], list[Any]]
+MapFn = Callable[..., list[Any]]  # map_fn(parts, done=None): `done(result)` as each partition finishes, in order
+
+
+def collect(results: Iterable[Any], done: Callable[[Any], None] | None) -> list[Any]:
+    """The results in order, telling `done` (a progress bar) about each as it arrives."""
+    out = []
+    for result in results:
+        out.append(result)
+        if done is not None:
+            done(result)
+    return out
 
 
 def settings(cfg: dict) -> tuple[str, int, str | None]:
@@ -61,12 +71,12 @@ def run(cfg: dict, fn: Callable[[Any, dict], Any], body: Callable[[MapFn], Any],
     before any chunk (builds the tagger)."""
     kind, workers, address = settings(cfg)
     if workers == 1 and not (kind == "dask" and address):
-        return body(lambda parts: [fn(part, cfg) for part in parts])
+        return body(lambda parts, done=None: collect((fn(part, cfg) for part in parts), done))
     if kind == "dask":
         return _dask(cfg, fn, body, workers, address, name)
     pool = None  # started on the first map: a batch that needs no tagging never pays for the workers' start
 
-    def map_fn(parts: list) -> list:
+    def map_fn(parts: list, done: Callable[[Any], None] | None = None) -> list:
         nonlocal pool
         if pool is None:
             if kind == "thread":
@@ -74,7 +84,7 @@ def run(cfg: dict, fn: Callable[[Any, dict], Any], body: Callable[[MapFn], Any],
             else:
                 pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                            initializer=warm, initargs=(cfg,) if warm else ())
-        return list(pool.map(fn, parts, [cfg] * len(parts)))
+        return collect(pool.map(fn, parts, [cfg] * len(parts)), done)
 
     try:
         return body(map_fn)
@@ -125,8 +135,8 @@ def _partitions(token: str) -> Any:
 
     partition, cfg, body = _RUNS[token]
 
-    def map_fn(parts: list) -> list:
+    def map_fn(parts: list, done: Callable[[Any], None] | None = None) -> list:
         futures = partition.map(parts, unmapped(cfg))
-        return [f.result() for f in futures]
+        return collect((f.result() for f in futures), done)
 
     return body(map_fn)

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks import partition, token_cache
+from tasks import partition, progress, token_cache
 
 TAGGERS = ("mecab", "okt", "komoran", "hannanum", "kkma", "kiwi")
 JVM_TAGGERS = {"okt": "Okt", "komoran": "Komoran", "hannanum": "Hannanum", "kkma": "Kkma"}
@@ -140,7 +140,7 @@ def _empty() -> pa.Array:
 
 
 def analyze(texts: list[str] | pa.Array, cfg: dict, map_fn: partition.MapFn | None = None,
-            cache: token_cache.TokenCache | None = None) -> tuple[pa.Array, pa.Array, dict]:
+            cache: token_cache.TokenCache | None = None, rows_bar=None) -> tuple[pa.Array, pa.Array, dict]:
     """texts -> (morphs, tags) list<string> arrays in row order, and counts.
 
     Cached texts are looked up (`cache`, or the one `token_cache.using` switched on); every other
@@ -162,13 +162,21 @@ def analyze(texts: list[str] | pa.Array, cfg: dict, map_fn: partition.MapFn | No
     distinct = pc.unique(miss_texts)  # first occurrences, in order
     slot[miss] = sum(len(m) for m, _ in chunks) + pc.index_in(miss_texts, value_set=distinct).to_numpy()
     parts = partition.chunks(distinct.to_pylist(), partition.chunk_rows(cfg, len(distinct)))
+    # A bar over the rows (the stage's, when it streams batches; else one of its own for a big call).
+    own_bar = rows_bar is None
+    rows_bar = progress.bar(n, "rows", f"tokenize ({cfg['tagger']})") if own_bar else rows_bar
+    rows_bar.update(len(hit_pos))
+    tick = lambda result: rows_bar.update(len(result[0]))  # noqa: E731
     if len(parts) > 1 and map_fn is None and partition.settings(with_workers(cfg, len(distinct)))[1] > 1:
-        results = partition.run(with_workers(cfg, len(distinct)), tag_partition, lambda pool_map: pool_map(parts),
-                                warm=warm)
+        results = partition.run(with_workers(cfg, len(distinct)), tag_partition,
+                                lambda pool_map: pool_map(parts, tick), warm=warm)
     elif len(parts) > 1 and map_fn is not None:
-        results = map_fn(parts)
+        results = map_fn(parts, tick)
     else:  # one partition (or one worker): here, no pool to start
-        results = [tag_partition(part, cfg) for part in parts]
+        results = partition.collect((tag_partition(part, cfg) for part in parts), tick)
+    rows_bar.update(n - len(hit_pos) - len(distinct))  # repeats of a text within the batch
+    if own_bar:
+        rows_bar.close()
     if cache is not None and len(distinct):
         cache.add(distinct, pa.concat_arrays([r[0] for r in results]), pa.concat_arrays([r[1] for r in results]))
     built = {pid: count for _, _, pid, count in results}
@@ -203,8 +211,8 @@ def tokenize_texts(texts: list[str], cfg: dict) -> tuple[list[list[str]], list[l
 
 
 def _tokenized(table: pa.Table, cfg: dict, map_fn: partition.MapFn | None = None,
-               cache: token_cache.TokenCache | None = None) -> tuple[pa.Table, dict]:
-    morphs, tags, stats = analyze(table.column("text"), cfg, map_fn, cache)
+               cache: token_cache.TokenCache | None = None, rows_bar=None) -> tuple[pa.Table, dict]:
+    morphs, tags, stats = analyze(table.column("text"), cfg, map_fn, cache, rows_bar)
     tokens = join_pos(morphs, tags) if cfg.get("join_pos") else morphs
     out = table.append_column("tokens", tokens).append_column("pos", tags)
     lengths = pc.list_value_length(tokens)
@@ -259,9 +267,11 @@ def tokenize_file(source, target, cfg: dict, batch_rows: int = STREAM_ROWS) -> d
     def stream(map_fn: partition.MapFn) -> None:
         writer, pending = None, None
         # Batch i is written (Arrow's C++ writer, no GIL) while batch i+1 is tagged: at most two in memory.
-        with io.atomic_path(target, ".parquet") as tmp, ThreadPoolExecutor(1) as background:
+        rows = source_file.metadata.num_rows
+        with io.atomic_path(target, ".parquet") as tmp, ThreadPoolExecutor(1) as background, \
+                progress.bar(rows, "rows", f"tokenize ({cfg['tagger']})") as rows_bar:
             for batch in source_file.iter_batches(batch_size=batch_rows):
-                out, counts = _tokenized(pa.Table.from_batches([batch]), cfg, map_fn, cache)
+                out, counts = _tokenized(pa.Table.from_batches([batch]), cfg, map_fn, cache, rows_bar)
                 add(counts)
                 if writer is None:
                     writer = _writer(tmp, out.schema)
