@@ -8,11 +8,18 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+
+def _prefect_artifacts():
+    """Imported on first use: the stage modules import this file, and `hanflow stage` (each DVC stage)
+    never publishes, so it should not pay ~1.5 s to import Prefect."""
+    import prefect.artifacts
+
+    return prefect.artifacts
 
 
 def publish_markdown(key: str, markdown: str, description: str | None = None) -> None:
-    create_markdown_artifact(markdown=markdown, key=key, description=description)
+    _prefect_artifacts().create_markdown_artifact(markdown=markdown, key=key, description=description)
 
 
 def markdown_file_hook(problem: str, name: str, template: str):
@@ -45,7 +52,7 @@ def publish_counts(problem: str, stage: str, report: dict) -> None:
     """Row counts and other scalar figures of one stage, as a two-column table."""
     rows = [{"figure": k, "value": v} for k, v in report.items() if isinstance(v, (int, float, str, bool))]
     if rows:
-        create_table_artifact(rows, key=f"{problem}-{stage}-report".replace("_", "-"),
+        _prefect_artifacts().create_table_artifact(rows, key=f"{problem}-{stage}-report".replace("_", "-"),
                               description=f"{problem} {stage}: rows in / kept / quarantined and other figures")
 
 
@@ -83,18 +90,18 @@ def publish_validation_report(problem: str, report: dict, json_path: Path | None
                      f"| {'' if e['success'] else cell(e.get('error') or e.get('fix', ''))} |")
     publish_markdown(f"{problem}-validation", "\n".join(lines))
     if json_path is not None and json_path.exists():
-        create_link_artifact(_file_link(json_path), link_text=f"{problem} validation.json",
+        _prefect_artifacts().create_link_artifact(_file_link(json_path), link_text=f"{problem} validation.json",
                              key=f"{problem}-validation-json",
                              description=f"{problem}: Great Expectations results as JSON")
     if docs_index is not None and docs_index.exists():
-        create_link_artifact(_file_link(docs_index), link_text=f"{problem} Data Docs", key=f"{problem}-validation-docs",
+        _prefect_artifacts().create_link_artifact(_file_link(docs_index), link_text=f"{problem} Data Docs", key=f"{problem}-validation-docs",
                              description=f"{problem}: Great Expectations Data Docs (open the file; works offline)")
 
 
 def publish_classification(problem: str, metrics: dict, confusion_png: Path) -> None:
     per_class = [{"class": name, **{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}}
                  for name, row in metrics["per_class"].items()]
-    create_table_artifact(per_class, key=f"{problem}-per-class", description=f"{problem} per-class precision/recall/F1")
+    _prefect_artifacts().create_table_artifact(per_class, key=f"{problem}-per-class", description=f"{problem} per-class precision/recall/F1")
     names = metrics["labels"]
     lines = [f"# {problem} evaluation on split `{metrics.get('split', '?')}` ({metrics['rows']} rows)", "",
              f"- accuracy: **{metrics['accuracy']:.4f}**", f"- macro-F1: **{metrics['macro_f1']:.4f}**"]
@@ -114,7 +121,7 @@ def publish_entities(problem: str, metrics: dict, errors: list[dict]) -> None:
     """Per-type entity table and a Markdown summary with a sample of errors."""
     rows = [{"type": t, **{k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}}
             for t, m in metrics["per_type"].items()]
-    create_table_artifact(rows, key=f"{problem}-per-type", description=f"{problem} entity P/R/F1 per type")
+    _prefect_artifacts().create_table_artifact(rows, key=f"{problem}-per-type", description=f"{problem} entity P/R/F1 per type")
     lines = [f"# {problem} evaluation on split `{metrics.get('split', '?')}` ({metrics['rows']} sentences, "
              f"{metrics['entities_gold']} entities)", "",
              f"- entity F1 (exact span and type, micro): **{metrics['f1']:.4f}** "

@@ -80,3 +80,16 @@ def test_run_prints_one_json_line_per_problem(prefect_harness, tmp_path):
     line = json.loads(result.stdout.strip().splitlines()[-1])
     assert line["problem"] == "n21" and line["model_dir"] == str(work / "model")
     assert Path(line["metrics_path"]).is_file() and 0 <= line["metrics"]["accuracy"] <= 1
+
+
+def test_dvc_stages_do_not_import_prefect():
+    """`hanflow stage` runs once per DVC stage: importing Prefect there cost ~1.8 s each."""
+    import subprocess
+    import sys
+
+    code = ("import sys, flows.cli, flows.pipeline\n"
+            "from flows.stages import available_problems, stages_for\n"
+            "[stages_for(p) for p in available_problems()]\n"
+            "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

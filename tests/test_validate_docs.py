@@ -82,7 +82,7 @@ def test_prefect_artifacts_link_docs_and_json(docs, monkeypatch):
 
     work, report = docs
     links, markdown = [], []
-    monkeypatch.setattr(artifacts, "create_link_artifact", lambda link, **kw: links.append((link, kw["key"])))
+    monkeypatch.setattr("prefect.artifacts.create_link_artifact", lambda link, **kw: links.append((link, kw["key"])))
     monkeypatch.setattr(artifacts, "publish_markdown", lambda key, md, description=None: markdown.append((key, md)))
     hook = artifacts.validation_hook("n21", "${work_dir}/validation.json", "${work_dir}/validation_docs")
     hook({}, {"work_dir": str(work)})
