@@ -58,14 +58,14 @@ def test_dask_runner_two_workers_matches_single_process(prefect_harness, tmp_pat
     assert 1 <= report["worker_processes"] <= 2 and report["taggers_built"] == report["worker_processes"]
 
 
-def test_auto_workers_one_per_100k_mecab_rows_at_most_one_per_cpu():
+def test_auto_workers_one_per_50k_mecab_rows_at_most_one_per_cpu():
     import os
 
     from tasks.tokenize import with_workers
 
     cpus = os.cpu_count() or 1
     assert with_workers({"tagger": "mecab", "workers": 0}, 50_000)["workers"] == 1
-    assert with_workers({"tagger": "mecab", "workers": 0}, 1_000_000)["workers"] == min(cpus, 10)
+    assert with_workers({"tagger": "mecab", "workers": 0}, 1_000_000)["workers"] == min(cpus, 20)
     assert with_workers({"tagger": "okt", "workers": 0}, 30_000)["workers"] == min(cpus, 3)  # JVM: slower per row
     assert with_workers({"tagger": "mecab", "workers": 3}, 10)["workers"] == 3  # explicit wins
 
