@@ -60,6 +60,20 @@ def test_appending_one_percent_tags_only_the_new_rows(tmp_path, calls):
     assert second.slice(0, 100).equals(first)
 
 
+@pytest.mark.parametrize("order", ["reversed", "subset", "in order"])
+def test_rerun_output_matches_uncached_whatever_the_row_order(tmp_path, order):
+    """In order, the cached blocks are the output as they are; otherwise rows are gathered from them."""
+    c = cfg(tmp_path)
+    base = texts(40)
+    with token_cache.using(c):
+        tokenize_table(table(base), c)
+    rows = {"reversed": base[::-1] + texts(2, 40), "subset": base[5:30:2], "in order": base + texts(2, 40)}[order]
+    with token_cache.using(c):
+        cached, report = tokenize_table(table(rows), c)
+    assert report["tagged"] == len(rows) - sum(r in base for r in rows)
+    assert cached.equals(tokenize_table(table(rows), {**c, "cache": False})[0])
+
+
 def test_duplicates_tagged_once_and_join_pos_from_cache(tmp_path, calls):
     c = cfg(tmp_path, join_pos=True)
     rows = texts(5) * 3
