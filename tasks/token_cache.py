@@ -7,7 +7,7 @@ Arrow's hash join (`index_in`) on their content: the same content addressing as 
 without a Python call per row, which was a third of an incremental rerun. `join_pos` is not in the
 namespace: the cache holds the tagger's raw (morpheme, tag) pairs and the token form is derived.
 
-Layout: `<cache_dir>/tokens/<namespace hash>/seg-*.arrow`, Arrow IPC files (LZ4) with columns `text`,
+Layout: `<cache_dir>/tokens/<namespace hash>/seg-*.arrow`, Arrow IPC files (uncompressed) with columns `text`,
 `morphs` and `tags` (list<string>), plus `namespace.json` saying what the hash
 stands for. Every write is a new segment renamed into place, so a killed run never leaves a
 half-written one and two processes can append at once. A session reads the text columns (the
@@ -137,7 +137,11 @@ class TokenCache:
         return positions, chunks, read_start[blocks] + entries - starts[blocks]
 
     def add(self, texts: pa.Array, morphs: pa.Array, tags: pa.Array) -> None:
-        """Store newly tagged texts as one new segment (Arrow IPC, LZ4, blocks of BLOCK rows)."""
+        """Store newly tagged texts as one new segment (Arrow IPC, blocks of BLOCK rows).
+
+        Uncompressed: a lookup then maps its blocks straight from the page cache instead of decompressing
+        them (half the lookup time of a 1%-new rerun, for 27% more disk than LZ4 on NSMC; older LZ4
+        segments still read)."""
         self.added += len(texts)
         if len(texts):
             self._write(pa.Table.from_arrays([texts, morphs, tags], schema=SCHEMA).to_batches(BLOCK), register=True)
@@ -146,8 +150,7 @@ class TokenCache:
         target = self.dir / f"seg-{os.getpid()}-{uuid.uuid4().hex[:12]}.arrow"
         tmp = target.with_name("." + target.name)
         written = []
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(
-                sink, SCHEMA, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
             for batch in batches:
                 writer.write_batch(batch)
                 written.append(batch.column(0))
