@@ -12,8 +12,8 @@ Layout: `<cache_dir>/tokens/<namespace hash>/seg-*.arrow`, Arrow IPC files (unco
 stands for. Every write is a new segment renamed into place, so a killed run never leaves a
 half-written one and two processes can append at once. A session reads the text columns (the
 index, one copy, ~the texts' size); a lookup matches a batch against them in Arrow (no Python object
-per cached row) and decompresses only the blocks that hold hits. IPC rather than Parquet:
-reading a block back is ~10x cheaper, which is most of an incremental rerun. When more than
+per cached row) and reads only the blocks that hold hits. IPC rather than Parquet:
+reading a block back (mapped, uncompressed) is ~10x cheaper, which is most of an incremental rerun. When more than
 COMPACT_AT segments pile up (each incremental run adds one), the next session merges them, under an
 exclusive lock that readers' shared locks keep out while they read.
 
