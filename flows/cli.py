@@ -233,7 +233,7 @@ def retrain(problem: Optional[list[str]] = ProblemsOption, repo: Path = RepoOpti
 @app.command()
 def schedule(cron: str = typer.Option(..., help='Cron expression, e.g. "0 3 * * *" (03:00 daily)'),
              problem: Optional[list[str]] = ProblemsOption, repo: Path = RepoOption, push: bool = PushOption,
-             name: str = typer.Option("nightly", help="Deployment name"),
+             commit: bool = CommitOption, name: str = typer.Option("nightly", help="Deployment name"),
              run_now: bool = typer.Option(False, "--run-now", help="Also start one run right away")) -> None:
     """Serve the retraining deployment on a cron schedule, one run at a time (blocks; Ctrl-C pauses it)."""
     from prefect.client.schemas.schedules import CronSchedule
@@ -251,7 +251,7 @@ def schedule(cron: str = typer.Option(..., help='Cron expression, e.g. "0 3 * * 
 
             print(f"serving {DEPLOYMENT}/{name} on '{cron}' for {', '.join(problem or ['all problems'])}; "
                   f"dashboard {url.removesuffix('/api')}", file=sys.stderr)
-            serve_retraining(cron, problem or None, str(repo), push=push, name=name, run_now=run_now)
+            serve_retraining(cron, problem or None, str(repo), push=push, name=name, run_now=run_now, commit=commit)
     except (ServerError, ValueError) as err:
         _fail(str(err), 2)
 

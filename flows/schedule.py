@@ -312,12 +312,12 @@ def retrain_flow(problems: list[str] | None = None, repo: str = ".", push: bool 
 
 
 def serve_retraining(cron: str, problems: list[str] | None, repo: str, push: bool = True, name: str = "nightly",
-                     run_now: bool = False) -> None:
+                     run_now: bool = False, commit: bool = True) -> None:
     """Serve the retraining deployment on a cron schedule (blocks; Ctrl-C pauses the schedule)."""
     from prefect.deployments import run_deployment
     from prefect.types.entrypoint import EntrypointType
 
-    parameters = {"problems": problems, "repo": str(Path(repo).resolve()), "push": push}
+    parameters = {"problems": problems, "repo": str(Path(repo).resolve()), "push": push, "commit": commit}
     deployment = retrain_flow.to_deployment(name=name, cron=cron, parameters=parameters,
                                             entrypoint_type=EntrypointType.MODULE_PATH,
                                             description="Scheduled retraining with champion/challenger promotion")

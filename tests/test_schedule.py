@@ -69,6 +69,19 @@ def test_deployment_has_cron_schedule_and_module_entrypoint():
     assert deployment.parameters == {"problems": ["n21"]}
 
 
+def test_served_deployment_passes_push_and_commit_switches(monkeypatch, tmp_path):
+    import prefect
+
+    import flows.schedule as schedule
+
+    served = []
+    monkeypatch.setattr(prefect, "serve", lambda deployment, limit: served.append((deployment, limit)))
+    schedule.serve_retraining("0 3 * * *", ["n21"], str(tmp_path), push=False, commit=False)
+    ((deployment, limit),) = served
+    assert limit == 1 and deployment.parameters == {"problems": ["n21"], "repo": str(tmp_path.resolve()),
+                                                    "push": False, "commit": False}
+
+
 # ---- the retraining repo
 
 
