@@ -170,6 +170,18 @@ class EarlyStopping:
     def should_stop(self) -> bool:
         return bool(self.patience) and self.stale >= self.patience
 
+    def end_epoch(self, model: nn.Module, epoch: int, row: dict, score: float, history: dict, replicas: Replicas,
+                  log: Callable[[str], None], line: str, metric: str) -> bool:
+        """Every trainer's end of an epoch: record `row`, update on the score all replicas agree on, log `line`
+        (starred when it is the best so far); True when training should stop."""
+        history["epochs"].append(row)
+        improved = self.update(model, replicas.agree(score), epoch)
+        history["best_epoch"] = self.best_epoch
+        log(line + (" *" if improved else ""))
+        if self.should_stop:
+            log(f"no dev {metric} gain for {self.patience} epochs: stopping, keeping epoch {self.best_epoch}")
+        return self.should_stop
+
     def restore(self, model: nn.Module) -> bool:
         """Load the best epoch's weights back into `model`; False when no epoch ran."""
         if self.state is None:
@@ -260,14 +272,9 @@ def train_classifier(
             "tokens_per_s": round(n_tokens / max(train_seconds, 1e-9), 1),
             "sentences_per_s": round(n_rows / max(train_seconds, 1e-9), 1),
         }
-        history["epochs"].append(row)
-        improved = stopper.update(model, replicas.agree(row[f"dev_{monitor}"]), epoch)
-        history["best_epoch"] = stopper.best_epoch
-        log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev acc {row['dev_accuracy']:.4f} "
-            f"macro-F1 {row['dev_macro_f1']:.4f} ({row['seconds']:.1f}s, {row['tokens_per_s']:.0f} tok/s)"
-            + (" *" if improved else ""))
-        if stopper.should_stop:
-            log(f"no dev {monitor} gain for {patience} epochs: stopping, keeping epoch {history['best_epoch']}")
+        line = (f"epoch {epoch}: loss {row['train_loss']:.4f} dev acc {row['dev_accuracy']:.4f} "
+                f"macro-F1 {row['dev_macro_f1']:.4f} ({row['seconds']:.1f}s, {row['tokens_per_s']:.0f} tok/s)")
+        if stopper.end_epoch(model, epoch, row, row[f"dev_{monitor}"], history, replicas, log, line, monitor):
             break
     history["stopped_early"] = len(history["epochs"]) < epochs
     if stopper.restore(model):

@@ -159,13 +159,9 @@ def train_parser(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any],
                "dev_las": scores["las"], "train_seconds": round(train_seconds, 3),
                "words_per_s": round(words / max(train_seconds, 1e-9), 1),
                "seconds": round(time.perf_counter() - start, 3)}
-        history["epochs"].append(row)
-        improved = stopper.update(model, replicas.agree(row["dev_las"]), epoch)
-        history["best_epoch"] = stopper.best_epoch
-        log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev UAS {row['dev_uas']:.4f} LAS {row['dev_las']:.4f} "
-            f"({row['seconds']:.1f}s, {row['words_per_s']:.0f} words/s)" + (" *" if improved else ""))
-        if stopper.should_stop:
-            log(f"no dev LAS gain for {patience} epochs: stopping, keeping epoch {history['best_epoch']}")
+        line = (f"epoch {epoch}: loss {row['train_loss']:.4f} dev UAS {row['dev_uas']:.4f} LAS {row['dev_las']:.4f} "
+                f"({row['seconds']:.1f}s, {row['words_per_s']:.0f} words/s)")
+        if stopper.end_epoch(model, epoch, row, row["dev_las"], history, replicas, log, line, "LAS"):
             break
     history["stopped_early"] = len(history["epochs"]) < epochs
     if stopper.restore(model):

@@ -134,15 +134,11 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
         row["train_seconds"] = round(train_seconds, 3)
         row["seconds"] = round(time.perf_counter() - start, 3)
         row["train_tokens_per_s"] = round(n_tokens / max(train_seconds, 1e-9), 1)
-        history["epochs"].append(row)
         score = row["dev_chrf"] if monitor == "chrf" else -row["dev_perplexity"]
-        improved = stopper.update(model, replicas.agree(score), epoch)
-        history["best_epoch"] = stopper.best_epoch
-        log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev ppl {row['dev_perplexity']:.2f}"
-            + (f" dev chrF {row['dev_chrf']:.2f}" if "dev_chrf" in row else "")
-            + f" ({row['seconds']:.1f}s, {row['train_tokens_per_s']:.0f} tok/s)" + (" *" if improved else ""))
-        if stopper.should_stop:
-            log(f"no dev {monitor} gain for {patience} epochs: stopping, keeping epoch {history['best_epoch']}")
+        line = (f"epoch {epoch}: loss {row['train_loss']:.4f} dev ppl {row['dev_perplexity']:.2f}"
+                + (f" dev chrF {row['dev_chrf']:.2f}" if "dev_chrf" in row else "")
+                + f" ({row['seconds']:.1f}s, {row['train_tokens_per_s']:.0f} tok/s)")
+        if stopper.end_epoch(model, epoch, row, score, history, replicas, log, line, monitor):
             break
     history["stopped_early"] = len(history["epochs"]) < epochs
     if stopper.restore(model):

@@ -101,13 +101,9 @@ def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str,
         row = {"epoch": epoch, "train_loss": loss_sum / max(1, n_rows), "dev_f1": scores["f1"],
                "dev_precision": scores["precision"], "dev_recall": scores["recall"],
                "seconds": round(time.perf_counter() - start, 3)}
-        history["epochs"].append(row)
-        improved = stopper.update(model, replicas.agree(row["dev_f1"]), epoch)
-        history["best_epoch"] = stopper.best_epoch
-        log(f"epoch {epoch}: loss {row['train_loss']:.4f} dev entity F1 {row['dev_f1']:.4f} "
-            f"(P {row['dev_precision']:.3f} R {row['dev_recall']:.3f}, {row['seconds']:.1f}s)" + (" *" if improved else ""))
-        if stopper.should_stop:
-            log(f"no dev F1 gain for {patience} epochs: stopping, keeping epoch {history['best_epoch']}")
+        line = (f"epoch {epoch}: loss {row['train_loss']:.4f} dev entity F1 {row['dev_f1']:.4f} "
+                f"(P {row['dev_precision']:.3f} R {row['dev_recall']:.3f}, {row['seconds']:.1f}s)")
+        if stopper.end_epoch(model, epoch, row, row["dev_f1"], history, replicas, log, line, "F1"):
             break
     history["stopped_early"] = len(history["epochs"]) < epochs
     if stopper.restore(model):
