@@ -51,6 +51,7 @@ tokenize = cached(table_runner(A, "tasks.n2m_stages:tokenize_pairs", "ingested",
 def encode(p: dict) -> dict:
     from tasks.label_schema import check_known, load_classes
     from tasks.n2m_stages import build_vocabs, encode_pairs
+    from tasks.partition import stage_settings
 
     tokens = io.read_table(path(p, "tokens"))
     classes = load_classes(p["class_design"], PROBLEM)
@@ -65,7 +66,7 @@ def encode(p: dict) -> dict:
     vocabs = build_vocabs(tokens, p["encode"])
     vocabs["retrieve"] = bool(p["encode"].get("retrieve"))
     vocabs["retrieve_k"] = int(p["encode"].get("retrieve_k", 1))
-    out, report = encode_pairs(tokens, vocabs)
+    out, report = encode_pairs(tokens, vocabs, stage_settings(p["encode"], tokens.num_rows, "process"))
     io.write_table(out, path(p, "encoded"))
     io.write_json(vocabs, path(p, "vocab"))
     return {**report, **{f"retrieval_{k}": v for k, v in retrieval.items()}}
@@ -259,7 +260,7 @@ register(PROBLEM, [
     Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
                                         "tasks/token_cache.py", "tasks/spacing.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/encode.py", "tasks/retrieval.py", "tasks/label_schema.py"),
+    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/encode.py", "tasks/retrieval.py", "tasks/label_schema.py"),
           params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
     Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2m.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
                                       "tasks/suites/n2m.yaml", "tasks/label_schema.py"),

@@ -58,13 +58,14 @@ tokenize = cached(table_runner(A, "tasks.ner:tokenize_ner", "ingested", "tokens"
 def encode(p: dict) -> dict:
     from tasks.label_schema import check_known
     from tasks.ner import build_vocabs, encode_ner
+    from tasks.partition import stage_settings
 
     tokens = io.read_table(path(p, "tokens"))
     types = _types(p, tokens)
     # The one place N2N refuses entity types the schema does not know.
     check_known(tokens, "entities", types, PROBLEM, p["class_design"].get("schema"), field="type")
     vocabs = build_vocabs(tokens, p["encode"], types)
-    out, report = encode_ner(tokens, vocabs)
+    out, report = encode_ner(tokens, vocabs, stage_settings(p["encode"], tokens.num_rows, "process"))
     io.write_table(out, path(p, "encoded"))
     io.write_json(vocabs, path(p, "vocab"))
     return report
@@ -205,7 +206,7 @@ register(PROBLEM, [
     Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
                                         "tasks/token_cache.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/encode.py", "tasks/label_schema.py"),
+    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/encode.py", "tasks/label_schema.py"),
           params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
     Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2n.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
                                       "tasks/suites/n2n.yaml", "tasks/label_schema.py"),

@@ -51,13 +51,14 @@ def _classes(p: dict) -> list[dict]:
 def encode(p: dict) -> dict:
     from tasks.label_schema import check_known
     from tasks.parse import build_parse_vocabs, encode_parse, relation_names
+    from tasks.partition import stage_settings
 
     tokens = io.read_table(path(p, "tokens"))
     relations = relation_names(tokens, _classes(p))
     # The one place N2Path refuses relations the schema does not know.
     check_known(tokens, "deprels", relations, PROBLEM, p["class_design"].get("schema"))
     vocabs = build_parse_vocabs(tokens, p["encode"], relations)
-    out, report = encode_parse(tokens, vocabs)
+    out, report = encode_parse(tokens, vocabs, stage_settings(p["encode"], tokens.num_rows, "process"))
     io.write_table(out, path(p, "encoded"))
     io.write_json(vocabs, path(p, "vocab"))
     return report
@@ -200,7 +201,7 @@ register(PROBLEM, [
     Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
                                         "tasks/token_cache.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/encode.py", "tasks/label_schema.py"),
+    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/encode.py", "tasks/label_schema.py"),
           params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
     Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2path.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
                                       "tasks/suites/n2path.yaml", "tasks/treebank.py"),

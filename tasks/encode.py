@@ -6,7 +6,6 @@ training map to <unk> exactly as they would for new text at prediction time.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -98,18 +97,6 @@ def encode_rows(rows: pa.Table, spec: dict) -> pa.Table:
     return out
 
 
-def partition_settings(cfg: dict, rows: int) -> dict:
-    """`encode.workers/chunk_size/runner` with `workers: 0` (auto) resolved: a thread per CPU once there
-    are two partitions. Threads by default: Arrow and numpy release the GIL for this work, so threads
-    scale without a process pool's start-up or copies (process and dask are there for clusters)."""
-    settings = {"workers": int(cfg.get("workers", 0)), "chunk_size": int(cfg.get("chunk_size", 50_000)),
-                "runner": cfg.get("runner") or {"kind": "thread"}}
-    if settings["workers"] <= 0:
-        parts = -(-rows // max(1, settings["chunk_size"]))
-        settings["workers"] = max(1, min(os.cpu_count() or 1, parts))
-    return settings
-
-
 def encode_table(table: pa.Table, cfg: dict, labels: list[str], vocab: Vocab | None = None) -> tuple[pa.Table, Vocab, dict]:
     """The encode stage: the vocabulary from the train split (or `vocab`, a trained model's, on new data),
     then every partition of rows encoded on the runner `encode.runner` names."""
@@ -119,12 +106,11 @@ def encode_table(table: pa.Table, cfg: dict, labels: list[str], vocab: Vocab | N
         train = table.filter(pc.equal(table.column("split"), "train"))
         vocab = build_vocab(train.column("tokens"), int(cfg["min_freq"]), int(cfg["max_size"]),
                             bool(cfg.get("lowercase", True)))
-    settings = partition_settings(cfg, table.num_rows)
-    spec = {**settings, "vocab": vocab, "labels": labels, "ngrams": cfg.get("ngrams") or {}}
-    size = partition.chunk_rows(settings, table.num_rows)
-    parts = [table.slice(start, size) for start in range(0, table.num_rows, size)] or [table]
-    encoded = partition.run(spec, encode_rows, lambda map_fn: map_fn(parts), name="encode-partition")
-    out = pa.concat_tables(encoded)
+    # Threads by default: Arrow and numpy release the GIL for this work, so threads scale without a process
+    # pool's start-up or copies (process and dask are there for clusters).
+    settings = partition.stage_settings({"workers": 0, **cfg}, table.num_rows, default_kind="thread")
+    out, partitions = partition.map_rows(table, encode_rows, {"vocab": vocab, "labels": labels,
+                                                              "ngrams": cfg.get("ngrams") or {}}, settings)
     flat = pc.list_flatten(out.column("ids"))
     n_tokens = max(1, len(flat))
     report = {
@@ -134,7 +120,7 @@ def encode_table(table: pa.Table, cfg: dict, labels: list[str], vocab: Vocab | N
         "vocab_size": len(vocab),
         "unk_share": round(pc.sum(pc.equal(flat, UNK)).as_py() / n_tokens, 4) if len(flat) else 0.0,
         "labels": labels,
-        "partitions": len(parts),
+        "partitions": partitions,
         "workers": settings["workers"],
         "runner": partition.settings(settings)[0],
     }

@@ -159,24 +159,35 @@ def special_ids(vocabs: dict) -> dict:
     return {"pad_id": itos.index("<pad>"), "bos_id": itos.index("<bos>"), "eos_id": itos.index("<eos>")}
 
 
-def encode_pairs(table: pa.Table, vocabs: dict) -> tuple[pa.Table, dict]:
-    """Tokens -> ids: `src_ids` (question as is) and `tgt_ids` (<bos> answer <eos>), both list<int32>."""
+def encode_pairs(table: pa.Table, vocabs: dict, partitions: dict | None = None) -> tuple[pa.Table, dict]:
+    """Tokens -> ids: `src_ids` (question as is) and `tgt_ids` (<bos> answer <eos>), both list<int32>.
+    `partitions` (workers/chunk_size/runner, as encode.* in params): slices of rows on that runner."""
+    from tasks import partition
+
+    out, parts = partition.map_rows(table, _pair_ids, {"vocabs": vocabs}, partitions)
+    src_flat = pc.list_flatten(out.column("src_ids"))
+    tgt_flat = pc.list_flatten(out.column("tgt_ids"))
+    tgt_tokens = len(tgt_flat) - 2 * out.num_rows  # <bos> and <eos> are not answer tokens (and never <unk>)
+    report = {
+        "rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0,
+        "shared_vocab": bool(vocabs.get("shared")),
+        "src_vocab": len(vocabs["src"]["itos"]), "tgt_vocab": len(vocabs["tgt"]["itos"]),
+        "src_unk_share": round((pc.sum(pc.equal(src_flat, UNK)).as_py() or 0) / max(1, len(src_flat)), 4),
+        "tgt_unk_share": round((pc.sum(pc.equal(tgt_flat, UNK)).as_py() or 0) / max(1, tgt_tokens), 4),
+        "partitions": parts,
+    }
+    return out, report
+
+
+def _pair_ids(table: pa.Table, spec: dict) -> pa.Table:
+    """One partition's `src_ids`/`tgt_ids` (a module-level function: process and Dask runners pickle it)."""
+    vocabs = spec["vocabs"]
     src_vocab, tgt_vocab = Vocab.from_json(vocabs["src"]), Vocab.from_json(vocabs["tgt"])
     ids = special_ids(vocabs)
     src_ids = [src_vocab.ids(t) for t in table.column("src_tokens").to_pylist()]
     tgt_ids = [[ids["bos_id"], *tgt_vocab.ids(t), ids["eos_id"]] for t in table.column("tgt_tokens").to_pylist()]
     out = table.append_column("src_ids", pa.array(src_ids, pa.list_(pa.int32())))
-    out = out.append_column("tgt_ids", pa.array(tgt_ids, pa.list_(pa.int32())))
-    src_flat = [i for row in src_ids for i in row]
-    tgt_flat = [i for row in tgt_ids for i in row[1:-1]]
-    report = {
-        "rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0,
-        "shared_vocab": bool(vocabs.get("shared")),
-        "src_vocab": len(src_vocab), "tgt_vocab": len(tgt_vocab),
-        "src_unk_share": round(src_flat.count(UNK) / max(1, len(src_flat)), 4),
-        "tgt_unk_share": round(tgt_flat.count(UNK) / max(1, len(tgt_flat)), 4),
-    }
-    return out, report
+    return out.append_column("tgt_ids", pa.array(tgt_ids, pa.list_(pa.int32())))
 
 
 def tokens_and_ids(questions: list[str], answers: list[str] | None, bundle: dict) -> pa.Table:

@@ -222,8 +222,24 @@ def build_vocabs(table: pa.Table, cfg: dict, types: list[str]) -> dict:
     }
 
 
-def encode_ner(table: pa.Table, vocabs: dict) -> tuple[pa.Table, dict]:
-    """Syllables, morphemes, POS and BIO tags -> ids; tags outside the schema become -1 (validate names them)."""
+def encode_ner(table: pa.Table, vocabs: dict, partitions: dict | None = None) -> tuple[pa.Table, dict]:
+    """Syllables, morphemes, POS and BIO tags -> ids; tags outside the schema become -1 (validate names them).
+    `partitions` (workers/chunk_size/runner, as encode.* in params): slices of rows on that runner."""
+    from tasks import partition
+
+    out, parts = partition.map_rows(table, _ner_ids, {"vocabs": vocabs}, partitions)
+    chars, morphs, pos = (Vocab.from_json(vocabs[k]) for k in ("chars", "morphs", "pos"))
+    flat = pc.list_flatten(out.column("char_ids"))
+    report = {"rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0,
+              "char_vocab": len(chars), "morph_vocab": len(morphs), "pos_vocab": len(pos),
+              "tags": len(vocabs["tags"]),
+              "char_unk_share": round(pc.sum(pc.equal(flat, 1)).as_py() / max(1, len(flat)), 4), "partitions": parts}
+    return out, report
+
+
+def _ner_ids(table: pa.Table, spec: dict) -> pa.Table:
+    """One partition's id columns (a module-level function: process and Dask runners pickle it)."""
+    vocabs = spec["vocabs"]
     chars, morphs, pos = (Vocab.from_json(vocabs[k]) for k in ("chars", "morphs", "pos"))
     tag_index = {t: i for i, t in enumerate(vocabs["tags"])}
     ids = {
@@ -239,12 +255,7 @@ def encode_ner(table: pa.Table, vocabs: dict) -> tuple[pa.Table, dict]:
     out = table
     for name, values in ids.items():
         out = out.append_column(name, pa.array(values, pa.list_(pa.int32())))
-    flat = pc.list_flatten(out.column("char_ids"))
-    report = {"rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0,
-              "char_vocab": len(chars), "morph_vocab": len(morphs), "pos_vocab": len(pos),
-              "tags": len(vocabs["tags"]),
-              "char_unk_share": round(pc.sum(pc.equal(flat, 1)).as_py() / max(1, len(flat)), 4)}
-    return out, report
+    return out
 
 
 # ---------------------------------------------------------------- spans and metrics

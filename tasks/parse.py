@@ -312,8 +312,32 @@ def build_parse_vocabs(table: pa.Table, cfg: dict, relations: list[str]) -> dict
     }
 
 
-def encode_parse(table: pa.Table, vocabs: dict) -> tuple[pa.Table, dict]:
-    """Ids as list columns (nested per word for morphemes, tags, syllables); relations outside the schema -> -1."""
+def encode_parse(table: pa.Table, vocabs: dict, partitions: dict | None = None) -> tuple[pa.Table, dict]:
+    """Ids as list columns (nested per word for morphemes, tags, syllables); relations outside the schema -> -1.
+    `partitions` (workers/chunk_size/runner, as encode.* in params): slices of rows on that runner."""
+    from tasks import partition
+
+    out, parts = partition.map_rows(table, _parse_ids, {"vocabs": vocabs}, partitions)
+
+    def unk_share(column: pa.ChunkedArray | pa.Array, depth: int) -> float:
+        flat = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        for _ in range(depth):
+            flat = pc.list_flatten(flat)
+        return round(pc.sum(pc.equal(flat, UNK)).as_py() / len(flat), 4) if len(flat) else 0.0
+
+    rels = pc.list_flatten(out.column("rel_ids"))
+    sizes = {f"{k[:-1]}_vocab": len(vocabs[k]["itos"]) for k in ("words", "morphs", "tags", "chars")}
+    report = {"rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0, **sizes,
+              "relations": len(vocabs["relations"]),
+              "word_unk_share": unk_share(out.column("word_ids"), 1),
+              "morph_unk_share": unk_share(out.column("morph_ids"), 2),
+              "arcs_outside_schema": int(pc.sum(pc.equal(rels, -1)).as_py() or 0), "partitions": parts}
+    return out, report
+
+
+def _parse_ids(table: pa.Table, spec: dict) -> pa.Table:
+    """One partition's id columns (a module-level function: process and Dask runners pickle it)."""
+    vocabs = spec["vocabs"]
     words, morphs, tags, chars = (Vocab.from_json(vocabs[k]) for k in ("words", "morphs", "tags", "chars"))
     rel_index = {r: i for i, r in enumerate(vocabs["relations"])}
     word_rows = table.column("words").to_pylist()
@@ -329,17 +353,4 @@ def encode_parse(table: pa.Table, vocabs: dict) -> tuple[pa.Table, dict]:
     out = table
     for name, values in ids.items():
         out = out.append_column(name, values)
-
-    def unk_share(column: pa.ChunkedArray | pa.Array, depth: int) -> float:
-        flat = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        for _ in range(depth):
-            flat = pc.list_flatten(flat)
-        return round(pc.sum(pc.equal(flat, UNK)).as_py() / len(flat), 4) if len(flat) else 0.0
-
-    rels = pc.list_flatten(ids["rel_ids"])
-    report = {"rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0,
-              "word_vocab": len(words), "morph_vocab": len(morphs), "tag_vocab": len(tags), "char_vocab": len(chars),
-              "relations": len(vocabs["relations"]),
-              "word_unk_share": unk_share(ids["word_ids"], 1), "morph_unk_share": unk_share(ids["morph_ids"], 2),
-              "arcs_outside_schema": int(pc.sum(pc.equal(rels, -1)).as_py() or 0)}
-    return out, report
+    return out

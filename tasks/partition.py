@@ -20,6 +20,7 @@ default: its Arrow and numpy work releases the GIL). Runners:
 
 from __future__ import annotations
 
+import os
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
@@ -140,3 +141,30 @@ def _partitions(token: str) -> Any:
         return collect((f.result() for f in futures), done)
 
     return body(map_fn)
+
+
+def stage_settings(cfg: dict, rows: int, default_kind: str = "thread") -> dict:
+    """An encode stage's `workers/chunk_size/runner` with `workers: 0` (auto) resolved: one per CPU once there
+    are two partitions (a missing `workers` means 1: here, no pool)."""
+    settings = {"workers": int(cfg.get("workers", 1)), "chunk_size": int(cfg.get("chunk_size", 50_000)),
+                "runner": cfg.get("runner") or {"kind": default_kind}}
+    if settings["workers"] <= 0:
+        parts = -(-rows // max(1, settings["chunk_size"]))
+        settings["workers"] = max(1, min(os.cpu_count() or 1, parts))
+    return settings
+
+
+def map_rows(table, fn: Callable[[Any, dict], Any], spec: dict, settings: dict | None,
+             name: str = "encode-partition") -> tuple[Any, int]:
+    """`fn(rows, spec)` over slices of an Arrow table on the runner `settings` names (None: the whole table,
+    here); the results concatenated in row order, and how many partitions there were. `fn` must be a
+    module-level function (process and Dask runners pickle it) that depends on nothing but `spec`."""
+    import pyarrow as pa
+
+    if settings is None:
+        return fn(table, spec), 1
+    size = chunk_rows(settings, table.num_rows)
+    parts = [table.slice(start, size) for start in range(0, table.num_rows, size)] or [table]
+    results = run({**settings, **spec}, fn, lambda map_fn: map_fn(parts), name=name)
+    return pa.concat_tables(results), len(parts)
+

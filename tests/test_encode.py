@@ -170,8 +170,9 @@ def test_partitioned_encode_equals_one_partition(kind, request):
 def test_encode_workers_auto_one_per_cpu_once_there_are_two_partitions():
     import os
 
-    from tasks.encode import partition_settings
+    from tasks.partition import stage_settings
 
-    assert partition_settings({"workers": 0, "chunk_size": 50_000}, 10_000)["workers"] == 1
-    assert partition_settings({"workers": 0, "chunk_size": 50_000}, 1_000_000)["workers"] == os.cpu_count()
-    assert partition_settings({"workers": 3}, 10)["workers"] == 3
+    assert stage_settings({"workers": 0, "chunk_size": 50_000}, 10_000)["workers"] == 1
+    assert stage_settings({"workers": 0, "chunk_size": 50_000}, 1_000_000)["workers"] == os.cpu_count()
+    assert stage_settings({"workers": 3}, 10)["workers"] == 3
+    assert stage_settings({}, 10**6) == {"workers": 1, "chunk_size": 50_000, "runner": {"kind": "thread"}}

@@ -136,6 +136,9 @@ def test_vocabulary_comes_from_train_only_and_ids_are_int32():
             assert SPACE + "헤어졌" not in vocabs["tgt"]["itos"]  # a question-only morpheme
         encoded, report = encode_pairs(table, vocabs)
         assert str(encoded.schema.field("src_ids").type.value_type) == "int32"
+        parts, parts_report = encode_pairs(table, vocabs, {"workers": 2, "chunk_size": 2, "runner": {"kind": "thread"}})
+        assert parts.equals(encoded) and parts_report == {**report, "partitions": parts_report["partitions"]}
+        assert parts_report["partitions"] > 1
         tgt = encoded.column("tgt_ids").to_pylist()
         assert all(row[0] == BOS and row[-1] == EOS for row in tgt)
         assert UNK in tgt[-1] and UNK not in [i for row in tgt[:-1] for i in row]

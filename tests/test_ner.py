@@ -97,6 +97,9 @@ def test_encode_uses_train_vocabulary_and_schema_tags():
     assert vocabs["tags"] == ["O", "B-PS", "I-PS", "B-LC", "I-LC"]
     encoded, report = encode_ner(tokens, vocabs)
     assert encoded.column("tag_ids")[0].as_py()[:4] == [1, 2, 2, 0]
+    # Partitions on a spawned process pool (encode.workers/chunk_size/runner) give the same table and report.
+    parts, parts_report = encode_ner(tokens, vocabs, {"workers": 2, "chunk_size": 1, "runner": {"kind": "process"}})
+    assert parts.equals(encoded) and parts_report == {**report, "partitions": 3} and report["partitions"] == 1
     assert all(len(c) == len(t) for c, t in zip(encoded.column("char_ids").to_pylist(), encoded.column("text").to_pylist()))
     assert encoded.column("char_ids")[2].as_py() == [1, 1]  # 부산 never seen in train -> <unk>
     assert report["rows_in"] == report["rows_kept"] == 3

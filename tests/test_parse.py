@@ -130,6 +130,8 @@ def test_encode_builds_vocabularies_from_train_only():
     assert "동생이" not in vocabs["words"]["itos"] and "그녀는" in vocabs["words"]["itos"]
     assert "동" not in vocabs["chars"]["itos"] and "JKS" not in vocabs["tags"]["itos"]
     encoded, report = encode_parse(tokens, vocabs)
+    parts, parts_report = encode_parse(tokens, vocabs, {"workers": 2, "chunk_size": 1, "runner": {"kind": "thread"}})
+    assert parts.equals(encoded) and parts_report == {**report, "partitions": 2}
     dev = encoded.slice(1, 1)
     assert dev.column("word_ids")[0].as_py()[:2] == [1, 1]  # unseen words: <unk>
     assert dev.column("rel_ids")[0].as_py()[1] == -1  # obl: outside the schema
