@@ -1,8 +1,8 @@
 """Partitions: run a function over chunks of rows in workers chosen by params, results in chunk order.
 
 Used by tokenize (params `tokenize.workers` (1: in this process), `tokenize.chunk_size` (rows per
-partition), `tokenize.runner`) and by N21's encode (`encode.workers/chunk_size/runner`, threads by
-default: its Arrow and numpy work releases the GIL). Runners:
+partition), `tokenize.runner`) and by every encode stage (`encode.workers/chunk_size/runner`, through
+`map_rows`; N21 on threads by default, as its Arrow and numpy work releases the GIL). Runners:
 
 - `kind: process` (default): a spawn-based process pool (the JVM does not survive fork); each worker
   builds its tagger once, in the pool's initializer, and keeps it for every partition it gets.
