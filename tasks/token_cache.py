@@ -59,16 +59,20 @@ def namespace(cfg: dict) -> dict:
             "versions": {p: _version(p) for p in PACKAGES.get(tagger, ("konlpy", "JPype1"))}}
 
 
+def store_dir(root: str | Path, cfg: dict) -> Path:
+    """The folder of cfg's tagger namespace under a cache root."""
+    digest = hashlib.sha256(json.dumps(namespace(cfg), sort_keys=True).encode()).digest()
+    return Path(root) / "tokens" / digest.hex()[:16]
+
+
 class TokenCache:
     """One session on one namespace's store: `lookup` the keys of a batch, `add` what was tagged."""
 
     def __init__(self, root: str | Path, cfg: dict):
-        ns = namespace(cfg)
-        digest = hashlib.sha256(json.dumps(ns, sort_keys=True).encode()).digest()
-        self.dir = Path(root) / "tokens" / digest.hex()[:16]
+        self.dir = store_dir(root, cfg)
         self.dir.mkdir(parents=True, exist_ok=True)
         if not (self.dir / "namespace.json").exists():
-            (self.dir / "namespace.json").write_text(json.dumps(ns, indent=2) + "\n", encoding="utf-8")
+            (self.dir / "namespace.json").write_text(json.dumps(namespace(cfg), indent=2) + "\n", encoding="utf-8")
         self._lock = _Lock(self.dir / ".lock")
         if len(self._segments()) > COMPACT_AT and self._lock.exclusive():
             self._compact()

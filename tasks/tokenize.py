@@ -12,7 +12,8 @@ Speed: texts already tagged come from the on-disk cache (tasks/token_cache.py) w
 with `tokenize.cache` on; the rest are tagged once per distinct text, in partitions of
 `chunk_size` rows over `workers` workers. Workers return Arrow arrays, so no Python object per
 morpheme crosses back. The N21 stage streams its table in batches of STREAM_ROWS rows
-(`tokenize_file`), so memory stays flat however many rows come in.
+(`tokenize_file`), so memory stays flat however many rows come in, into one parquet part per batch that
+a rerun reuses while its input batch is unchanged (tasks/token_parts.py).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks import partition, progress, token_cache
+from tasks import partition, progress, token_cache, token_parts
 
 TAGGERS = ("mecab", "okt", "komoran", "hannanum", "kkma", "kiwi")
 JVM_TAGGERS = {"okt": "Okt", "komoran": "Komoran", "hannanum": "Hannanum", "kkma": "Kkma"}
@@ -34,6 +36,7 @@ JVM_TAGGERS = {"okt": "Okt", "komoran": "Komoran", "hannanum": "Hannanum", "kkma
 STREAM_ROWS = 50_000
 ROWS_PER_WORKER = {"mecab": 50_000, "kiwi": 50_000, "jvm": 10_000}  # workers: 0 (auto), see with_workers
 STRINGS = pa.list_(pa.string())
+PART_COUNTS = ("rows_in", "tokens_total", "tokens_per_row_max", "rows_without_tokens")  # kept with a stored part
 
 _jvm_lock = threading.Lock()
 _local = threading.local()
@@ -254,53 +257,65 @@ def tokenize_table(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
 
 
 def tokenize_file(source, target, cfg: dict, batch_rows: int = STREAM_ROWS) -> dict:
-    """The N21 tokenize stage, streamed: `batch_rows` rows at a time from parquet to parquet, with the
-    cache on when cfg asks for it and one worker pool (or Dask flow) for every batch."""
+    """The N21 tokenize stage, streamed: `batch_rows` rows at a time from parquet into a folder of parquet parts,
+    one per batch (tasks/token_parts.py), with one worker pool (or Dask flow) for every batch. With the cache on,
+    a batch unchanged since the last run links its stored part back, and the others look up texts already tagged."""
     import pyarrow.parquet as pq
-
-    from tasks import io
 
     source_file = pq.ParquetFile(source)
     cfg = with_workers(cfg, source_file.metadata.num_rows)
     root = token_cache.cache_dir(cfg)
-    cache = token_cache.TokenCache(root, cfg) if root else None
+    parts = token_parts.PartStore(root, cfg)
+    sessions: list[token_cache.TokenCache] = []  # opened by the first batch that is not reused
     totals: dict = {}
+
+    def cache() -> token_cache.TokenCache | None:
+        if root and not sessions:
+            sessions.append(token_cache.TokenCache(root, cfg))
+        return sessions[0] if sessions else None
 
     def add(counts: dict) -> None:
         for key, value in counts.items():
             peak = key in ("tokens_per_row_max", "worker_processes", "taggers_built")
             totals[key] = max(totals.get(key, 0), value) if peak else totals.get(key, 0) + value
 
+    def write(out: pa.Table, part: Path, key: str | None, counts: dict) -> None:
+        writer = _writer(part, out.schema)
+        writer.write_table(out)
+        writer.close()
+        parts.put(key, part, {k: counts[k] for k in PART_COUNTS})
+
     def stream(map_fn: partition.MapFn) -> None:
-        writer, pending = None, None
         # Batch i is written (Arrow's C++ writer, no GIL) while batch i+1 is tagged: at most two in memory.
         rows = source_file.metadata.num_rows
-        with io.atomic_path(target, ".parquet") as tmp, ThreadPoolExecutor(1) as background, \
+        with token_parts.part_folder(target) as folder, ThreadPoolExecutor(1) as background, \
                 progress.bar(rows, "rows", f"tokenize ({cfg['tagger']})") as rows_bar:
-            for batch in source_file.iter_batches(batch_size=batch_rows):
-                out, counts = _tokenized(pa.Table.from_batches([batch]), cfg, map_fn, cache, rows_bar)
+            pending, index = [], -1
+            for index, batch in enumerate(source_file.iter_batches(batch_size=batch_rows)):
+                key = parts.key(batch)
+                stored = parts.get(key)
+                if stored is not None:
+                    token_parts.link_or_copy(stored[0], folder / token_parts.part_name(index))
+                    add({**stored[1], "cache_hits": batch.num_rows, "parts_reused": 1})
+                    rows_bar.update(batch.num_rows)
+                    continue
+                out, counts = _tokenized(pa.Table.from_batches([batch]), cfg, map_fn, cache(), rows_bar)
                 add(counts)
-                if writer is None:
-                    writer = _writer(tmp, out.schema)
-                if pending is not None:
-                    pending.result()
-                pending = background.submit(writer.write_table, out)
-            if pending is not None:
-                pending.result()
-            if writer is None:  # no rows: an empty table with the stage's schema
-                empty = source_file.schema_arrow.empty_table()
-                out, counts = _tokenized(empty, cfg, map_fn, cache)
+                pending.append(background.submit(write, out, folder / token_parts.part_name(index), key, counts))
+            if index < 0:  # no rows: one empty part with the stage's schema
+                out, counts = _tokenized(source_file.schema_arrow.empty_table(), cfg, map_fn, None)
                 add(counts)
-                writer = _writer(tmp, out.schema)
-                writer.write_table(out)
-            writer.close()
+                write(out, folder / token_parts.part_name(0), None, counts)
+            for done in pending:
+                done.result()
 
     try:
         partition.run(cfg, tag_partition, stream, warm=warm)
     finally:
-        if cache is not None:
-            cache.close()
-    return _report(cfg, totals)
+        for session in sessions:
+            session.close()
+    parts.prune()
+    return _report(cfg, {"cache_hits": 0, "tagged": 0, "parts_reused": 0, **totals})
 
 
 def _writer(path, schema: pa.Schema):

@@ -79,7 +79,7 @@ def test_tokenize_stage_rss_in_its_own_process(tmp_path):
                              "split": ["train", "train"]}), tmp_path / "ingested.parquet")
     rss = perf_parts.tokenize_rss(perf.section(ROOT / "params.yaml", tmp_path, tmp_path / "x.tsv"))
     assert rss["rows"] == 2 and rss["stage_process_peak_mb"] > 10
-    assert (tmp_path / "tokens.parquet").is_file()
+    assert (tmp_path / "tokens.parquet" / "part-000000.parquet").is_file()
 
 
 def test_okt_loop_extrapolates_from_a_subsample(monkeypatch):
