@@ -33,10 +33,10 @@ from tasks import partition, progress, token_cache, token_parts
 TAGGERS = ("mecab", "okt", "komoran", "hannanum", "kkma", "kiwi")
 JVM_TAGGERS = {"okt": "Okt", "komoran": "Komoran", "hannanum": "Hannanum", "kkma": "Kkma"}
 
-STREAM_ROWS = 50_000
+STREAM_ROWS = 50_000  # rows tagged together (one map over the workers)
+PART_ROWS = 10_000  # rows per output part: what appending rows makes a rerun rewrite
 ROWS_PER_WORKER = {"mecab": 50_000, "kiwi": 50_000, "jvm": 10_000}  # workers: 0 (auto), see with_workers
 STRINGS = pa.list_(pa.string())
-PART_COUNTS = ("rows_in", "tokens_total", "tokens_per_row_max", "rows_without_tokens")  # kept with a stored part
 
 _jvm_lock = threading.Lock()
 _local = threading.local()
@@ -224,11 +224,15 @@ def _tokenized(table: pa.Table, cfg: dict, map_fn: partition.MapFn | None = None
     morphs, tags, stats = analyze(table.column("text"), cfg, map_fn, cache, rows_bar)
     tokens = join_pos(morphs, tags) if cfg.get("join_pos") else morphs
     out = table.append_column("tokens", tokens).append_column("pos", tags)
-    lengths = pc.list_value_length(tokens)
-    counts = {"rows_in": table.num_rows, "tokens_total": pc.sum(lengths).as_py() or 0,
-              "tokens_per_row_max": pc.max(lengths).as_py() or 0,
-              "rows_without_tokens": pc.sum(pc.equal(lengths, 0)).as_py() or 0, **stats}
-    return out, counts
+    return out, {**_content_counts(out), **stats}
+
+
+def _content_counts(out: pa.Table) -> dict:
+    """What a tokens table holds (kept with each stored part, so a reused part reports without being read)."""
+    lengths = pc.list_value_length(out.column("tokens"))
+    return {"rows_in": out.num_rows, "tokens_total": pc.sum(lengths).as_py() or 0,
+            "tokens_per_row_max": pc.max(lengths).as_py() or 0,
+            "rows_without_tokens": pc.sum(pc.equal(lengths, 0)).as_py() or 0}
 
 
 def with_workers(cfg: dict, rows: int) -> dict:
@@ -256,17 +260,18 @@ def tokenize_table(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
     return out, _report(cfg, counts)
 
 
-def tokenize_file(source, target, cfg: dict, batch_rows: int = STREAM_ROWS) -> dict:
-    """The N21 tokenize stage, streamed: `batch_rows` rows at a time from parquet into a folder of parquet parts,
-    one per batch (tasks/token_parts.py), with one worker pool (or Dask flow) for every batch. With the cache on,
-    a batch unchanged since the last run links its stored part back, and the others look up texts already tagged."""
+def tokenize_file(source, target, cfg: dict, batch_rows: int = STREAM_ROWS, part_rows: int = PART_ROWS) -> dict:
+    """The N21 tokenize stage, streamed: up to `batch_rows` rows at a time from parquet are tagged over one worker
+    pool (or Dask flow) and written as parts of `part_rows` rows (tasks/token_parts.py). With the cache on, a part
+    whose input rows are unchanged since the last run is linked back as it was, and the rest look up texts
+    already tagged: appending rows rewrites the last part or two."""
     import pyarrow.parquet as pq
 
     source_file = pq.ParquetFile(source)
     cfg = with_workers(cfg, source_file.metadata.num_rows)
     root = token_cache.cache_dir(cfg)
     parts = token_parts.PartStore(root, cfg)
-    sessions: list[token_cache.TokenCache] = []  # opened by the first batch that is not reused
+    sessions: list[token_cache.TokenCache] = []  # opened by the first part that is not reused
     totals: dict = {}
 
     def cache() -> token_cache.TokenCache | None:
@@ -279,33 +284,49 @@ def tokenize_file(source, target, cfg: dict, batch_rows: int = STREAM_ROWS) -> d
             peak = key in ("tokens_per_row_max", "worker_processes", "taggers_built")
             totals[key] = max(totals.get(key, 0), value) if peak else totals.get(key, 0) + value
 
-    def write(out: pa.Table, part: Path, key: str | None, counts: dict) -> None:
+    def write(out: pa.Table, part: Path, key: str | None) -> None:
         writer = _writer(part, out.schema)
         writer.write_table(out)
         writer.close()
-        parts.put(key, part, {k: counts[k] for k in PART_COUNTS})
+        parts.put(key, part, _content_counts(out))
 
     def stream(map_fn: partition.MapFn) -> None:
-        # Batch i is written (Arrow's C++ writer, no GIL) while batch i+1 is tagged: at most two in memory.
+        # Queued parts are tagged together once they hold batch_rows rows, then written (Arrow's C++ writer, no
+        # GIL) while the next ones are tagged: at most two batches in memory.
         rows = source_file.metadata.num_rows
         with token_parts.part_folder(target) as folder, ThreadPoolExecutor(1) as background, \
                 progress.bar(rows, "rows", f"tokenize ({cfg['tagger']})") as rows_bar:
-            pending, index = [], -1
-            for index, batch in enumerate(source_file.iter_batches(batch_size=batch_rows)):
+            pending, queued = [], []
+
+            def flush() -> None:
+                if not queued:
+                    return
+                out, counts = _tokenized(pa.Table.from_batches([b for _, b, _ in queued]), cfg, map_fn, cache(), rows_bar)
+                add(counts)
+                offset = 0
+                for index, batch, key in queued:
+                    piece = out.slice(offset, batch.num_rows)
+                    offset += batch.num_rows
+                    pending.append(background.submit(write, piece, folder / token_parts.part_name(index), key))
+                queued.clear()
+
+            index = -1
+            for index, batch in enumerate(source_file.iter_batches(batch_size=min(part_rows, batch_rows))):
                 key = parts.key(batch)
                 stored = parts.get(key)
-                if stored is not None:
-                    token_parts.link_or_copy(stored[0], folder / token_parts.part_name(index))
-                    add({**stored[1], "cache_hits": batch.num_rows, "parts_reused": 1})
-                    rows_bar.update(batch.num_rows)
+                if stored is None:
+                    queued.append((index, batch, key))
+                    if sum(b.num_rows for _, b, _ in queued) >= batch_rows:
+                        flush()
                     continue
-                out, counts = _tokenized(pa.Table.from_batches([batch]), cfg, map_fn, cache(), rows_bar)
-                add(counts)
-                pending.append(background.submit(write, out, folder / token_parts.part_name(index), key, counts))
+                token_parts.link_or_copy(stored[0], folder / token_parts.part_name(index))
+                add({**stored[1], "cache_hits": batch.num_rows, "parts_reused": 1})
+                rows_bar.update(batch.num_rows)
+            flush()
             if index < 0:  # no rows: one empty part with the stage's schema
                 out, counts = _tokenized(source_file.schema_arrow.empty_table(), cfg, map_fn, None)
                 add(counts)
-                write(out, folder / token_parts.part_name(0), None, counts)
+                write(out, folder / token_parts.part_name(0), None)
             for done in pending:
                 done.result()
 

@@ -86,3 +86,16 @@ def test_a_failed_run_leaves_the_previous_output(tmp_path):
         raise RuntimeError("tagger crashed")
     assert pq.read_table(dst).column("x").to_pylist() == [1]
     assert [p.name for p in tmp_path.iterdir()] == ["tokens.parquet"]  # no temporary folder left
+
+
+def test_parts_smaller_than_the_tagging_batch(tmp_path, calls):  # noqa: F811
+    src, dst = tmp_path / "in.parquet", tmp_path / "tokens.parquet"
+    pq.write_table(table(texts(60)), src)
+    first = tokenize_file(src, dst, cfg(tmp_path), batch_rows=25, part_rows=10)
+    assert len(list(dst.iterdir())) == 6 and first["tagged"] == 60 and first["rows_in"] == 60
+    pq.write_table(table(texts(63)), src)
+    calls.clear()
+    rerun = tokenize_file(src, dst, cfg(tmp_path), batch_rows=25, part_rows=10)
+    # 60 rows filled 6 parts exactly: all of them come back, the 3 new rows make a 7th
+    assert rerun["parts_reused"] == 6 and rerun["tagged"] == 3 and calls == texts(3, start=60)
+    assert pq.read_table(dst).equals(cold(texts(63), tmp_path))
