@@ -24,6 +24,7 @@ A = {
     "tokens": "${work_dir}/tokens.parquet",
     "encoded": "${work_dir}/encoded.parquet",
     "vocab": "${work_dir}/vocab.json",
+    "reranker": "${work_dir}/reranker",  # reranker.json (+ reranker.skops): tasks/rerank.py
     "validation": "${work_dir}/validation.json",
     "validation_docs": "${work_dir}/validation_docs",  # GX Data Docs, readable offline
     "class_design_json": "${work_dir}/class_design.json",
@@ -57,19 +58,26 @@ def encode(p: dict) -> dict:
     classes = load_classes(p["class_design"], PROBLEM)
     if classes:  # The one place N2M refuses labels the schema does not know (pairs without a label are fine).
         check_known(tokens, "label", [c["value"] for c in classes], PROBLEM, p["class_design"].get("schema"))
-    retrieval = {}
+    from tasks import rerank
+
+    retrieval, reranker, fitted = {}, None, {}
     if p["encode"].get("retrieve"):
         from tasks.retrieval import memory_from, with_retrieved
 
-        tokens, retrieval = with_retrieved(tokens, memory_from(tokens), float(p["encode"].get("retrieve_gold_share", 0.0)),
-                                           k=int(p["encode"].get("retrieve_k", 1)))
+        memory = memory_from(tokens)
+        if p["encode"].get("rerank"):
+            reranker, fitted = rerank.fit_for_table(tokens, memory, p["encode"], p["data"].get("split") or {})
+        tokens, retrieval = with_retrieved(tokens, memory, float(p["encode"].get("retrieve_gold_share", 0.0)),
+                                           k=int(p["encode"].get("retrieve_k", 1)), reranker=reranker)
+    rerank.save(reranker, path(p, "reranker"))
     vocabs = build_vocabs(tokens, p["encode"])
     vocabs["retrieve"] = bool(p["encode"].get("retrieve"))
     vocabs["retrieve_k"] = int(p["encode"].get("retrieve_k", 1))
     out, report = encode_pairs(tokens, vocabs, stage_settings(p["encode"], tokens.num_rows, "process"))
     io.write_table(out, path(p, "encoded"))
     io.write_json(vocabs, path(p, "vocab"))
-    return {**report, **{f"retrieval_{k}": v for k, v in retrieval.items()}}
+    return {**report, **{f"retrieval_{k}": v for k, v in retrieval.items()},
+            **{f"reranker_{k}": v for k, v in fitted.items()}}
 
 
 def validate(p: dict) -> dict:
@@ -128,6 +136,11 @@ def train(p: dict) -> dict:
         from tasks.retrieval import memory_from
 
         extra["retrieval.json"] = memory_from(train_rows).to_json()
+        # The reranker that chose the dev/test candidates (tasks/rerank.py) chooses them at predict time too.
+        folder = path(p, "reranker")
+        extra["reranker.json"] = io.read_json(folder / "reranker.json")
+        if (folder / "reranker.skops").exists():
+            extra["reranker.skops"] = (folder / "reranker.skops").read_bytes()
     save_model_dir(path(p, "model"), model, config, {
         **extra,
         "vocab.json": vocabs,
@@ -161,7 +174,9 @@ def evaluate(p: dict) -> dict:
     io.write_text(review_markdown(review, breakdown), path(p, "review"))
     return {"chrf": metrics["chrf"], "bleu": metrics["bleu"], "perplexity": metrics["perplexity"],
             "rows": metrics["rows"], "constant_baseline_chrf": metrics["constant_baseline"]["chrf"],
-            "retrieval_baseline_chrf": metrics["retrieval_baseline"]["chrf"]}
+            "retrieval_baseline_chrf": metrics["retrieval_baseline"]["chrf"],
+            **({"retrieved_candidate_chrf": metrics["retrieved_candidate"]["chrf"]} if "retrieved_candidate" in metrics
+               else {})}
 
 
 # ---- Prefect artifacts (only the flow calls these)
@@ -195,7 +210,8 @@ def metrics_markdown(metrics: dict) -> str:
              "| system | chrF | BLEU | avg length | distinct-1 | distinct-2 |", "|---|---|---|---|---|---|"]
     rows = [("model", metrics)]
     for key, name in (("constant_baseline", "constant answer (most frequent train answer)"),
-                      ("retrieval_baseline", "retrieval (answer of the nearest train question)")):
+                      ("retrieval_baseline", "retrieval (answer of the nearest train question)"),
+                      ("retrieved_candidate", "the retrieved answer handed to the model (reranked), not generated")):
         if key in metrics:
             rows.append((name, metrics[key]))
     lines += [f"| {name} | {m['chrf']:.2f} | {m['bleu']:.2f} | {m['avg_length']:.2f} | {m['distinct_1']:.3f} "
@@ -260,8 +276,10 @@ register(PROBLEM, [
     Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
                                         "tasks/token_cache.py", "tasks/spacing.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/encode.py", "tasks/retrieval.py", "tasks/label_schema.py"),
-          params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
+    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/encode.py", "tasks/retrieval.py", "tasks/rerank.py",
+                                  "tasks/label_schema.py"),
+          params=("encode", "class_design.schema", "data.split"), deps=(A["tokens"], A["schema"]),
+          outs=(A["encoded"], A["vocab"], A["reranker"])),
     Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2m.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
                                       "tasks/suites/n2m.yaml", "tasks/label_schema.py"),
           params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
@@ -274,7 +292,7 @@ register(PROBLEM, [
     Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/train_seq2seq.py", "tasks/spacing.py", "tasks/distributed.py",
                                 "tasks/retrieval.py",
                                 "tasks/generation_metrics.py", "models/encoders.py", "models/n2m.py"),
-          params=("train",), deps=(A["encoded"], A["vocab"], A["validation"]),
+          params=("train",), deps=(A["encoded"], A["vocab"], A["reranker"], A["validation"]),
           outs=(A["model"],)),
     Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2m.py", "tasks/train_seq2seq.py", "tasks/spacing.py",
                                       "tasks/generation_metrics.py", "tasks/class_review.py"),

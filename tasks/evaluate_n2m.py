@@ -52,7 +52,10 @@ def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict, train_pai
         metrics["constant_baseline"] = constant_answer_baseline(train_a, references, bleu_tokenize=bleu_tokenize)
         metrics["retrieval_baseline"] = retrieval_baseline(train_q, train_a, questions, references,
                                                            bleu_tokenize=bleu_tokenize)
-    elif BASELINE_FILE in bundle:
+    if "retrieved_answer" in rows.column_names:  # the candidate handed to the model, without generating
+        metrics["retrieved_candidate"] = generation_metrics(rows.column("retrieved_answer").to_pylist(), references,
+                                                            bleu_tokenize=bleu_tokenize)
+    if train_pairs is None and BASELINE_FILE in bundle:
         answer = bundle[BASELINE_FILE]["constant_answer"]
         metrics["constant_baseline"] = generation_metrics([answer] * len(references), references,
                                                           bleu_tokenize=bleu_tokenize)

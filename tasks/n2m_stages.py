@@ -199,10 +199,12 @@ def tokens_and_ids(questions: list[str], answers: list[str] | None, bundle: dict
     cfg = {**bundle["params.json"]["tokenize"], **bundle["tokenizer.json"]}
     tokens, _ = tokenize_pairs(table, cfg)
     if bundle["vocab.json"].get("retrieve"):
+        from tasks import rerank
         from tasks.retrieval import AnswerMemory, with_retrieved
 
-        tokens, _ = with_retrieved(tokens, AnswerMemory.from_json(bundle["retrieval.json"]),
-                                   k=int(bundle["vocab.json"].get("retrieve_k", 1)))
+        memory = AnswerMemory.from_json(bundle["retrieval.json"])
+        reranker = rerank.load(memory, bundle.get("reranker.json"), bundle.get("reranker.skops"))
+        tokens, _ = with_retrieved(tokens, memory, k=int(bundle["vocab.json"].get("retrieve_k", 1)), reranker=reranker)
     encoded, _ = encode_pairs(tokens, bundle["vocab.json"])
     return encoded
 

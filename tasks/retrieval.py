@@ -48,21 +48,32 @@ class AnswerMemory:
 
     def top(self, questions: list[str], k: int, exclude_same_question: bool = False) -> list[list[int]]:
         """Rows of the k most similar memory questions for each question, best first."""
+        rows, _ = self.scored_top(questions, k, exclude_same_question)
+        return rows.tolist()
+
+    def scored_top(self, questions: list[str], k: int, exclude_same_question: bool = False,
+                   query_groups: np.ndarray | None = None, memory_groups: np.ndarray | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """[questions, k] memory rows, best first, and their cosine similarities. With groups, a question never
+        retrieves a memory row of its own group (the reranker's cross-validation folds)."""
         normed = [_norm(q) for q in questions]
         k = max(1, min(k, len(self.questions)))
-        out: list[list[int]] = []
+        rows, scores = np.zeros((len(normed), k), np.int64), np.zeros((len(normed), k))
         for start in range(0, len(normed), _CHUNK):
             chunk = normed[start:start + _CHUNK]
             sims = (self._vectorizer.transform(chunk) @ self._matrix.T).toarray()
-            if exclude_same_question:
-                for row, q in enumerate(chunk):
-                    # Every memory copy of the question goes, not just the row itself.
+            for row, q in enumerate(chunk):
+                if exclude_same_question:  # every memory copy of the question goes, not just the row itself
                     sims[row, self._copies.get(q, [])] = -1.0
+                if query_groups is not None:
+                    sims[row, memory_groups == query_groups[start + row]] = -1.0
             best = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(
                 np.arange(sims.shape[1]), (len(chunk), 1))
-            for row, cols in enumerate(best):
-                out.append([int(c) for c in sorted(cols, key=lambda c: -sims[row, c])])
-        return out
+            best_sims = np.take_along_axis(sims, best, 1)
+            order = np.argsort(-best_sims, axis=1, kind="stable")
+            rows[start:start + len(chunk)] = np.take_along_axis(best, order, 1)
+            scores[start:start + len(chunk)] = np.take_along_axis(best_sims, order, 1)
+        return rows, scores
 
     def to_json(self) -> dict[str, Any]:
         return {"questions": self.questions, "answer_tokens": self.answer_tokens}
@@ -83,7 +94,7 @@ def memory_from(table: pa.Table) -> AnswerMemory:
 
 
 def with_retrieved(table: pa.Table, memory: AnswerMemory, gold_share: float = 0.0, seed: int = 13,
-                   k: int = 1) -> tuple[pa.Table, dict]:
+                   k: int = 1, reranker=None) -> tuple[pa.Table, dict]:
     """`src_tokens` become question <sep> answer 1 [<sep> answer 2 ...] of the k nearest train questions;
     `retrieved_answer` keeps the first readable.
 
@@ -91,6 +102,8 @@ def with_retrieved(table: pa.Table, memory: AnswerMemory, gold_share: float = 0.
     question can be a near miss. gold_share is Weston et al.'s alpha-blending: that share of train rows has
     its own answer in place of one candidate (at a random position). Without it the model sees mostly loose
     matches in training and learns to ignore the retrieved answers, though at test time a close match is common.
+    A reranker (tasks/rerank.py) chooses the candidates of every row outside train; train rows keep their
+    nearest questions, since alpha-blending already teaches the model to copy a good candidate.
     """
     from tasks.spacing import detokenize
 
@@ -100,8 +113,11 @@ def with_retrieved(table: pa.Table, memory: AnswerMemory, gold_share: float = 0.
     hits: list[list[int]] = [[] for _ in questions]
     for split, exclude in (("train", True), (None, False)):
         rows = [i for i, s in enumerate(splits) if (s == "train") == (split == "train")]
-        for i, found in zip(rows, memory.top([questions[i] for i in rows], k, exclude_same_question=exclude)):
-            hits[i] = found
+        asked = [questions[i] for i in rows]
+        found = (reranker.ranked(asked, k) if reranker is not None and not exclude and asked
+                 else memory.top(asked, k, exclude_same_question=exclude) if asked else [])
+        for i, rows_found in zip(rows, found):
+            hits[i] = rows_found
     rng = np.random.default_rng(seed)
     candidates = [[memory.answer_tokens[j] for j in found] for found in hits]
     gold = [s == "train" and rng.random() < gold_share for s in splits]

@@ -367,7 +367,7 @@ def predict_classifier(
 
 
 def save_model_dir(model_dir: str | Path, model: nn.Module, model_config: dict[str, Any], files: dict[str, Any]) -> Path:
-    """Write weights, config and `files` (name -> JSON-able) to a fresh folder, then swap it in.
+    """Write weights, config and `files` (name -> JSON-able, or bytes) to a fresh folder, then swap it in.
 
     Readers see the old complete folder or the new complete one, never a mix of
     new weights with an old vocabulary.
@@ -388,7 +388,10 @@ def save_model_dir(model_dir: str | Path, model: nn.Module, model_config: dict[s
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
         write_json(config, tmp / MODEL_CONFIG)
         for name, obj in files.items():
-            write_json(obj, tmp / name)
+            if isinstance(obj, bytes):  # a binary file (e.g. n2m's reranker.skops), kept as is
+                (tmp / name).write_bytes(obj)
+            else:
+                write_json(obj, tmp / name)
         write_json({"files": sorted([WEIGHTS, MODEL_CONFIG, *files])}, tmp / MANIFEST)
         _swap_in(tmp, model_dir)
     finally:
@@ -417,7 +420,8 @@ def _swap_in(new: Path, target: Path) -> None:
 def load_model_dir(
     model_dir: str | Path, device: str | torch.device = "cpu", required: tuple[str, ...] = ()
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model (eval mode) and read every JSON file of the folder into `bundle[file name]`."""
+    """Rebuild the model (eval mode) and read every JSON file of the folder into `bundle[file name]` (and the
+    bytes of every .skops file)."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise FileNotFoundError(f"model directory {model_dir} does not exist: train a model first "
@@ -430,6 +434,7 @@ def load_model_dir(
         raise FileNotFoundError(f"model directory {model_dir} lacks {', '.join(missing)}: it is incomplete or "
                                 "from an older version; retrain (`hanflow run` or `dvc repro`).")
     bundle = {p.name: read_json(p) for p in sorted(model_dir.glob("*.json")) if p.name != MANIFEST}
+    bundle.update({p.name: p.read_bytes() for p in sorted(model_dir.glob("*.skops"))})  # skops: no pickled code
     model = build_model(bundle[MODEL_CONFIG])
     device = pick_device(device) if isinstance(device, str) else device
     state = torch.load(model_dir / WEIGHTS, map_location=device, weights_only=True)
