@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.retrieval import AnswerMemory, _norm
+from tasks.retrieval import AnswerMemory, normalize
 
 FEATURES = ("rank", "sim", "sim_gap", "sim_ratio", "top1_sim", "question_answer_fit", "own_question_answer_fit",
             "answer_chars", "answer_words", "question_chars", "length_ratio", "relative_length", "log_frequency",
@@ -76,7 +76,7 @@ class AnswerReranker:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.memory, self.candidates = memory, int(candidates)
-        self.answers = [_norm(a or "") for a in answers]
+        self.answers = [normalize(a or "") for a in answers]
         self.labels = ["" if v is None else str(v).strip() for v in labels]
         self.label_values = sorted({v for v in self.labels if v})
         self._label_index = np.array([self.label_values.index(v) if v else -1 for v in self.labels])
@@ -113,7 +113,7 @@ class AnswerReranker:
         in_fold = [Counter(a for a, f in zip(self.answers, fold) if f == k) for k in range(folds)]
 
         def frequency(i: int, answer: str) -> float:  # the count in the memory this row retrieves from, scaled up
-            gone = in_fold[fold[i]][answer] + sum(1 for j in self.memory._copies.get(questions[i], [])
+            gone = in_fold[fold[i]][answer] + sum(1 for j in self.memory.copies(questions[i])
                                                   if fold[j] != fold[i] and self.answers[j] == answer)
             return (self._frequency[answer] - gone) * n / max(1, n - sum(in_fold[fold[i]].values()))
 
@@ -136,7 +136,7 @@ class AnswerReranker:
         known = self._label_index >= 0
         if len(self.label_values) < 2:
             return proba
-        x = self.memory._vectorizer.transform(self.memory.questions)
+        x = self.memory.vectors(self.memory.questions)
         full = LogisticRegression(C=4.0, max_iter=2000).fit(x[known], self._label_index[known])
         self.label_model = {"coef": full.coef_.tolist(), "intercept": full.intercept_.tolist(),
                             "classes": full.classes_.tolist()}
@@ -152,7 +152,7 @@ class AnswerReranker:
         proba = np.zeros((len(questions), max(1, len(self.label_values))))
         if self.label_model is None:
             return proba
-        scores = self.memory._vectorizer.transform(questions) @ np.array(self.label_model["coef"]).T
+        scores = self.memory.vectors(questions) @ np.array(self.label_model["coef"]).T
         scores = scores + np.array(self.label_model["intercept"])
         if scores.shape[1] == 1:  # two classes: sklearn keeps one weight row
             scores = np.hstack([-scores, scores]) / 2
@@ -166,7 +166,7 @@ class AnswerReranker:
         """Memory rows of the k best candidates for each question, best first."""
         if self.model is None:
             raise RuntimeError("the reranker is not trained")
-        normed = [_norm(q) for q in questions]
+        normed = [normalize(q) for q in questions]
         rows, sims = self.memory.scored_top(normed, self.candidates)
         scores = self.model.predict(self._features(normed, rows, sims, self._label_proba(normed),
                                                    lambda _, answer: self._frequency[answer]))
@@ -245,7 +245,7 @@ def fit_for_table(table, memory: AnswerMemory, encode_cfg: dict, split_cfg: dict
         groups = [f"{f}:{int(r) // block}" for f, r in zip(train.column("source_file").to_pylist(),
                                                             train.column("source_row").to_pylist())]
     else:
-        groups = [_norm(q) for q in train.column("question").to_pylist()]
+        groups = [normalize(q) for q in train.column("question").to_pylist()]
     labels = train.column("label").to_pylist() if "label" in train.column_names else [None] * train.num_rows
     reranker = AnswerReranker(memory, train.column("answer").to_pylist(), labels,
                               int(encode_cfg.get("rerank_candidates", 20)))

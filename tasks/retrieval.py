@@ -21,7 +21,8 @@ SEP = "<sep>"
 _CHUNK = 1024  # rows per dense [chunk, memory] similarity block
 
 
-def _norm(text: str) -> str:
+def normalize(text: str) -> str:
+    """Whitespace runs to one space: how questions and answers are compared."""
     return " ".join(text.split())
 
 
@@ -34,13 +35,21 @@ class AnswerMemory:
         if not questions or len(questions) != len(answer_tokens):
             raise ValueError(f"the answer memory needs matching, non-empty questions and answers "
                              f"({len(questions)} questions, {len(answer_tokens)} answers)")
-        self.questions = [_norm(q) for q in questions]
+        self.questions = [normalize(q) for q in questions]
         self.answer_tokens = [list(t) for t in answer_tokens]
         self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
         self._matrix = self._vectorizer.fit_transform(self.questions)
         self._copies: dict[str, list[int]] = {}
         for i, q in enumerate(self.questions):
             self._copies.setdefault(q, []).append(i)
+
+    def vectors(self, questions: list[str]):
+        """TF-IDF rows of questions in the memory's space (sparse)."""
+        return self._vectorizer.transform([normalize(q) for q in questions])
+
+    def copies(self, question: str) -> list[int]:
+        """Memory rows holding this question (normalized), in order."""
+        return self._copies.get(normalize(question), [])
 
     def nearest(self, questions: list[str], exclude_same_question: bool = False) -> list[int]:
         """Row of the most similar memory question for each question."""
@@ -56,7 +65,7 @@ class AnswerMemory:
                    ) -> tuple[np.ndarray, np.ndarray]:
         """[questions, k] memory rows, best first, and their cosine similarities. With groups, a question never
         retrieves a memory row of its own group (the reranker's cross-validation folds)."""
-        normed = [_norm(q) for q in questions]
+        normed = [normalize(q) for q in questions]
         k = max(1, min(k, len(self.questions)))
         rows, scores = np.zeros((len(normed), k), np.int64), np.zeros((len(normed), k))
         for start in range(0, len(normed), _CHUNK):
@@ -131,7 +140,7 @@ def with_retrieved(table: pa.Table, memory: AnswerMemory, gold_share: float = 0.
     out = out.append_column("retrieved_answer", pa.array(retrieved, pa.string()))
     report = {"memory_rows": len(memory.questions), "train_rows_given_their_own_answer": int(sum(gold)),
               "retrieved_equals_answer": sum(1 for r, a in zip(retrieved, table.column("answer").to_pylist())
-                                             if _norm(r) == _norm(a or ""))}
+                                             if normalize(r) == normalize(a or ""))}
     return out, report
 
 
