@@ -47,6 +47,27 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def swap_in(new: Path, target: Path) -> None:
+    """Rename the finished `new` (a folder or file) onto `target`; an existing `target` steps aside first (a
+    non-empty folder cannot be renamed over another) and comes back if the rename fails."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(target)}old.", dir=target.parent))
+        os.rmdir(old)
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+
+
 def temp_prefix(target: str | Path) -> str:
     """The name prefix of this process's temporary files (or folders) for `target`."""
     return f".{Path(target).name}.{os.getpid()}."

@@ -123,8 +123,12 @@ def with_retrieved(table: pa.Table, memory: AnswerMemory, gold_share: float = 0.
     for split, exclude in (("train", True), (None, False)):
         rows = [i for i, s in enumerate(splits) if (s == "train") == (split == "train")]
         asked = [questions[i] for i in rows]
-        found = (reranker.ranked(asked, k) if reranker is not None and not exclude and asked
-                 else memory.top(asked, k, exclude_same_question=exclude) if asked else [])
+        if not asked:
+            continue
+        if reranker is not None and not exclude:
+            found = reranker.ranked(asked, k)
+        else:
+            found = memory.top(asked, k, exclude_same_question=exclude)
         for i, rows_found in zip(rows, found):
             hits[i] = rows_found
     rng = np.random.default_rng(seed)

@@ -1,13 +1,13 @@
-"""The streamed tokens table as a folder of parquet parts, one per input batch, reused across runs.
+"""The streamed tokens table as a folder of parquet parts (10k input rows each), reused across runs.
 
 Why: after rows are appended, a rerun tags only the new texts (tasks/token_cache.py), but writing the
 whole tokens table again still cost ~0.25 s of a 0.4 s rerun on 127k rows. The output is therefore a
 folder (`tokens.parquet/part-000000.parquet`, ...; pyarrow and pandas read it as one table, in part
-order), and each part is also kept in the token cache under a key: sha256 of the input batch's
-Arrow IPC bytes (schema and every column), the tagger namespace and PART_FORMAT. Appended rows change
-only the last batch's key, so a rerun links the unchanged parts back (a hard link: no bytes copied) and
-writes one or two. Equal keys mean equal input bytes, so a reused part is exactly what tagging would
-write again; a batch that merely looks the same but serializes differently only costs a miss.
+order), and each part is also kept in the token cache, in the tagger namespace's folder, under a key:
+sha256 of its input rows' Arrow IPC bytes (schema and every column), join_pos and PART_FORMAT. Appended
+rows change only the last part's key, so a rerun links the unchanged parts back (a hard link: no bytes
+copied) and writes one or two. Equal keys mean equal input bytes, so a reused part is exactly what
+tagging would write again; rows that merely look the same but serialize differently only cost a miss.
 
 DVC removes a stage's outputs before it reruns it, which is why the parts live in the cache folder
 (`<cache_dir>/tokens/<namespace>/parts/`) and not only in the output. A run keeps the parts it used
@@ -41,10 +41,9 @@ class PartStore:
 
     def __init__(self, root: Path | None, cfg: dict):
         self.dir = token_cache.store_dir(root, cfg) / "parts" if root else None
-        self._salt = json.dumps({"format": PART_FORMAT, "join_pos": bool(cfg.get("join_pos")),
-                                 "namespace": token_cache.namespace(cfg)}, sort_keys=True).encode()
+        # The folder is the tagger namespace's already; the key adds what else shapes a part.
+        self._salt = json.dumps({"format": PART_FORMAT, "join_pos": bool(cfg.get("join_pos"))}).encode()
         self.used: set[str] = set()
-        self.reused = 0  # parts linked back instead of tagged and written
 
     def key(self, batch: pa.RecordBatch) -> str | None:
         if self.dir is None:
@@ -68,7 +67,6 @@ class PartStore:
         if not part.is_file():
             return None
         self.used.add(key)
-        self.reused += 1
         return found
 
     def put(self, key: str | None, written: Path, counts: dict) -> None:
@@ -109,13 +107,7 @@ def part_folder(target: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o755)  # mkdtemp makes it private
-        if target.exists() or target.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=io.temp_prefix(target), dir=target.parent))
-            os.replace(target, old / target.name)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        io.swap_in(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

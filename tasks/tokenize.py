@@ -12,8 +12,8 @@ Speed: texts already tagged come from the on-disk cache (tasks/token_cache.py) w
 with `tokenize.cache` on; the rest are tagged once per distinct text, in partitions of
 `chunk_size` rows over `workers` workers. Workers return Arrow arrays, so no Python object per
 morpheme crosses back. The N21 stage streams its table in batches of STREAM_ROWS rows
-(`tokenize_file`), so memory stays flat however many rows come in, into one parquet part per batch that
-a rerun reuses while its input batch is unchanged (tasks/token_parts.py).
+(`tokenize_file`), so memory stays flat however many rows come in, into parquet parts of PART_ROWS rows
+that a rerun reuses while their input rows are unchanged (tasks/token_parts.py).
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ offsets: one numpy gather per batch instead of a Python list per document.
 
 from __future__ import annotations
 
-import copy
-import os
 import random
 import shutil
 import tempfile
@@ -23,7 +21,7 @@ from torch import nn
 
 from models import ARCHITECTURES
 from tasks.distributed import Replicas
-from tasks.io import atomic_path, read_json, remove_stale_temps, temp_prefix, write_json
+from tasks.io import atomic_path, read_json, remove_stale_temps, swap_in, temp_prefix, write_json
 
 WEIGHTS = "weights.pt"
 MODEL_CONFIG = "model_config.json"
@@ -393,28 +391,11 @@ def save_model_dir(model_dir: str | Path, model: nn.Module, model_config: dict[s
             else:
                 write_json(obj, tmp / name)
         write_json({"files": sorted([WEIGHTS, MODEL_CONFIG, *files])}, tmp / MANIFEST)
-        _swap_in(tmp, model_dir)
+        swap_in(tmp, model_dir)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     return model_dir
-
-
-def _swap_in(new: Path, target: Path) -> None:
-    # A non-empty folder cannot be renamed over another, so the old one steps aside first.
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(target)}old.", dir=target.parent))
-        os.rmdir(old)
-        os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_model_dir(
