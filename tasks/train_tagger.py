@@ -2,7 +2,8 @@
 
 Shares the classifier's machinery (tasks/train.py): Arrow list columns sliced into
 padded batches, length-bucketed batches, seeding, device choice and the model directory.
-Early stopping watches entity F1 on dev, the metric the stage reports.
+Early stopping watches entity F1 on dev, the metric the stage reports. An optional second phase
+fine-tunes on one source's rows (n2n.train.finetune).
 """
 
 from __future__ import annotations
@@ -49,68 +50,139 @@ class TaggerInputs:
 
 def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any],
                  log: Callable[[str], Any] = print) -> tuple[nn.Module, dict[str, Any]]:
+    """Train on the 'train' rows, early-stopping on dev entity F1; with `finetune.domain` set, go on
+    training on that source's rows alone (see `_finetune_rows` for why)."""
     seed = int(cfg.get("seed", 13))
     replicas = start_training(cfg)  # seed, threads, device; DDP under torchrun (tasks/distributed.py)
-    device = replicas.device
     split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
     train_idx, dev_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "dev")
     if len(train_idx) == 0 or len(dev_idx) == 0:
         raise ValueError(f"training needs 'train' and 'dev' rows (found {len(train_idx)} and {len(dev_idx)}); "
                          "check n2n.data.split and the sources' split")
-    max_len = int(cfg.get("max_len", 0)) or None
-    inputs = TaggerInputs.for_model(encoded, model_config, max_len)
-    if len(inputs.tags.values) and int(inputs.tags.values.min()) < 0:
-        raise ValueError("tag id -1 in the encoded table: an entity type is not in the schema; "
-                         "the validate stage names it")
-    model = build_model(model_config).to(device)
-    net = replicas.wrap(model, seed)
-    optimizer = _adamw(model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
-    shuffler = torch.Generator().manual_seed(seed)
-    batch_size, grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 5.0))
-    patience, epochs = int(cfg.get("patience", 0)), int(cfg.get("epochs", 10))
-    texts = encoded.column("text").to_pylist()
-    tag_names = model_config["tag_names"]
-    types = sorted({t[2:] for t in tag_names if t != "O"})
-    gold_dev = [spans_from_tags([tag_names[i] for i in row], texts[j])
-                for j, row in zip(dev_idx, encoded.column("tag_ids").take(pa.array(dev_idx)).to_pylist())]
-    log = log if replicas.is_writer else (lambda _: None)
-    log(f"training on {device}: {len(train_idx)} train, {len(dev_idx)} dev sentences, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    finetune = _finetune_rows(encoded, cfg.get("finetune") or {}, train_idx, dev_idx)
+    fit = _TaggerFit(encoded, model_config, cfg, replicas, log)
+    fit.log(f"training on {fit.device}: {len(train_idx)} train, {len(dev_idx)} dev sentences, "
+            f"{sum(p.numel() for p in fit.model.parameters()):,} parameters")
 
-    history: dict[str, Any] = {"epochs": [], "monitor": "entity_f1", "device": str(device), "best_epoch": 0}
-    stopper = EarlyStopping(patience)
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        net.train()
+    history: dict[str, Any] = {"epochs": [], "monitor": "entity_f1", "device": str(fit.device), "best_epoch": 0}
+    stopper = EarlyStopping(int(cfg.get("patience", 0)))
+    epochs = int(cfg.get("epochs", 10))
+    fit.run("joint", train_idx, dev_idx, float(cfg.get("lr", 2e-3)), 1, epochs, stopper, history)
+    history["stopped_early"] = len(history["epochs"]) < epochs
+    if stopper.restore(fit.model):
+        history["best_dev_f1"] = stopper.best
+    if finetune is not None and stopper.best_epoch:
+        history["finetune"] = fit.finetune(*finetune, cfg["finetune"], history)
+        history["best_dev_f1"] = history["finetune"]["best_dev_f1"]
+    history["distributed"] = replicas.finish(fit.model)
+    fit.model.eval()
+    return fit.model, history
+
+
+def _finetune_rows(encoded: pa.Table, spec: dict[str, Any], train_idx: np.ndarray,
+                   dev_idx: np.ndarray) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """The train and dev rows of the source named by n2n.train.finetune.domain (None when unset).
+
+    Corpora annotate differently (KLP tags 하루 and 밤 as DT/TI, KMOU only dates and clock times): joint
+    training learns from both, and a few epochs on the target source alone then pull the boundaries back
+    to its convention. Dev is that source's dev rows when it has some, else all dev rows.
+    """
+    domain = spec.get("domain")
+    if not domain:
+        return None
+    domains = np.asarray(encoded.column("domain").to_pylist() if "domain" in encoded.column_names
+                         else [""] * encoded.num_rows).astype(str)
+    own_train = train_idx[domains[train_idx] == str(domain)]
+    if len(own_train) == 0:
+        known = sorted(map(str, set(domains[train_idx])))
+        raise ValueError(f"n2n.train.finetune.domain: no train rows come from {domain!r}; the train rows' "
+                         f"sources are {known} (a source's domain is its `domain` key or its format)")
+    own_dev = dev_idx[domains[dev_idx] == str(domain)]
+    return str(domain), own_train, own_dev if len(own_dev) else dev_idx
+
+
+class _TaggerFit:
+    """One training run's model, inputs and dev gold, shared by its phases (joint, then fine-tune)."""
+
+    def __init__(self, encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any], replicas,
+                 log: Callable[[str], Any]):
+        self.cfg, self.replicas, self.device = cfg, replicas, replicas.device
+        self.inputs = TaggerInputs.for_model(encoded, model_config, int(cfg.get("max_len", 0)) or None)
+        if len(self.inputs.tags.values) and int(self.inputs.tags.values.min()) < 0:
+            raise ValueError("tag id -1 in the encoded table: an entity type is not in the schema; "
+                             "the validate stage names it")
+        self.model = build_model(model_config).to(self.device)
+        self.net = replicas.wrap(self.model, int(cfg.get("seed", 13)))
+        self.shuffler = torch.Generator().manual_seed(int(cfg.get("seed", 13)))
+        self.batch_size, self.grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 5.0))
+        self.texts = encoded.column("text").to_pylist()
+        self.tag_names = model_config["tag_names"]
+        self.types = sorted({t[2:] for t in self.tag_names if t != "O"})
+        self.tag_rows = encoded.column("tag_ids")
+        self.log = log if replicas.is_writer else (lambda _: None)
+
+    def spans(self, rows: np.ndarray, tag_ids: list[list[int]]) -> list:
+        return [spans_from_tags([self.tag_names[i] for i in tags], self.texts[j]) for j, tags in zip(rows, tag_ids)]
+
+    def dev_scores(self, dev_idx: np.ndarray) -> dict[str, float]:
+        gold = self.spans(dev_idx, self.tag_rows.take(pa.array(dev_idx)).to_pylist())
+        pred = predict_tag_ids(self.model, self.inputs, dev_idx, max(self.batch_size, 128), self.device)
+        return entity_metrics(gold, self.spans(dev_idx, pred), self.types)
+
+    def train_epoch(self, optimizer: torch.optim.Optimizer, train_idx: np.ndarray) -> float:
+        self.net.train()
         loss_sum, n_rows = 0.0, 0
-        for index in replicas.shard(bucket_batches(inputs.lengths[train_idx], batch_size, shuffler)):
+        for index in self.replicas.shard(bucket_batches(self.inputs.lengths[train_idx], self.batch_size,
+                                                        self.shuffler)):
             rows = train_idx[index]
-            chars, lengths, feats = inputs.batch(rows, device)
+            chars, lengths, feats = self.inputs.batch(rows, self.device)
             optimizer.zero_grad(set_to_none=True)
-            loss = model.loss(net(chars, lengths, **feats), inputs.gold(rows, device), lengths)
+            loss = self.model.loss(self.net(chars, lengths, **feats), self.inputs.gold(rows, self.device), lengths)
             loss.backward()
-            if grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            if self.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
             optimizer.step()
             loss_sum += loss.item() * len(rows)
             n_rows += len(rows)
-        loss_sum, n_rows = replicas.sum(loss_sum, n_rows)
-        pred = predict_tag_ids(model, inputs, dev_idx, max(batch_size, 128), device)
-        scores = entity_metrics(gold_dev, [spans_from_tags([tag_names[i] for i in row], texts[j])
-                                           for j, row in zip(dev_idx, pred)], types)
-        row = {"epoch": epoch, "train_loss": loss_sum / max(1, n_rows), "dev_f1": scores["f1"],
-               "dev_precision": scores["precision"], "dev_recall": scores["recall"],
-               "seconds": round(time.perf_counter() - start, 3)}
-        line = (f"epoch {epoch}: loss {row['train_loss']:.4f} dev entity F1 {row['dev_f1']:.4f} "
-                f"(P {row['dev_precision']:.3f} R {row['dev_recall']:.3f}, {row['seconds']:.1f}s)")
-        if stopper.end_epoch(model, epoch, row, row["dev_f1"], history, replicas, log, line, "F1"):
-            break
-    history["stopped_early"] = len(history["epochs"]) < epochs
-    if stopper.restore(model):
-        history["best_dev_f1"] = stopper.best
-    history["distributed"] = replicas.finish(model)
-    model.eval()
-    return model, history
+        loss_sum, n_rows = self.replicas.sum(loss_sum, n_rows)
+        return loss_sum / max(1, n_rows)
+
+    def run(self, phase: str, train_idx: np.ndarray, dev_idx: np.ndarray, lr: float, first: int, last: int,
+            stopper: EarlyStopping, history: dict[str, Any]) -> None:
+        """Epochs first..last of one phase; each phase has its own optimizer (fine-tuning starts with fresh
+        Adam moments, not the joint phase's)."""
+        optimizer = _adamw(self.model, lr, float(self.cfg.get("weight_decay", 0.0)))
+        for epoch in range(first, last + 1):
+            start = time.perf_counter()
+            loss = self.train_epoch(optimizer, train_idx)
+            scores = self.dev_scores(dev_idx)
+            row = {"epoch": epoch, "phase": phase, "train_loss": loss, "dev_f1": scores["f1"],
+                   "dev_precision": scores["precision"], "dev_recall": scores["recall"],
+                   "seconds": round(time.perf_counter() - start, 3)}
+            line = (f"{'' if phase == 'joint' else phase + ' '}epoch {epoch}: loss {loss:.4f} dev entity F1 "
+                    f"{row['dev_f1']:.4f} (P {row['dev_precision']:.3f} R {row['dev_recall']:.3f}, "
+                    f"{row['seconds']:.1f}s)")
+            if stopper.end_epoch(self.model, epoch, row, row["dev_f1"], history, self.replicas, self.log, line, "F1"):
+                break
+
+    def finetune(self, domain: str, train_idx: np.ndarray, dev_idx: np.ndarray, spec: dict[str, Any],
+                 history: dict[str, Any]) -> dict[str, Any]:
+        """Go on from the joint phase's best weights on one source's rows; its weights are kept only when
+        they beat the joint model on the fine-tune dev rows."""
+        joint_epoch = history["best_epoch"]
+        baseline = self.replicas.agree(self.dev_scores(dev_idx)["f1"])
+        stopper = EarlyStopping(int(spec.get("patience", 0)))
+        stopper.update(self.model, baseline, joint_epoch)
+        self.log(f"fine-tuning on {len(train_idx)} {domain!r} train rows; joint model's F1 on "
+                 f"{len(dev_idx)} dev rows: {baseline:.4f}")
+        first = len(history["epochs"]) + 1
+        self.run(f"finetune[{domain}]", train_idx, dev_idx, float(spec.get("lr", 1e-3)), first,
+                 first + int(spec.get("epochs", 10)) - 1, stopper, history)
+        stopper.restore(self.model)
+        history["best_epoch"] = stopper.best_epoch
+        return {"domain": domain, "train_rows": int(len(train_idx)), "dev_rows": int(len(dev_idx)),
+                "joint_best_epoch": joint_epoch, "joint_dev_f1": baseline, "best_dev_f1": stopper.best,
+                "kept": stopper.best_epoch != joint_epoch}
 
 
 @torch.no_grad()
