@@ -52,7 +52,6 @@ def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str,
                  log: Callable[[str], Any] = print) -> tuple[nn.Module, dict[str, Any]]:
     """Train on the 'train' rows, early-stopping on dev entity F1; with `finetune.domain` set, go on
     training on that source's rows alone (see `_finetune_rows` for why)."""
-    seed = int(cfg.get("seed", 13))
     replicas = start_training(cfg)  # seed, threads, device; DDP under torchrun (tasks/distributed.py)
     split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
     train_idx, dev_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "dev")
@@ -111,9 +110,10 @@ class _TaggerFit:
         if len(self.inputs.tags.values) and int(self.inputs.tags.values.min()) < 0:
             raise ValueError("tag id -1 in the encoded table: an entity type is not in the schema; "
                              "the validate stage names it")
+        seed = int(cfg.get("seed", 13))
         self.model = build_model(model_config).to(self.device)
-        self.net = replicas.wrap(self.model, int(cfg.get("seed", 13)))
-        self.shuffler = torch.Generator().manual_seed(int(cfg.get("seed", 13)))
+        self.net = replicas.wrap(self.model, seed)
+        self.shuffler = torch.Generator().manual_seed(seed)
         self.batch_size, self.grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 5.0))
         self.texts = encoded.column("text").to_pylist()
         self.tag_names = model_config["tag_names"]
@@ -124,8 +124,10 @@ class _TaggerFit:
     def spans(self, rows: np.ndarray, tag_ids: list[list[int]]) -> list:
         return [spans_from_tags([self.tag_names[i] for i in tags], self.texts[j]) for j, tags in zip(rows, tag_ids)]
 
-    def dev_scores(self, dev_idx: np.ndarray) -> dict[str, float]:
-        gold = self.spans(dev_idx, self.tag_rows.take(pa.array(dev_idx)).to_pylist())
+    def gold_spans(self, rows: np.ndarray) -> list:
+        return self.spans(rows, self.tag_rows.take(pa.array(rows)).to_pylist())
+
+    def dev_scores(self, dev_idx: np.ndarray, gold: list) -> dict[str, float]:
         pred = predict_tag_ids(self.model, self.inputs, dev_idx, max(self.batch_size, 128), self.device)
         return entity_metrics(gold, self.spans(dev_idx, pred), self.types)
 
@@ -152,10 +154,11 @@ class _TaggerFit:
         """Epochs first..last of one phase; each phase has its own optimizer (fine-tuning starts with fresh
         Adam moments, not the joint phase's)."""
         optimizer = _adamw(self.model, lr, float(self.cfg.get("weight_decay", 0.0)))
+        gold = self.gold_spans(dev_idx)  # once per phase, not per epoch
         for epoch in range(first, last + 1):
             start = time.perf_counter()
             loss = self.train_epoch(optimizer, train_idx)
-            scores = self.dev_scores(dev_idx)
+            scores = self.dev_scores(dev_idx, gold)
             row = {"epoch": epoch, "phase": phase, "train_loss": loss, "dev_f1": scores["f1"],
                    "dev_precision": scores["precision"], "dev_recall": scores["recall"],
                    "seconds": round(time.perf_counter() - start, 3)}
@@ -170,7 +173,7 @@ class _TaggerFit:
         """Go on from the joint phase's best weights on one source's rows; its weights are kept only when
         they beat the joint model on the fine-tune dev rows."""
         joint_epoch = history["best_epoch"]
-        baseline = self.replicas.agree(self.dev_scores(dev_idx)["f1"])
+        baseline = self.replicas.agree(self.dev_scores(dev_idx, self.gold_spans(dev_idx))["f1"])
         stopper = EarlyStopping(int(spec.get("patience", 0)))
         stopper.update(self.model, baseline, joint_epoch)
         self.log(f"fine-tuning on {len(train_idx)} {domain!r} train rows; joint model's F1 on "
@@ -178,8 +181,7 @@ class _TaggerFit:
         first = len(history["epochs"]) + 1
         self.run(f"finetune[{domain}]", train_idx, dev_idx, float(spec.get("lr", 1e-3)), first,
                  first + int(spec.get("epochs", 10)) - 1, stopper, history)
-        stopper.restore(self.model)
-        history["best_epoch"] = stopper.best_epoch
+        stopper.restore(self.model)  # end_epoch kept history["best_epoch"] in step
         return {"domain": domain, "train_rows": int(len(train_idx)), "dev_rows": int(len(dev_idx)),
                 "joint_best_epoch": joint_epoch, "joint_dev_f1": baseline, "best_dev_f1": stopper.best,
                 "kept": stopper.best_epoch != joint_epoch}
