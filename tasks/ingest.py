@@ -1,10 +1,13 @@
 """Ingest: raw files in real formats -> one canonical table.
 
 Canonical N21 table: id, text, label, split, source_file, source_row.
-Rows that cannot be used (empty or NaN text, missing label, the wrong number of fields, invalid
-JSON, a line over textfile.MAX_LINE_CHARS) are not dropped silently: they go to a quarantine table
-with the source file, the row number (the editor's line), the raw content and the reason. Labels
-are normalised ('2', '2   ', 2 and 2.0 are one class) and the report says which spellings merged.
+Rows that cannot be used (an empty text, label or id, the wrong number of fields, invalid JSON, a
+JSON object or list where a text is expected, a line over textfile.MAX_LINE_CHARS) are not dropped
+silently: they go to a quarantine table with the source file, the row number (the editor's line), the
+raw content and the reason. Only an empty cell, a JSON null or a Parquet null is missing: "none",
+"NA", "null" or "-" is a value (a hate-speech corpus has the class `none`). Labels are normalised
+('2', '2   ', 2 and 2.0 are one class) and the report says which spellings merged. CSV/TSV files
+without a header line (`data.header: false`) name their columns by position: "0", "1", ...
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.textfile import (MAX_RAW, MISSING_TEXT, csv_records, fields_count, long_line, normalize_label,
+from tasks.textfile import (MAX_RAW, check_file, csv_records, fields_count, long_line, normalize_label,
                             read_text, reason_kind)
 
 SPLITS = ("train", "dev", "test")
@@ -49,7 +52,14 @@ class IngestError(ValueError):
 
 
 class QuarantineError(IngestError):
-    """More rows went to quarantine than params `data.max_quarantine_share` allows."""
+    """More rows went to quarantine than params `data.max_quarantine_share` allows, or all of them did.
+
+    An ingest function that quarantined every row raises it with its report and quarantine table, so
+    the ingest stage can still write the quarantine file and name it (flows/stages.py)."""
+
+    def __init__(self, message: str, report: dict | None = None, quarantine: pa.Table | None = None):
+        super().__init__(message)
+        self.report, self.quarantine = report, quarantine
 
 
 @dataclass
@@ -60,31 +70,36 @@ class RawRows:
     rows: list[int]  # each record's row number: the editor's line (CSV/TSV/JSONL), 1-based row (Parquet)
     quarantined: list[dict] = field(default_factory=list)  # records without that shape (QUARANTINE fields)
     notes: dict = field(default_factory=dict)  # what reading normalised, for the ingest report
+    # JSONL: {record position: {key: "object" | "list"}} for values that are not one text, number or bool
+    nested: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
-def read_raw(path: str | Path, fmt: str, encoding: str = "utf-8") -> pd.DataFrame:
+def read_raw(path: str | Path, fmt: str, encoding: str = "utf-8", header: bool = True) -> pd.DataFrame:
     """Read a file as strings, one DataFrame row per well-formed data row (header excluded)."""
-    return read_rows(path, fmt, encoding).frame
+    return read_rows(path, fmt, encoding, header).frame
 
 
-def read_rows(path: str | Path, fmt: str, encoding: str = "utf-8") -> RawRows:
+def read_rows(path: str | Path, fmt: str, encoding: str = "utf-8", header: bool = True) -> RawRows:
     """Read a data file strictly: undecodable bytes and empty files are errors that name the file and
-    the line; a record with the wrong number of fields, invalid JSON or an overlong line is quarantined."""
+    the line; a record with the wrong number of fields, invalid JSON or an overlong line is quarantined.
+    `header=False` (CSV/TSV only): no header line; columns are named "0", "1", ... by position."""
     path = Path(path)
     if fmt not in FORMATS:
         raise IngestError(f"{path}: unknown format {fmt!r}; use one of {', '.join(FORMATS)} (params key data.format)")
-    if not path.exists():
-        raise IngestError(f"{path}: file not found (params key data.path)")
-    if fmt == "parquet":
-        return _read_parquet(path)
+    if not header and fmt not in ("csv", "tsv"):
+        raise IngestError(f"{path}: data.header is false, which only the csv and tsv formats read (format {fmt!r}); "
+                          "set data.format to tsv or csv for a file without a header line, or data.header: true")
     try:
+        check_file(path)
+        if fmt == "parquet":
+            return _read_parquet(path)
         text = read_text(path, encoding)
         if fmt == "jsonl":
             return _read_jsonl(text, path)
-        return _read_delimited(text, path, fmt)
+        return _read_delimited(text, path, fmt, header)
     except IngestError:
         raise
-    except ValueError as err:  # textfile's messages already name the file, the line and the fix
+    except (ValueError, FileNotFoundError) as err:  # textfile's messages name the file, the line and the fix
         raise IngestError(str(err)) from None
 
 
@@ -92,13 +107,15 @@ def _bad(path: Path, row: int, raw: str, reason: str) -> dict:
     return {"source_file": str(path), "source_row": row, "raw": raw[:MAX_RAW], "reason": reason}
 
 
-def _read_delimited(text: str, path: Path, fmt: str) -> RawRows:
+def _read_delimited(text: str, path: Path, fmt: str, has_header: bool = True) -> RawRows:
     delimiter = "," if fmt == "csv" else "\t"
     # NSMC and TSV are never quoted: a `"` inside a review is text (130 NSMC reviews have one).
-    header, records = csv_records(text, path, delimiter, csv.QUOTE_MINIMAL if fmt == "csv" else csv.QUOTE_NONE)
+    header, records = csv_records(text, path, delimiter, csv.QUOTE_MINIMAL if fmt == "csv" else csv.QUOTE_NONE,
+                                  has_header)
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise IngestError(f"{path}: line 1: the header names column(s) {dupes} more than once; rename them")
+    shape = "the header has" if has_header else "most rows have (no header line)"
     data, rows, bad = [], [], []
     for first, last, fields in records:
         raw = delimiter.join(fields)
@@ -107,7 +124,7 @@ def _read_delimited(text: str, path: Path, fmt: str) -> RawRows:
                    else "a tab inside a field or a missing field? fix the row")
             span = (f" (the record spans lines {first}-{last}: check for an unbalanced double quote that merged rows)"
                     if first != last else "")
-            reason = f"{fields_count(len(fields))}, the header has {len(header)}; {fix}{span}"
+            reason = f"{fields_count(len(fields))}, {shape} {len(header)}; {fix}{span}"
             bad.append(_bad(path, first, raw, reason))
         elif (too_long := long_line([raw], first)) is not None:
             bad.append(_bad(path, first, raw, too_long))
@@ -119,6 +136,7 @@ def _read_delimited(text: str, path: Path, fmt: str) -> RawRows:
 
 def _read_jsonl(text: str, path: Path) -> RawRows:
     records, rows, bad = [], [], []
+    nested: dict[int, dict[str, str]] = {}
     numbers: Counter[str] = Counter()
     for row, line in enumerate(text.split("\n"), 1):  # not splitlines(): it also splits on U+2028
         line = line.removesuffix("\r")
@@ -138,10 +156,13 @@ def _read_jsonl(text: str, path: Path) -> RawRows:
                                              "write one object per line"))
             continue
         numbers.update(k for k, v in obj.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+        kinds = {k: "object" if isinstance(v, dict) else "list" for k, v in obj.items() if isinstance(v, (dict, list))}
+        if kinds:
+            nested[len(records)] = kinds
         records.append({k: _json_cell(v) for k, v in obj.items()})
         rows.append(row)
     notes = {"json_numbers_read_as_text": dict(numbers)} if numbers else {}
-    return RawRows(pd.DataFrame(records, dtype=str).fillna(""), rows, bad, notes)
+    return RawRows(pd.DataFrame(records, dtype=str).fillna(""), rows, bad, notes, nested)
 
 
 def _json_cell(value: object) -> str:
@@ -172,8 +193,14 @@ def _read_parquet(path: Path) -> RawRows:
 
 
 def canonicalize(raw: pd.DataFrame, columns: dict, source_file: str, split_cfg: dict,
-                 source_rows: list[int] | None = None) -> tuple[pa.Table, pa.Table, dict]:
-    """Map raw columns to the canonical table; return (kept rows, quarantined rows, label spellings)."""
+                 source_rows: list[int] | None = None,
+                 nested: dict[int, dict[str, str]] | None = None) -> tuple[pa.Table, pa.Table, dict]:
+    """Map raw columns to the canonical table; return (kept rows, quarantined rows, label spellings).
+
+    `nested` (RawRows.nested): JSON objects or lists read from a record; one in a mapped column
+    quarantines the row, since a text, label or id is one value."""
+    # YAML and --set read `text: 1` (a column position) as a number; the file's column names are strings.
+    columns = {name: None if raw_name is None else str(raw_name) for name, raw_name in columns.items()}
     missing = [raw_name for name, raw_name in columns.items() if raw_name and raw_name not in raw.columns]
     if missing:
         raise IngestError(
@@ -189,7 +216,13 @@ def canonicalize(raw: pd.DataFrame, columns: dict, source_file: str, split_cfg: 
     ids = _cells(raw, columns["id"]) if columns.get("id") else source_row.astype(str)
 
     reasons = pd.Series("", index=raw.index)
-    reasons[text == ""] = "empty text"
+    used = {raw_name: name for name, raw_name in columns.items() if raw_name}
+    for pos, kinds in (nested or {}).items():
+        hit = next((k for k in kinds if k in used), None)
+        if hit is not None:
+            reasons.iloc[pos] = (f"{used[hit]} (key {hit!r}) is a JSON {kinds[hit]}, not one value; "
+                                 "write it as a string or a number")
+    reasons[(reasons == "") & (text == "")] = "empty text"
     reasons[(reasons == "") & (label == "")] = "empty label"
     reasons[(reasons == "") & (ids == "")] = "empty id"
     if columns.get("split"):
@@ -224,11 +257,11 @@ def canonicalize(raw: pd.DataFrame, columns: dict, source_file: str, split_cfg: 
 
 
 def _cells(raw: pd.DataFrame, column: str | None) -> pd.Series:
-    """A column's cells stripped; empty for NaN, null and the spellings spreadsheets write for them."""
+    """A column's cells stripped; empty for a missing cell (the readers' "" for an empty cell or null).
+    "none", "NA" or "-" is what a person wrote and stays: it can be a real class."""
     if not column:
         return pd.Series("", index=raw.index)
-    cells = raw[column].fillna("").astype(str).str.strip()
-    return cells.mask(cells.str.casefold().isin(MISSING_TEXT), "")
+    return raw[column].fillna("").astype(str).str.strip()
 
 
 def _spellings(raw_label: pd.Series, label: pd.Series) -> dict:
@@ -262,14 +295,18 @@ def assign_splits(texts: list[str], dev: float, test: float, seed: int) -> list[
 
 
 def ingest(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
-    """The ingest stage: params `data` section -> (canonical table, quarantine, report)."""
+    """The ingest stage: params `data` section -> (canonical table, quarantine, report).
+
+    `data.header: false` reads a CSV/TSV file without a header line (columns "0", "1", ...)."""
     fmt, path = data_cfg["format"], str(data_cfg["path"])
     columns = NSMC_COLUMNS if fmt == "nsmc" else dict(data_cfg["columns"])
-    raw = read_rows(path, fmt, data_cfg.get("encoding", "utf-8"))
+    header = bool(data_cfg.get("header", True))
+    raw = read_rows(path, fmt, data_cfg.get("encoding", "utf-8"), header)
     rows_in = len(raw.frame) + len(raw.quarantined)
     if rows_in == 0:
-        raise IngestError(f"{path}: the file has a header line but no data rows")
-    kept, quarantined, spellings = canonicalize(raw.frame, columns, path, data_cfg["split"], raw.rows)
+        raise IngestError(f"{path}: the file has a header line but no data rows" if header
+                          else f"{path}: the file has no data rows")
+    kept, quarantined, spellings = canonicalize(raw.frame, columns, path, data_cfg["split"], raw.rows, raw.nested)
     if raw.quarantined:
         quarantined = pa.concat_tables([pa.Table.from_pylist(raw.quarantined, schema=QUARANTINE), quarantined])
         quarantined = quarantined.sort_by("source_row")
@@ -295,9 +332,34 @@ def ingest(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
         # '2', '2   ' and 2 are one class, not three: say which spellings were merged.
         report["label_spellings_normalized"] = spellings
     report.update(raw.notes)
+    refuse_all_quarantined(report, quarantined)
     if report["splits"]["train"] == 0:
         raise IngestError(f"{path}: no training rows after splitting; check data.split and data.columns.split")
     return kept, quarantined, report
+
+
+def _top_reasons(quarantine: pa.Table) -> str:
+    top = Counter(map(reason_kind, quarantine.column("reason").to_pylist())).most_common(3)
+    return "; ".join(f"{reason} ({n})" for reason, n in top)
+
+
+def _where(quarantine_path: str | None) -> str:
+    return (f"Each row, with its file, line and reason, is in {quarantine_path}. " if quarantine_path
+            else "Each row's file, line and reason is in the quarantine table. ")
+
+
+def refuse_all_quarantined(report: dict, quarantine: pa.Table, quarantine_path: str | None = None,
+                           source: str | None = None) -> None:
+    """Raise QuarantineError (carrying the report and the table) when rows were read but none was kept:
+    what to fix is why they were quarantined, not the split."""
+    rows_in = int(report["rows_in"])
+    if rows_in == 0 or int(report["rows_kept"]) > 0:
+        return
+    sources = source or report.get("source") or ", ".join(str(s.get("path")) for s in report.get("sources", []))
+    raise QuarantineError(
+        f"{sources}: all {rows_in} rows were quarantined, none is left to train on. Top reasons: "
+        f"{_top_reasons(quarantine)}. {_where(quarantine_path)}Fix the data (or data.format, data.columns, "
+        "data.header, data.encoding).", report, quarantine)
 
 
 def check_quarantine_share(report: dict, quarantine: pa.Table, data_cfg: dict, quarantine_path: str,
@@ -306,7 +368,8 @@ def check_quarantine_share(report: dict, quarantine: pa.Table, data_cfg: dict, q
 
     Every ingest report must satisfy rows_in = rows_kept + rows_quarantined (nothing dropped
     silently); the report gains `quarantine_share`. The error names the source, the counts, the
-    share, the commonest reasons, the quarantine file and the params key to change.
+    share, the commonest reasons, the quarantine file and the params key to change; when every row
+    was quarantined it says so, whatever the limit.
     """
     key = f"{problem + '.' if problem else ''}data.max_quarantine_share"
     rows_in, kept, quarantined = (int(report[k]) for k in ("rows_in", "rows_kept", "rows_quarantined"))
@@ -315,17 +378,16 @@ def check_quarantine_share(report: dict, quarantine: pa.Table, data_cfg: dict, q
                           f"{quarantined} (quarantine table: {quarantine.num_rows} rows); this is a bug, please report")
     share = quarantined / rows_in if rows_in else 0.0
     report["quarantine_share"] = round(share, 4)
+    sources = report.get("source") or ", ".join(str(s.get("path")) for s in report.get("sources", [])) \
+        or str(data_cfg.get("path"))
+    refuse_all_quarantined(report, quarantine, quarantine_path, sources)
     limit = data_cfg.get("max_quarantine_share")
     if limit is None or share <= float(limit):
         return report
-    top = Counter(map(reason_kind, quarantine.column("reason").to_pylist())).most_common(3)
-    sources = report.get("source") or ", ".join(str(s.get("path")) for s in report.get("sources", [])) \
-        or str(data_cfg.get("path"))
     raise QuarantineError(
         f"{sources}: {quarantined} of {rows_in} rows ({share:.1%}) were quarantined, over {key} = {limit}. "
-        f"Top reasons: {'; '.join(f'{reason} ({n})' for reason, n in top)}. Each row, with its file, line and "
-        f"reason, is in {quarantine_path}. Fix the data (or data.format, data.columns, data.encoding), "
-        f"or raise {key}."
+        f"Top reasons: {_top_reasons(quarantine)}. {_where(quarantine_path)}Fix the data (or "
+        f"data.format, data.columns, data.encoding), or raise {key}."
     )
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.encode import Vocab, build_vocab
-from tasks.ingest import SPLITS, assign_splits
+from tasks.ingest import SPLITS, assign_splits, refuse_all_quarantined
 from tasks.textfile import reason_kind
 
 ENTITY = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("type", pa.string())])
@@ -101,6 +101,7 @@ def ingest_ner(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
         report["type_map"] = type_report
     if notes:
         report["repairs"] = dict(notes)
+    refuse_all_quarantined(report, quarantine)
     if report["splits"]["train"] == 0:
         raise ValueError(f"{[s['path'] for s in sources]}: no training sentences; check data.split and the sources' split")
     return table, quarantine, report

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterator
 
-from tasks.textfile import blocks as _blocks, long_line, read_lines as _read_lines
+from tasks.textfile import blocks as _blocks, check_file, long_line, read_lines as _read_lines
 
 FORMATS = ("kmou", "klp", "klue", "jsonl")
 MAX_RAW = 2000  # quarantine rows keep at most this many characters of the block
@@ -41,10 +41,11 @@ class _Bad(Exception):
 
 def _files(path: Path, fmt: str) -> list[Path]:
     """A file as given, or the regular non-hidden files of a directory sorted by name (KMOU: *.txt)."""
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory; check the path given to read_ner")
+    if not path.is_dir():
+        check_file(path)  # a FIFO or a device: refused without opening it
+        return [path]
     files = sorted((p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
                     and (fmt != "kmou" or p.suffix == ".txt")), key=lambda p: p.name)
     if not files:
@@ -290,10 +291,23 @@ def _jsonl(block: list[str], path: Path, row: int, index: int) -> dict:
         if b["start"] < a["end"]:
             raise _Bad(f"entities overlap: {a['type']} {a['start']}-{a['end']} and {b['type']} "
                        f"{b['start']}-{b['end']}; nested or duplicate spans are not supported, keep one")
-    rec = {"id": obj.get("id", f"{path.stem}:{row}"), "text": text, "entities": out}
+    rec = {"id": _json_id(obj.get("id")) or f"{path.stem}:{row}", "text": text, "entities": out}
     if "split" in obj:
         rec["split"] = obj["split"]
     return rec
+
+
+def _json_id(value: object) -> str | None:
+    """A JSON id as text (7 -> "7"); None when absent or empty (the line number stands in)."""
+    if value is None:
+        return None
+    if isinstance(value, (dict, list, bool)):
+        kind = {dict: "object", list: "list", bool: "boolean"}[type(value)]
+        raise _Bad(f"field 'id' is a JSON {kind}, not a string or number; write the id as a string (or leave it "
+                   "out: the line number stands in)")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip() or None
 
 
 _PARSERS: dict[str, Callable[[list[str], Path, int, int], dict | None]] = {

@@ -28,7 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.encode import UNK, Vocab, build_vocab
-from tasks.ingest import SPLITS, assign_splits
+from tasks.textfile import check_file
+from tasks.ingest import SPLITS, assign_splits, refuse_all_quarantined
 
 FORMATS = ("conllu", "klue_dp")
 SUFFIXES = {"conllu": (".conllu",), "klue_dp": (".tsv",)}
@@ -56,8 +57,9 @@ def _files(path: str | Path, fmt: str) -> list[Path]:
         if not files:
             raise FileNotFoundError(f"{path}: no {'/'.join(SUFFIXES[fmt])} files in the folder (format {fmt})")
         return files
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder (params key n2path.data.path)")
+    check_file(path)  # a FIFO or a device: refused without opening it
     return [path]
 
 
@@ -154,6 +156,7 @@ def ingest_parse(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
         "words": sum(len(r["words"]) for r in kept),
         "sources": per_source,
     }
+    refuse_all_quarantined(report, quarantine)
     if report["splits"]["train"] == 0:
         raise ValueError(f"{[str(s['path']) for s in sources]}: no training sentences; check data.split, "
                          "data.split_as and the extra sources' split_as")

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from tasks.validate import ValidationFailed, check
 from tasks.validate_suite import run_suite_file
-from tasks.validate_text import add_text_columns
+from tasks.validate_text import add_text_columns, bad_chars
 
 ROW_CHECKS = ("words_nonempty", "lists_aligned", "one_root", "heads_in_range", "no_cycles", "relations_in_schema")
 MAX_ROW_PROBLEMS = 20
@@ -83,6 +83,9 @@ def validate_n2path(table: pa.Table, relations: list[str], cfg: dict, docs_dir=N
     given = table.column("text").to_pylist() if "text" in table.column_names else [None] * len(words)
     df["text"] = [t if t else " ".join(w or []) for t, w in zip(given, words)]
     add_text_columns(df, "text", splits=df["split"].tolist())
+    # The parser reads the words (and lemmas), not `# text`: a control character in one is checked there.
+    lemmas = table.column("lemmas").to_pylist() if "lemmas" in table.column_names else [None] * len(words)
+    df["words_bad_chars"] = [bad_chars(" ".join([*(w or []), *(lem or [])])) for w, lem in zip(words, lemmas)]
     report = run_suite_file("n2path", {"rows": df}, cfg, rows=int(table.num_rows), docs_dir=docs_dir)
     report["relations"] = list(relations)
     report["row_problems"] = problems

@@ -150,20 +150,20 @@ def test_rows_with_extra_or_missing_fields_are_quarantined():
         f"record at {path} line 5: 1 field, the header has 3; quote fields that contain a comma, or fix the row"]
 
 
-# ---------------------------------------------------------------- empty or NaN text
+# ---------------------------------------------------------------- empty text (only an empty cell is missing)
 
 
-def test_empty_and_nan_text_are_quarantined():
+def test_empty_text_is_quarantined_and_nan_or_null_text_is_kept():
     kept, quarantined, report = ingest(n21("n21_empty_text.tsv"))
     assert [(q["source_row"], q["reason"]) for q in quarantined.to_pylist()] == [
-        (4, "empty text"), (5, "empty text"), (6, "empty text"), (7, "empty text"), (8, "empty label")]
-    assert kept.column("id").to_pylist() == ["1", "2", "8"]
-    assert report["quarantine_reasons"] == {"empty text": 4, "empty label": 1}
+        (4, "empty text"), (5, "empty text"), (8, "empty label")]
+    assert kept.column("id").to_pylist() == ["1", "2", "5", "6", "8"]
+    assert kept.column("text").to_pylist()[2:4] == ["NaN", "null"]  # what the person wrote
+    assert report["quarantine_reasons"] == {"empty text": 2, "empty label": 1}
     rows, quarantined = read_pairs(f("chatbot_empty_text.csv"), "chatbot")
     path = f("chatbot_empty_text.csv")
-    assert len(rows) == 2 and reasons(quarantined) == [
-        f"record at {path} line 4: question ('Q') is empty or NaN; fill it in or delete the row",
-        f"record at {path} line 5: answer ('A') is empty or NaN; fill it in or delete the row"]
+    assert [r["answer"] for r in rows][-1] == "NaN" and reasons(quarantined) == [
+        f"record at {path} line 4: question ('Q') is empty or null; fill it in or delete the row"]
 
 
 # ---------------------------------------------------------------- a 1 MB line
@@ -342,12 +342,12 @@ def test_params_wrong_types_are_all_named():
 
 PATHS = {"ingested": "${work_dir}/ingested.parquet", "quarantine": "${work_dir}/quarantine.parquet"}
 THRESHOLD_CASES = {
-    "n21": ("tasks.ingest:ingest", n21("n21_empty_text.tsv"), (5, 8), "empty text (4); empty label (1)"),
+    "n21": ("tasks.ingest:ingest", n21("n21_empty_text.tsv"), (3, 8), "empty text (2); empty label (1)"),
     "n2m": ("tasks.n2m_stages:ingest_pairs",
             {"path": str(f("chatbot_empty_text.csv")), "format": "chatbot", "encoding": "utf-8",
              "columns": {"question": None, "answer": None, "label": None}, "drop_duplicate_pairs": True,
              "split": dict(ALL_TRAIN)},
-            (2, 4), "question ('Q') is empty or NaN (1); answer ('A') is empty or NaN (1)"),
+            (1, 4), "question ('Q') is empty or null (1)"),
     "n2n": ("tasks.ner:ingest_ner",
             {"path": str(f("kmou_cut.txt")), "format": "kmou", "encoding": "utf-8", "split_as": None,
              "extra_sources": [], "type_map": {}, "keep_unmapped_types": True, "split": dict(ALL_TRAIN)},

@@ -70,11 +70,12 @@ def test_bom_is_stripped(tmp_path):
     assert rows[0]["question"] == "안녕?" and rows[0]["label"] is None and not quarantined
 
 
-def test_csv_nan_and_field_count(tmp_path):
-    path = write(tmp_path, "p.csv", "question,answer,label\n배고파,NaN,a\n배고파,밥 먹어요,a\n너무,많은,필드,여기\n")
+def test_csv_empty_cell_and_field_count(tmp_path):
+    path = write(tmp_path, "p.csv", "question,answer,label\n배고파,,a\n배고파,밥 먹어요,a\n너무,많은,필드,여기\n"
+                                    "뭐라고,NaN,a\n")
     rows, quarantined = read_pairs(path, "csv")
-    assert [r["answer"] for r in rows] == ["밥 먹어요"] and rows[0]["label"] == "a"
-    assert "NaN" in quarantined[0]["reason"]
+    assert [r["answer"] for r in rows] == ["밥 먹어요", "NaN"] and rows[0]["label"] == "a"  # "NaN" is text
+    assert "answer ('answer') is empty or null" in quarantined[0]["reason"]
     assert "4 fields, the header has 3" in quarantined[1]["reason"] and "line 4" in quarantined[1]["reason"]
 
 

@@ -243,7 +243,7 @@ def test_empty_file(tmp_path):
 
 
 def test_missing_file_and_unknown_format(tmp_path):
-    with pytest.raises(IngestError, match="not found"):
+    with pytest.raises(IngestError, match=r"nope.tsv: no such file; check the data path \(params key data.path, or --data\)"):
         read_raw(tmp_path / "nope.tsv", "tsv")
     path = write_tsv(tmp_path / "d.tsv", ["id"], [["1"]])
     with pytest.raises(IngestError, match="unknown format 'xlsx'"):

@@ -82,7 +82,8 @@ def test_text_helpers():
     assert hangul_share("영화가 정말 좋았다") == 1.0
     assert hangul_share("This movie was great") == 0.0
     assert hangul_share("10점 만점에 10점!!") == 1.0  # digits and punctuation are not letters
-    assert hangul_share("ㅋㅋㅋ good") == 0.4286 and hangul_share("^^ 10/10") is None
+    assert hangul_share("ㅋㅋㅋ good") == 0.4286 and hangul_share("") is None
+    assert hangul_share("^^ 10/10") == hangul_share("😀😀") == 0.0  # no letter: no Korean text
     assert bad_chars("정상적인 문장\t탭") == "" and bad_chars("벨\x07소리\ufffd") == "U+0007 U+FFFD"
     assert bad_chars("ì\x95\x88ë\x85\x95") == "U+0095 U+0088 U+0085"  # UTF-8 read as Latin-1
     assert splits_per_text(["좋아요", " 좋아요 ", "싫어요", None], ["train", "test", "train", "dev"]) == [2, 2, 1, None]
@@ -274,3 +275,52 @@ def test_n2path_suite_names_two_roots_latin_and_leakage():
     assert set(bad["n_splits_for_text"]["example_ids"]) == {"a", "leak"}
     msg = str(pytest.raises(ValidationFailed, check_n2path, report, "tb.conllu").value)
     assert "tb.conllu" in msg and "two-roots" in msg and "n2path.validate.leakage_mostly" in msg
+
+
+# ---------------------------------------------------------------- rows without letters, control characters in words
+
+BAD = ROOT / "tests" / "bad_inputs"
+
+
+def test_emoji_only_pairs_fail_the_hangul_expectation_on_both_sides():
+    from tasks.dialogue import read_pairs
+    from tasks.validate_n2m import validate_n2m
+
+    pairs, _ = read_pairs(BAD / "chatbot_emoji.csv", "chatbot")
+    emoji = [(f"e{i}", p["question"], p["answer"], None, "train") for i, p in enumerate(pairs)]
+    report = validate_n2m(n2m_table([(*r[:3], None, r[4]) for r in N2M_CLEAN] + emoji), N2M_CFG, [])
+    bad = failed(report)
+    assert set(bad) == {"question_hangul_share", "answer_hangul_share"}
+    assert bad["question_hangul_share"]["unexpected_count"] == len(pairs) == 6
+    assert bad["answer_hangul_share"]["unexpected_examples"] == [0.0]
+
+
+def test_n21_and_n2n_rows_without_letters_count_against_the_hangul_share():
+    from tasks.validate_n2n import validate_n2n
+
+    rows = good_rows()
+    rows[4]["text"] = "👍👍👍"
+    report = validate_n21(make_table(rows), LABELS, {**CFG, "min_chars": 1})
+    assert failed(report)["hangul_share"]["example_ids"] == ["r4"]
+    report = validate_n2n(n2n_table([*N2N_CLEAN, ("x1", "2024. 01. 01.", [], "train")]), ["PS", "LC"],
+                          {"min_chars": 1, "max_chars": 100})
+    assert set(failed(report)) == {"hangul_share"} and failed(report)["hangul_share"]["example_ids"] == ["x1"]
+
+
+def test_n2path_control_character_inside_a_word_fails_though_text_is_clean():
+    from tasks.parse import sentences_table
+    from tasks.treebank import read_conllu
+    from tasks.validate_n2path import check_n2path, validate_n2path
+
+    sentences, _ = read_conllu(BAD / "conllu_nul_word.conllu")
+    clean = {"id": "c1", "text": "동생이 학교에 갔다", "words": ["동생이", "학교에", "갔다"], "heads": [3, 3, 0],
+             "deprels": ["nsubj", "obj", "root"]}
+    table = sentences_table([{**s, "split": "train"} for s in [*sentences, clean]])
+    assert table.column("text")[0].as_py() == "아이가 공을 찼다."  # `# text` holds no NUL
+    report = validate_n2path(table, ["nsubj", "obj", "root"], {"min_words": 1, "max_words": 50})
+    bad = failed(report)
+    assert set(bad) == {"words_bad_chars"}
+    assert bad["words_bad_chars"]["example_ids"] == ["nul-1"] and bad["words_bad_chars"]["unexpected_examples"] == [
+        "U+0000"]
+    msg = str(pytest.raises(ValidationFailed, check_n2path, report, "tb.conllu").value)
+    assert "words_bad_chars" in msg and "nul-1" in msg and "n2path.data.encoding" in msg

@@ -120,6 +120,84 @@ text("klue_dp_malformed.tsv", "\n".join([
     "## dp-3\t꽃이 핀다.",
 ]) + "\n")  # dp-3 is a header cut off before its word lines
 
+# ---------------------------------------------------------------- values that look "missing" but are written
+# A hate-speech corpus's layout (comments, contain_gender_bias, bias, hate): `none` is a class; "NA" and "-"
+# are comments someone wrote. Only the empty label (line 7) is missing.
+text("n21_none_class.tsv", "\n".join([
+    t("comments", "contain_gender_bias", "bias", "hate"),
+    t("배우 연기가 자연스러워서 좋았어요", "False", "none", "none"),
+    t("기사 제목 좀 제대로 달아라", "False", "none", "offensive"),
+    t("여자가 무슨 운전을 한다고", "True", "gender", "hate"),
+    t("NA", "False", "none", "none"),
+    t("-", "False", "others", "offensive"),
+    t("라벨이 빈 댓글이에요", "False", "none", ""),
+]) + "\n")
+text("n21_missing_like.jsonl", "\n".join([
+    '{"id": "a", "text": "null", "label": "NULL"}',
+    '{"id": "b", "text": "N/A", "label": "nan"}',
+    '{"id": "c", "text": "괜찮아요", "label": "-"}',
+    '{"id": "d", "text": "라벨이 null인 줄", "label": null}',
+    '{"id": "e", "text": null, "label": "none"}',
+]) + "\n")
+text("chatbot_missing_like.csv", "Q,A,label\n뭐라고 할까?,none,0\nNA,NULL,0\n대답이 대시인 줄,-,1\n답이 없는 줄,,2\n")
+CONLLU_WORDS = ["# sent_id = words-1", "# text = none NA - null", conllu_word(1, "none", 4, "dep"),
+                conllu_word(2, "NA", 4, "dep"), conllu_word(3, "-", 4, "punct"), conllu_word(4, "null", 0, "root")]
+text("conllu_missing_like.conllu", "\n".join(CONLLU_WORDS) + "\n\n")
+
+# ---------------------------------------------------------------- files without a header line
+# 3i4k's layout, `label<TAB>utterance`: line 3 has a stray third field; line 5 is blank.
+text("n21_headerless.tsv", "0\t내일 비 온대\n2\t몇 시에 만날까\n3\t창문 좀 닫아 줘\t여분 칸\n1\t오늘은 일찍 잘게\n\n"
+     "3\t불 꺼 줄래\n")
+text("n2m_headerless.tsv", "배고파\t밥 먹으러 가요.\n심심해\t산책 어때요?\n답이 없는 줄\n졸려\t잠깐 쉬어요.\n")
+
+# ---------------------------------------------------------------- an unclosed double quote
+# Row 10 opens a quote that never closes: a CSV reader merges every later line into that one field.
+QUOTE_ROWS = [f"{i},{'택배가 빨리 왔어요' if i % 2 else '포장이 찢어져 왔어요'},{'positive' if i % 2 else 'negative'}"
+              for i in range(1, 101)]
+QUOTE_ROWS[9] = '10,"정말 좋아요 최고,positive'
+text("n21_unclosed_quote.csv", "id,text,label\n" + "\n".join(QUOTE_ROWS) + "\n")
+text("chatbot_unclosed_quote.csv", CHAT + '잘 자,"좋은 꿈 꾸세요.,0\n' +
+     "".join(f"질문 {i}이에요,대답 {i}이에요.,0\n" for i in range(1, 31)))
+
+# ---------------------------------------------------------------- JSON values that are not one text
+text("n21_nested.jsonl", "\n".join([
+    '{"id": 1, "text": "정수 아이디예요", "label": "positive"}',
+    '{"id": 2, "text": {"ko": "객체인 텍스트"}, "label": "positive"}',
+    '{"id": 3, "text": "목록인 라벨", "label": ["positive", "negative"]}',
+    '{"id": {"n": 4}, "text": "객체인 아이디", "label": "negative"}',
+    '{"id": 5, "text": "쓰지 않는 키의 목록", "label": "negative", "tags": ["a"]}',
+]) + "\n")
+text("n2m_nested.jsonl", "\n".join([
+    '{"question": "안녕?", "answer": "반가워요.", "label": 0}',
+    '{"question": {"ko": "객체인 질문"}, "answer": "대답이에요."}',
+    '{"question": "목록인 라벨", "answer": "대답이에요.", "label": ["0", "1"]}',
+]) + "\n")
+text("ner_ids.jsonl", "\n".join([
+    '{"id": 7, "text": "지수는 서울에 산다.", "entities": [{"start": 0, "end": 2, "type": "PS"}]}',
+    '{"id": {"doc": 8}, "text": "민호는 부산에 간다.", "entities": []}',
+    '{"id": ["9"], "text": "하늘이 맑다.", "entities": []}',
+    '{"id": null, "text": "null", "entities": []}',
+    '{"id": 11.0, "text": "none", "entities": []}',
+]) + "\n")
+
+# ---------------------------------------------------------------- text validation must see
+# Emoji-only pairs: no letter, so no Korean text. A NUL byte inside a word, while `# text` is clean.
+text("chatbot_emoji.csv", "Q,A,label\n" + "".join(f"{q},{a},0\n" for q, a in [
+    ("😀", "😀😀"), ("👍👍", "🙏"), ("🎉", "🥳🥳"), ("😢", "🫂"), ("🍕?", "🍔!"), ("❤️", "💕")]))
+text("conllu_nul_word.conllu", "\n".join([
+    "# sent_id = nul-1", "# text = 아이가 공을 찼다.", conllu_word(1, "아이가", 3, "nsubj"),
+    conllu_word(2, "공\x00을", 3, "obj"), conllu_word(3, "찼다.", 0, "root")]) + "\n\n")
+
+# ---------------------------------------------------------------- every row quarantined
+text("n21_all_quarantined.tsv", "id\ttext\tlabel\n1\t라벨이 없어요\t\n2\t이것도 없어요\t\n3\t\tpositive\n")
+text("chatbot_all_quarantined.csv", "Q,A,label\n대답이 없어요,,0\n이것도 없어요,,0\n")
+text("ner_all_quarantined.jsonl", '{"id": "a", "text": "끊긴 줄", "entities": [\n{"id": "b", "text": "범위 밖", '
+     '"entities": [{"start": 0, "end": 40, "type": "PS"}]}\n')
+text("conllu_all_quarantined.conllu", "\n".join([
+    "# sent_id = r1", "# text = 새가 난다.", conllu_word(1, "새가", 2, "nsubj"), conllu_word(2, "난다.", 1, "root"), "",
+    "# sent_id = r2", "# text = 꽃이 핀다.", conllu_word(1, "꽃이", 2, "nsubj"), conllu_word(2, "핀다.", 1, "root"),
+]) + "\n\n")
+
 # ---------------------------------------------------------------- params.yaml
 text("params_unknown_key.yaml", "n21:\n  train:\n    epoch: 5          # typo for epochs\n")
 text("params_wrong_type.yaml", "n21:\n  train:\n    lr: fast\n  tokenize:\n    join_pos: \"yes\"\n")
