@@ -49,9 +49,18 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
 
 def swap_in(new: Path, target: Path) -> None:
     """Rename the finished `new` (a folder or file) onto `target`; an existing `target` steps aside first (a
-    non-empty folder cannot be renamed over another) and comes back if the rename fails."""
+    non-empty folder cannot be renamed over another) and comes back if the rename fails, else it is deleted.
+
+    Callers check first that `target` is theirs to replace (tasks/folders.py); a protected folder (the
+    root, home, a project root or source folder) is refused here whatever the caller checked."""
+    from tasks.folders import FolderError, protected
+
+    target = Path(target)
+    reason = protected(target)
+    if reason:
+        raise FolderError(f"refusing to replace {target}: it {reason}")
     old = None
-    if target.exists():
+    if os.path.lexists(target):
         old = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(target)}old.", dir=target.parent))
         os.rmdir(old)
         os.replace(target, old)
@@ -82,7 +91,7 @@ def remove_stale_temps(target: str | Path) -> list[Path]:
     prefix = f".{target.name}."
     for leftover in target.parent.iterdir():
         pid = leftover.name[len(prefix):].split(".", 1)[0] if leftover.name.startswith(prefix) else ""
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        if not pid.isdigit() or int(pid) == os.getpid() or alive(int(pid)):
             continue
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
@@ -92,7 +101,8 @@ def remove_stale_temps(target: str | Path) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this id runs (on this machine)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -9,11 +9,17 @@ its comment live. Whoever adds or renames a key in params.yaml runs
 and commits both files; tests/test_params.py fails while the two disagree. Loading checks the
 user's file against the schema, so a typo (`epoch: 5`) or a wrong type (`lr: fast`) in
 params.yaml itself fails with the file, the dotted key and the known keys or the expected type,
-instead of training with the default silently.
+instead of training with the default silently. Every `--set` is checked the same way, nested keys
+of a mapping value included (a mapping given for a section is merged into it key by key), and so is
+every number against its allowed range (RANGES).
 
 Flexible keys: a key whose default is null takes any value; an empty mapping (`type_map: {}`) is
 a free-form map; a list's items are not checked (extra_sources, features, kernel_sizes);
 and the keys matching NULLABLE may also be null. A user's file may leave keys out.
+
+A schema entry is a type name ('int', 'float', 'bool', 'str', 'list', 'map', 'section', 'any'), '?'
+appended where null is allowed too, and for numbers the allowed interval after a space:
+"int [1, inf)", "float [0, 1]".
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
+import re
 import sys
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -32,8 +40,32 @@ PARAMS_FILE = Path("params.yaml")
 SCHEMA_FILE = Path(__file__).with_name("params_schema.json")
 # Keys that may be null although their default is not: columns a file lacks, "take it from the data".
 NULLABLE = ("*.data.columns.*", "*.data.extra_sources", "*.data.type_map", "*.class_design.schema")
+# Allowed intervals of numeric keys; the first pattern that matches a key wins. 0 where params.yaml says
+# "0: auto / off / no cut" (workers, threads, max_len, buckets, char_cnn_dim, patience: never stop).
+RANGES = (
+    ("*.evaluate.decode.beam_width", "[1, inf)"), ("*.evaluate.decode.max_len", "[1, inf)"),
+    ("*.evaluate.decode.repetition_penalty", "(0, inf)"), ("*.evaluate.decode.*", "[0, inf)"),
+    ("*.train.epochs", "[1, inf)"), ("*.train.finetune.epochs", "[1, inf)"),
+    ("*.batch_size", "[1, inf)"), ("*.chunk_size", "[1, inf)"),
+    ("*.train.char_cnn_dim", "[0, inf)"), ("*.train.*_dim", "[1, inf)"), ("*.train.*_mlp", "[1, inf)"),
+    ("*.train.num_layers", "[1, inf)"),
+    ("*dropout", "[0, 1)"), ("*.train.label_smoothing", "[0, 1)"),
+    ("*.lr", "(0, inf)"), ("*.train.lr_decay", "(0, inf)"), ("*.train.weight_decay", "[0, inf)"),
+    ("*.patience", "[0, inf)"), ("*.train.grad_clip", "[0, inf)"), ("*.train.threads", "[0, inf)"),
+    ("*max_len", "[0, inf)"), ("*max_src_len", "[0, inf)"), ("*.seed", "[0, inf)"),
+    ("*.workers", "[0, inf)"),
+    ("*.data.max_quarantine_share", "[0, 1]"), ("*.data.split.dev", "[0, 1]"), ("*.data.split.test", "[0, 1]"),
+    ("*.data.split.block_rows", "[0, inf)"),
+    ("*min_freq", "[0, inf)"), ("*.encode.max_size", "[1, inf)"), ("*.encode.ngrams.buckets", "[0, inf)"),
+    ("*.encode.retrieve_k", "[1, inf)"), ("*.encode.retrieve_gold_share", "[0, 1]"),
+    ("*.encode.rerank_candidates", "[1, inf)"), ("*.encode.rerank_folds", "[2, inf)"),
+    ("*_share", "[0, 1]"), ("*_mostly", "[0, 1]"), ("*.class_design.drift_warn", "[0, 1]"),
+    ("*.validate.*", "[0, inf)"), ("*.class_design.*", "[0, inf)"),
+    ("*.evaluate.*", "[0, inf)"),
+)
 _EXPECT = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
            "list": "a list", "map": "a mapping", "section": "a section (a mapping of the keys below)"}
+_INTERVAL = re.compile(r"^([\[(])\s*([^,]*?)\s*,\s*([^\])]*?)\s*([\])])$")
 
 
 class ParamsError(ValueError):
@@ -54,64 +86,108 @@ def load_params(path: str | Path = PARAMS_FILE, overrides: list[str] | None = No
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: expected a mapping of problem sections (n21:, n2n:, ...), "
                           f"got a {type(params).__name__}")
-    params = check_params(params, load_schema() if schema is None else schema, source=str(path))
-    return apply_overrides(params, overrides or [], source=str(path))
+    schema = load_schema() if schema is None else schema
+    params = check_params(params, schema, source=str(path))
+    return apply_overrides(params, overrides or [], source=str(path), schema=schema)
 
 
 # ---------------------------------------------------------------- --set overrides
 
 
-def apply_overrides(params: dict, overrides: list[str], source: str = "params.yaml") -> dict:
+def apply_overrides(params: dict, overrides: list[str], source: str = "params.yaml",
+                    schema: dict[str, str] | None = None) -> dict:
     """Return a copy of params with each `a.b.c=value` applied.
 
-    Values are parsed as YAML (so `5`, `0.1`, `true`, `[2,3]` keep their types). Only keys that
-    already exist may be set, and a value must keep the key's type: a typo should fail loudly,
-    not train with the default silently.
+    Values are parsed as YAML (so `5`, `0.1`, `true`, `[2,3]` keep their types) and checked against the
+    schema (without one: the types and ranges of params itself): only known keys may be set, a value must
+    have the key's type and lie in its range, and a mapping given for a section sets the keys it names. A
+    typo should fail loudly, not train with the default silently.
+
+    A work_dir set without model_dir takes the model along: when `model_dir` is `<work_dir>/model` in
+    params, it becomes `<new work_dir>/model` (params.yaml keeps concrete paths: DVC reads them).
     """
+    original = params
     params = copy.deepcopy(params)
+    schema = schema_of(params) if schema is None else schema
+    assigned: set[str] = set()
     for item in overrides:
         if "=" not in item:
             raise ParamsError(f"--set {item!r}: expected key=value, e.g. --set n21.train.epochs=5")
         dotted, raw = item.split("=", 1)
-        keys = dotted.strip().split(".")
+        dotted = dotted.strip()
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as err:
             raise ParamsError(f"--set {item!r}: the value is not valid YAML ({err.problem})") from err
+        keys = dotted.split(".")
         node = params
         for depth, key in enumerate(keys[:-1]):
-            child = node.get(key) if isinstance(node, dict) else None
-            if not isinstance(child, dict):
-                where = ".".join(keys[: depth + 1])
-                raise ParamsError(f"--set {dotted}: {where!r} is not a section of {source}; known: {_known(node)}")
+            here = ".".join(keys[: depth + 1])
+            if key not in node and schema.get(here) == "section":
+                node[key] = {}  # a section the user's file left out
+            child = node.get(key)
+            if not isinstance(child, dict) or schema.get(here) not in ("section", "map", "map?"):
+                if key not in node:
+                    raise ParamsError(f"--set {item}: {_unknown_override(here, node, schema, source)}")
+                raise ParamsError(f"--set {item}: {here!r} is not a section of {source} (it takes "
+                                  f"{_expected(schema.get(here, 'any'))}), so it has no key {keys[depth + 1]!r}")
             node = child
-        last = keys[-1]
-        if last not in node:
-            raise ParamsError(f"--set {dotted}: unknown key {last!r} in {source}; known: {_known(node)}")
-        node[last] = _coerce(dotted, node[last], value)
+        _assign(node, keys[-1], dotted, value, schema, source, item, assigned)
+    _follow_work_dir(original, params, assigned)
     return params
 
 
-def _coerce(dotted: str, old: Any, new: Any) -> Any:
-    if old is None or new is None:
-        return new
-    if isinstance(old, bool) != isinstance(new, bool):  # bool is an int subclass: epochs=true is a typo
-        raise ParamsError(f"--set {dotted}={new!r}: expected {type(old).__name__} (like the current value {old!r})")
-    if isinstance(new, type(old)):
-        return new
-    if isinstance(old, float) and isinstance(new, str):  # PyYAML reads 1e-3 as a string
-        try:
-            return float(new)
-        except ValueError:
-            pass
-    if isinstance(old, float) and isinstance(new, int) and not isinstance(new, bool):
-        return float(new)
-    if isinstance(old, str):
-        return str(new)
-    raise ParamsError(
-        f"--set {dotted}={new!r}: expected {type(old).__name__} (like the current value {old!r}), "
-        f"got {type(new).__name__}"
-    )
+def _assign(node: dict, key: str, dotted: str, value: Any, schema: dict[str, str], source: str, item: str,
+            assigned: set[str]) -> None:
+    parent = dotted.rsplit(".", 1)[0] if "." in dotted else ""
+    expected = schema.get(dotted)
+    if expected is None:
+        if schema.get(parent, "").startswith("map"):  # a free-form map's items: any key, any value
+            node[key] = value
+            assigned.add(dotted)
+            return
+        raise ParamsError(f"--set {item}: {_unknown_override(dotted, node, schema, source)}")
+    if expected == "section":
+        if not isinstance(value, dict):
+            raise ParamsError(f"--set {item}: {dotted} is a section: expected a mapping of its keys "
+                              f"({', '.join(_children(dotted, schema))}), got {_show(value)}")
+        target = node.get(key)
+        if not isinstance(target, dict):
+            target = node[key] = {}
+        for child, child_value in value.items():  # merged key by key: keys it does not name keep their values
+            _assign(target, str(child), f"{dotted}.{child}", child_value, schema, source, item, assigned)
+        return
+    try:
+        node[key] = _check_value(expected, value)
+    except _Invalid as err:
+        named = "" if item.split("=", 1)[0].strip() == dotted else f"{dotted}: "  # a key inside a mapping value
+        raise ParamsError(f"--set {item}: {named}{err}") from None
+    assigned.add(dotted)
+
+
+def _follow_work_dir(original: dict, params: dict, assigned: set[str]) -> None:
+    for name, section in params.items():
+        before = original.get(name)
+        if (f"{name}.work_dir" not in assigned or f"{name}.model_dir" in assigned or not isinstance(before, dict)
+                or not isinstance(before.get("work_dir"), str) or not isinstance(before.get("model_dir"), str)):
+            continue
+        if Path(before["model_dir"]) == Path(before["work_dir"]) / "model":
+            section["model_dir"] = str(Path(section["work_dir"]) / "model")
+
+
+def _unknown_override(dotted: str, node: dict, schema: dict[str, str], source: str) -> str:
+    parent, _, key = dotted.rpartition(".")
+    known = sorted(set(node) | set(_children(parent, schema)))
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {'.'.join([parent, close[0]]) if parent else close[0]!r}?)" if close else ""
+    where = f"in {parent}" if parent else "at the top level"
+    return f"unknown key {key!r} {where} of {source}{hint}; known: {', '.join(known) or '(none)'}"
+
+
+def _children(parent: str, schema: dict[str, str]) -> list[str]:
+    depth = parent.count(".") + 1 if parent else 0
+    return sorted(k.rsplit(".", 1)[-1] for k in schema
+                  if k.count(".") == depth and (not parent or k.startswith(parent + ".")))
 
 
 def _known(node: Any) -> str:
@@ -128,8 +204,7 @@ def section(params: dict, problem: str) -> dict:
 
 
 def schema_of(params: dict) -> dict[str, str]:
-    """dotted key -> type name ('int', 'float', 'bool', 'str', 'list', 'map', 'section', 'any'),
-    with '?' appended where null is allowed too."""
+    """dotted key -> type name, '?' appended where null is allowed too, and the interval numbers must lie in."""
     out: dict[str, str] = {}
 
     def walk(node: dict, prefix: str) -> None:
@@ -141,7 +216,8 @@ def schema_of(params: dict) -> dict[str, str]:
                 continue
             kind = _kind(value)
             nullable = kind != "any" and any(fnmatchcase(dotted, p) for p in NULLABLE)
-            out[dotted] = kind + ("?" if nullable else "")
+            interval = next((r for p, r in RANGES if fnmatchcase(dotted, p)), None) if kind in ("int", "float") else None
+            out[dotted] = kind + ("?" if nullable else "") + (f" {interval}" if interval else "")
 
     walk(params, "")
     return out
@@ -192,8 +268,8 @@ def check_params(params: dict, schema: dict[str, str], source: str = "params.yam
             else:
                 try:
                     node[key] = _check_value(expected, node[key])
-                except ValueError:
-                    problems.append(f"{dotted}: expected {_expected(expected)}, got {_show(node[key])}")
+                except _Invalid as err:
+                    problems.append(f"{dotted}: {err}")
 
     walk(params, "")
     if len(problems) == 1:
@@ -204,9 +280,7 @@ def check_params(params: dict, schema: dict[str, str], source: str = "params.yam
 
 
 def _unknown(dotted: str, parent: str, schema: dict[str, str]) -> str:
-    depth = dotted.count(".")
-    known = sorted(k.rsplit(".", 1)[-1] for k in schema
-                   if k.count(".") == depth and (not parent or k.startswith(parent + ".")))
+    known = _children(parent, schema)
     key = dotted.rsplit(".", 1)[-1]
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {'.'.join([parent, close[0]]) if parent else close[0]!r}?)" if close else ""
@@ -215,10 +289,25 @@ def _unknown(dotted: str, parent: str, schema: dict[str, str]) -> str:
             "code? Run `python -m tasks.params --write-schema` after adding it to the project's params.yaml")
 
 
+class _Invalid(ValueError):
+    """A value of the wrong type or out of range; the message says what was expected and what came."""
+
+
 def _check_value(expected: str, value: Any) -> Any:
-    kind, nullable = expected.rstrip("?"), expected.endswith("?")
+    head, _, interval = expected.partition(" ")
+    kind, nullable = head.rstrip("?"), head.endswith("?")
     if kind == "any" or (value is None and nullable):
         return value
+    try:
+        checked = _typed(kind, value)
+    except ValueError:
+        raise _Invalid(f"expected {_expected(head)}, got {_show(value)}") from None
+    if interval and not _within(checked, interval):
+        raise _Invalid(f"{checked!r} is out of range: expected {_expected(expected)}")
+    return checked
+
+
+def _typed(kind: str, value: Any) -> Any:
     if value is None:
         raise ValueError
     if kind == "bool":
@@ -245,8 +334,35 @@ def _check_value(expected: str, value: Any) -> Any:
     raise ValueError
 
 
+def _bounds(interval: str) -> tuple[float, bool, float, bool]:
+    """(low, low included, high, high included) of "[1, inf)", "(0, 1]", ..."""
+    match = _INTERVAL.match(interval)
+    if not match:
+        raise ParamsError(f"bad interval {interval!r} in tasks/params.py RANGES")
+    left, low, high, right = match.groups()
+    return (float(low or "-inf"), left == "[", float(high or "inf"), right == "]")
+
+
+def _within(value: float, interval: str) -> bool:
+    low, low_in, high, high_in = _bounds(interval)
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return (value > low or (low_in and value == low)) and (value < high or (high_in and value == high))
+
+
+def _range_words(interval: str) -> str:
+    low, low_in, high, high_in = _bounds(interval)
+    if math.isinf(high):
+        return f"{'>=' if low_in else '>'} {low:g}"
+    if math.isinf(low):
+        return f"{'<=' if high_in else '<'} {high:g}"
+    return f"in {'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
+
+
 def _expected(expected: str) -> str:
-    return _EXPECT[expected.rstrip("?")] + (" or null" if expected.endswith("?") else "")
+    head, _, interval = expected.partition(" ")
+    words = _EXPECT.get(head.rstrip("?"), "any value")
+    return words + (f" {_range_words(interval)}" if interval else "") + (" or null" if head.endswith("?") else "")
 
 
 def _show(value: Any) -> str:

@@ -5,7 +5,8 @@ partition), `tokenize.runner`) and by every encode stage (`encode.workers/chunk_
 `map_rows`; N21 on threads by default, as its Arrow and numpy work releases the GIL). Runners:
 
 - `kind: process` (default): a spawn-based process pool (the JVM does not survive fork); each worker
-  builds its tagger once, in the pool's initializer, and keeps it for every partition it gets.
+  builds its tagger once, in the pool's initializer, and keeps it for every partition it gets; it
+  exits within a second of its parent's end, however the parent ended (`start_worker`).
 - `kind: thread`: a thread pool in this process, one tagger per thread (Mecab holds the GIL, so this
   only helps taggers that release it; kept for the JVM taggers' tests and odd platforms).
 - `kind: dask`: a Prefect flow whose task runner is prefect-dask's DaskTaskRunner, one Prefect task
@@ -21,6 +22,8 @@ partition), `tokenize.runner`) and by every encode stage (`encode.workers/chunk_
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
@@ -84,7 +87,7 @@ def run(cfg: dict, fn: Callable[[Any, dict], Any], body: Callable[[MapFn], Any],
                 pool = ThreadPoolExecutor(workers)
             else:
                 pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                                           initializer=warm, initargs=(cfg,) if warm else ())
+                                           initializer=start_worker, initargs=(os.getpid(), warm, cfg))
         return collect(pool.map(fn, parts, [cfg] * len(parts)), done)
 
     try:
@@ -92,6 +95,26 @@ def run(cfg: dict, fn: Callable[[Any, dict], Any], body: Callable[[MapFn], Any],
     finally:
         if pool is not None:
             pool.shutdown()
+
+
+def start_worker(parent: int, warm: Callable[[dict], None] | None, cfg: dict) -> None:
+    """A pool worker's initializer: die with the parent, then `warm(cfg)` (build the tagger).
+
+    A worker blocks on its task queue, whose pipe it holds open itself, so a parent killed with SIGKILL
+    (no shutdown runs) would leave it waiting forever with its tagger (~230 MB for Mecab, a JVM for the
+    others): a daemon thread checks every WATCH_S seconds that the parent still is the parent."""
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="hanflow-parent-watch", daemon=True).start()
+    if warm is not None:
+        warm(cfg)
+
+
+WATCH_S = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(WATCH_S)
+    os._exit(1)  # the parent is gone: nobody will read a result
 
 
 def _dask(cfg: dict, fn: Callable, body: Callable[[MapFn], Any], workers: int, address: str | None,
@@ -113,9 +136,14 @@ def _dask(cfg: dict, fn: Callable, body: Callable[[MapFn], Any], workers: int, a
         with get_client(sync_client=True) as client:
             api_url = str(client.api_url)
         # Worker processes, one thread each: one tagger (and one JVM) per worker. Spawned, not forked.
+        # Scheduler and dashboard on loopback (":0" alone binds every interface); HANFLOW_DASK_DASHBOARD
+        # (e.g. 0.0.0.0:8787) opens the dashboard wider on purpose.
         runner = DaskTaskRunner(cluster_class="distributed.LocalCluster",
                                 cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                                "dashboard_address": ":0", "env": {"PREFECT_API_URL": api_url}})
+                                                "host": "127.0.0.1",
+                                                "dashboard_address": os.environ.get("HANFLOW_DASK_DASHBOARD",
+                                                                                    "127.0.0.1:0"),
+                                                "env": {"PREFECT_API_URL": api_url}})
     token = uuid.uuid4().hex
     _RUNS[token] = (task(fn, name=name, cache_policy=NO_CACHE, persist_result=False), cfg, body)
     try:

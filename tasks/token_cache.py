@@ -10,7 +10,9 @@ namespace: the cache holds the tagger's raw (morpheme, tag) pairs and the token 
 Layout: `<cache_dir>/tokens/<namespace hash>/seg-*.arrow`, Arrow IPC files (uncompressed) with columns `text`,
 `morphs` and `tags` (list<string>), plus `namespace.json` saying what the hash
 stands for. Every write is a new segment renamed into place, so a killed run never leaves a
-half-written one and two processes can append at once. A session reads the text columns (the
+half-written one and two processes can append at once. The cache may be deleted at any time, also
+while a stage runs: a segment gone by the time its block is read is a miss, and a folder gone by the
+time a segment is written is made again. A session reads the text columns (the
 index, one copy, ~the texts' size); a lookup matches a batch against them in Arrow (no Python object
 per cached row) and reads only the blocks that hold hits. IPC rather than Parquet:
 reading a block back (mapped, uncompressed) is ~10x cheaper, which is most of an incremental rerun. When more than
@@ -70,10 +72,9 @@ class TokenCache:
 
     def __init__(self, root: str | Path, cfg: dict):
         self.dir = store_dir(root, cfg)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        if not (self.dir / "namespace.json").exists():
-            (self.dir / "namespace.json").write_text(json.dumps(namespace(cfg), indent=2) + "\n", encoding="utf-8")
-        self._lock = _Lock(self.dir / ".lock")
+        self._namespace = namespace(cfg)
+        self._prepare()
+        self._lock = Lock(self.dir / ".lock")
         if len(self._segments()) > COMPACT_AT and self._lock.exclusive():
             self._compact()
         self._lock.shared()
@@ -90,6 +91,12 @@ class TokenCache:
                     self._register(seg, i, reader.get_batch(i).column(0))
             except (OSError, pa.ArrowInvalid):  # unreadable (disk trouble): skipped, it only costs misses
                 continue
+
+    def _prepare(self) -> None:
+        """The store's folder and namespace.json, (re)made when missing: the cache may be deleted at any time."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not (self.dir / "namespace.json").exists():
+            (self.dir / "namespace.json").write_text(json.dumps(self._namespace, indent=2) + "\n", encoding="utf-8")
 
     def _segments(self) -> list[Path]:
         return sorted(self.dir.glob("seg-*.arrow"))
@@ -124,20 +131,27 @@ class TokenCache:
         positions = np.flatnonzero(row_entry >= 0)
         if not len(positions):
             return none
-        self.hits += len(positions)
         entries = row_entry[positions]
         starts = np.array(self._block_start, np.int64)
         blocks = np.searchsorted(starts, entries, side="right") - 1
         read_start = np.zeros(len(starts), np.int64)
-        chunks, offset, readers = [], 0, {}
+        chunks, offset, readers, gone = [], 0, {}, []
         for block in np.unique(blocks).tolist():
             seg, i = self._blocks[block]
-            if seg not in readers:
-                readers[seg] = pa.ipc.open_file(pa.memory_map(str(seg)))
-            batch = readers[seg].get_batch(i)
+            try:
+                if seg not in readers:
+                    readers[seg] = pa.ipc.open_file(pa.memory_map(str(seg)))
+                batch = readers[seg].get_batch(i)
+            except (OSError, pa.ArrowInvalid):  # deleted (the cache may go at any time) or damaged: misses
+                gone.append(block)
+                continue
             chunks.append((batch.column(1), batch.column(2)))
             read_start[block] = offset
             offset += batch.num_rows
+        if gone:
+            kept = ~np.isin(blocks, gone)
+            positions, entries, blocks = positions[kept], entries[kept], blocks[kept]
+        self.hits += len(positions)
         return positions, chunks, read_start[blocks] + entries - starts[blocks]
 
     def add(self, texts: pa.Array, morphs: pa.Array, tags: pa.Array) -> None:
@@ -151,14 +165,22 @@ class TokenCache:
             self._write(pa.Table.from_arrays([texts, morphs, tags], schema=SCHEMA).to_batches(BLOCK), register=True)
 
     def _write(self, batches, register: bool = False) -> None:
-        target = self.dir / f"seg-{os.getpid()}-{uuid.uuid4().hex[:12]}.arrow"
-        tmp = target.with_name("." + target.name)
-        written = []
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
-                written.append(batch.column(0))
-        os.replace(tmp, target)
+        attempts = 2 if isinstance(batches, list) else 1  # a store deleted meanwhile is made again, once
+        for attempt in range(attempts):
+            target = self.dir / f"seg-{os.getpid()}-{uuid.uuid4().hex[:12]}.arrow"
+            tmp = target.with_name("." + target.name)
+            written = []
+            try:
+                self._prepare()
+                with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
+                    for batch in batches:
+                        writer.write_batch(batch)
+                        written.append(batch.column(0))
+                os.replace(tmp, target)
+                break
+            except FileNotFoundError:
+                if attempt == attempts - 1:
+                    return  # storing is best effort: the texts are tagged again next time
         if register:
             for i, keys in enumerate(written):
                 self._register(target, i, keys)
@@ -189,7 +211,7 @@ class TokenCache:
         self._lock.release()
 
 
-class _Lock:
+class Lock:
     """flock on a file: shared while a session reads segments, exclusive (non-blocking) to compact."""
 
     def __init__(self, path: Path):

@@ -11,7 +11,14 @@ tagging would write again; rows that merely look the same but serialize differen
 
 DVC removes a stage's outputs before it reruns it, which is why the parts live in the cache folder
 (`<cache_dir>/tokens/<namespace>/parts/`) and not only in the output. A run keeps the parts it used
-and deletes the rest, so the store holds one output's worth.
+and deletes the rest, so the store holds one output's worth (when no other run uses the store at the
+same time: then it keeps everything, for the other run may need it).
+
+What is reused is verified: a part's record holds its size and blake2b digest, taken when it was
+stored, and a reused part is checked against them after it is linked into the output (hashing a part
+costs ~1 ms per MB, tagging it ~100x more). An output part edited in place edits the stored part too
+(they are one file): the check fails, the entry is dropped and the rows are tagged again. A store
+deleted mid-run (the cache may be deleted at any time) only costs misses.
 """
 
 from __future__ import annotations
@@ -44,6 +51,12 @@ class PartStore:
         # The folder is the tagger namespace's already; the key adds what else shapes a part.
         self._salt = json.dumps({"format": PART_FORMAT, "join_pos": bool(cfg.get("join_pos"))}).encode()
         self.used: set[str] = set()
+        self.dropped = 0  # entries found damaged (or half gone) this run, and recomputed
+        self._lock = None
+        if self.dir is not None:  # shared while this run may use the store; prune wants it alone
+            self.dir.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = token_cache.Lock(self.dir.parent / ".lock")
+            self._lock.shared()
 
     def key(self, batch: pa.RecordBatch) -> str | None:
         if self.dir is None:
@@ -55,38 +68,83 @@ class PartStore:
         digest.update(sink.getvalue())
         return digest.hexdigest()[:32]
 
-    def get(self, key: str | None) -> tuple[Path, dict] | None:
-        """The stored part and its counts, or None."""
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        return self.dir / f"{key}.parquet", self.dir / f"{key}.json"
+
+    def reuse(self, key: str | None, target: Path) -> dict | None:
+        """Link the stored part for `key` to `target` and return its counts, if it is there and intact; else
+        None (a damaged entry is dropped, so the caller computes the part again)."""
         if key is None:
             return None
-        part, counts = self.dir / f"{key}.parquet", self.dir / f"{key}.json"
+        part, record_path = self._paths(key)
         try:
-            found = part, json.loads(counts.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            size, digest, counts = int(record["bytes"]), str(record["blake2b"]), dict(record["counts"])
+        except FileNotFoundError:
             return None
-        if not part.is_file():
+        except (OSError, ValueError, KeyError, TypeError):  # unreadable, or from before the digests
+            self._drop(key)
+            return None
+        try:
+            link_or_copy(part, target)
+        except FileNotFoundError:  # deleted meanwhile
+            self._drop(key)
+            return None
+        if target.stat().st_size != size or file_digest(target) != digest:
+            target.unlink()
+            self._drop(key)
             return None
         self.used.add(key)
-        return found
+        return counts
 
     def put(self, key: str | None, written: Path, counts: dict) -> None:
-        """Keep a part just written into the output (linked, so no bytes are copied)."""
+        """Keep a part just written into the output (linked, so no bytes are copied), with its size and digest.
+        Storing is best effort: a store deleted meanwhile is made again once, then the part is not kept."""
         if key is None:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        io.write_json(counts, self.dir / f"{key}.json")  # first: a part on disk always has its counts
-        with io.atomic_path(self.dir / f"{key}.parquet", ".parquet") as tmp:
-            tmp.unlink()
-            link_or_copy(written, tmp)
+        part, record_path = self._paths(key)
+        record = {"bytes": written.stat().st_size, "blake2b": file_digest(written), "counts": counts}
+        for attempt in range(2):
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+                io.write_json(record, record_path)  # first: a part on disk always has its record
+                with io.atomic_path(part, ".parquet") as tmp:
+                    tmp.unlink()
+                    link_or_copy(written, tmp)
+                break
+            except FileNotFoundError:
+                if attempt:
+                    return
         self.used.add(key)
 
+    def _drop(self, key: str) -> None:
+        self.dropped += 1
+        for path in self._paths(key):
+            path.unlink(missing_ok=True)
+
     def prune(self) -> None:
-        """After a successful run: drop the parts this run did not use."""
-        if self.dir is None or not self.dir.is_dir():
+        """After a successful run: drop the parts this run did not use, unless another run uses the store too."""
+        if self.dir is None:
             return
-        for entry in self.dir.iterdir():
-            if entry.suffix in (".parquet", ".json") and entry.stem not in self.used:
-                entry.unlink(missing_ok=True)
+        try:
+            if self._lock.exclusive():
+                for entry in list(self.dir.iterdir()):
+                    if entry.suffix in (".parquet", ".json") and entry.stem not in self.used:
+                        entry.unlink(missing_ok=True)
+        except FileNotFoundError:  # the store was deleted: nothing to prune
+            pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+
+
+def file_digest(path: Path) -> str:
+    """blake2b of a file's bytes, read in chunks."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "blake2b").hexdigest()
 
 
 def link_or_copy(source: Path, target: Path) -> None:

@@ -313,14 +313,13 @@ def tokenize_file(source, target, cfg: dict, batch_rows: int = STREAM_ROWS, part
             index = -1
             for index, batch in enumerate(source_file.iter_batches(batch_size=min(part_rows, batch_rows))):
                 key = parts.key(batch)
-                stored = parts.get(key)
+                stored = parts.reuse(key, folder / token_parts.part_name(index))  # verified, else None
                 if stored is None:
                     queued.append((index, batch, key))
                     if sum(b.num_rows for _, b, _ in queued) >= batch_rows:
                         flush()
                     continue
-                token_parts.link_or_copy(stored[0], folder / token_parts.part_name(index))
-                add({**stored[1], "cache_hits": batch.num_rows, "parts_reused": 1})
+                add({**stored, "cache_hits": batch.num_rows, "parts_reused": 1})
                 rows_bar.update(batch.num_rows)
             flush()
             if index < 0:  # no rows: one empty part with the stage's schema
@@ -332,11 +331,15 @@ def tokenize_file(source, target, cfg: dict, batch_rows: int = STREAM_ROWS, part
 
     try:
         partition.run(cfg, tag_partition, stream, warm=warm)
+    except BaseException:
+        parts.close()
+        raise
     finally:
         for session in sessions:
             session.close()
     parts.prune()
-    return _report(cfg, {"cache_hits": 0, "tagged": 0, "parts_reused": 0, **totals})
+    return _report(cfg, {"cache_hits": 0, "tagged": 0, "parts_reused": 0, **totals,
+                         **({"parts_dropped": parts.dropped} if parts.dropped else {})})
 
 
 def _writer(path, schema: pa.Schema):

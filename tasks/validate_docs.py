@@ -16,9 +16,9 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
+from tasks import io
 from tasks.validate import bounds as allowed
 
 # The ephemeral context already has a site named `local_site` (in a temporary folder).
@@ -83,24 +83,39 @@ def build_data_docs(ctx, target: Path, report: dict) -> Path:
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(tmp)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })
+        suites_as_validated(ctx)
         ctx.build_data_docs(site_names=[SITE_NAME])
         make_offline(tmp, report)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private
-        _swap_into_place(tmp, target)
+        io.swap_in(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target / "index.html"
 
 
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    old = None
-    if target.exists() or target.is_symlink():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
-        os.rename(target, old)
-    os.rename(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() and not old.is_symlink() else old.unlink()
+def suites_as_validated(ctx) -> None:
+    """Store each suite as its last validation ran it, for the suite pages: GX renders the kwargs as stored,
+    so suite parameters would read `{'$PARAMETER': name}` instead of the params.yaml values the results
+    carry, and it shows every expectation's notes (our fix sentences) in red, even on a passing suite;
+    here only the failed expectations keep them."""
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    store = ctx.validation_results_store
+    for key in store.list_keys():
+        result = store.get(key)
+        ran = {r.expectation_config.id: r for r in result.results if r.expectation_config is not None}
+        suite = ctx.suites.get(result.suite_name)
+        for k, expectation in enumerate(suite.expectations):
+            done = ran.get(expectation.id)
+            if done is None:
+                continue
+            config = expectation.configuration
+            kwargs = {name: value for name, value in done.expectation_config.kwargs.items() if name != "batch_id"}
+            suite.expectations[k] = ExpectationConfiguration(
+                type=config.type, kwargs=kwargs, meta=config.meta, id=config.id,
+                notes=None if done.success else config.notes).to_domain_obj()
+        suite.save()
 
 
 def make_offline(root: Path, report: dict) -> None:

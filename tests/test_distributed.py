@@ -103,5 +103,6 @@ def test_only_rank_zero_wrote(runs):
     # Rank 1 left after training: one stage report on stdout, one model dir, no half-written temp folders.
     reports = [json.loads(line) for line in runs["stdout"].splitlines() if line.startswith('{"stage"')]
     assert [r["stage"] for r in reports] == ["n21.train"], runs["stdout"][-2000:]
-    assert sorted(p.name for p in (runs["ddp"].parent).iterdir()) == ["ddp"]
+    # (and the model dir's lock file beside it, flows/lock.py)
+    assert sorted(p.name for p in (runs["ddp"].parent).iterdir()) == [".ddp.hanflow.lock", "ddp"]
     assert (runs["work"] / "reports" / "train.json").exists()

@@ -120,7 +120,57 @@ def test_model_dir_save_cleans_a_killed_save_and_swaps_in_whole(tmp_path: Path):
     model = torch.nn.Linear(2, 2)
     save_model_dir(model_dir, model, {"architecture": "test.Linear"}, {"vocab.json": {"itos": ["a"]}})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
-    assert sorted(p.name for p in model_dir.iterdir()) == ["manifest.json", "model_config.json", "vocab.json",
-                                                           "weights.pt"]
+    assert sorted(p.name for p in model_dir.iterdir()) == [".hanflow", "manifest.json", "model_config.json",
+                                                           "vocab.json", "weights.pt"]
     state = torch.load(model_dir / "weights.pt", weights_only=True)
     assert torch.equal(state["weight"], model.weight.detach())
+
+
+POOL_SCRIPT = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+from tasks import partition
+
+
+def pid_of(part, cfg):
+    time.sleep(0.2)  # long enough that both workers take a partition
+    return os.getpid()
+
+
+if __name__ == "__main__":
+    cfg = {{"workers": 2, "runner": {{"kind": "process"}}}}
+
+    def body(map_fn):
+        print(" ".join(map(str, sorted(set(map_fn([0, 1, 2, 3]))))), flush=True)
+        time.sleep(600)  # the stage goes on; it is killed here
+
+    partition.run(cfg, pid_of, body)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # a zombie has exited; only its entry waits for a reaper
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_pool_workers_die_with_a_killed_stage(tmp_path: Path):
+    """kill -9 runs no shutdown: the workers, blocked on a queue whose pipe they hold themselves, must notice."""
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_SCRIPT.format(root=str(ROOT)), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    workers = [int(pid) for pid in proc.stdout.readline().split()]
+    assert workers and all(_running(pid) for pid in workers), workers
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in workers if _running(pid)]
+    for pid in left:  # do not leave them behind even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their killed parent"

@@ -36,7 +36,7 @@ def test_appended_rows_rewrite_only_the_last_part(tmp_path, calls):  # noqa: F81
     # counts of the reused parts come back with them
     assert rerun["tokens_total"] == pc_sum(pq.read_table(dst))
     # the store keeps what this run used: 3 parts and their counts, nothing of the replaced third part
-    stored = token_parts.PartStore(tmp_path / "cache", cfg(tmp_path)).dir
+    stored = _store(tmp_path)
     assert len(list(stored.glob("*.parquet"))) == 3 and len(list(stored.glob("*.json"))) == 3
 
 
@@ -99,3 +99,68 @@ def test_parts_smaller_than_the_tagging_batch(tmp_path, calls):  # noqa: F811
     # 60 rows filled 6 parts exactly: all of them come back, the 3 new rows make a 7th
     assert rerun["parts_reused"] == 6 and rerun["tagged"] == 3 and calls == texts(3, start=60)
     assert pq.read_table(dst).equals(cold(texts(63), tmp_path))
+
+
+def _store(tmp_path):
+    from tasks import token_cache
+
+    return token_cache.store_dir(tmp_path / "cache", cfg(tmp_path)) / "parts"
+
+
+def test_an_output_part_edited_in_place_is_not_reused(tmp_path, calls):  # noqa: F811
+    """The output's parts and the stored ones are one file (a hard link): an edit in place reaches the store. What
+    is reused is checked against the size and digest recorded when it was stored; a bad entry is tagged again."""
+    src, dst = tmp_path / "in.parquet", tmp_path / "tokens.parquet"
+    pq.write_table(table(texts(60)), src)
+    tokenize_file(src, dst, cfg(tmp_path), batch_rows=25)
+    expected = pq.read_table(dst)
+    part = dst / token_parts.part_name(0)
+    edited = pq.read_table(part).slice(0, 3)  # a valid parquet file of other content, written into the same file
+    with open(part, "r+b") as fh:
+        fh.truncate(0)
+        pq.write_table(edited, fh)
+    assert sum(pq.read_metadata(p).num_rows for p in _store(tmp_path).glob("*.parquet")) == 38  # the store's too
+    calls.clear()
+    rerun = tokenize_file(src, dst, cfg(tmp_path), batch_rows=25)
+    assert pq.read_table(dst).equals(expected)
+    assert rerun["parts_reused"] == 2 and rerun["parts_dropped"] == 1
+    assert rerun["rows_in"] == 60 and rerun["cache_hits"] == 60  # the texts come from the token cache, not the part
+    again = tokenize_file(src, dst, cfg(tmp_path), batch_rows=25)  # the recomputed entry is good again
+    assert again["parts_reused"] == 3 and "parts_dropped" not in again
+
+
+def test_a_store_deleted_mid_run_only_costs_misses(tmp_path, monkeypatch):
+    """README: the cache may be deleted at any time: here right after a run opened it, and after every batch."""
+    import shutil
+
+    import tasks.tokenize as tok
+    from tasks import token_cache
+
+    src, dst = tmp_path / "in.parquet", tmp_path / "tokens.parquet"
+    pq.write_table(table(texts(60)), src)
+    tokenize_file(src, dst, cfg(tmp_path), batch_rows=25)
+    renamed = table(texts(60)).set_column(0, "id", pa.array([f"x{i}" for i in range(60)]))
+    pq.write_table(renamed, src)  # new ids: no part is reused, every text is in the token cache's index
+    opened = token_cache.TokenCache.__init__
+
+    def open_then_delete(self, *args):
+        opened(self, *args)
+        shutil.rmtree(tmp_path / "cache")
+
+    monkeypatch.setattr(token_cache.TokenCache, "__init__", open_then_delete)
+    rerun = tokenize_file(src, dst, cfg(tmp_path), batch_rows=25)
+    assert pq.read_table(dst).equals(tokenize_table(renamed, {**cfg(tmp_path), "cache": False})[0])
+    assert rerun["cache_hits"] == 0 and rerun["tagged"] == 60  # the index's segments were gone: tagged again
+    monkeypatch.undo()
+
+    tagged = tok._tokenized
+
+    def then_delete(*args, **kwargs):
+        out = tagged(*args, **kwargs)
+        shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+        return out
+
+    monkeypatch.setattr(tok, "_tokenized", then_delete)
+    pq.write_table(table(texts(80)), src)
+    third = tokenize_file(src, dst, cfg(tmp_path), batch_rows=25)
+    assert pq.read_table(dst).equals(cold(texts(80), tmp_path)) and third["rows_in"] == 80

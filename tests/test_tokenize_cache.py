@@ -166,3 +166,24 @@ def test_stage_runners_use_the_cache_and_report_it(tmp_path):
         assert second["token_cache"]["tagged"] == 0
         assert second["token_cache"]["cache_hits"] >= first["token_cache"]["tagged"]
         assert (tmp_path / section["work_dir"] / "token_cache").is_dir()  # cache_dir null: inside the work dir
+
+
+def test_a_cache_deleted_while_a_session_is_open_is_a_miss_and_made_again(tmp_path, calls):
+    """README: the cache may be deleted at any time, also between a session's lookups and writes."""
+    import shutil
+
+    c = cfg(tmp_path)
+    with token_cache.using(c):
+        tokenize_table(table(texts(20)), c)
+    calls.clear()
+    with token_cache.using(c) as counts:
+        session = token_cache.active(c)  # the index of the 20 texts is loaded here
+        shutil.rmtree(tmp_path / "c")
+        out, report = tokenize_table(table(texts(25)), c)  # its hits' segments are gone: tagged again
+        assert report["cache_hits"] == 0 and report["tagged"] == 25 and len(calls) == 25
+        assert session.dir.is_dir() and list(session.dir.glob("seg-*.arrow"))  # the store was made again
+    assert out.equals(tokenize_table(table(texts(25)), {**c, "cache": False})[0])
+    assert counts["tagged"] == 25
+    with token_cache.using(c):
+        _, again = tokenize_table(table(texts(25)), c)
+    assert again["cache_hits"] == 25 and again["tagged"] == 0
