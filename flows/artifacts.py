@@ -43,7 +43,7 @@ def validation_hook(problem: str, template: str, docs_template: str | None = Non
         json_path = Path(resolve(template, section))
         docs = Path(resolve(docs_template, section)) / "index.html" if docs_template else None
         publish_validation_report(problem, json.loads(json_path.read_text(encoding="utf-8")),
-                                  json_path=json_path, docs_index=docs)
+                                  json_path=json_path, docs_index=docs, root=section.get("work_dir"))
 
     return publish
 
@@ -56,22 +56,21 @@ def publish_counts(problem: str, stage: str, report: dict) -> None:
                               description=f"{problem} {stage}: rows in / kept / quarantined and other figures")
 
 
-def _file_link(path: Path) -> str:
-    return path.resolve().as_uri()
-
-
 def publish_validation_report(problem: str, report: dict, json_path: Path | None = None,
-                              docs_index: Path | None = None) -> None:
+                              docs_index: Path | None = None, root: str | Path | None = None) -> None:
     """The validation summary as Markdown (failed expectations first, with their fix), plus link
-    artifacts to validation.json and the offline GX Data Docs when they exist."""
+    artifacts to validation.json and the offline GX Data Docs when they exist: http links to hanflow's
+    report file server (flows/files.py), which serves `root` (the work dir: the docs link ../validation.json)."""
+    from flows.files import link
     from tasks.validate import bounds
 
+    root = root or (json_path.parent if json_path else docs_index.parent.parent if docs_index else None)
     failed = [e for e in report["expectations"] if not e["success"]]
     lines = [f"# {problem} validation: {'passed' if report['success'] else 'FAILED'} ({report['rows']} rows, "
              f"{len(failed)} of {len(report['expectations'])} expectations failed)", ""]
     if report.get("suite"):
         lines += [f"Suite: `{report['suite']}`"]
-    links = [f"[{name}]({_file_link(path)})" for name, path in (("validation.json", json_path),
+    links = [f"[{name}]({link(path, root)})" for name, path in (("validation.json", json_path),
                                                                   ("Data Docs", docs_index)) if path and path.exists()]
     if links:
         lines += ["Files: " + ", ".join(links)]
@@ -90,12 +89,12 @@ def publish_validation_report(problem: str, report: dict, json_path: Path | None
                      f"| {'' if e['success'] else cell(e.get('error') or e.get('fix', ''))} |")
     publish_markdown(f"{problem}-validation", "\n".join(lines))
     if json_path is not None and json_path.exists():
-        _prefect_artifacts().create_link_artifact(_file_link(json_path), link_text=f"{problem} validation.json",
+        _prefect_artifacts().create_link_artifact(link(json_path, root), link_text=f"{problem} validation.json",
                              key=f"{problem}-validation-json",
                              description=f"{problem}: Great Expectations results as JSON")
     if docs_index is not None and docs_index.exists():
-        _prefect_artifacts().create_link_artifact(_file_link(docs_index), link_text=f"{problem} Data Docs", key=f"{problem}-validation-docs",
-                             description=f"{problem}: Great Expectations Data Docs (open the file; works offline)")
+        _prefect_artifacts().create_link_artifact(link(docs_index, root), link_text=f"{problem} Data Docs", key=f"{problem}-validation-docs",
+                             description=f"{problem}: Great Expectations Data Docs (offline pages)")
 
 
 def publish_classification(problem: str, metrics: dict, confusion_png: Path) -> None:

@@ -120,10 +120,20 @@ def publish_dvc_outputs(problem: str, stages, section: dict, repo: str | Path = 
         get_run_logger().warning("%s: DVC output links not published: %s", problem, err)
 
 
+def _output_cell(path: Path, shown, root: Path) -> str:
+    """A link a browser on the dashboard can open (a report file or Data Docs folder, through hanflow's file
+    server), else the path as text; file:// links only when no file server runs (nothing else to offer)."""
+    from flows.files import link, serving
+
+    target = path / "index.html" if (path / "index.html").is_file() else path
+    url = link(target, root)
+    return f"[{shown}]({url})" if url.startswith("http") or not serving() else f"`{shown}`"
+
+
 def _dvc_outputs(problem: str, stages, section: dict, repo: str | Path) -> None:
     from flows.stages import resolve
 
-    repo = Path(repo).resolve()
+    repo, root = Path(repo).resolve(), Path(section["work_dir"]).resolve()
     locked = _dvc_lock_outs(repo)
     lines = [f"# {problem}: DVC outputs", "", "`dvc pull` restores them in another clone; `dvc status` says what "
              "is stale.", "", "| stage | output | size | dvc.lock md5 |", "|---|---|---|---|"]
@@ -134,7 +144,7 @@ def _dvc_outputs(problem: str, stages, section: dict, repo: str | Path) -> None:
                     else path.stat().st_size if path.exists() else None)
             md5 = locked.get(str(path), {}).get("md5", "")
             shown = path.relative_to(repo) if path.is_relative_to(repo) else path
-            lines.append(f"| {problem}-{stage.name} | [{shown}]({path.as_uri()}) | "
+            lines.append(f"| {problem}-{stage.name} | {_output_cell(path, shown, root)} | "
                          f"{'missing' if size is None else f'{size / 1e6:.2f} MB'} | {md5} |")
     create_markdown_artifact(markdown="\n".join(lines), key=_key(problem, "dvc-outputs"),
                              description=f"{problem}: DVC-tracked stage outputs")

@@ -22,7 +22,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.champion import ChampionStore, content_hash, decide, promote_settings, record_failure
-from flows.lock import writer_lock
+from flows.lock import run_lock, writer_lock
 from flows.stages import available_problems, report_path, resolve, stages_for
 
 DEPLOYMENT = "hanflow-retrain"
@@ -257,7 +257,7 @@ def commit_task(problem: str, store: ChampionStore, repo: str, decision: dict, e
 def retrain_problem(problem: str, repo: Path, push: bool = True, commit: bool = True) -> dict:
     section = repo_section(repo, problem)
     store = ChampionStore(section["promote"]["champion_dir"])
-    with writer_lock(section["work_dir"], what=f"hanflow retrain {problem}"):
+    with run_lock(problem, section, what=f"hanflow retrain {problem}"):  # its `hanflow stage` children inherit it
         versions: dict = {}
         try:
             versions = take_in_data(problem, section, store, str(repo))
@@ -295,20 +295,27 @@ def _run_name() -> str:
 def retrain_flow(problems: list[str] | None = None, repo: str = ".", push: bool = True, wait_s: float = 0.0,
                  commit: bool = True) -> dict:
     """Take in new raw data, rerun changed stages (DVC), evaluate challenger vs champion, promote or refuse."""
+    from flows.runs import decision_state, decision_tags, mark_crashed_runs, process_tag, tag_current_run
+
+    tag_current_run(process_tag())  # the next run marks this one crashed if its process is killed
     repo_path = Path(repo).resolve()
     problems = problems or available_problems()
     check_dvc_yaml(repo_path)
-    results, failures = {}, []
+    results, failures, decisions = {}, [], {}
     with writer_lock(repo_path, what=f"hanflow retrain {'+'.join(problems)}", wait_s=wait_s):
+        mark_crashed_runs(get_run_logger().warning)
         for problem in problems:
             try:
                 results[problem] = retrain_problem(problem, repo_path, push, commit)
+                decisions[problem] = results[problem]["decision"]
             except Exception as err:  # one problem's failure leaves its champion and the others alone
                 get_run_logger().error("%s: retraining failed, champion untouched: %s", problem, err)
                 failures.append(f"{problem}: {err}")
+                decisions[problem] = "failed"
+    tag_current_run(*decision_tags(decisions))  # the run list shows each decision (filter by tag)
     if failures:
         raise RuntimeError("retraining failed for " + "; ".join(failures))
-    return results
+    return decision_state(results)  # Completed, named Promoted / Refused / Kept
 
 
 def serve_retraining(cron: str, problems: list[str] | None, repo: str, push: bool = True, name: str = "nightly",

@@ -3,7 +3,8 @@ against it, and its REST API showing the flow run, the task runs and the dashboa
 
 The server gets a free port and its own PREFECT_HOME (a fresh database); it is skipped, not failed, when
 it cannot start within PREFECT_E2E_STARTUP_S seconds on a very busy machine. tests/test_schedule.py
-serves the retraining deployment on the same server (the `prefect_server` fixture is session-wide).
+serves the retraining deployment on the same server, and tests/test_dashboard.py uses it too (the
+`prefect_server` fixture is session-wide).
 """
 
 from __future__ import annotations
@@ -31,30 +32,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_SHARED: dict = {}  # the one server of the session, whichever test file asks first
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
-    """A real Prefect server on 127.0.0.1:<free port>; yields its API URL."""
+    """A real Prefect server on 127.0.0.1:<free port>; yields its API URL.
+
+    Each test file that imports this fixture registers it anew, so the server lives in _SHARED: started
+    by the first, stopped when the last is done."""
     from flows.server import ServerError, start_server, stop_process
 
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    started = time.monotonic()
-    try:
-        process = start_server(port, home=home, timeout_s=STARTUP_S)
-    except ServerError as err:
-        if "did not answer within" in str(err):
-            pytest.skip(f"Prefect server not up within {STARTUP_S:.0f}s on this machine: {str(err)[:300]}")
-        raise
-    print(f"prefect server on port {port} ready in {time.monotonic() - started:.1f}s")
-    try:
-        yield f"http://127.0.0.1:{port}/api"
-    finally:
+    if "skip" in _SHARED:
+        pytest.skip(_SHARED["skip"])
+    if "url" not in _SHARED:
+        home = tmp_path_factory.mktemp("prefect-home")
+        port = free_port()
+        started = time.monotonic()
         try:
-            from prefect.logging.handlers import APILogWorker
+            process = start_server(port, home=home, timeout_s=STARTUP_S)
+        except ServerError as err:
+            if "did not answer within" in str(err):
+                _SHARED["skip"] = f"Prefect server not up within {STARTUP_S:.0f}s on this machine: {str(err)[:300]}"
+                pytest.skip(_SHARED["skip"])
+            raise
+        print(f"prefect server on port {port} ready in {time.monotonic() - started:.1f}s")
+        _SHARED.update(url=f"http://127.0.0.1:{port}/api", process=process, users=0)
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["url"]
+    finally:
+        _SHARED["users"] -= 1
+        if not _SHARED["users"]:
+            try:
+                from prefect.logging.handlers import APILogWorker
 
-            APILogWorker.drain_all(timeout=5)  # ship buffered run logs while the server still answers
-        finally:
-            stop_process(process.pid, timeout_s=5.0)
+                APILogWorker.drain_all(timeout=5)  # ship buffered run logs while the server still answers
+            finally:
+                stop_process(_SHARED.pop("process").pid, timeout_s=5.0)
+                _SHARED.clear()
 
 
 def api_post(url: str, path: str, body: dict | None = None) -> list[dict]:
@@ -63,20 +79,48 @@ def api_post(url: str, path: str, body: dict | None = None) -> list[dict]:
     return response.json()
 
 
-def test_ensure_server_reuses_a_running_server_and_the_configured_url(prefect_server, monkeypatch):
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+def server_home(url: str) -> str:
+    return httpx.get(f"{url}/admin/settings", timeout=30).json()["home"]
 
-    from flows import server
+
+def test_ensure_server_reuses_its_own_server_refuses_a_foreign_one(prefect_server, monkeypatch, tmp_path):
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    from flows import files, server
 
     port = int(prefect_server.rsplit(":", 1)[1].split("/")[0])
     started = []
     monkeypatch.setattr(server, "start_server", lambda *a, **k: started.append(a))
-    assert server.ensure_server(port) == prefect_server and not started  # found answering: reused
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+    monkeypatch.setattr(files, "ensure_file_server", lambda *a, **k: None)
+    with temporary_settings(updates={PREFECT_HOME: server_home(prefect_server)}):  # the server's own home
+        assert server.ensure_server(port) == prefect_server and not started  # found answering: reused
+    # Another checkout's or user's server (another PREFECT_HOME, so another database): refused, not shared.
+    with temporary_settings(updates={PREFECT_HOME: str(tmp_path / "other-home")}):
+        with pytest.raises(server.ServerError, match=rf"127.0.0.1:{port} but it is not this hanflow's") as err:
+            server.ensure_server(port)
+    assert f"HANFLOW_PREFECT_PORT={port + 1}" in str(err.value) and f"PREFECT_API_URL={prefect_server}" in str(err.value)
+    assert not started
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server}):  # configured: used deliberately
         assert server.ensure_server() == prefect_server and not started
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # nothing listens on port 9
         with pytest.raises(server.ServerError, match="does not answer"):
             server.ensure_server()
+
+
+def test_ui_talks_to_the_servers_own_port_and_cors_admits_only_that_ui(prefect_server):
+    """The fixture's server runs on a free port, not 4200: its UI must call the API on that port."""
+    ui = prefect_server.removesuffix("/api")
+    assert httpx.get(f"{ui}/ui-settings", timeout=30).json()["api_url"] == prefect_server
+    settings = httpx.get(f"{prefect_server}/admin/settings", timeout=30).json()
+    assert settings["ui_url"] == ui and settings["api"]["url"] is None  # the server itself has no client URL
+    evil = httpx.post(f"{prefect_server}/flows/filter", json={}, headers={"Origin": "http://evil.example"}, timeout=30)
+    assert evil.status_code == 200 and "access-control-allow-origin" not in evil.headers
+    preflight = httpx.options(f"{prefect_server}/flows/", timeout=30, headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert "access-control-allow-origin" not in preflight.headers  # the browser never sends the POST
+    own = httpx.post(f"{prefect_server}/flows/filter", json={}, headers={"Origin": ui}, timeout=30)
+    assert own.headers.get("access-control-allow-origin") == ui
 
 
 def test_pipeline_against_real_server_has_runs_tasks_and_artifacts(prefect_server, tmp_path):
@@ -98,6 +142,8 @@ def test_pipeline_against_real_server_has_runs_tasks_and_artifacts(prefect_serve
 
     runs = api_post(prefect_server, "flow_runs/filter", {"flow_runs": {"name": {"any_": [f"n21-{data_version(section)}"]}}})
     assert len(runs) == 1 and runs[0]["state_type"] == "COMPLETED", runs
+    view = f"View at {prefect_server.removesuffix('/api')}/runs/flow-run/{runs[0]['id']}"
+    assert view in done.stdout + done.stderr  # the link names this server's port
     expected = {f"n21.{stage.name}" for stage in stages_for("n21")}
     for _ in range(60):  # Prefect 3 records task runs from events, shipped in the background
         tasks = api_post(prefect_server, "task_runs/filter", {"flow_runs": {"id": {"any_": [runs[0]["id"]]}}})

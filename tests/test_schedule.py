@@ -140,6 +140,10 @@ def scheduled_run(prefect_server, retrain_repo, tmp_path_factory) -> dict:
 def test_scheduled_deployment_run_trains_and_promotes(scheduled_run, prefect_server, retrain_repo):
     run = scheduled_run["run"]
     assert run["state_type"] == "COMPLETED", scheduled_run["log"][-3000:]
+    # The decision shows in the run list: the state's name, its message and the run's tags.
+    assert run["state_name"] == "Promoted" and "n21 promoted: no champion yet" in run["state"]["message"]
+    assert {"decision:promoted", "n21:promoted"} <= set(run["tags"]) and any(
+        t.startswith("hanflow-pid:") for t in run["tags"])
     data_version = content_hash(retrain_repo / "data/sample/n21_reviews.tsv", 8)
     assert run["name"] == f"retrain-n21-{data_version}"
     deployments = api_post(prefect_server, "deployments/filter", {"deployments": {"name": {"any_": ["test-nightly"]}}})
