@@ -9,8 +9,16 @@ from typing import Callable
 
 REQUIRED = ("prefect", "torch", "pandas", "pyarrow", "konlpy", "great-expectations", "dvc", "JPype1",
             "mecab-python3", "python-mecab-ko-dic", "scikit-learn", "typer")
-OPTIONAL = ("kiwipiepy",)
+# Optional package -> the pyproject extra that brings it; `make install` installs none of these.
+OPTIONAL = {"kiwipiepy": "kiwi"}
+TAGGER_PACKAGES = {"kiwi": "kiwipiepy", "mecab": "mecab-python3 python-mecab-ko-dic"}  # the taggers without a JVM
 SAMPLE = "한국어 형태소 분석기가 잘 동작하나요?"
+
+
+def install_hint(package: str) -> str:
+    if package in OPTIONAL:
+        return f"pip install 'hanflow[{OPTIONAL[package]}]'  (or: pip install {package}; make install leaves it out)"
+    return f"pip install {package}  (or: make install)"
 
 
 def run_checks(say: Callable[[str], None]) -> bool:
@@ -22,12 +30,12 @@ def run_checks(say: Callable[[str], None]) -> bool:
         mark = "ok  " if good else ("FAIL" if required else "warn")
         say(f"[{mark}] {what}: {detail}" + (f"\n       fix: {fix}" if fix and not good else ""))
 
-    for package in REQUIRED + OPTIONAL:
+    for package in (*REQUIRED, *OPTIONAL):
         try:
             report(True, package, metadata.version(package))
         except metadata.PackageNotFoundError:
-            report(False, package, "not installed", f"pip install {package}  (or: make install)",
-                   required=package not in OPTIONAL)
+            report(False, package, "not installed" + (" (optional)" if package in OPTIONAL else ""),
+                   install_hint(package), required=package not in OPTIONAL)
 
     java = shutil.which("java")
     if java:
@@ -42,13 +50,14 @@ def run_checks(say: Callable[[str], None]) -> bool:
     from tasks.tokenize import TAGGERS, make_tagger
 
     for name in TAGGERS:
-        needs_java = name not in ("mecab", "kiwi")
+        needs_java = name not in TAGGER_PACKAGES
         try:
             pos = make_tagger(name)
             report(True, f"tagger {name}", " ".join(f"{m}/{t}" for m, t in pos(SAMPLE)[:6]) + " …")
         except Exception as err:  # each tagger fails in its own way; show it, keep checking the rest
             report(False, f"tagger {name}", f"{type(err).__name__}: {err}",
-                   "see the java check above" if needs_java else f"pip install the packages for {name}",
+                   "see the java check above" if needs_java
+                   else install_hint(TAGGER_PACKAGES[name]),
                    required=name == "mecab")
 
     try:

@@ -26,7 +26,10 @@ class Stage:
     params: tuple[str, ...]  # params sections/keys it reads, relative to the problem
     deps: tuple[str, ...] = ()  # path templates it reads
     outs: tuple[str, ...] = ()  # path templates it writes (DVC-cached)
-    metrics: tuple[str, ...] = ()  # small JSON files shown by `dvc metrics show`
+    # JSON reports it writes, tracked by DVC uncached (cache: false) but left out of `dvc metrics show`;
+    # the stage's own report (report_path) is always one.
+    reports: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()  # the few headline figures `dvc metrics show` lists (write_headline)
     plots: tuple[dict, ...] = ()  # {path: {x:, y:, template:}} entries for dvc.yaml
     publish: Callable[[dict, dict], None] | None = field(default=None, compare=False)  # Prefect artifacts
 
@@ -75,16 +78,24 @@ def ingest_runner(paths: dict[str, str], spec: str, problem: str | None = None) 
 
     Both tables are written before the quarantine check, so when more than
     `<problem>.data.max_quarantine_share` of the rows went to quarantine the flow fails with the
-    quarantine file in place for the user to read."""
+    quarantine file in place for the user to read; so is the quarantine of a file whose rows were
+    all quarantined (the ingest function raises QuarantineError carrying it)."""
     def ingest(section: dict) -> dict:
         from tasks import io
-        from tasks.ingest import check_quarantine_share
+        from tasks.ingest import QuarantineError, check_quarantine_share
         from tasks.textfile import input_notes
 
         data = section["data"]
-        kept, quarantined, report = _function(spec)(data)
-        io.write_table(kept, resolve(paths["ingested"], section))
         quarantine_path = resolve(paths["quarantine"], section)
+        try:
+            kept, quarantined, report = _function(spec)(data)
+        except QuarantineError as err:
+            if err.quarantine is None or err.report is None:
+                raise
+            io.write_table(err.quarantine, quarantine_path)
+            check_quarantine_share(err.report, err.quarantine, data, quarantine_path, problem)
+            raise
+        io.write_table(kept, resolve(paths["ingested"], section))
         io.write_table(quarantined, quarantine_path)
         # A BOM or CRLF line ends are read correctly; the report says they were there.
         sources = [data["path"], *(s["path"] for s in data.get("extra_sources") or [] if isinstance(s, dict))]
@@ -120,6 +131,21 @@ def report_path(stage: Stage) -> str:
     return f"${{work_dir}}/reports/{stage.name}.json"
 
 
+HEADLINE = "${work_dir}/eval/headline.json"  # each problem's one `metrics:` file in dvc.yaml
+
+
+def write_headline(figures: dict, baseline: str, section: dict) -> dict:
+    """Write the figures `dvc metrics show` lists for a problem to HEADLINE: `figures`, the problem's
+    headline (its flows module's `headline`, what `hanflow run` prints), with the figure named by `baseline`
+    (e.g. majority_baseline_accuracy) stored as `baseline`. DVC makes every key of every metrics file a
+    column, so one shared name keeps the four problems' table narrow enough for a terminal."""
+    from tasks import io
+
+    shown = {("baseline" if key == baseline else key): value for key, value in figures.items()}
+    io.write_json(shown, resolve(HEADLINE, section))
+    return shown
+
+
 def dvc_yaml() -> str:
     """Render dvc.yaml for every registered problem."""
     def qualify(template: str, problem: str) -> str:
@@ -132,10 +158,10 @@ def dvc_yaml() -> str:
             entry: dict = {"cmd": f"hanflow stage {problem} {stage.name}"}
             entry["deps"] = [*stage.code, *(qualify(d, problem) for d in stage.deps)]
             entry["params"] = [f"{problem}.{key}" for key in stage.params]
-            if stage.outs:
-                entry["outs"] = [qualify(o, problem) for o in stage.outs]
-            metrics = [*stage.metrics, report_path(stage)]
-            entry["metrics"] = [{qualify(m, problem): {"cache": False}} for m in metrics]
+            uncached = [{qualify(r, problem): {"cache": False}} for r in (*stage.reports, report_path(stage))]
+            entry["outs"] = [*(qualify(o, problem) for o in stage.outs), *uncached]
+            if stage.metrics:
+                entry["metrics"] = [{qualify(m, problem): {"cache": False}} for m in stage.metrics]
             stages[f"{problem}-{stage.name}"] = entry
             for plot in stage.plots:
                 plots += [{qualify(path, problem): spec} for path, spec in plot.items()]

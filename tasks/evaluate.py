@@ -59,7 +59,9 @@ def confusion_rows(y_true: Sequence[int], y_pred: Sequence[int], label_names: Se
     return [{"actual": label_names[int(t)], "predicted": label_names[int(p)]} for t, p in zip(y_true, y_pred)]
 
 
-def plot_confusion_png(cm: Sequence[Sequence[int]], label_names: Sequence[str], path: str | Path) -> Path:
+def plot_confusion_png(cm: Sequence[Sequence[int]], label_names: Sequence[str], path: str | Path,
+                       column_names: Sequence[str] | None = None) -> Path:
+    """Rows are `label_names` (actual), columns `column_names` (predicted; default: the same names)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and CI
@@ -69,14 +71,14 @@ def plot_confusion_png(cm: Sequence[Sequence[int]], label_names: Sequence[str], 
     # Colour by row share so a rare class's errors are as visible as a common one's.
     row_sums = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, row_sums, out=np.zeros(counts.shape, dtype=float), where=row_sums > 0)
-    size = max(4.0, 0.6 * len(label_names) + 2.5)
+    columns = list(label_names if column_names is None else column_names)
+    size = max(4.0, 0.6 * max(len(label_names), len(columns)) + 2.5)
     fig, ax = plt.subplots(figsize=(size, size))
     try:
         image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of actual class")
-        ticks = np.arange(len(label_names))
-        ax.set_xticks(ticks, labels=label_names, rotation=45, ha="right")
-        ax.set_yticks(ticks, labels=label_names)
+        ax.set_xticks(np.arange(len(columns)), labels=columns, rotation=45, ha="right")
+        ax.set_yticks(np.arange(len(label_names)), labels=label_names)
         ax.set_xlabel("predicted")
         ax.set_ylabel("actual")
         for i in range(counts.shape[0]):

@@ -49,9 +49,23 @@ def test_dvc_repro_builds_then_noop_then_only_changed(tmp_path):
     for problem in ("n2n", "n2m", "n2path"):
         assert (repo / f"data/{problem}/eval/metrics.json").is_file()
     assert (repo / "dvc.lock").is_file()
+    _check_metrics_fit_a_terminal(_sh("dvc", "metrics", "show", cwd=repo))
 
     assert _ran(_sh("dvc", "repro", cwd=repo)) == set()
 
     params["n21"]["evaluate"]["batch_size"] = 64
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
     assert _ran(_sh("dvc", "repro", cwd=repo)) == {"n21-evaluate"}
+
+
+def _check_metrics_fit_a_terminal(shown: str) -> None:
+    """`dvc metrics show`: each problem's headline figures, in lines a terminal can show."""
+    lines = [line for line in shown.splitlines() if line.strip()]
+    assert max(map(len, lines)) <= 200, "\n".join(lines)
+    for problem in ("n21", "n2n", "n2m", "n2path"):
+        rows = [line for line in lines if line.startswith(f"data/{problem}/")]
+        assert 1 <= len(rows) <= 10, (problem, rows)
+        assert any(line.startswith(f"data/{problem}/eval/headline.json") for line in rows), rows
+    header = lines[0].split()
+    for figure in ("accuracy", "macro_f1", "f1", "chrf", "uas", "las", "baseline", "rows"):
+        assert figure in header, header

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,79 @@ def test_prefect_artifacts_link_docs_and_json(docs, monkeypatch):
     ((key, md),) = markdown
     assert key == "n21-validation" and "FAILED" in md and "n21.validate.min_hangul_share" in md
     assert md.index("**FAILED**") < md.index("| ok |")  # failures first
+
+
+class _Page(HTMLParser):
+    """A page's text, and the text inside red elements (GX renders an expectation's notes, our fix
+    sentences, in red under a 'Notes:' header)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.red: list[str] = []
+        self._open: list[bool] = []
+
+    def handle_starttag(self, tag, attrs):
+        style = (dict(attrs).get("style") or "").replace(" ", "")
+        red = "color:red" in style or "text-danger" in (dict(attrs).get("class") or "")
+        if tag not in ("br", "hr", "img", "input", "meta", "link"):
+            self._open.append(red)
+
+    def handle_endtag(self, tag):
+        if self._open and tag not in ("br", "hr", "img", "input", "meta", "link"):
+            self._open.pop()
+
+    def handle_data(self, data):
+        if data.strip():
+            self.text.append(data.strip())
+            if any(self._open):
+                self.red.append(data.strip())
+
+
+def _suite_pages(site: Path) -> dict[str, _Page]:
+    pages = {}
+    for path in sorted((site / "expectations").glob("*.html")):
+        page = _Page()
+        page.feed(path.read_text(encoding="utf-8"))
+        pages[path.stem] = page
+    assert pages, f"no suite pages under {site}"
+    return pages
+
+
+@pytest.fixture(scope="module")
+def sample_docs(tmp_path_factory) -> tuple[Path, dict]:
+    """The N21 stages up to validate on the embedded sample (no training): its Data Docs."""
+    from flows import n21
+    from tests.conftest import sample_section
+
+    section = sample_section(tmp_path_factory.mktemp("sample"))
+    for stage in (n21.ingest, n21.tokenize, n21.encode, n21.validate):
+        stage(section)
+    return Path(section["work_dir"]), section
+
+
+def test_suite_pages_of_a_passing_sample_show_params_values_and_no_fix_notes(sample_docs):
+    work, section = sample_docs
+    report = json.loads((work / "validation.json").read_text(encoding="utf-8"))
+    assert report["success"]
+    pages = _suite_pages(work / "validation_docs")
+    for name, page in pages.items():
+        text = " ".join(page.text)
+        assert "$PARAMETER" not in text and "$mostly_pct" not in text, name
+        assert page.red == [] and "Notes:" not in page.text, (name, page.red)
+    rows = " ".join(pages["n21_rows"].text)
+    cfg = section["validate"]
+    assert (f"greater than or equal to {float(cfg['min_hangul_share'])} and less than or equal to 1.0, "
+            f"at least {cfg['hangul_mostly']:.0%}".replace("%", " %")) in rows.replace(" ,", ",")
+    assert f"greater than or equal to {cfg['min_chars']} and less than or equal to {cfg['max_chars']}" in rows
+
+
+def test_suite_pages_keep_the_fix_note_of_a_failed_expectation_only(docs):
+    work, report = docs
+    failed = [e for e in report["expectations"] if not e["success"]]
+    assert [(e["table"], e["column"]) for e in failed] == [("rows", "hangul_share")]
+    pages = _suite_pages(work / "validation_docs")
+    assert all("$PARAMETER" not in " ".join(p.text) for p in pages.values())
+    assert pages["n21_classes"].red == []
+    assert pages["n21_rows"].text.count("Notes:") == 1
+    assert pages["n21_rows"].red == [failed[0]["fix"]]
