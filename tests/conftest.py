@@ -7,12 +7,15 @@ write into the checkout and never read ../shared.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# Tracebacks of failing commands go to this log (flows/errors.py), not to ~/.cache of whoever runs the tests.
+os.environ.setdefault("HANFLOW_ERROR_LOG", os.path.join(tempfile.gettempdir(), f"hanflow-tests-{os.getpid()}.log"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "n21_reviews.tsv"
