@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -14,35 +15,123 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
+from typer.exceptions import TyperException  # noqa: E402
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+from flows import errors  # noqa: E402
+
+
+class Problem(str, Enum):
+    """The problem types: `--help` lists them and a wrong value is refused before anything runs."""
+
+    n21 = "n21"
+    n2n = "n2n"
+    n2m = "n2m"
+    n2path = "n2path"
+
+
+class RunProblem(str, Enum):
+    n21 = "n21"
+    n2n = "n2n"
+    n2m = "n2m"
+    n2path = "n2path"
+    all = "all"
+
+
+BenchProblem = Enum("BenchProblem", {name: name for name in (*RunProblem.__members__, "perf")}, type=str)
+
+
+def _value(choice: Enum | None) -> str | None:
+    return None if choice is None else choice.value
+
+
+def _plain_flags(params: list) -> list:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # typer's rich help prints a flag's type: `--stop <bool>`
+    return params
+
+
+class _Commands(TyperGroup):
+    """One line for every failure: an exception no command turned into an `error:` line is logged with its
+    traceback (flows/errors.py) and reported in one line too. Boolean flags show as `--stop`, not `--stop <bool>`."""
+
+    def get_params(self, ctx):
+        return _plain_flags(super().get_params(ctx))
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not getattr(command, "_plain_flags", False):
+            get_params = command.get_params
+            command.get_params = lambda ctx: _plain_flags(get_params(ctx))  # --help is added there
+            command._plain_flags = True
+        return command
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException, KeyboardInterrupt):  # usage errors: click's own message
+            raise
+        except BrokenPipeError:  # `hanflow ... | head`: the reader has gone, nothing to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(1) from None
+        except Exception as err:  # a bug or an unforeseen fault: the user still gets one line
+            logged = errors.log_exception(err)
+            typer.secho(f"error: {type(err).__name__}: {err} ({errors.where(logged)})", fg=typer.colors.RED,
+                        err=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="hanflow: raw Korean text -> trained, evaluated, versioned models.")
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", envvar="HANFLOW_DEBUG",
+                                     help="Show tracebacks on the terminal (else they go to the error log: "
+                                          "$HANFLOW_ERROR_LOG or ~/.cache/hanflow/error.log)")) -> None:
+    errors.set_debug(debug)
+
 
 SetOption = typer.Option(None, "--set", help="Override a params.yaml key for this run, e.g. n21.train.epochs=5")
 ParamsOption = typer.Option(Path("params.yaml"), "--params", help="The params file")
 
 
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+def _fail(message: str, code: int = 1, logged: bool = False) -> None:
+    """Print one `error:` line and exit. Called while handling an exception: with `logged` (a failure whose
+    traceback is worth reading) the traceback goes to the error log, whose path the line names; with --debug
+    it is shown on the terminal."""
+    current = sys.exc_info()[1]
+    hint = ""
+    if current is not None and (logged or errors.debug()):
+        path = errors.log_exception(current)
+        hint = f" ({errors.where(path)})" if logged else ""
+    typer.secho(f"error: {message}{hint}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
 def _params(path: Path, overrides: list[str] | None) -> dict:
     from tasks.params import ParamsError, load_params
 
+    if path.is_dir():
+        _fail(f"--params {path}: is a directory; pass the params file, e.g. --params {path / 'params.yaml'}", 2)
     try:
         return load_params(path, overrides)
     except ParamsError as err:
         _fail(str(err), 2)
+    except OSError as err:
+        _fail(f"--params {path}: cannot be read ({err.strerror or err})", 2)
 
 
 @app.command()
 def run(
-    problem: str = typer.Option("n21", help="n21 | n2n | n2m | n2path | all"),
+    problem: RunProblem = typer.Option(RunProblem.n21, help="One problem type, or all"),
     set_: Optional[list[str]] = SetOption,
     params_file: Path = ParamsOption,
 ) -> None:
     """Run the whole Prefect flow for one problem type (or all) and print one JSON line each."""
+    problem = problem.value
+    from flows.lock import check_folders
     from flows.stages import available_problems, resolve, stages_for
     from tasks.params import section
 
@@ -51,7 +140,7 @@ def run(
     for name in problems:
         try:
             stages_for(name)
-            section(params, name)
+            check_folders(name, section(params, name))  # every problem's folders, before any stage runs
         except (KeyError, ValueError) as err:
             _fail(str(err).strip('"'), 2)
     from flows.pipeline import run_problem_flow
@@ -59,60 +148,166 @@ def run(
     for name in problems:
         p = params[name]
         try:
-            run_problem_flow(name, p)
+            with errors.quiet_prefect_console():  # tracebacks to the error log; the dashboard has them too
+                run_problem_flow(name, p)
         except Exception as err:  # a failed stage: its message says what to fix
-            _fail(f"{name} flow failed: {err}")
+            _fail(f"{name} flow failed: {err}", logged=True)
         metrics_path = resolve("${work_dir}/eval/metrics.json", p)
         metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
         print(json.dumps({"problem": name, "model_dir": p["model_dir"], "metrics_path": metrics_path,
                           "metrics": problem_module(name).headline(metrics)}, ensure_ascii=False))
 
 
+ModelOption = typer.Option(..., "--model", help="A model directory (data/n21/model), or champion (champion:n21): "
+                                                "the promoted one")
+ModelProblemOption = typer.Option(None, "--problem", help="Read from the model directory when not given")
+
+
+def model_dir_for(model: str, problem: str | None, params_file: Path = Path("params.yaml")) -> tuple[Path, str]:
+    """--model (a folder or `champion[:problem]`, found through params_file) and --problem -> (model directory,
+    its problem type)."""
+    from flows.model_problem import ModelProblemError, check_problem, resolve_model
+
+    try:
+        model_dir = resolve_model(model, problem, params_file)
+        return model_dir, check_problem(model_dir, problem)
+    except ModelProblemError as err:
+        _fail(str(err), 2)
+
+
+def _column_mapping(items: list[str]) -> dict:
+    mapping = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            _fail(f"--column {item!r}: expected FIELD=COLUMN, e.g. --column text=review (--column id=null: no id "
+                  "column)", 2)
+        value = value.strip()
+        mapping[key.strip()] = None if value.casefold() in ("", "null", "none") else value
+    return mapping
+
+
 @app.command()
 def evaluate(
-    problem: str = typer.Option("n21"),
-    model: Path = typer.Option(..., help="A trained model directory"),
-    data: Path = typer.Option(..., help="A data file in a supported format"),
-    format: str = typer.Option(None, "--format", help="nsmc | csv | tsv | jsonl | parquet (default: from the suffix)"),
-    column: Optional[list[str]] = typer.Option(None, help="Column mapping, e.g. --column text=document"),
+    model: str = ModelOption,
+    data: Path = typer.Option(..., help="A data file in a supported format (n2n, n2path: or a folder of them)"),
+    problem: Optional[Problem] = ModelProblemOption,
+    format: str = typer.Option(None, "--format", help="n21: nsmc|csv|tsv|jsonl|parquet; n2n: kmou|klp|klue|jsonl; "
+                                                      "n2m: chatbot|csv|tsv|jsonl; n2path: conllu|klue_dp "
+                                                      "(default: from the suffix)"),
+    column: Optional[list[str]] = typer.Option(None, help="FIELD=COLUMN: n21 id|text|label, n2m question|answer|label; "
+                                                          "id=null numbers the rows (default: the training columns)"),
+    header: bool = typer.Option(True, "--header/--no-header",
+                                help="CSV/TSV without a header line: columns by position (--column text=1)"),
     encoding: str = typer.Option("utf-8"),
-    out: Optional[Path] = typer.Option(None, help="Write the metrics JSON here"),
+    out: Optional[Path] = typer.Option(None, help="Write the metrics JSON here; quarantined rows go to "
+                                                  "<stem>.quarantine.parquet beside it"),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params", help="Where --model champion finds "
+                                                                           "promote.champion_dir"),
 ) -> None:
     """Evaluate a trained model on any file; prints the metrics and writes them as JSON."""
     from tasks import io
+    from tasks.evaluate_data import check_data_path, check_format, for_evaluate
 
-    module = _problem(problem)
+    model_dir, name = model_dir_for(model, _value(problem), params_file)
+    if out is not None and out.is_dir():
+        _fail(f"--out {out}: is a directory; pass a file name, e.g. --out {out / 'metrics.json'}", 2)
+    module = _problem(name)
+    mapping = _column_mapping(column or [])
     fmt = format or module.format_for(data)
-    mapping = {}
-    for item in column or []:
-        key, _, value = item.partition("=")
-        mapping[key] = value or None
-    out_dir = (out.parent if out else Path(model) / "..").resolve() / f"eval-{data.stem}"
     try:
-        metrics = module.evaluate_command(model, data, fmt, encoding, mapping, out_dir)
-    except (FileNotFoundError, ValueError, KeyError) as err:
+        check_data_path(data, folder_ok=name in ("n2n", "n2path"))
+        check_format(name, fmt)
+    except (FileNotFoundError, ValueError) as err:
         _fail(str(err), 2)
+    out_dir = (out.parent if out else model_dir / "..").resolve() / f"eval-{data.stem}"
+    quarantine = out.with_name(f"{out.stem}.quarantine.parquet") if out else out_dir / "quarantine.parquet"
+    try:
+        metrics = module.evaluate_command(model_dir, data, fmt, encoding, mapping, out_dir, header=header,
+                                          quarantine_path=quarantine)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        _fail(for_evaluate(str(err).strip('"') if isinstance(err, KeyError) else str(err)), 2)
+    if metrics.get("quarantine_path"):
+        typer.echo(f"{metrics['rows_quarantined']} row(s) of {data} were quarantined and not scored; each, with its "
+                   f"line and reason: {metrics['quarantine_path']}", err=True)
     if out:
         io.write_json(metrics, out)
     print(json.dumps(metrics, ensure_ascii=False))
 
 
+class Output(str, Enum):
+    json = "json"
+    conllu = "conllu"
+
+
 @app.command()
 def predict(
-    problem: str = typer.Option("n21"),
-    model: Path = typer.Option(..., help="A trained model directory"),
-    text: Optional[list[str]] = typer.Argument(None, help="Texts; read one per line from stdin when none"),
+    text: Optional[list[str]] = typer.Argument(None, help="Texts; one per line from stdin when none (and no --data)"),
+    model: str = ModelOption,
+    problem: Optional[Problem] = ModelProblemOption,
+    data: Optional[Path] = typer.Option(None, "--data", help="Predict every record of this file, streamed in batches"),
+    format: Optional[str] = typer.Option(None, "--format", help="--data's format (default: from the suffix; .txt: one "
+                                         "text per line). lines, or n21: csv|tsv|nsmc|jsonl|parquet; n2n: "
+                                         "jsonl|kmou|klp|klue; n2m: csv|tsv|chatbot|jsonl; n2path: conllu|klue_dp"),
+    column: Optional[list[str]] = typer.Option(None, help="--data's columns, FIELD=COLUMN: text (n2m: question) and "
+                                                          "id; id=null numbers the rows. Default: the training "
+                                                          "file's names"),
+    header: bool = typer.Option(True, "--header/--no-header",
+                                help="--no-header: CSV/TSV without a header line; columns by position "
+                                     "(--column text=1)"),
+    encoding: str = typer.Option("utf-8", help="--data's encoding"),
+    out: Optional[Path] = typer.Option(None, help="Write the predictions to a .parquet or .jsonl file (n2path: or "
+                                                  ".conllu) instead of stdout; written when complete"),
+    output: Optional[Output] = typer.Option(None, help="On stdout: JSON lines, or CoNLL-U (n2path only, its default)"),
+    batch_rows: int = typer.Option(256, min=1, help="Texts predicted together"),
+    threads: Optional[int] = typer.Option(None, min=0, help="torch threads (default: the model's train.threads, "
+                                                            "else 1; 0: every core)"),
 ) -> None:
-    """Predict for texts given as arguments or on stdin; writes one JSON line per text."""
-    predict_texts = _problem(problem).predict_command
-    texts = list(text) if text else [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if not texts:
-        _fail("no text given: pass texts as arguments or one per line on stdin", 2)
+    """Predict for texts given as arguments, on stdin, or in a file (--data): one JSON line each (n2path: CoNLL-U).
+
+    An empty (or overlong) text given as an argument or on stdin is refused; in a --data file its row is
+    written with `error` set and no prediction, and counted on stderr."""
+    from tasks.predict import load_predictor, text_error
+    from tasks.predict_io import OUTPUTS, predict_to
+    from tasks.predict_read import PredictInputError, default_format, read_items, stdin_items, text_items
+
+    model_dir, name = model_dir_for(model, _value(problem))
+    if data is not None and text:
+        _fail("give texts as arguments or --data FILE, not both", 2)
+    if data is None and (format or column or not header):
+        _fail("--format, --column and --no-header describe a --data file; pass --data FILE", 2)
+    shown = output or (Output.conllu if name == "n2path" else Output.json)
+    if shown == Output.conllu and name != "n2path":
+        _fail(f"--output conllu prints dependency trees: an n2path model's; {model_dir} is an {name} model", 2)
+    if out is not None and (out.is_dir() or out.suffix.lower() not in OUTPUTS):
+        _fail(f"--out {out}: pass a file name ending in .parquet or .jsonl"
+              + (" (or .conllu)" if name == "n2path" else ""), 2)
+    for k, t in enumerate(text or [], 1):
+        if error := text_error(t):
+            _fail(f"text {k} of {len(text)}: {error}; pass only texts with some words", 2)
     try:
-        for row in predict_texts(model, texts):
-            print(json.dumps(row, ensure_ascii=False))
-    except (FileNotFoundError, ValueError) as err:
+        if data is not None:
+            fmt = format or default_format(name, data)
+            params_json = model_dir / "params.json"
+            trained = json.loads(params_json.read_text(encoding="utf-8")).get("data") if params_json.is_file() else None
+            items = read_items(name, data, fmt, encoding, _column_mapping(column or []), header, trained, batch_rows)
+            refuse = None
+        elif text:
+            items, refuse = text_items(text), "text {row}"
+        else:
+            items, refuse = stdin_items(), "stdin line {row}"
+        predictor = load_predictor(name, model_dir, batch_rows, threads)
+        counts = predict_to(predictor, items, out, conllu=shown == Output.conllu, batch_rows=batch_rows,
+                            refuse=refuse, progress=data is not None)
+    except (PredictInputError, FileNotFoundError, ValueError, RuntimeError) as err:
         _fail(str(err), 2)
+    if counts["rows"] == 0 and data is None:
+        _fail("no text given: pass texts as arguments, one per line on stdin, or --data FILE", 2)
+    if data is not None or out is not None:
+        flagged = "; ".join(f"{reason}: {n}" for reason, n in sorted(counts["errors"].items(), key=lambda kv: -kv[1]))
+        typer.echo(f"{counts['predicted']} of {counts['rows']} row(s) predicted"
+                   + (f", {counts['flagged']} written without a prediction (column error: {flagged})" if flagged else "")
+                   + (f"; wrote {out}" if out else ""), err=True)
 
 
 @app.command()
@@ -124,27 +319,29 @@ def doctor() -> None:
 
 
 @app.command()
-def stage(problem: str, name: str, set_: Optional[list[str]] = SetOption, params_file: Path = ParamsOption) -> None:
+def stage(problem: Problem, name: str, set_: Optional[list[str]] = SetOption, params_file: Path = ParamsOption) -> None:
     """Run one stage without Prefect (what each dvc.yaml stage calls)."""
     from flows.pipeline import run_stage
 
+    problem = problem.value
     params = _params(params_file, set_)
     try:
         report = run_stage(problem, name, params[problem])
     except Exception as err:
-        _fail(f"{problem}.{name}: {err}")
+        _fail(f"{problem}.{name}: {err}", logged=True)
     print(json.dumps({"stage": f"{problem}.{name}", **report}, ensure_ascii=False, default=str))
 
 
 @app.command()
 def bench(
-    problem: str = typer.Option("all", help="n21 | ... | all"),
+    problem: BenchProblem = typer.Option("all", help="One problem type, all, or perf (as --perf)"),
     datasets: Path = typer.Option(Path("../shared/datasets"), help="Folder with the real Korean datasets"),
     params_file: Path = ParamsOption,
     out_dir: Path = typer.Option(Path("reports"), help="Where bench.json and bench.md go"),
     perf: bool = typer.Option(False, "--perf", help="Performance figures instead (perf.json, perf.md; flows/perf.py)"),
 ) -> None:
     """Real-data quality targets next to baselines measured in the same run (slow; not CI)."""
+    problem = problem.value
     if perf or problem == "perf":
         from flows.perf import markdown, run_perf
 
@@ -178,7 +375,7 @@ def dvc_yaml_command(check: bool = typer.Option(False, help="Fail if dvc.yaml di
 
 # ---- production: one Prefect API, scheduled retraining, champion/challenger (flows/schedule.py, champion.py)
 
-ProblemsOption = typer.Option(None, "--problem", help="n21 | n2n | n2m | n2path; repeat for several (default: all)")
+ProblemsOption = typer.Option(None, "--problem", help="Repeat for several (default: all)")
 RepoOption = typer.Option(Path("."), "--repo", help="The DVC repo holding params.yaml and dvc.yaml")
 PushOption = typer.Option(True, "--push/--no-push", help="dvc push data and champion after a promotion")
 CommitOption = typer.Option(True, "--commit/--no-commit",
@@ -188,37 +385,46 @@ CommitOption = typer.Option(True, "--commit/--no-commit",
 
 @app.command()
 def dashboard(port: Optional[int] = typer.Option(None, help="Port on 127.0.0.1 (default 4200, $HANFLOW_PREFECT_PORT)"),
-              stop: bool = typer.Option(False, "--stop", help="Stop the server hanflow started")) -> None:
-    """Start the Prefect server on 127.0.0.1 (or find the running one) and print the dashboard URL."""
-    from flows.server import ServerError, ensure_server, stop_server
+              stop: bool = typer.Option(False, "--stop", help="Stop the servers hanflow started on that port "
+                                                              "(never a process it did not start)")) -> None:
+    """Start the Prefect server on 127.0.0.1 and the report file server beside it (or find them); print their URLs."""
+    from flows.files import URL_ENV, file_server_env
+    from flows.server import AUTH_ENV, ServerError, auth_string, ensure_server, stop_server
 
     if stop:
-        print("stopped the Prefect server" if stop_server(port) else "no server started by hanflow on that port")
+        for line in stop_server(port)[1]:
+            print(line)
         return
     try:
         url = ensure_server(port)
+        auth = auth_string()
     except ServerError as err:
         _fail(str(err))
     print(f"Prefect dashboard: {url.removesuffix('/api')}")
     print(f"API: {url}  (hanflow run/retrain/schedule find it by themselves; other tools: export PREFECT_API_URL={url})")
+    files = file_server_env(url).get(URL_ENV)
+    if files:
+        print(f"Reports and Data Docs: {files}/  (the links in the dashboard's artifacts open here)")
+    print(f"Password: {'required (' + AUTH_ENV + ')' if auth else f'none (set {AUTH_ENV}=user:password to require one)'}")
 
 
 def _retrain_failure(err: Exception) -> None:
     from flows.lock import LockedError
 
     locked = isinstance(err, LockedError) or "this run refuses" in str(err)
-    _fail(str(err), 3 if locked else 1)
+    _fail(str(err), 3 if locked else 1, logged=not locked)
 
 
 @app.command()
-def retrain(problem: Optional[list[str]] = ProblemsOption, repo: Path = RepoOption, push: bool = PushOption,
+def retrain(problem: Optional[list[Problem]] = ProblemsOption, repo: Path = RepoOption, push: bool = PushOption,
             commit: bool = CommitOption,
             wait: float = typer.Option(0.0, help="Seconds to queue behind a running retrain (0: refuse at once)")) -> None:
     """One retraining run now: take in the raw data, `dvc repro` what changed, promote a challenger at least as good."""
-    from flows.server import ServerError, prefect_api
+    from flows.server import prefect_api
 
+    problem = [p.value for p in problem or []]
     try:
-        with prefect_api():
+        with errors.quiet_prefect_console(), prefect_api():
             from flows.schedule import retrain_flow
 
             results = retrain_flow(problems=problem or None, repo=str(repo), push=push, wait_s=wait, commit=commit)
@@ -232,7 +438,7 @@ def retrain(problem: Optional[list[str]] = ProblemsOption, repo: Path = RepoOpti
 
 @app.command()
 def schedule(cron: str = typer.Option(..., help='Cron expression, e.g. "0 3 * * *" (03:00 daily)'),
-             problem: Optional[list[str]] = ProblemsOption, repo: Path = RepoOption, push: bool = PushOption,
+             problem: Optional[list[Problem]] = ProblemsOption, repo: Path = RepoOption, push: bool = PushOption,
              commit: bool = CommitOption, name: str = typer.Option("nightly", help="Deployment name"),
              run_now: bool = typer.Option(False, "--run-now", help="Also start one run right away")) -> None:
     """Serve the retraining deployment on a cron schedule, one run at a time (blocks; Ctrl-C pauses it)."""
@@ -240,6 +446,7 @@ def schedule(cron: str = typer.Option(..., help='Cron expression, e.g. "0 3 * * 
 
     from flows.server import ServerError, prefect_api
 
+    problem = [p.value for p in problem or []]
     try:
         CronSchedule(cron=cron)
     except ValueError:
@@ -257,7 +464,7 @@ def schedule(cron: str = typer.Option(..., help='Cron expression, e.g. "0 3 * * 
 
 
 @app.command()
-def promote(problem: str = typer.Option("n21"), repo: Path = RepoOption, push: bool = PushOption,
+def promote(problem: Problem = typer.Option(Problem.n21), repo: Path = RepoOption, push: bool = PushOption,
             commit: bool = CommitOption,
             rollback: bool = typer.Option(False, "--rollback", help="Restore the previous champion"),
             history: bool = typer.Option(False, "--history", help="Print every recorded decision")) -> None:
@@ -270,6 +477,7 @@ def promote(problem: str = typer.Option("n21"), repo: Path = RepoOption, push: b
     from flows.stages import stages_for
     from tasks.params import ParamsError
 
+    problem = problem.value
     try:
         section = repo_section(repo, problem)
         stages_for(problem)

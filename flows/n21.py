@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
-from flows.stages import Stage, ingest_runner, register, resolve
+from flows.stages import HEADLINE, Stage, ingest_runner, register, resolve, write_headline
 from tasks import io
 
 PROBLEM = "n21"
@@ -144,6 +144,7 @@ def evaluate(p: dict) -> dict:
                                train_table=table.select(["split", "label_id"]))
     metrics["split"] = split
     io.write_json(metrics, path(p, "metrics"))
+    write_headline(headline(metrics), "majority_baseline_accuracy", p)
     # The class design review again, now with the classes the model confuses.
     confused = confused_pairs(io.read_table(path(p, "predictions")), split, int(p["evaluate"].get("confused_pairs", 5)))
     io.write_text(review_markdown(io.read_json(path(p, "label_schema"))["review"], confused), path(p, "review"))
@@ -160,7 +161,7 @@ def publish_metrics(report: dict, p: dict) -> None:
 publish_review = markdown_file_hook(PROBLEM, "class-design-review", A["review"])
 
 
-# ---- what `hanflow run | evaluate | predict --problem n21` call
+# ---- what `hanflow run | evaluate --problem n21` call (predict: tasks/predict.py)
 
 
 def headline(metrics: dict) -> dict:
@@ -175,20 +176,16 @@ def format_for(data: Path) -> str:
         data.suffix, "tsv")
 
 
-def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path) -> dict:
-    from tasks.evaluate_n21 import evaluate_file, load
+def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path, *,
+                     header: bool = True, quarantine_path: Path | None = None) -> dict:
+    """`hanflow evaluate --problem n21`: mapping is --column (id, text, label); unmapped ones take the training
+    file's column names, and a missing id column numbers the rows."""
+    from tasks.evaluate_data import check_column_keys
+    from tasks.evaluate_n21 import N21_FIELDS, evaluate_file
 
-    _, bundle = load(model)
-    columns = {**bundle["params.json"]["data"]["columns"], "split": None, **mapping}
-    data_cfg = {"path": str(data), "format": fmt, "encoding": encoding, "columns": columns,
-                "split": {"dev": 0.0, "test": 0.0, "seed": 0}}
-    return evaluate_file(model, data_cfg, out_dir)
-
-
-def predict_command(model: Path, texts: list[str]) -> list[dict]:
-    from tasks.evaluate_n21 import predict_texts
-
-    return predict_texts(model, texts)
+    check_column_keys(PROBLEM, mapping, N21_FIELDS, "--column text=review --column label=sentiment")
+    data_cfg = {"path": str(data), "format": fmt, "encoding": encoding, "header": header, "columns": mapping}
+    return evaluate_file(model, data_cfg, out_dir, quarantine_path=quarantine_path)
 
 
 CODE = ("flows/n21.py", "tasks/io.py")
@@ -205,12 +202,12 @@ register(PROBLEM, [
     Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
                                       "tasks/suites/n21.yaml", "tasks/label_schema.py"),
           params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
-          outs=(A["validation_docs"],), metrics=(A["validation"],),
+          outs=(A["validation_docs"],), reports=(A["validation"],),
           publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
     Stage("class_design", class_design, code=(*CODE, "tasks/class_design.py", "tasks/class_review.py",
                                                     "tasks/label_schema.py"),
           params=("class_design",), deps=(A["encoded"], A["schema"]), outs=(A["label_schema"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design-review", A["class_design"])),
+          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
     Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/distributed.py", "models/encoders.py",
                                 "models/n21.py"),
           params=("train", "encode.ngrams"), deps=(A["encoded"], A["vocab"], A["label_schema"], A["validation"]),
@@ -218,7 +215,7 @@ register(PROBLEM, [
     Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n21.py", "tasks/class_review.py"),
           params=("evaluate",), deps=(A["model"], A["encoded"], A["label_schema"]),
           outs=(A["confusion"], A["confusion_png"], A["predictions"], A["review"]),
-          metrics=(A["metrics"],),
+          reports=(A["metrics"],), metrics=(HEADLINE,),
           plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
           publish=publish_metrics),
 ])

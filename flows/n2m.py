@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
-from flows.stages import Stage, ingest_runner, register, resolve, table_runner
+from flows.stages import HEADLINE, Stage, ingest_runner, register, resolve, table_runner, write_headline
 from tasks import io
 from tasks.token_cache import cached
 
@@ -167,6 +167,7 @@ def evaluate(p: dict) -> dict:
                                         train_pairs=_split(table, "train").select(["question", "answer"]))
     metrics["split"] = split
     io.write_json(metrics, path(p, "metrics"))
+    write_headline(headline(metrics), "constant_baseline_chrf", p)
     io.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), path(p, "samples"))
     # The class design review again, now with how the answers fare per label.
     review = io.read_json(path(p, "class_design_json"))["review"]
@@ -222,7 +223,7 @@ def metrics_markdown(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-# ---- what `hanflow run | evaluate | predict --problem n2m` call
+# ---- what `hanflow run | evaluate --problem n2m` call (predict: tasks/predict.py)
 
 
 def headline(metrics: dict) -> dict:
@@ -234,39 +235,28 @@ def headline(metrics: dict) -> dict:
 
 def format_for(data: Path) -> str:
     """.csv: Chatbot_data when the header is Q,A,label, else generic CSV; .tsv/.txt: TSV; .jsonl: JSONL."""
+    from tasks.evaluate_data import header_names
+
     suffix = Path(data).suffix.lower()
     if suffix == ".csv":
-        try:
-            with open(data, encoding="utf-8-sig", errors="replace") as f:
-                header = [h.strip() for h in f.readline().strip().split(",")]
-        except OSError:
-            return "csv"
-        return "chatbot" if header == ["Q", "A", "label"] else "csv"
+        # header_names opens regular files only: a FIFO would block here.
+        return "chatbot" if header_names(data, ",", True) == ["Q", "A", "label"] else "csv"
     return {".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, "csv")
 
 
-def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path) -> dict:
-    from tasks.evaluate_n2m import evaluate_file
-    from tasks.train import load_model_dir
+def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path, *,
+                     header: bool = True, quarantine_path: Path | None = None) -> dict:
+    """`hanflow evaluate --problem n2m`: mapping is --column (question, answer, label); unmapped ones take the
+    training file's column names when the file has its format, else the format's defaults."""
+    from tasks.evaluate_data import check_column_keys
+    from tasks.evaluate_n2m import N2M_FIELDS, evaluate_file
 
-    unknown = sorted(set(mapping) - {"question", "answer", "label"})
-    if unknown:
-        raise ValueError(f"--column {', '.join(unknown)}: n2m maps only question, answer and label, "
-                         "e.g. --column question=Q --column answer=A")
-    _, bundle = load_model_dir(model)
-    data_cfg = bundle["params.json"]["data"]
-    # The training file's column names apply to a file of the same format; --column wins.
-    columns = {**(data_cfg.get("columns") or {})} if fmt == data_cfg.get("format") else {}
-    metrics, samples = evaluate_file(model, data, fmt, encoding, {**columns, **mapping})
+    check_column_keys(PROBLEM, mapping, N2M_FIELDS, "--column question=Q --column answer=A")
+    metrics, samples = evaluate_file(model, data, fmt, encoding, mapping, header=header,
+                                     quarantine_path=quarantine_path)
     io.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), Path(out_dir) / "samples.jsonl")
     metrics["samples_path"] = str(Path(out_dir) / "samples.jsonl")
     return metrics
-
-
-def predict_command(model: Path, texts: list[str]) -> list[dict]:
-    from tasks.evaluate_n2m import predict_texts
-
-    return predict_texts(model, texts)
 
 
 CODE = ("flows/n2m.py", "tasks/io.py", "tasks/n2m_stages.py")
@@ -283,12 +273,12 @@ register(PROBLEM, [
     Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2m.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
                                       "tasks/suites/n2m.yaml", "tasks/label_schema.py"),
           params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
-          outs=(A["validation_docs"],), metrics=(A["validation"],),
+          outs=(A["validation_docs"],), reports=(A["validation"],),
           publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
     Stage("class_design", class_design, code=(*CODE, "tasks/generation_metrics.py", "tasks/class_review.py",
                                               "tasks/label_schema.py"),
           params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["class_design_json"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design-review", A["class_design"])),
+          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
     Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/train_seq2seq.py", "tasks/spacing.py", "tasks/distributed.py",
                                 "tasks/retrieval.py",
                                 "tasks/generation_metrics.py", "models/encoders.py", "models/n2m.py"),
@@ -297,5 +287,5 @@ register(PROBLEM, [
     Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2m.py", "tasks/train_seq2seq.py", "tasks/spacing.py",
                                       "tasks/generation_metrics.py", "tasks/class_review.py"),
           params=("evaluate",), deps=(A["model"], A["encoded"], A["class_design_json"]),
-          outs=(A["samples"], A["review"]), metrics=(A["metrics"],), publish=publish_metrics),
+          outs=(A["samples"], A["review"]), reports=(A["metrics"],), metrics=(HEADLINE,), publish=publish_metrics),
 ])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
-from flows.stages import Stage, ingest_runner, register, resolve, table_runner
+from flows.stages import HEADLINE, Stage, ingest_runner, register, resolve, table_runner, write_headline
 from tasks import io
 from tasks.token_cache import cached
 
@@ -31,6 +31,8 @@ A = {
     "model": "${model_dir}",
     "metrics": "${work_dir}/eval/metrics.json",
     "errors": "${work_dir}/eval/errors.json",
+    "confusion": "${work_dir}/eval/confusion.json",
+    "confusion_png": "${work_dir}/eval/confusion.png",
 }
 
 
@@ -139,7 +141,7 @@ def train(p: dict) -> dict:
 
 def evaluate(p: dict) -> dict:
     from tasks.class_review import review_markdown
-    from tasks.evaluate_n2n import evaluate_with_predictions, type_confusions
+    from tasks.evaluate_n2n import evaluate_with_predictions, type_confusions, write_confusion
 
     split = p["evaluate"]["split"]
     table = io.read_table(path(p, "encoded"))
@@ -150,9 +152,11 @@ def evaluate(p: dict) -> dict:
     metrics, errors, pred = evaluate_with_predictions(rows, path(p, "model"), p["evaluate"], train_table=train_rows)
     metrics["split"] = split
     io.write_json(metrics, path(p, "metrics"))
+    write_headline(headline(metrics), "gazetteer_baseline_f1", p)
     io.write_json(errors, path(p, "errors"))
-    # The class design review again, now with the types the model confuses.
     gold = [sorted((e["start"], e["end"], e["type"]) for e in ents) for ents in rows.column("entities").to_pylist()]
+    write_confusion(gold, pred, list(metrics["per_type"]), path(p, "confusion"), path(p, "confusion_png"))
+    # The class design review again, now with the types the model confuses.
     confused = type_confusions(rows.column("id").to_pylist(), rows.column("text").to_pylist(), gold, pred, split,
                                int(p["evaluate"].get("confused_pairs", 5)))
     io.write_text(review_markdown(io.read_json(path(p, "entity_schema"))["review"], confused), path(p, "review"))
@@ -170,7 +174,7 @@ def publish_metrics(report: dict, p: dict) -> None:
 publish_review = markdown_file_hook(PROBLEM, "class-design-review", A["review"])
 
 
-# ---- what `hanflow run | evaluate | predict --problem n2n` call
+# ---- what `hanflow run | evaluate --problem n2n` call (predict: tasks/predict.py)
 
 
 def headline(metrics: dict) -> dict:
@@ -184,18 +188,14 @@ def format_for(data: Path) -> str:
     return {".jsonl": "jsonl", ".train": "klp", ".dev": "klp", ".test": "klp", ".tsv": "klue"}.get(data.suffix, "kmou")
 
 
-def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path) -> dict:
+def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path, *,
+                     header: bool = True, quarantine_path: Path | None = None) -> dict:
+    """`hanflow evaluate --problem n2n`: --data is a file or a folder of files in one format."""
+    from tasks.evaluate_data import check_column_keys
     from tasks.evaluate_n2n import evaluate_file
 
-    if mapping:
-        raise ValueError("--column does not apply to n2n: its formats have fixed layouts")
-    return evaluate_file(model, data, fmt, encoding)
-
-
-def predict_command(model: Path, texts: list[str]) -> list[dict]:
-    from tasks.evaluate_n2n import predict_texts
-
-    return predict_texts(model, texts)
+    check_column_keys(PROBLEM, mapping, (), header=header)
+    return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
 CODE = ("flows/n2n.py", "tasks/io.py", "tasks/ner.py")
@@ -211,18 +211,21 @@ register(PROBLEM, [
     Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2n.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
                                       "tasks/suites/n2n.yaml", "tasks/label_schema.py"),
           params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
-          outs=(A["validation_docs"],), metrics=(A["validation"],),
+          outs=(A["validation_docs"],), reports=(A["validation"],),
           publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
     Stage("class_design", class_design, code=(*CODE, "tasks/ner_schema.py", "tasks/class_review.py",
                                               "tasks/label_schema.py"),
           params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["entity_schema"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design-review", A["class_design"])),
+          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
     Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/distributed.py", "tasks/train_tagger.py",
                                 "models/encoders.py", "models/crf.py", "models/n2n.py"),
           params=("train",), deps=(A["encoded"], A["vocab"], A["entity_schema"], A["validation"]),
           outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2n.py", "tasks/train_tagger.py", "tasks/class_review.py"),
-          params=("evaluate",), deps=(A["model"], A["encoded"], A["entity_schema"]), outs=(A["errors"], A["review"]),
-          metrics=(A["metrics"],),
+    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n2n.py", "tasks/train_tagger.py",
+                                      "tasks/class_review.py"),
+          params=("evaluate",), deps=(A["model"], A["encoded"], A["entity_schema"]),
+          outs=(A["errors"], A["review"], A["confusion"], A["confusion_png"]),
+          reports=(A["metrics"],), metrics=(HEADLINE,),
+          plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
           publish=publish_metrics),
 ])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
-from flows.stages import Stage, ingest_runner, register, resolve, table_runner
+from flows.stages import HEADLINE, Stage, ingest_runner, register, resolve, table_runner, write_headline
 from tasks import io
 from tasks.token_cache import cached
 
@@ -127,6 +127,7 @@ def evaluate(p: dict) -> dict:
     metrics, parsed = evaluate_encoded(rows, path(p, "model"), p["evaluate"])
     metrics["split"] = split
     io.write_json(metrics, path(p, "metrics"))
+    write_headline(headline(metrics), "right_neighbour_uas", p)
     io.write_text(write_conllu(parsed), path(p, "predictions"))
     # The class design review again, now with the relations the parser confuses.
     confused = relation_confusions(rows, parsed, split, int(p["evaluate"].get("confused_pairs", 5)))
@@ -166,7 +167,7 @@ def publish_metrics(report: dict, p: dict) -> None:
 publish_review = markdown_file_hook(PROBLEM, "class-design-review", A["review"])
 
 
-# ---- what `hanflow run | evaluate | predict --problem n2path` call
+# ---- what `hanflow run | evaluate --problem n2path` call (predict: tasks/predict.py)
 
 
 def headline(metrics: dict) -> dict:
@@ -180,18 +181,14 @@ def format_for(data: Path) -> str:
     return {".conllu": "conllu", ".tsv": "klue_dp"}.get(Path(data).suffix, "conllu")
 
 
-def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path) -> dict:
+def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path, *,
+                     header: bool = True, quarantine_path: Path | None = None) -> dict:
+    """`hanflow evaluate --problem n2path`: --data is a file or a folder of files in one format."""
+    from tasks.evaluate_data import check_column_keys
     from tasks.evaluate_n2path import evaluate_file
 
-    if mapping:
-        raise ValueError("--column does not apply to n2path: CoNLL-U and KLUE-DP have fixed columns")
-    return evaluate_file(model, data, fmt, encoding)
-
-
-def predict_command(model: Path, texts: list[str]) -> list[dict]:
-    from tasks.evaluate_n2path import predict_texts
-
-    return predict_texts(model, texts)
+    check_column_keys(PROBLEM, mapping, (), header=header)
+    return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
 CODE = ("flows/n2path.py", "tasks/io.py", "tasks/parse.py")
@@ -206,10 +203,10 @@ register(PROBLEM, [
     Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2path.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
                                       "tasks/suites/n2path.yaml", "tasks/treebank.py"),
           params=("validate",), deps=(A["encoded"], A["vocab"]), outs=(A["validation_docs"],),
-          metrics=(A["validation"],), publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
+          reports=(A["validation"],), publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
     Stage("class_design", class_design, code=(*CODE, "tasks/class_review.py", "tasks/label_schema.py"),
           params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["relation_schema"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design-review", A["class_design"])),
+          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
     Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/distributed.py", "tasks/train_parser.py",
                                 "tasks/parse_metrics.py", "models/encoders.py", "models/mst.py", "models/n2path.py"),
           params=("train", "tokenize"), deps=(A["encoded"], A["vocab"], A["relation_schema"], A["validation"]),
@@ -219,5 +216,5 @@ register(PROBLEM, [
                                       "tasks/class_review.py"),
           params=("evaluate",), deps=(A["model"], A["encoded"], A["relation_schema"]),
           outs=(A["predictions"], A["review"]),
-          metrics=(A["metrics"],), publish=publish_metrics),
+          reports=(A["metrics"],), metrics=(HEADLINE,), publish=publish_metrics),
 ])

@@ -82,17 +82,26 @@ def run_problem_flow(problem: str, section: dict) -> dict:
         publish_dvc_outputs(problem, stages, section)
         return reports
 
-    from flows.lock import writer_lock
-    from flows.server import prefect_api
+    from prefect import tags
 
-    # One writer per work folder; one Prefect API per run (configured, or a local server started once).
-    with writer_lock(section["work_dir"], what=f"hanflow run {problem}"), prefect_api():
-        return problem_flow(section)
+    from flows.lock import run_lock
+    from flows.runs import mark_crashed_runs, process_tag
+    from flows.server import _stderr, prefect_api
+
+    # One writer per work folder and model folder; one Prefect API per run (configured, or a local server started once).
+    with run_lock(problem, section, what=f"hanflow run {problem}"), prefect_api():
+        mark_crashed_runs(_stderr)  # runs a killed process left RUNNING
+        with tags(process_tag()):  # which process runs it, for that check in the next run
+            return problem_flow(section)
 
 
 def run_stage(problem: str, name: str, section: dict) -> dict:
-    """One stage without Prefect — what each DVC stage runs (`hanflow stage`)."""
+    """One stage without Prefect — what each DVC stage runs (`hanflow stage`), under the same folder checks
+    and locks as a whole run (flows/lock.py)."""
+    from flows.lock import run_lock
+
     for stage in stages_for(problem):
         if stage.name == name:
-            return _run_and_report(stage, section)
+            with run_lock(problem, section, what=f"hanflow stage {problem} {name}"):
+                return _run_and_report(stage, section)
     raise KeyError(f"{problem} has no stage {name!r}; stages: {[s.name for s in stages_for(problem)]}")

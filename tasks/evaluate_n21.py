@@ -76,34 +76,85 @@ def prepare_texts(texts: list[str], bundle: dict, labels: list[str] | None = Non
     return encoded
 
 
-def evaluate_file(model_dir: str | Path, data_cfg: dict, out_dir: str | Path, batch_size: int = 256) -> dict:
-    """`hanflow evaluate`: every usable row of the file is evaluation data."""
-    from tasks.ingest import ingest
+N21_FIELDS = ("id", "text", "label")
+
+
+def read_eval_rows(model_columns: dict, data_cfg: dict) -> tuple[pa.Table, pa.Table]:
+    """The file's usable rows as a canonical table, and its quarantined rows: nothing split, nothing deduplicated.
+
+    data_cfg: path, format, encoding, header, and `columns`: the user's --column mapping (id, text, label;
+    None: absent). Unmapped fields take the training file's column names (`model_columns`); the id is
+    optional unless mapped (row numbers stand in), so a file without the training file's id column is read.
+    """
+    from tasks.ingest import CANONICAL, NSMC_COLUMNS, QUARANTINE, canonicalize, read_rows
+
+    path, fmt = Path(data_cfg["path"]), data_cfg["format"]
+    header = bool(data_cfg.get("header", True))
+    mapping = dict(data_cfg.get("columns") or {})
+    if fmt == "nsmc" and mapping:
+        raise ValueError(f"--column does not apply to --format nsmc: its columns are fixed ({NSMC_COLUMNS})")
+    raw = read_rows(path, fmt, data_cfg.get("encoding", "utf-8"), header)
+    if fmt == "nsmc":
+        columns = dict(NSMC_COLUMNS)
+    else:
+        columns = {name: (None if model_columns.get(name) is None else str(model_columns[name]))
+                   for name in N21_FIELDS}
+        columns.update({k: None if v is None else str(v) for k, v in mapping.items()})
+        if "id" not in mapping and columns["id"] not in raw.frame.columns:
+            columns["id"] = None  # the training file's id column is not here: number the rows
+        absent = [name for name in ("text", "label") if not columns[name]]
+        if absent:
+            raise ValueError(f"{path}: evaluate needs a {' and a '.join(absent)} column: map "
+                             + " ".join(f"--column {name}=<column>" for name in absent))
+    reader_bad = pa.Table.from_pylist(raw.quarantined, schema=QUARANTINE)
+    if len(raw.frame) == 0:  # every record was refused by the reader: there are no columns to map
+        return CANONICAL.empty_table(), reader_bad
+    missing = {name: col for name, col in columns.items() if col and col not in raw.frame.columns}
+    if missing:
+        where = (f"the file has {list(raw.frame.columns)}" if header
+                 else f"without a header line its columns are numbered 0-{len(raw.frame.columns) - 1}")
+        example = " ".join(f"--column {name}=<{'position' if not header else 'column'}>" for name in missing)
+        raise ValueError(f"{path}: column(s) {list(missing.values())} (for {', '.join(missing)}) not found; {where}. "
+                         f"Map them with {example}" + (" (or --column id=null to number the rows)"
+                                                       if "id" in missing else ""))
+    kept, quarantined, _ = canonicalize(raw.frame, {**columns, "split": None}, str(path),
+                                        {"dev": 0.0, "test": 0.0, "seed": 0}, raw.rows, raw.nested)
+    return kept, pa.concat_tables([reader_bad, quarantined]).sort_by("source_row")
+
+
+def evaluate_file(model_dir: str | Path, data_cfg: dict, out_dir: str | Path, batch_size: int = 256,
+                  quarantine_path: str | Path | None = None) -> dict:
+    """`hanflow evaluate`: every usable row of the file is evaluation data; the quarantined ones are
+    written to quarantine_path."""
+    from tasks.evaluate_data import nothing_left, refuse_unknown, write_quarantine
 
     _, bundle = load(model_dir)
-    kept, quarantined, report = ingest(data_cfg)
+    path = data_cfg["path"]
+    kept, quarantined = read_eval_rows(bundle["params.json"]["data"].get("columns") or {}, data_cfg)
+    written = write_quarantine(quarantined, quarantine_path)
+    if kept.num_rows == 0:
+        raise nothing_left(path, "rows", quarantined, written)
+    known = [entry["value"] for entry in bundle["label_schema.json"]["labels"]]
+    refuse_unknown(path, [(label, str(row)) for label, row in zip(kept.column("label").to_pylist(),
+                                                                         kept.column("source_row").to_pylist())
+                          if label not in known],
+                   known, "row(s) carry labels",
+                   "Evaluate with a model trained on these classes, or leave those rows out of the file.")
     encoded = prepare_texts(kept.column("text").to_pylist(), bundle, kept.column("label").to_pylist())
     encoded = encoded.set_column(0, "id", kept.column("id"))
     metrics = evaluate_encoded(encoded, model_dir, {"batch_size": batch_size}, out_dir)
-    metrics["source"] = str(data_cfg["path"])
+    metrics["source"] = str(path)
     metrics["rows_quarantined"] = quarantined.num_rows
+    if written:
+        metrics["quarantine_path"] = written
     return metrics
 
 
 def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 256) -> list[dict]:
-    from tasks.train import pick_device, predict_classifier
+    """The class of each text (tasks.predict); an empty or overlong text gets a row with its `error`."""
+    from tasks.predict import predict_texts as predict
 
-    model, bundle = load(model_dir)
-    labels = bundle["label_schema.json"]["labels"]
-    encoded = prepare_texts(texts, bundle)
-    pred, probs = predict_classifier(model, encoded.column("ids"), batch_size,
-                                     pick_device(bundle["params.json"]["train"].get("device", "auto")),
-                                     int(bundle["params.json"]["train"]["max_len"]), _ngram_column(encoded))
-    return [
-        {"text": text, "label": labels[k]["value"], "name": labels[k]["name"], "confidence": round(float(p[k]), 4),
-         "probabilities": {entry["name"]: round(float(x), 4) for entry, x in zip(labels, p)}}
-        for text, k, p in zip(texts, pred, probs)
-    ]
+    return predict("n21", model_dir, texts, batch_size)
 
 
 def confused_pairs(predictions: pa.Table, split: str, top_k: int = 5) -> dict:

@@ -65,39 +65,69 @@ def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict, train_pai
     return metrics, samples
 
 
+N2M_FIELDS = ("question", "answer", "label")
+
+
+def eval_columns(path: str | Path, fmt: str, encoding: str, mapping: dict, trained: dict | None,
+                 header: bool = True) -> dict | None:
+    """read_pairs' columns for `hanflow evaluate`: --column (mapping) over the training file's names (trained:
+    params data section, used for a file of the same format) over the format's defaults. Checked against the
+    header line here, so a missing column is named with the option that maps it; a label column the user did
+    not ask for is optional."""
+    from tasks.dialogue import CHATBOT_COLUMNS, DEFAULT_COLUMNS
+    from tasks.evaluate_data import header_names
+
+    inherited = {k: v for k, v in ((trained or {}).get("columns") or {}).items()
+                 if v is not None and (trained or {}).get("format") == fmt}
+    columns = {**inherited, **mapping}
+    if fmt == "jsonl" or not header:
+        return columns or None  # no header line to check: keys missing from a record quarantine it
+    names = header_names(path, "\t" if fmt == "tsv" else ",", fmt != "tsv", encoding)
+    if names is None:
+        return columns or None
+    chosen = {**(CHATBOT_COLUMNS if fmt == "chatbot" else DEFAULT_COLUMNS), **columns}
+    missing = [f for f in N2M_FIELDS if chosen.get(f) is not None and str(chosen[f]) not in names
+               and (f != "label" or "label" in mapping)]
+    if missing:
+        raise ValueError(f"{path}: header {names} has no column {', '.join(repr(str(chosen[f])) for f in missing)} "
+                         f"(for {', '.join(missing)}); map the columns with "
+                         + " ".join(f"--column {f}=<column>" for f in missing))
+    if chosen.get("label") is not None and str(chosen["label"]) not in names:
+        columns = {**columns, "label": None}  # the training file had labels; this one has none
+    return {k: v for k, v in columns.items() if v is not None} or None
+
+
 def evaluate_file(model_dir: str | Path, path: str | Path, fmt: str, encoding: str = "utf-8",
-                  columns: dict | None = None, batch_size: int = 128) -> tuple[dict, list[dict]]:
-    """`hanflow evaluate --problem n2m`: every readable pair of the file is evaluation data."""
+                  columns: dict | None = None, batch_size: int = 128, *, header: bool = True,
+                  quarantine_path: str | Path | None = None) -> tuple[dict, list[dict]]:
+    """`hanflow evaluate --problem n2m`: every readable pair of the file is evaluation data; the quarantined
+    ones are written to quarantine_path. columns: the --column mapping (see eval_columns)."""
     from tasks.dialogue import read_pairs
-    from tasks.n2m_stages import column_mapping, tokens_and_ids
+    from tasks.evaluate_data import nothing_left, write_quarantine
+    from tasks.n2m_stages import tokens_and_ids
 
     _, bundle = load_model_dir(model_dir)
-    rows, quarantined = read_pairs(path, fmt, column_mapping(columns), encoding)
+    chosen = eval_columns(path, fmt, encoding, dict(columns or {}), bundle["params.json"].get("data"), header)
+    rows, quarantined = read_pairs(path, fmt, chosen, encoding, header)
+    written = write_quarantine(quarantined, quarantine_path)
     if not rows:
-        raise ValueError(f"{path}: no readable question/answer pairs in format {fmt!r} "
-                         f"({len(quarantined)} quarantined)" +
-                         (f"; first reason: {quarantined[0]['reason']}" if quarantined else ""))
+        raise nothing_left(path, f"question/answer pairs in format {fmt!r}", quarantined, written)
     encoded = tokens_and_ids([r["question"] for r in rows], [r["answer"] for r in rows], bundle)
     encoded = encoded.set_column(0, "id", pa.array([str(r["id"]) for r in rows]))
     encoded = encoded.append_column("label", pa.array([r.get("label") for r in rows], pa.string()))
     metrics, samples = evaluate_encoded(encoded, model_dir, {"batch_size": batch_size})
     metrics.update(source=str(path), format=fmt, rows_quarantined=len(quarantined))
+    if written:
+        metrics["quarantine_path"] = written
     return metrics, samples
 
 
 def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 128) -> list[dict]:
-    """One readable answer per question."""
-    from tasks.n2m_stages import tokens_and_ids
+    """One readable answer per question (tasks.predict): a training question's own answer, else generated; an
+    empty or overlong question gets a row with its `error`."""
+    from tasks.predict import predict_texts as predict
 
-    empty = [i + 1 for i, t in enumerate(texts) if not t.strip()]
-    if empty:
-        raise ValueError(f"question {empty[0]} of {len(texts)} is empty; give every question some text")
-    model, bundle = load_model_dir(model_dir)
-    encoded = tokens_and_ids(texts, None, bundle)
-    train_cfg = bundle["params.json"]["train"]
-    answers = answers_for(model, encoded, bundle["vocab.json"]["tgt"]["itos"], decode_settings(bundle), batch_size,
-                          pick_device(train_cfg.get("device", "auto")), int(train_cfg.get("max_src_len") or 0))
-    return [{"question": q, "answer": a} for q, a in zip(texts, answers)]
+    return predict("n2m", model_dir, texts, batch_size)
 
 
 def label_breakdown(samples: list[dict], classes: list[dict], split: str, top_k: int = 5) -> dict:

@@ -6,6 +6,7 @@ Everything comes from the model directory (vocabularies, tags, tokenizer setting
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow as pa
 
@@ -67,6 +68,20 @@ def _marked(rid: str, text: str, start: int, end: int, width: int = 30) -> str:
             f"{'…' if end + width < len(text) else ''}")
 
 
+def _entity_pairs(gold: list[list[tuple]], pred: list[list[tuple]]) -> Iterator[tuple[int, int, int, str, str]]:
+    """(row, start, end, gold type or SPURIOUS, predicted type or MISSED): every gold entity with the type
+    predicted on its exact span, then every predicted entity on a span no gold entity has. A span with the
+    wrong boundaries is one of each."""
+    for row, (g, p) in enumerate(zip(gold, pred)):
+        g_type = {(s, e): t for s, e, t in g}
+        p_type = {(s, e): t for s, e, t in p}
+        for (s, e), t in sorted(g_type.items()):
+            yield row, s, e, t, p_type.get((s, e), MISSED)
+        for (s, e), t in sorted(p_type.items()):
+            if (s, e) not in g_type:
+                yield row, s, e, SPURIOUS, t
+
+
 def type_confusions(ids: list[str], texts: list[str], gold: list[list[tuple]], pred: list[list[tuple]], split: str,
                     top_k: int = 5) -> dict:
     """Entity type confusions (same span, wrong type) and missed/spurious entities per type, with examples:
@@ -75,17 +90,14 @@ def type_confusions(ids: list[str], texts: list[str], gold: list[list[tuple]], p
 
     confused, missed = [], []
     support: dict = {}
-    for rid, text, g, p in zip(ids, texts, gold, pred):
-        g_type = {(s, e): t for s, e, t in g}
-        p_type = {(s, e): t for s, e, t in p}
-        for (s, e), t in sorted(g_type.items()):
-            support[t] = support.get(t, 0) + 1
-            if (s, e) not in p_type:
-                missed.append((t, MISSED, _marked(rid, text, s, e)))
-            elif p_type[(s, e)] != t:
-                confused.append((t, p_type[(s, e)], _marked(rid, text, s, e)))
-        missed += [(SPURIOUS, t, _marked(rid, text, s, e)) for (s, e), t in sorted(p_type.items())
-                   if (s, e) not in g_type]
+    for row, s, e, actual, predicted in _entity_pairs(gold, pred):
+        example = _marked(ids[row], texts[row], s, e)
+        if actual != SPURIOUS:
+            support[actual] = support.get(actual, 0) + 1
+        if predicted == MISSED or actual == SPURIOUS:
+            missed.append((actual, predicted, example))
+        elif predicted != actual:
+            confused.append((actual, predicted, example))
     n_missed = sum(1 for m in missed if m[1] == MISSED)
     return {"title": "Most-confused entity types", "split": split,
             "notes": [f"{len(confused)} entities found with the right span but the wrong type; {n_missed} missed "
@@ -95,6 +107,33 @@ def type_confusions(ids: list[str], texts: list[str], gold: list[list[tuple]], p
             "tables": [pairs_table(f"Top {top_k} type confusions (same span, wrong type)",
                                    top_pairs(confused, top_k, support=support), "entities"),
                        pairs_table(f"Top {top_k} missed and spurious", top_pairs(missed, top_k), "entities")]}
+
+
+def entity_confusion(gold: list[list[tuple]], pred: list[list[tuple]], types: list[str]) -> dict:
+    """The entity-type confusion on exact spans: `rows`, one {actual, predicted} per pair of _entity_pairs
+    (the shape DVC's confusion template reads, as N21's confusion.json), and their counts as `matrix`, rows
+    `actual` (the types, then SPURIOUS: predicted where the gold has no entity) by columns `predicted`
+    (the types, then MISSED: gold entities the model did not find on their span)."""
+    seen = {t for _, _, _, a, p in _entity_pairs(gold, pred) for t in (a, p)} - {MISSED, SPURIOUS}
+    names = [*types, *sorted(seen - set(types))]
+    actual, predicted = [*names, SPURIOUS], [*names, MISSED]
+    rows = [{"actual": a, "predicted": p} for _, _, _, a, p in _entity_pairs(gold, pred)]
+    matrix = [[0] * len(predicted) for _ in actual]
+    for r in rows:
+        matrix[actual.index(r["actual"])][predicted.index(r["predicted"])] += 1
+    return {"rows": rows, "actual": actual, "predicted": predicted, "matrix": matrix}
+
+
+def write_confusion(gold: list[list[tuple]], pred: list[list[tuple]], types: list[str], json_path: str | Path,
+                    png_path: str | Path) -> dict:
+    """entity_confusion's rows as JSON (for `dvc plots`) and its matrix as an image (for the dashboard)."""
+    from tasks import io
+    from tasks.evaluate import plot_confusion_png
+
+    confusion = entity_confusion(gold, pred, types)
+    io.write_json(confusion["rows"], json_path)
+    plot_confusion_png(confusion["matrix"], confusion["actual"], png_path, column_names=confusion["predicted"])
+    return confusion
 
 
 def prepare_texts(texts: list[str], bundle: dict, entities: list[list[dict]] | None = None) -> pa.Table:
@@ -112,29 +151,38 @@ def prepare_texts(texts: list[str], bundle: dict, entities: list[list[dict]] | N
 
 
 def evaluate_file(model_dir: str | Path, path: str | Path, fmt: str, encoding: str = "utf-8",
-                  batch_size: int = 128) -> dict:
-    """`hanflow evaluate --problem n2n`: every readable sentence of the file is evaluation data."""
+                  batch_size: int = 128, quarantine_path: str | Path | None = None) -> dict:
+    """`hanflow evaluate --problem n2n`: every readable sentence of the file is evaluation data; the
+    quarantined ones are written to quarantine_path. Gold entity types the model has no tag for are refused:
+    scored, each would count as a miss the model could never avoid."""
+    from tasks.evaluate_data import line_of, nothing_left, refuse_unknown, write_quarantine
     from tasks.ner_formats import map_types, read_ner
 
     _, bundle = load_model_dir(model_dir)
     records, quarantined = read_ner(path, fmt, encoding)
+    written = write_quarantine(quarantined, quarantine_path)
     data_cfg = bundle["params.json"]["data"]
     if data_cfg.get("type_map"):
         records, _ = map_types(records, dict(data_cfg["type_map"]), bool(data_cfg.get("keep_unmapped_types")))
     if not records:
-        raise ValueError(f"{path}: no readable sentences in format {fmt!r} ({len(quarantined)} quarantined)")
+        raise nothing_left(path, f"sentences in format {fmt!r}", quarantined, written)
+    known = sorted({t[2:] for t in bundle["vocab.json"]["tags"] if t != "O"})
+    refuse_unknown(path, [(e["type"], line_of(path, r.get("source_file"), r.get("source_row")))
+                          for r in records for e in r["entities"] if e["type"] not in known],
+                   known, "entities have types",
+                   "Map them to the model's types (or drop them) in the file, or evaluate a model trained on them.")
     encoded = prepare_texts([r["text"] for r in records], bundle, [r["entities"] for r in records])
     encoded = encoded.set_column(0, "id", pa.array([str(r["id"]) for r in records]))
     metrics, errors = evaluate_encoded(encoded, model_dir, {"batch_size": batch_size})
     metrics.update(source=str(path), rows_quarantined=len(quarantined), errors=errors[:5])
+    if written:
+        metrics["quarantine_path"] = written
     return metrics
 
 
 def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 128) -> list[dict]:
-    model, bundle = load_model_dir(model_dir)
-    train_cfg = bundle["params.json"]["train"]
-    encoded = prepare_texts(texts, bundle)
-    spans = predict_table(model, encoded, int(train_cfg.get("max_len", 0)) or None, batch_size,
-                          pick_device(train_cfg.get("device", "auto")))
-    return [{"text": text, "entities": [{"start": s, "end": e, "type": t, "text": text[s:e]} for s, e, t in row]}
-            for text, row in zip(texts, spans)]
+    """Entities with character offsets per text (tasks.predict); an empty or overlong text gets a row with its
+    `error`."""
+    from tasks.predict import predict_texts as predict
+
+    return predict("n2n", model_dir, texts, batch_size)

@@ -22,8 +22,15 @@ def _base(rels: list[list[str]]) -> list[list[str]]:
 
 
 def score(gold_heads: list[list[int]], gold_rels: list[list[str]],
-          pred: list[tuple[list[int], list[str]]]) -> dict:
-    """UAS/LAS (all words, punctuation included), LAS per gold relation, the right-neighbour baseline."""
+          pred: list[tuple[list[int], list[str]] | None], ids: list[str] | None = None) -> dict:
+    """UAS/LAS (all words, punctuation included), LAS per gold relation, the right-neighbour baseline.
+
+    A sentence `_parse` left unparsed (None: over the parser's max_len) is not scored; `skipped_over_max_len`
+    counts them and names them (ids, else 1-based positions)."""
+    skipped = [k for k, p in enumerate(pred) if p is None]
+    if skipped:
+        keep = [k for k, p in enumerate(pred) if p is not None]
+        gold_heads, gold_rels, pred = ([seq[k] for k in keep] for seq in (gold_heads, gold_rels, pred))
     heads, rels = [p[0] for p in pred], [p[1] for p in pred]
     metrics = attachment_scores(gold_heads, gold_rels, heads, rels)
     metrics["las_base_relation"] = attachment_scores(gold_heads, _base(gold_rels), heads, _base(rels))["las"]
@@ -31,7 +38,22 @@ def score(gold_heads: list[list[int]], gold_rels: list[list[str]],
     metrics["rows"] = len(gold_heads)
     metrics["right_neighbour_baseline"] = {"name": "every word headed by the next, the last by the root",
                                            "uas": right_neighbour_baseline(gold_heads)}
+    if skipped:
+        names = [str(ids[k]) if ids is not None else str(k + 1) for k in skipped]
+        metrics["skipped_over_max_len"] = {"count": len(skipped), "ids": names[:MAX_NAMED],
+                                           "note": "sentences longer than the parser's train.max_len words: "
+                                                   "not parsed, not scored"}
     return metrics
+
+
+MAX_NAMED = 20  # skipped sentences named in the metrics
+
+
+def max_words(bundle: dict) -> int:
+    """The longest sentence (in words) the parser is run on: train.max_len, the longest it was trained on
+    (0: no limit). Its arc and relation scores grow with the square of the length and the tree decoder
+    faster, so an unbounded sentence (a pasted document) could take minutes and tens of GB."""
+    return int(bundle["params.json"]["train"].get("max_len") or 0)
 
 
 def morpheme_settings(bundle: dict, morphemes: str | None = None) -> dict:
@@ -50,17 +72,29 @@ def prepare_sentences(sentences: list[dict], bundle: dict, morphemes: str | None
     return encoded, report
 
 
-def _parse(model, bundle: dict, encoded: pa.Table, batch_size: int) -> list[tuple[list[int], list[str]]]:
+def _parse(model, bundle: dict, encoded: pa.Table, batch_size: int) -> list[tuple[list[int], list[str]] | None]:
+    """(heads, relations) per row; None for a sentence over max_words (predict and evaluate alike)."""
+    import pyarrow.compute as pc
+
     device = pick_device(bundle["params.json"]["train"].get("device", "auto"))
-    return parse_table(model, encoded, batch_size, device)
+    limit = max_words(bundle)
+    lengths = pc.list_value_length(encoded.column("words")).to_pylist()
+    keep = [k for k, n in enumerate(lengths) if not limit or n <= limit]
+    if len(keep) == encoded.num_rows:
+        return parse_table(model, encoded, batch_size, device)
+    out: list[tuple[list[int], list[str]] | None] = [None] * encoded.num_rows
+    if keep:
+        for k, parsed in zip(keep, parse_table(model, encoded.take(keep), batch_size, device)):
+            out[k] = parsed
+    return out
 
 
-def parsed_sentences(rows: pa.Table, pred: list[tuple[list[int], list[str]]]) -> list[dict]:
-    """Sentence dicts with the predicted tree, ready for tasks.treebank.write_conllu."""
+def parsed_sentences(rows: pa.Table, pred: list[tuple[list[int], list[str]] | None]) -> list[dict]:
+    """Sentence dicts with the predicted tree, ready for tasks.treebank.write_conllu; unparsed rows are left out."""
     cols = {c: rows.column(c).to_pylist() for c in ("id", "text", "words", "lemmas", "xpos")}
-    return [{"id": sid, "text": text, "words": words, "lemmas": lemmas, "xpos": xpos, "heads": heads,
-             "deprels": rels}
-            for sid, text, words, lemmas, xpos, (heads, rels) in zip(*cols.values(), pred)]
+    return [{"id": sid, "text": text, "words": words, "lemmas": lemmas, "xpos": xpos, "heads": p[0],
+             "deprels": p[1]}
+            for sid, text, words, lemmas, xpos, p in zip(*cols.values(), pred) if p is not None]
 
 
 def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict) -> tuple[dict, list[dict]]:
@@ -73,7 +107,7 @@ def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict) -> tuple[
     batch_size = int(cfg.get("batch_size", 64))
     gold_heads, gold_rels = rows.column("heads").to_pylist(), rows.column("deprels").to_pylist()
     pred = _parse(model, bundle, rows, batch_size)
-    metrics = score(gold_heads, gold_rels, pred)
+    metrics = score(gold_heads, gold_rels, pred, rows.column("id").to_pylist())
     trained_with = morpheme_settings(bundle)["morphemes"]
     metrics["morphemes"] = trained_with
     if cfg.get("compare_tagger") and trained_with == "treebank":
@@ -87,27 +121,33 @@ def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict) -> tuple[
 
 
 def evaluate_file(model_dir: str | Path, path: str | Path, fmt: str, encoding: str = "utf-8",
-                  batch_size: int = 64) -> dict:
+                  batch_size: int = 64, quarantine_path: str | Path | None = None) -> dict:
     """`hanflow evaluate --problem n2path`: every readable sentence of the file is evaluation data.
 
     A model trained on treebank morphemes reads the file's LEMMA/XPOS; a file without them (all '_')
-    is analysed by the tagger instead, and the metrics say so.
+    is analysed by the tagger instead, and the metrics say so. The quarantined sentences are written to
+    quarantine_path.
     """
+    from tasks.evaluate_data import nothing_left, write_quarantine
     from tasks.parse import read_treebank
 
     model, bundle = load_model_dir(model_dir)
     sentences, quarantined = read_treebank(path, fmt, encoding)
+    written = write_quarantine(quarantined, quarantine_path)
     if not sentences:
-        raise ValueError(f"{path}: no readable sentences in format {fmt!r} ({len(quarantined)} quarantined)")
+        raise nothing_left(path, f"sentences in format {fmt!r}", quarantined, written)
     morphemes = None
     if morpheme_settings(bundle)["morphemes"] == "treebank" and \
             all(x in ("", "_") for s in sentences for x in s["xpos"]):
         morphemes = "tagger"
     encoded, _ = prepare_sentences(sentences, bundle, morphemes)
     pred = _parse(model, bundle, encoded, batch_size)
-    metrics = score([s["heads"] for s in sentences], [s["deprels"] for s in sentences], pred)
+    metrics = score([s["heads"] for s in sentences], [s["deprels"] for s in sentences], pred,
+                    [s["id"] for s in sentences])
     metrics.update(morphemes=morphemes or morpheme_settings(bundle)["morphemes"], source=str(path),
                    rows_quarantined=len(quarantined))
+    if written:
+        metrics["quarantine_path"] = written
     unknown = sorted({r for s in sentences for r in s["deprels"]} - set(bundle["vocab.json"]["relations"]))
     if unknown:
         metrics["relations_outside_schema"] = unknown  # gold labels the model cannot predict: counted as errors
@@ -115,28 +155,11 @@ def evaluate_file(model_dir: str | Path, path: str | Path, fmt: str, encoding: s
 
 
 def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 64) -> list[dict]:
-    """Parse raw sentences, split into words on whitespace; morphemes always come from the tagger."""
-    from tasks.treebank import write_conllu
+    """Parse raw sentences (tasks.predict: words split as UD Korean does, morphemes from the tagger); a text
+    that cannot be parsed gets a row with its `error` and no tree."""
+    from tasks.predict import predict_texts as predict
 
-    model, bundle = load_model_dir(model_dir)
-    sentences = [{"id": str(k), "text": text.strip(), "words": text.split()} for k, text in enumerate(texts, 1)]
-    out = [{"text": text, "conllu": "", "words": [], "heads": [], "deprels": []} for text in texts]
-    todo = [k for k, s in enumerate(sentences) if s["words"]]
-    if not todo:
-        return out
-    encoded, _ = prepare_sentences([sentences[k] for k in todo], bundle, morphemes="tagger")
-    # The tagger's analysis fills LEMMA/XPOS of the CoNLL-U output.
-    encoded = encoded.set_column(encoded.schema.get_field_index("lemmas"), "lemmas",
-                                 pa.array([["+".join(m) for m in row] for row in encoded.column("morphs").to_pylist()],
-                                          pa.list_(pa.string())))
-    encoded = encoded.set_column(encoded.schema.get_field_index("xpos"), "xpos",
-                                 pa.array([["+".join(t) or "_" for t in row] for row in
-                                           encoded.column("tags").to_pylist()], pa.list_(pa.string())))
-    parsed = parsed_sentences(encoded, _parse(model, bundle, encoded, batch_size))
-    for k, sent in zip(todo, parsed):
-        out[k] = {"text": texts[k], "conllu": write_conllu([sent]), "words": sent["words"],
-                  "heads": sent["heads"], "deprels": sent["deprels"]}
-    return out
+    return predict("n2path", model_dir, texts, batch_size)
 
 
 def _marked_words(words: list[str], dependent: int, head: int, width: int = 6) -> str:
@@ -153,16 +176,20 @@ def relation_confusions(rows: pa.Table, parsed: list[dict], split: str, top_k: i
     from tasks.class_review import pairs_table, top_pairs
 
     items, support, right_head = [], {}, 0
-    for rid, words, heads, rels, sent in zip(rows.column("id").to_pylist(), rows.column("words").to_pylist(),
-                                             rows.column("heads").to_pylist(), rows.column("deprels").to_pylist(),
-                                             parsed):
+    pending = iter(parsed)  # the rows' trees in order, without the rows left unparsed (parsed_sentences)
+    sent = next(pending, None)
+    for rid, words, heads, rels in zip(rows.column("id").to_pylist(), rows.column("words").to_pylist(),
+                                       rows.column("heads").to_pylist(), rows.column("deprels").to_pylist()):
+        if sent is None or sent["id"] != rid or len(sent["words"]) != len(words):
+            continue
+        tree, sent = sent, next(pending, None)
         for i, (head, rel) in enumerate(zip(heads, rels)):
             support[rel] = support.get(rel, 0) + 1
-            if int(sent["heads"][i]) != int(head):
+            if int(tree["heads"][i]) != int(head):
                 continue
             right_head += 1
-            if sent["deprels"][i] != rel:
-                items.append((rel, sent["deprels"][i], f"{rid}: {_marked_words(words, i, int(head) - 1)}"))
+            if tree["deprels"][i] != rel:
+                items.append((rel, tree["deprels"][i], f"{rid}: {_marked_words(words, i, int(head) - 1)}"))
     return {"title": "Most-confused relations", "split": split,
             "notes": [f"{len(items)} of {right_head} words with the right head got the wrong relation. Examples: id: "
                       "sentence with the word in [brackets] and its head in {braces} (no braces: the root)."],

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.encode import SPECIALS, Vocab, build_vocab
-from tasks.ingest import SPLITS, assign_splits
+from tasks.ingest import SPLITS, assign_splits, refuse_all_quarantined
 
 PAD, UNK, BOS, EOS = (SPECIALS.index(s) for s in ("<pad>", "<unk>", "<bos>", "<eos>"))
 CANONICAL = pa.schema([("id", pa.string()), ("question", pa.string()), ("answer", pa.string()),
@@ -78,12 +78,19 @@ def dedupe_pairs(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     return kept, dropped
 
 
+def read_pairs_cfg(data_cfg: dict) -> tuple[list[dict], list[dict]]:
+    """params `data` (path, format, columns, encoding, header) -> read_pairs' (rows, quarantined rows)."""
+    from tasks.dialogue import read_pairs
+
+    return read_pairs(data_cfg["path"], data_cfg["format"], column_mapping(data_cfg.get("columns")),
+                      data_cfg.get("encoding", "utf-8"), header=bool(data_cfg.get("header", True)))
+
+
 def ingest_pairs(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     """The ingest stage: params `data` -> (kept pairs, quarantined records, report)."""
-    from tasks.dialogue import last_read_notes, read_pairs
+    from tasks.dialogue import last_read_notes
 
-    rows, quarantined = read_pairs(data_cfg["path"], data_cfg["format"], column_mapping(data_cfg.get("columns")),
-                                   data_cfg.get("encoding", "utf-8"))
+    rows, quarantined = read_pairs_cfg(data_cfg)
     if data_cfg.get("drop_duplicate_pairs", True):
         rows, duplicates = dedupe_pairs(rows)
         quarantined = quarantined + duplicates
@@ -103,6 +110,7 @@ def ingest_pairs(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
         "source": str(data_cfg["path"]),
         **dict(last_read_notes),  # e.g. label_spellings_normalized: '2   ' and 2.0 read as '2'
     }
+    refuse_all_quarantined(report, quarantine)
     if report["splits"]["train"] == 0:
         raise ValueError(f"{data_cfg['path']}: no training pairs after splitting ({table.num_rows} kept, "
                          f"{quarantine.num_rows} quarantined); check n2m.data.split, n2m.data.format and "
@@ -190,8 +198,10 @@ def _pair_ids(table: pa.Table, spec: dict) -> pa.Table:
     return out.append_column("tgt_ids", pa.array(tgt_ids, pa.list_(pa.int32())))
 
 
-def tokens_and_ids(questions: list[str], answers: list[str] | None, bundle: dict) -> pa.Table:
-    """New pairs (answers may be None: predict) tokenized and encoded exactly as the model's training data."""
+def tokens_and_ids(questions: list[str], answers: list[str] | None, bundle: dict,
+                   retrieval: tuple | None = None) -> pa.Table:
+    """New pairs (answers may be None: predict) tokenized and encoded exactly as the model's training data.
+    retrieval: (memory, reranker) of tasks.rerank.load_retrieval, for a caller that encodes many batches."""
     n = len(questions)
     table = pa.table({"id": [str(i) for i in range(n)], "question": questions,
                       "answer": answers if answers is not None else [""] * n,
@@ -199,11 +209,10 @@ def tokens_and_ids(questions: list[str], answers: list[str] | None, bundle: dict
     cfg = {**bundle["params.json"]["tokenize"], **bundle["tokenizer.json"]}
     tokens, _ = tokenize_pairs(table, cfg)
     if bundle["vocab.json"].get("retrieve"):
-        from tasks import rerank
-        from tasks.retrieval import AnswerMemory, with_retrieved
+        from tasks.rerank import load_retrieval
+        from tasks.retrieval import with_retrieved
 
-        memory = AnswerMemory.from_json(bundle["retrieval.json"])
-        reranker = rerank.load(memory, bundle.get("reranker.json"), bundle.get("reranker.skops"))
+        memory, reranker = retrieval or load_retrieval(bundle)
         tokens, _ = with_retrieved(tokens, memory, k=int(bundle["vocab.json"].get("retrieve_k", 1)), reranker=reranker)
     encoded, _ = encode_pairs(tokens, bundle["vocab.json"])
     return encoded

@@ -34,6 +34,7 @@ FEATURES = ("rank", "sim", "sim_gap", "sim_ratio", "top1_sim", "question_answer_
             "label_probability", "label_agrees", "candidate_label", "char_jaccard", "answer_chars_in_question",
             "question_chars_in_answer")
 TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+EXACT_FIRST = 1e6  # added to a copy's score: above any centred chrF the trees predict
 ORDER = 6  # sacrebleu's chrF: character n-grams up to 6, beta 2, whitespace ignored
 
 
@@ -163,14 +164,19 @@ class AnswerReranker:
     # ---------------------------------------------------------------- use
 
     def ranked(self, questions: list[str], k: int = 1) -> list[list[int]]:
-        """Memory rows of the k best candidates for each question, best first."""
+        """Memory rows of the k best candidates for each question, best first. The memory's copies of a question
+        (AnswerMemory.copies: spacing, punctuation and case aside) come first, in the reranker's order: a question
+        asked as it was trained gets one of its own answers, whatever the features say."""
         if self.model is None:
             raise RuntimeError("the reranker is not trained")
         normed = [normalize(q) for q in questions]
         rows, sims = self.memory.scored_top(normed, self.candidates)
         scores = self.model.predict(self._features(normed, rows, sims, self._label_proba(normed),
-                                                   lambda _, answer: self._frequency[answer]))
-        order = np.argsort(-scores.reshape(rows.shape), axis=1, kind="stable")[:, :k]
+                                                   lambda _, answer: self._frequency[answer])).reshape(rows.shape)
+        for i, q in enumerate(normed):
+            if copies := self.memory.copies(q):
+                scores[i, np.isin(rows[i], copies)] += EXACT_FIRST
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(rows, order, 1).tolist()
 
     def _features(self, questions: list[str], rows: np.ndarray, sims: np.ndarray, proba: np.ndarray,
@@ -277,3 +283,9 @@ def load(memory: AnswerMemory, data: dict | None, trees: bytes | None) -> Answer
         raise FileNotFoundError("reranker.json says a reranker was trained but reranker.skops is missing; "
                                 "retrain (`hanflow run --problem n2m` or `dvc repro`)")
     return AnswerReranker.from_files(memory, data, trees)
+
+
+def load_retrieval(bundle: dict) -> tuple[AnswerMemory, AnswerReranker | None]:
+    """A model directory's answer memory and reranker (None when trained without one), from its files."""
+    memory = AnswerMemory.from_json(bundle["retrieval.json"])
+    return memory, load(memory, bundle.get("reranker.json"), bundle.get("reranker.skops"))

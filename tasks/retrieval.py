@@ -12,6 +12,7 @@ new, and a model trained on its own answer as input would learn to copy blindly.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,15 @@ _CHUNK = 1024  # rows per dense [chunk, memory] similarity block
 def normalize(text: str) -> str:
     """Whitespace runs to one space: how questions and answers are compared."""
     return " ".join(text.split())
+
+
+def match_key(text: str) -> str:
+    """What two questions must share to be the same question: their letters and digits, case folded (NFKC),
+    so spacing, punctuation, symbols and emoji do not count ("하이!" is "하 이"). A question with no letter or
+    digit keeps its whitespace-normalized text."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    key = "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LMN")
+    return key or normalize(folded)
 
 
 class AnswerMemory:
@@ -41,15 +51,15 @@ class AnswerMemory:
         self._matrix = self._vectorizer.fit_transform(self.questions)
         self._copies: dict[str, list[int]] = {}
         for i, q in enumerate(self.questions):
-            self._copies.setdefault(q, []).append(i)
+            self._copies.setdefault(match_key(q), []).append(i)
 
     def vectors(self, questions: list[str]):
         """TF-IDF rows of questions in the memory's space (sparse)."""
         return self._vectorizer.transform([normalize(q) for q in questions])
 
     def copies(self, question: str) -> list[int]:
-        """Memory rows holding this question (normalized), in order."""
-        return self._copies.get(normalize(question), [])
+        """Memory rows holding this question (the same match_key: spacing, punctuation and case aside), in order."""
+        return self._copies.get(match_key(question), [])
 
     def nearest(self, questions: list[str], exclude_same_question: bool = False) -> list[int]:
         """Row of the most similar memory question for each question."""
@@ -64,22 +74,30 @@ class AnswerMemory:
                    query_groups: np.ndarray | None = None, memory_groups: np.ndarray | None = None,
                    ) -> tuple[np.ndarray, np.ndarray]:
         """[questions, k] memory rows, best first, and their cosine similarities. With groups, a question never
-        retrieves a memory row of its own group (the reranker's cross-validation folds)."""
+        retrieves a memory row of its own group (the reranker's cross-validation folds).
+
+        Without exclusion, the memory's copies of the question (spacing and punctuation aside) come first
+        whatever their cosine: a question asked as it was trained must get its own answer."""
         normed = [normalize(q) for q in questions]
         k = max(1, min(k, len(self.questions)))
         rows, scores = np.zeros((len(normed), k), np.int64), np.zeros((len(normed), k))
         for start in range(0, len(normed), _CHUNK):
             chunk = normed[start:start + _CHUNK]
             sims = (self._vectorizer.transform(chunk) @ self._matrix.T).toarray()
+            rank_by = sims
             for row, q in enumerate(chunk):
+                copies = self.copies(q)
                 if exclude_same_question:  # every memory copy of the question goes, not just the row itself
-                    sims[row, self._copies.get(q, [])] = -1.0
+                    sims[row, copies] = -1.0
+                elif copies and query_groups is None:
+                    rank_by = sims.copy() if rank_by is sims else rank_by
+                    rank_by[row, copies] = 2.0 + sims[row, copies]  # above any cosine, in cosine order
                 if query_groups is not None:
                     sims[row, memory_groups == query_groups[start + row]] = -1.0
-            best = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(
+            best = np.argpartition(-rank_by, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(
                 np.arange(sims.shape[1]), (len(chunk), 1))
             best_sims = np.take_along_axis(sims, best, 1)
-            order = np.argsort(-best_sims, axis=1, kind="stable")
+            order = np.argsort(-np.take_along_axis(rank_by, best, 1), axis=1, kind="stable")
             rows[start:start + len(chunk)] = np.take_along_axis(best, order, 1)
             scores[start:start + len(chunk)] = np.take_along_axis(best_sims, order, 1)
         return rows, scores

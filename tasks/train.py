@@ -6,6 +6,7 @@ offsets: one numpy gather per batch instead of a Python list per document.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import tempfile
@@ -16,11 +17,11 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 import torch
-from sklearn.metrics import f1_score
 from torch import nn
 
 from models import ARCHITECTURES
 from tasks.distributed import Replicas
+from tasks.folders import MARKER, check_model_dir, mark
 from tasks.io import atomic_path, read_json, remove_stale_temps, swap_in, temp_prefix, write_json
 
 WEIGHTS = "weights.pt"
@@ -260,6 +261,8 @@ def train_classifier(
         train_seconds = time.perf_counter() - start
         pred, _ = _predict(model, tokens, dev_idx, max(batch_size, 256), device)
         gold = labels[dev_idx]
+        from sklearn.metrics import f1_score  # here, not at the top: predict never scores, and sklearn costs ~1 s to import
+
         row = {
             "epoch": epoch,
             "train_loss": loss_sum / max(1, n_rows),
@@ -368,10 +371,11 @@ def save_model_dir(model_dir: str | Path, model: nn.Module, model_config: dict[s
     """Write weights, config and `files` (name -> JSON-able, or bytes) to a fresh folder, then swap it in.
 
     Readers see the old complete folder or the new complete one, never a mix of
-    new weights with an old vocabulary.
+    new weights with an old vocabulary. The folder replaced must be hanflow's (tasks/folders.py): one
+    holding anything else is refused, never deleted.
     """
-    model_dir = Path(model_dir)
-    reserved = {WEIGHTS, MODEL_CONFIG, MANIFEST} & set(files)
+    model_dir = check_model_dir(model_dir)
+    reserved = {WEIGHTS, MODEL_CONFIG, MANIFEST, MARKER} & set(files)
     if reserved:
         raise ValueError(f"{sorted(reserved)} are written by save_model_dir itself")
     model_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -391,7 +395,9 @@ def save_model_dir(model_dir: str | Path, model: nn.Module, model_config: dict[s
             else:
                 write_json(obj, tmp / name)
         write_json({"files": sorted([WEIGHTS, MODEL_CONFIG, *files])}, tmp / MANIFEST)
-        swap_in(tmp, model_dir)
+        mark(tmp, "model")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private
+        swap_in(tmp, check_model_dir(model_dir))  # again: another process may have filled it meanwhile
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

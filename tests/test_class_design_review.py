@@ -198,7 +198,9 @@ def test_n2path_relation_confusions_count_only_right_heads():
 
     rows = pa.table({"id": ["t1"], "words": [["동생이", "과자를", "먹었다", "."]], "heads": [[3, 3, 0, 3]],
                      "deprels": [["nsubj", "obj", "root", "punct"]]})
-    parsed = [{"heads": [3, 3, 0, 2], "deprels": ["obj", "obj", "root", "nsubj"]}]  # punct: wrong head too
+    # parsed_sentences' trees: punct has the wrong head too
+    parsed = [{"id": "t1", "words": ["동생이", "과자를", "먹었다", "."], "heads": [3, 3, 0, 2],
+               "deprels": ["obj", "obj", "root", "nsubj"]}]
     table = relation_confusions(rows, parsed, "test")["tables"][0]
     assert table["rows"] == [["nsubj", "obj", 1, "100.0%", "t1: [동생이] 과자를 {먹었다} ."]]
 

@@ -92,12 +92,13 @@ def test_model_directory_is_self_contained(trained_n2path, tmp_path):
 
 def test_predict_prints_conllu_with_one_root(trained_n2path, tmp_path):
     texts = ["할머니는 어제 시장에서 사과를 샀다.", "철수가 책을 읽는다"]
-    result = runner.invoke(app, ["predict", "--problem", "n2path", "--model", trained_n2path["model_dir"], *texts])
+    result = runner.invoke(app, ["predict", "--problem", "n2path", "--model", trained_n2path["model_dir"],
+                                 "--output", "json", *texts])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["text"] for r in rows] == texts
     for row, text in zip(rows, texts):
-        assert row["words"] == text.split()
+        assert row["words"] == text.replace(".", " .").split()  # punctuation is its own word, as in UD Korean
         assert len(row["heads"]) == len(row["deprels"]) == len(row["words"])
         assert tree_problems(row["heads"]) == [] and row["heads"].count(0) == 1
         path = tmp_path / "out.conllu"
@@ -107,8 +108,8 @@ def test_predict_prints_conllu_with_one_root(trained_n2path, tmp_path):
         assert sentences[0]["words"] == row["words"] and sentences[0]["heads"] == row["heads"]
         assert sentences[0]["deprels"].count("root") == 1 and sentences[0]["text"] == text
 
-    result = runner.invoke(app, ["predict", "--problem", "n2path", "--model", trained_n2path["model_dir"]],
-                           input="비가 온다\n\n")
+    result = runner.invoke(app, ["predict", "--problem", "n2path", "--model", trained_n2path["model_dir"],
+                                 "--output", "json"], input="비가 온다\n\n")
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 1
 
 

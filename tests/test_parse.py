@@ -231,4 +231,5 @@ def test_evaluate_and_predict_with_a_treebank_morpheme_model(tmp_path):
     out = predict_texts(tmp_path / "model", ["그녀는 책을 읽었다", "   "])
     assert out[0]["words"] == ["그녀는", "책을", "읽었다"] and out[0]["heads"].count(0) == 1
     assert "\t그녀+는\t_\tNP+JX\t" in out[0]["conllu"]  # LEMMA/XPOS from the tagger
-    assert out[1] == {"text": "   ", "conllu": "", "words": [], "heads": [], "deprels": []}
+    assert out[1] == {"text": "   ", "conllu": None, "words": None, "heads": None, "deprels": None,
+                      "error": "empty text"}
