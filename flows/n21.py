@@ -118,7 +118,15 @@ def train(p: dict) -> dict:
     }
     model, history = train_classifier(encoded, model_config, cfg)
     leave_unless_writer()  # under torchrun only rank 0 goes on to write (tasks/distributed.py)
-    save_model_dir(path(p, "model"), model, model_config, {
+    extra = {}
+    if float(cfg["linear"]["weight"]) > 0:
+        from tasks.linear_classifier import FILE, dumps, fit_linear
+
+        train_rows = encoded.filter(pc.equal(encoded.column("split"), "train"))
+        extra[FILE] = dumps(fit_linear(train_rows.column("text").to_pylist(), train_rows.column("tokens").to_pylist(),
+                                       train_rows.column("label_id").to_numpy(), model_config["num_classes"],
+                                       cfg["linear"]))
+    save_model_dir(path(p, "model"), model, model_config, {**extra,
         "vocab.json": vocab,
         "label_schema.json": schema,
         "tokenizer.json": tokenizer_settings(p["tokenize"]),

@@ -25,7 +25,7 @@ def evaluate_encoded(encoded: pa.Table, model_dir: str | Path, cfg: dict, out_di
                      train_table: pa.Table | None = None) -> dict:
     """Metrics for rows already encoded with the model's vocabulary; writes plots to out_dir."""
     from tasks.evaluate import classification_metrics, confusion_rows, majority_baseline, plot_confusion_png
-    from tasks.train import pick_device, predict_classifier
+    from tasks.train import pick_device
 
     model, bundle = load(model_dir)
     names = [entry["name"] for entry in bundle["label_schema.json"]["labels"]]
@@ -35,12 +35,15 @@ def evaluate_encoded(encoded: pa.Table, model_dir: str | Path, cfg: dict, out_di
         bad = sorted(set(pc.filter(encoded.column("label"), pc.less(encoded.column("label_id"), 0)).to_pylist()))
         raise ValueError(f"{unknown} row(s) carry labels the model's schema does not know: {bad[:10]}; "
                          f"known: {[e['value'] for e in bundle['label_schema.json']['labels']]}")
-    max_len = int(bundle["params.json"]["train"]["max_len"])
-    y_pred, probs = predict_classifier(model, encoded.column("ids"), int(cfg.get("batch_size", 256)),
-                                       pick_device(bundle["params.json"]["train"].get("device", "auto")), max_len,
-                                       _ngram_column(encoded))
+    probs, parts = class_probabilities(model, bundle, encoded, int(cfg.get("batch_size", 256)),
+                                       pick_device(bundle["params.json"]["train"].get("device", "auto")))
+    y_pred = probs.argmax(axis=1)
     metrics = classification_metrics(y_true, y_pred, names)
     metrics["rows"] = int(encoded.num_rows)
+    if len(parts) > 1:  # each model alone, on the same rows: what the average adds
+        metrics["parts"] = {name: {"accuracy": float((p.argmax(axis=1) == y_true).mean()),
+                                   "macro_f1": classification_metrics(y_true, p.argmax(axis=1), names)["macro_f1"]}
+                            for name, p in parts.items()}
     if train_table is not None:
         train_labels = pc.filter(train_table.column("label_id"), pc.equal(train_table.column("split"), "train"))
         metrics["majority_baseline"] = majority_baseline(train_labels.to_numpy(), y_true)
@@ -56,6 +59,25 @@ def evaluate_encoded(encoded: pa.Table, model_dir: str | Path, cfg: dict, out_di
         "confidence": pa.array(probs.max(axis=1).astype(np.float32)),
     }), out_dir / "predictions.parquet")
     return metrics
+
+
+def class_probabilities(model, bundle: dict, encoded: pa.Table, batch_size: int, device
+                        ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """[N, classes] probabilities of the model directory's classifier: the network's, averaged with the linear
+    model's when the directory has one (train.linear.weight); and each part's own."""
+    from tasks.linear_classifier import FILE, blend, linear_probabilities, loads
+    from tasks.train import predict_classifier
+
+    _, network = predict_classifier(model, encoded.column("ids"), batch_size, device,
+                                    int(bundle["params.json"]["train"]["max_len"]), _ngram_column(encoded))
+    parts = {"network": network}
+    if FILE in bundle:
+        linear = loads(bundle[FILE])
+        parts["linear"] = linear_probabilities(linear, encoded.column("text").to_pylist(),
+                                               encoded.column("tokens").to_pylist())
+        weight = float(bundle["params.json"]["train"]["linear"]["weight"])
+        return blend(network, parts["linear"], weight), parts
+    return network, parts
 
 
 def _ngram_column(encoded: pa.Table) -> pa.ChunkedArray | None:

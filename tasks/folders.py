@@ -31,7 +31,7 @@ SOURCE_FOLDERS = ("flows", "tasks", "models", "tests", "data/sample", "data/sche
 # What hanflow itself puts into a work dir besides the stage graph's artifacts.
 WORK_EXTRAS = ("token_cache", "model", "class_history.json", "perf_prepared.json", "eval-*", ".gitignore",
                MARKER, ".hanflow.lock", ".*.hanflow.lock")
-MODEL_FILES = ("weights.pt", "*.json", "*.skops")
+MODEL_FILES = ("weights.pt", "*.json", "*.skops", "*.npz")
 
 
 class FolderError(ValueError):

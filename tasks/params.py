@@ -59,6 +59,7 @@ RANGES = (
     ("*min_freq", "[0, inf)"), ("*.encode.max_size", "[1, inf)"), ("*.encode.ngrams.buckets", "[0, inf)"),
     ("*.encode.retrieve_k", "[1, inf)"), ("*.encode.retrieve_gold_share", "[0, 1]"),
     ("*.encode.rerank_candidates", "[1, inf)"), ("*.encode.rerank_folds", "[2, inf)"),
+    ("*.train.linear.weight", "[0, 1]"), ("*.train.linear.min_df", "[1, inf)"), ("*.train.linear.C", "(0, inf)"),
     ("*_share", "[0, 1]"), ("*_mostly", "[0, 1]"), ("*.class_design.drift_warn", "[0, 1]"),
     ("*.validate.*", "[0, inf)"), ("*.class_design.*", "[0, inf)"),
     ("*.evaluate.*", "[0, inf)"),

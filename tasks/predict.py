@@ -94,14 +94,13 @@ class N21Predictor(Predictor):
     default_batch = 256
 
     def _predict(self, texts: list[str], words: list, ids: list[str]) -> list[dict]:
-        from tasks.evaluate_n21 import _ngram_column, prepare_texts
-        from tasks.train import predict_classifier
+        from tasks.evaluate_n21 import class_probabilities, prepare_texts
 
         labels = self.bundle["label_schema.json"]["labels"]
         encoded = prepare_texts(texts, self.bundle)
         # Tokens past train.max_len are cut, as in training; the text is bounded by MAX_TEXT_CHARS.
-        pred, probs = predict_classifier(self.model, encoded.column("ids"), self.batch_size, self.device,
-                                         int(self.params["train"]["max_len"]), _ngram_column(encoded))
+        probs, _ = class_probabilities(self.model, self.bundle, encoded, self.batch_size, self.device)
+        pred = probs.argmax(axis=1)
         return [{"text": text, "label": labels[k]["value"], "name": labels[k]["name"],
                  "confidence": round(float(p[k]), 4),
                  "probabilities": {entry["name"]: round(float(x), 4) for entry, x in zip(labels, p)}}

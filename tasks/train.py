@@ -408,7 +408,7 @@ def load_model_dir(
     model_dir: str | Path, device: str | torch.device = "cpu", required: tuple[str, ...] = ()
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model (eval mode) and read every JSON file of the folder into `bundle[file name]` (and the
-    bytes of every .skops file)."""
+    bytes of every .skops and .npz file)."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise FileNotFoundError(f"model directory {model_dir} does not exist: train a model first "
@@ -421,7 +421,8 @@ def load_model_dir(
         raise FileNotFoundError(f"model directory {model_dir} lacks {', '.join(missing)}: it is incomplete or "
                                 "from an older version; retrain (`hanflow run` or `dvc repro`).")
     bundle = {p.name: read_json(p) for p in sorted(model_dir.glob("*.json")) if p.name != MANIFEST}
-    bundle.update({p.name: p.read_bytes() for p in sorted(model_dir.glob("*.skops"))})  # skops: no pickled code
+    # skops trees and numpy arrays, kept as bytes: loading either runs no pickled code
+    bundle.update({p.name: p.read_bytes() for p in sorted([*model_dir.glob("*.skops"), *model_dir.glob("*.npz")])})
     model = build_model(bundle[MODEL_CONFIG])
     device = pick_device(device) if isinstance(device, str) else device
     state = torch.load(model_dir / WEIGHTS, map_location=device, weights_only=True)
