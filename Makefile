@@ -27,10 +27,13 @@ test-all: install
 clean:
 	rm -rf data/n21 data/n2n data/n2m data/n2path .pytest_cache
 
+# make bench [ENTRY="n21_nsmc n21_hate"] [PROBLEM=n21] [SEEDS=13,1,2] — reports/bench.json and bench.md (bench/)
+ENTRY ?=
+SEEDS ?= 13,1,2
 bench: install
-	$(BIN)/hanflow bench --problem $(PROBLEM)
+	$(BIN)/hanflow bench --problem $(PROBLEM) --seeds $(SEEDS) $(foreach e,$(ENTRY),--entry $(e))
 
-perf: install  # reports/perf.json and perf.md (README, Performance)
+perf: install  # reports/perf.json and perf.md (README, Performance; bench/perf.py)
 	$(BIN)/hanflow bench --perf
 
 dashboard: install

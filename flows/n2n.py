@@ -33,6 +33,7 @@ A = {
     "errors": "${work_dir}/eval/errors.json",
     "confusion": "${work_dir}/eval/confusion.json",
     "confusion_png": "${work_dir}/eval/confusion.png",
+    "predictions": "${work_dir}/eval/predictions.parquet",  # gold and predicted spans per sentence
 }
 
 
@@ -141,7 +142,7 @@ def train(p: dict) -> dict:
 
 def evaluate(p: dict) -> dict:
     from tasks.class_review import review_markdown
-    from tasks.evaluate_n2n import evaluate_with_predictions, type_confusions, write_confusion
+    from tasks.evaluate_n2n import evaluate_with_predictions, predictions_table, type_confusions, write_confusion
 
     split = p["evaluate"]["split"]
     table = io.read_table(path(p, "encoded"))
@@ -155,6 +156,7 @@ def evaluate(p: dict) -> dict:
     write_headline(headline(metrics), "gazetteer_baseline_f1", p)
     io.write_json(errors, path(p, "errors"))
     gold = [sorted((e["start"], e["end"], e["type"]) for e in ents) for ents in rows.column("entities").to_pylist()]
+    io.write_table(predictions_table(rows.column("id").to_pylist(), gold, pred), path(p, "predictions"))
     write_confusion(gold, pred, list(metrics["per_type"]), path(p, "confusion"), path(p, "confusion_png"))
     # The class design review again, now with the types the model confuses.
     confused = type_confusions(rows.column("id").to_pylist(), rows.column("text").to_pylist(), gold, pred, split,
@@ -224,7 +226,7 @@ register(PROBLEM, [
     Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n2n.py", "tasks/train_tagger.py",
                                       "tasks/class_review.py"),
           params=("evaluate",), deps=(A["model"], A["encoded"], A["entity_schema"]),
-          outs=(A["errors"], A["review"], A["confusion"], A["confusion_png"]),
+          outs=(A["errors"], A["review"], A["confusion"], A["confusion_png"], A["predictions"]),
           reports=(A["metrics"],), metrics=(HEADLINE,),
           plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
           publish=publish_metrics),

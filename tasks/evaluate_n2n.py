@@ -58,6 +58,15 @@ def evaluate_with_predictions(rows: pa.Table, model_dir: str | Path, cfg: dict, 
     return metrics, errors, pred
 
 
+def predictions_table(ids: list[str], gold: list[list[tuple]], pred: list[list[tuple]]) -> pa.Table:
+    """Per sentence, the gold and the predicted entity spans: what a paired comparison with another tagger
+    (or a bootstrap over sentences) needs."""
+    def entities(spans: list[list[tuple]]) -> pa.Array:
+        return pa.array([[{"start": s, "end": e, "type": t} for s, e, t in row] for row in spans], pa.list_(ENTITY))
+
+    return pa.table({"id": pa.array(ids, pa.string()), "gold": entities(gold), "predicted": entities(pred)})
+
+
 MISSED, SPURIOUS = "(missed)", "(spurious)"
 
 

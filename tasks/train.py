@@ -104,9 +104,8 @@ class ModelInputs:
         return len(self.tokens)
 
     def batch(self, index: np.ndarray, device: torch.device, token_dropout: float = 0.0,
-              ngram_dropout: float = 0.0, pad_to: int | None = None) -> tuple[torch.Tensor, ...]:
-        """`pad_to`: pad every batch to this width (the padded-to-max baseline of flows/train_perf.py)."""
-        ids, lengths = self.tokens.batch(index, pad_to)
+              ngram_dropout: float = 0.0) -> tuple[torch.Tensor, ...]:
+        ids, lengths = self.tokens.batch(index)
         if token_dropout > 0:
             ids = _drop_tokens(ids, token_dropout)
         args = [ids, lengths]
@@ -288,13 +287,12 @@ def train_classifier(
 
 def _train_epoch(model: nn.Module, tokens: ModelInputs, labels: np.ndarray, batches: list[np.ndarray],
                  optimizer: torch.optim.Optimizer, loss_fn: nn.Module, device: torch.device,
-                 grad_clip: float, token_dropout: float, ngram_dropout: float = 0.0,
-                 pad_to: int | None = None) -> tuple[float, int, int]:
+                 grad_clip: float, token_dropout: float, ngram_dropout: float = 0.0) -> tuple[float, int, int]:
     """One pass; returns the example-weighted loss sum, the real tokens and the rows seen."""
     model.train()
     loss_sum, n_tokens, n_rows = 0.0, 0, 0
     for index in batches:
-        inputs = tokens.batch(index, device, token_dropout, ngram_dropout, pad_to)
+        inputs = tokens.batch(index, device, token_dropout, ngram_dropout)
         target = torch.from_numpy(labels[index]).to(device)
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(*inputs), target)

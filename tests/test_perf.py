@@ -1,8 +1,11 @@
-"""`hanflow bench --perf` on tiny synthetic input: data growth, the pipeline/cache parts, figures, report."""
+"""`hanflow bench --perf` on tiny synthetic input: data growth, the pipeline/cache parts, figures, report; and
+the N21 training throughput measure (bench/train_perf.py)."""
 
 from __future__ import annotations
 
-from flows import perf, perf_parts
+import pytest
+
+from bench import perf, perf_parts
 from tests.conftest import ROOT
 
 
@@ -110,3 +113,44 @@ def test_prefect_vs_direct_alternates_the_two_sides(monkeypatch, tmp_path):
     out = perf_parts.prefect_vs_direct(ROOT / "params.yaml", tmp_path, data, {"start_s": 3.0}, say=lambda _: None)
     assert calls == ["direct", "prefect", "prefect", "direct"]  # ABBA: drifting load hits both sides
     assert out["direct_s"] == 2.0 and out["server_start_s"] == 3.0 and out["rows"] == 2
+
+
+def test_throughput_measure_compares_bucketed_with_padded_to_max():
+    from bench.train_perf import n21_throughput
+    from tests.test_train import CFG, MODEL, synthetic_table
+
+    result = n21_throughput(synthetic_table(), MODEL, CFG, epochs=2, threads=1, log=lambda _: None)
+    bucketed, padded = result["bucketed"], result["padded"]
+    assert result["padded_width"] == 24 and result["train_rows"] == 630
+    # Random batches padded to the longest row are mostly padding; bucketed ones hardly at all.
+    assert bucketed["padding_share"] < 0.15 < 0.4 < padded["padding_share"]
+    assert result["ratio"] == pytest.approx(bucketed["sentences_per_s"] / padded["sentences_per_s"], rel=0.01)
+    for side in (bucketed, padded):
+        assert len(side["epoch_seconds"]) == len(side["dev_accuracy_per_epoch"]) == 2
+        assert side["best_dev_accuracy"] == max(side["dev_accuracy_per_epoch"]) and 0 <= side["test_accuracy"] <= 1
+    # The same loop learns on both sides: a padded batch changes the speed, not what is learnt.
+    assert min(bucketed["best_dev_accuracy"], padded["best_dev_accuracy"]) >= 0.8
+
+
+def test_the_padded_baseline_pads_every_batch_to_the_given_width():
+    import numpy as np
+    import pyarrow as pa
+
+    from bench.train_perf import batch_inputs
+    from tasks.train import ModelInputs
+
+    inputs = ModelInputs(pa.array([[2, 3], [4, 5, 6, 7], [8]], pa.list_(pa.int32())))
+    ids, lengths = batch_inputs(inputs, np.array([0, 2]), None, {})
+    assert ids.shape == (2, 2) and lengths.tolist() == [2, 1]  # its own longest row
+    ids, lengths = batch_inputs(inputs, np.array([0, 2]), 4, {})
+    assert ids.shape == (2, 4) and ids[0].tolist() == [2, 3, 0, 0] and lengths.tolist() == [2, 1]
+
+
+def test_the_product_trainer_has_no_padding_hook():
+    import inspect
+
+    from tasks.train import ModelInputs, _train_epoch
+
+    # The padded-to-max baseline is the benchmark's own code (bench/train_perf.py), not a trainer option.
+    assert "pad_to" not in inspect.signature(ModelInputs.batch).parameters
+    assert "pad_to" not in inspect.signature(_train_epoch).parameters

@@ -188,17 +188,3 @@ def test_regularized_training_still_learns(table):
     cfg = {**CFG, "token_dropout": 0.1, "lr_decay": 0.8}
     _, history = train_classifier(table, MODEL, cfg, log=lambda _: None)
     assert history["best_dev_accuracy"] >= 0.9
-
-
-def test_throughput_measure_compares_bucketed_with_padded_to_max(table):
-    from flows.train_perf import n21_throughput
-
-    result = n21_throughput(table, MODEL, CFG, epochs=2, threads=1, log=lambda _: None)
-    bucketed, padded = result["bucketed"], result["padded"]
-    assert result["padded_width"] == 24 and result["train_rows"] == 630
-    # Random batches padded to the longest row are mostly padding; bucketed ones hardly at all.
-    assert bucketed["padding_share"] < 0.15 < 0.4 < padded["padding_share"]
-    assert result["ratio"] == pytest.approx(bucketed["sentences_per_s"] / padded["sentences_per_s"], rel=0.01)
-    for side in (bucketed, padded):
-        assert len(side["epoch_seconds"]) == len(side["dev_accuracy_per_epoch"]) == 2
-        assert side["best_dev_accuracy"] == max(side["dev_accuracy_per_epoch"]) and 0 <= side["test_accuracy"] <= 1

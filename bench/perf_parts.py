@@ -1,4 +1,4 @@
-"""The measurements behind `hanflow bench --perf` (flows/perf.py runs them and writes the report)."""
+"""The measurements behind `hanflow bench --perf` (bench/perf.py runs them and writes the report)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from flows.perf import ROOT, section, stage_times, timed
+from bench.perf import ROOT, section, stage_times, timed
 
 
 def okt_loop(texts: list[str], sample: int) -> dict:
@@ -209,7 +209,7 @@ def dask_vs_process(params_file: Path, tmp: Path, data: Path) -> dict:
 def rss_parts(params_file: Path, tmp: Path, texts: list[str], labels: list[str], rows: int) -> dict:
     import pyarrow as pa
 
-    from flows.perf import take, variants
+    from bench.perf import take, variants
     from tasks import io
 
     big, big_labels = take(variants(texts, labels, set()), rows)

@@ -1,11 +1,12 @@
 """N21 training throughput: length-bucketed batches against a padded-to-max baseline, and 1 vs 2 threads.
 
-    python -m flows.train_perf --datasets ../shared/datasets --train-rows 8000 --epochs 2
+    python -m bench.train_perf --datasets ../shared/datasets --train-rows 8000 --epochs 2
 
-prepares NSMC (`ratings_train_small.txt`, the n21 bench's overrides from flows/bench.py) through the
+prepares NSMC (`ratings_train_small.txt`, the n21_nsmc benchmark entry's overlay, seed 13) through the
 real ingest/tokenize/encode stages into data/bench/perf_n21 (reused while its params are unchanged), then
 measures and writes reports/train_perf.json. Both measurements interleave what they compare in one
 process, so a change in machine load hits both sides alike; the load average is recorded with them.
+Both sides run the same training loop (this file's `train_epoch`); only the batches differ.
 """
 
 from __future__ import annotations
@@ -32,15 +33,12 @@ STAMP = "perf_prepared.json"
 def prepare_nsmc(datasets: Path, params_file: Path = Path("params.yaml"), work_dir: Path = WORK_DIR,
                  log: Callable[[str], Any] = print) -> dict:
     """The n21 params section for NSMC with its encoded table in `work_dir` (built when missing or stale)."""
-    from flows.bench import REAL_DATA
+    from bench.overlays import entry_overrides, load_overlay
     from flows.pipeline import run_stage
     from tasks import io
     from tasks.params import load_params
 
-    spec = REAL_DATA["n21"]
-    overrides = [o.replace("{datasets}", str(datasets)) for o in spec["overrides"]
-                 if not o.startswith(("n21.work_dir=", "n21.model_dir="))]
-    overrides += [f"n21.work_dir={work_dir}", f"n21.model_dir={work_dir / 'model'}"]
+    overrides = entry_overrides(load_overlay("n21_nsmc"), datasets, seed=13, work_dir=work_dir)
     section = load_params(params_file, overrides)["n21"]
     if not Path(section["data"]["path"]).exists():
         raise FileNotFoundError(f"{section['data']['path']} not found (--datasets)")
@@ -69,25 +67,68 @@ def model_config_for(section: dict, encoded: pa.Table) -> dict:
             "ngram_dim": int(cfg.get("ngram_dim", 64))}
 
 
+def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW as the N21 trainer builds it: the fused kernel where torch has one for this device."""
+    try:
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+
+def batch_inputs(inputs, index: np.ndarray, width: int | None, cfg: dict) -> list[torch.Tensor]:
+    """The model's inputs for one batch, padded to its own longest row (width None) or to `width`, with the
+    trainer's token and n-gram dropout."""
+    from tasks.train import UNK_ID
+
+    ids, lengths = inputs.tokens.batch(index, width)
+    token_dropout, ngram_dropout = float(cfg.get("token_dropout", 0.0)), float(cfg.get("ngram_dropout", 0.0))
+    if token_dropout > 0:
+        ids = ids.masked_fill((torch.rand(ids.shape) < token_dropout) & (ids > UNK_ID), UNK_ID)
+    args = [ids, lengths]
+    if inputs.ngrams is not None:
+        values, offsets = inputs.ngrams.bag(index)
+        if ngram_dropout > 0:  # id 0 is the bag's padding: a dropped n-gram is simply not there
+            values = values.masked_fill(torch.rand(values.shape) < ngram_dropout, 0)
+        args.extend((values, offsets))
+    return args
+
+
+def train_epoch(model: nn.Module, inputs, labels: np.ndarray, batches: list[np.ndarray],
+                optimizer: torch.optim.Optimizer, cfg: dict, width: int | None) -> tuple[int, int]:
+    """One pass over `batches`; returns the real tokens and the rows seen."""
+    loss_fn, grad_clip = nn.CrossEntropyLoss(), float(cfg.get("grad_clip", 0.0))
+    model.train()
+    tokens = rows = 0
+    for index in batches:
+        args = batch_inputs(inputs, index, width, cfg)
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(*args), torch.from_numpy(labels[index])).backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        tokens += int(args[1].sum())
+        rows += len(index)
+    return tokens, rows
+
+
 class _Run:
     """One model and its optimizer, trained an epoch at a time with a given batching."""
 
     def __init__(self, name: str, model_config: dict, cfg: dict, seed: int):
-        from tasks.train import _adamw, build_model, seed_everything
+        from tasks.train import build_model, seed_everything
 
         seed_everything(seed)  # same seed: both runs start from the same weights
-        self.name, self.cfg = name, cfg
+        self.name, self.cfg, self.ngrams = name, cfg, int(model_config.get("ngram_buckets", 0)) > 0
         self.model = build_model(model_config)
-        self.optimizer = _adamw(self.model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
+        self.optimizer = adamw(self.model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
         self.shuffler = torch.Generator().manual_seed(seed)
-        self.loss_fn = nn.CrossEntropyLoss()
         self.seconds: list[float] = []
         self.rows = self.tokens = self.padded_positions = 0
         self.dev_curve: list[float] = []
         self.stopper = None
 
     def epoch(self, inputs, labels: np.ndarray, train_idx: np.ndarray, pad_to: int | None) -> float:
-        from tasks.train import _train_epoch, bucket_batches
+        from tasks.train import bucket_batches
 
         batch_size = int(self.cfg.get("batch_size", 64))
         if pad_to is None:  # hanflow's batches: similar lengths, each padded to its own longest row
@@ -97,10 +138,7 @@ class _Run:
             order = [perm[i: i + batch_size] for i in range(0, len(perm), batch_size)]
         batches = [train_idx[b] for b in order]
         started = time.perf_counter()
-        _, tokens, rows = _train_epoch(self.model, inputs, labels, batches, self.optimizer, self.loss_fn,
-                                       torch.device("cpu"), float(self.cfg.get("grad_clip", 0.0)),
-                                       float(self.cfg.get("token_dropout", 0.0)),
-                                       float(self.cfg.get("ngram_dropout", 0.0)), pad_to)
+        tokens, rows = train_epoch(self.model, inputs, labels, batches, self.optimizer, self.cfg, pad_to)
         seconds = time.perf_counter() - started
         self.seconds.append(seconds)
         self.rows += rows
@@ -108,28 +146,30 @@ class _Run:
         self.padded_positions += sum(len(b) * (pad_to or int(inputs.lengths[b].max())) for b in batches)
         return seconds
 
-    def accuracy(self, inputs, labels: np.ndarray, index: np.ndarray) -> float:
-        from tasks.train import _predict
+    def accuracy(self, encoded: pa.Table, labels: np.ndarray, index: np.ndarray) -> float:
+        from tasks.train import predict_classifier
 
-        pred, _ = _predict(self.model, inputs, index, 256, torch.device("cpu"))
+        ngrams = encoded.column("ngram_ids").take(index) if self.ngrams else None
+        pred, _ = predict_classifier(self.model, encoded.column("ids").take(index), 256, "cpu",
+                                     int(self.cfg.get("max_len", 0)) or None, ngrams)
         return float((pred == labels[index]).mean())
 
-    def track_dev(self, inputs, labels: np.ndarray, dev_idx: np.ndarray) -> None:
+    def track_dev(self, encoded: pa.Table, labels: np.ndarray, dev_idx: np.ndarray) -> None:
         """Dev accuracy after this epoch (untimed); the best epoch's weights are kept, as train_classifier does."""
         from tasks.train import EarlyStopping
 
         self.stopper = self.stopper or EarlyStopping(0)
-        self.dev_curve.append(self.accuracy(inputs, labels, dev_idx))
+        self.dev_curve.append(self.accuracy(encoded, labels, dev_idx))
         self.stopper.update(self.model, self.dev_curve[-1], len(self.dev_curve))
 
-    def summary(self, inputs, labels: np.ndarray, test_idx: np.ndarray) -> dict:
+    def summary(self, encoded: pa.Table, labels: np.ndarray, test_idx: np.ndarray) -> dict:
         self.stopper.restore(self.model)
         return {"sentences_per_s": round(self.rows / sum(self.seconds), 1),
                 "epoch_seconds": [round(s, 2) for s in self.seconds],
                 "padding_share": round(1 - self.tokens / max(1, self.padded_positions), 3),
                 "dev_accuracy_per_epoch": [round(a, 4) for a in self.dev_curve],
                 "best_epoch": self.stopper.best_epoch, "best_dev_accuracy": round(self.stopper.best, 4),
-                "test_accuracy": round(self.accuracy(inputs, labels, test_idx), 4)}
+                "test_accuracy": round(self.accuracy(encoded, labels, test_idx), 4)}
 
 
 def _splits(encoded: pa.Table, train_rows: int | None, seed: int) -> dict[str, np.ndarray]:
@@ -165,13 +205,13 @@ def n21_throughput(encoded: pa.Table, model_config: dict, cfg: dict, epochs: int
     for epoch in range(epochs):
         for name in (("bucketed", "padded") if epoch % 2 == 0 else ("padded", "bucketed")):
             seconds = runs[name].epoch(inputs, labels, idx["train"], None if name == "bucketed" else width)
-            runs[name].track_dev(inputs, labels, idx["dev"])
+            runs[name].track_dev(encoded, labels, idx["dev"])
             log(f"train_perf: epoch {epoch + 1} {name}: {seconds:.1f}s, dev accuracy {runs[name].dev_curve[-1]:.4f}")
     result: dict[str, Any] = {"train_rows": len(idx["train"]), "dev_rows": len(idx["dev"]),
                               "test_rows": len(idx["test"]), "epochs": epochs, "threads": threads,
                               "batch_size": int(cfg.get("batch_size", 64)), "padded_width": width}
     for name, run in runs.items():
-        result[name] = run.summary(inputs, labels, idx["test"])
+        result[name] = run.summary(encoded, labels, idx["test"])
     result["ratio"] = round(result["bucketed"]["sentences_per_s"] / result["padded"]["sentences_per_s"], 2)
     result["load_average"] = {"before": [round(x, 2) for x in load_before],
                               "after": [round(x, 2) for x in os.getloadavg()]}
@@ -222,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict:
     encoded = io.read_table(Path(section["work_dir"]) / "encoded.parquet")
     config, cfg = model_config_for(section, encoded), section["train"]
     result: dict[str, Any] = {"machine": platform.platform(), "cpu_count": os.cpu_count(),
-                              "torch": torch.__version__, "command": "python -m flows.train_perf "
+                              "torch": torch.__version__, "command": "python -m bench.train_perf "
                               + " ".join(argv if argv is not None else sys.argv[1:])}
     result["batching"] = n21_throughput(encoded, config, cfg, args.epochs, args.train_rows or None, args.threads)
     if args.thread_repeats:

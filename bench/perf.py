@@ -1,4 +1,4 @@
-"""`hanflow bench --perf` (or `python -m flows.perf`): the performance figures of issue 8, each next to a
+"""`hanflow bench --perf` (or `python -m bench.perf`): the pipeline's performance figures, each next to a
 baseline measured in the same run. Writes reports/perf.json and reports/perf.md.
 
 Data: NSMC reviews from ../shared/datasets when present, else the embedded sample; either is grown to
@@ -160,7 +160,7 @@ def grown_rerun(params_file: Path, tmp: Path, data: Path, gen: Iterator[tuple[st
 
 def run_perf(datasets: Path = Path("../shared/datasets"), params_file: Path = ROOT / "params.yaml",
              out_dir: Path = Path("reports"), only: tuple[str, ...] = PARTS, say=print, **sizes) -> dict:
-    from flows import perf_parts as m
+    from bench import perf_parts as m
     from tasks import io
 
     cfg = {**DEFAULTS, **{k: v for k, v in sizes.items() if v is not None}}
@@ -294,7 +294,7 @@ def markdown(results: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m flows.perf", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--params-file", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--out-dir", type=Path, default=Path("reports"))
