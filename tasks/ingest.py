@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.textfile import (MAX_RAW, check_file, csv_records, fields_count, long_line, normalize_label,
-                            read_text, reason_kind)
+                            read_text, reason_kind, same_text_key)
 
 SPLITS = ("train", "dev", "test")
 FORMATS = ("nsmc", "csv", "tsv", "jsonl", "parquet")
@@ -278,17 +278,17 @@ def _spellings(raw_label: pd.Series, label: pd.Series) -> dict:
 
 
 def assign_splits(texts: list[str], dev: float, test: float, seed: int) -> list[str]:
-    """Deterministic split from a seeded hash of the text.
+    """Deterministic split from a seeded hash of the text (its same_text_key: case, spacing and Unicode form aside).
 
     Hashing the text (not shuffling rows) keeps duplicate texts in one split, so a generic
-    review like "최고" cannot leak from train into test, and a row keeps its split when new
-    rows are appended later.
+    review like "최고" (or "good" and "Good") cannot leak from train into test, and a row keeps its
+    split when new rows are appended later.
     """
     if not 0 <= dev < 1 or not 0 <= test < 1 or dev + test >= 1:
         raise IngestError(f"data.split: dev={dev} and test={test} must be fractions summing to less than 1")
     out = []
     for text in texts:
-        digest = hashlib.blake2b(f"{seed}\x00{text}".encode(), digest_size=8).digest()
+        digest = hashlib.blake2b(f"{seed}\x00{same_text_key(text)}".encode(), digest_size=8).digest()
         u = int.from_bytes(digest, "big") / 2**64
         out.append("test" if u < test else "dev" if u < test + dev else "train")
     return out

@@ -10,6 +10,8 @@ from __future__ import annotations
 import unicodedata
 from collections import defaultdict
 
+from tasks.textfile import same_text_key
+
 SPLITS = ("train", "dev", "test")
 # Characters a correctly decoded Korean text never holds: C0/C1 controls (other than tab and line
 # breaks), surrogates, the BOM / zero-width no-break space, and U+FFFD, which a decoder substitutes
@@ -59,10 +61,8 @@ def bad_chars(text: str | None) -> str | None:
 
 
 def normalize(text: str | None) -> str | None:
-    """The key two texts are "the same" under: NFC, whitespace collapsed, case folded."""
-    if text is None:
-        return None
-    return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
+    """The key two texts are "the same" under (textfile.same_text_key, which splits are assigned by)."""
+    return None if text is None else same_text_key(text)
 
 
 def splits_per_text(texts: list, splits: list) -> list[int | None]:

@@ -306,3 +306,15 @@ def test_report_counts_and_digest(tmp_path):
     import hashlib
 
     assert report["source_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_texts_the_leakage_check_calls_the_same_land_in_one_split():
+    """Splits hash the same key the validate stage's leakage check compares: case, spacing, Unicode form aside."""
+    import unicodedata
+
+    from tasks.ingest import assign_splits
+
+    variants = ["good", "Good", "GOOD ", "  good", "재밌어요", "재밌어요 ", unicodedata.normalize("NFD", "재밌어요")]
+    for seed in range(40):
+        splits = assign_splits(variants, dev=0.3, test=0.3, seed=seed)
+        assert len(set(splits[:4])) == 1 and len(set(splits[4:])) == 1, (seed, splits)
