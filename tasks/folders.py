@@ -27,7 +27,8 @@ from typing import Iterable
 MARKER = ".hanflow"
 MARKER_VERSION = 1
 PROJECT_FILES = ("params.yaml", "dvc.yaml", ".git")
-SOURCE_FOLDERS = ("flows", "tasks", "models", "tests", "data/sample", "data/schema", ".git", ".dvc", ".venv")
+SOURCE_FOLDERS = ("flows", "tasks", "models", "tests", "bench", "docs", "data/sample", "data/schema", ".git", ".dvc",
+                  ".venv")
 # What hanflow itself puts into a work dir besides the stage graph's artifacts.
 WORK_EXTRAS = ("token_cache", "model", "class_history.json", "perf_prepared.json", "eval-*", ".gitignore",
                MARKER, ".hanflow.lock", ".*.hanflow.lock")
