@@ -86,6 +86,11 @@ app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pre
                   help="hanflow: raw Korean text -> trained, evaluated, versioned models.")
 
 
+from flows.label import label_app  # noqa: E402
+
+app.add_typer(label_app, name="label", cls=_Commands)
+
+
 @app.callback()
 def _main(debug: bool = typer.Option(False, "--debug", envvar="HANFLOW_DEBUG",
                                      help="Show tracebacks on the terminal (else they go to the error log: "

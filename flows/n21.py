@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
+from flows.label import label_review_text, review_hook, review_runner
 from flows.stages import HEADLINE, Stage, ingest_runner, register, resolve, write_headline
 from tasks import io
 
@@ -18,6 +19,10 @@ PROBLEM = "n21"
 A = {  # artifact path templates over the n21 params section
     "ingested": "${work_dir}/ingested.parquet",
     "quarantine": "${work_dir}/quarantine.parquet",
+    "corrections": "${data.corrections}",
+    "corrections_applied": "${work_dir}/corrections_applied.json",
+    "label_review": "${work_dir}/label_review.parquet",
+    "label_review_md": "${work_dir}/label_review.md",
     "tokens": "${work_dir}/tokens.parquet",
     "encoded": "${work_dir}/encoded.parquet",
     "vocab": "${work_dir}/vocab.json",
@@ -155,7 +160,8 @@ def evaluate(p: dict) -> dict:
     write_headline(headline(metrics), "majority_baseline_accuracy", p)
     # The class design review again, now with the classes the model confuses.
     confused = confused_pairs(io.read_table(path(p, "predictions")), split, int(p["evaluate"].get("confused_pairs", 5)))
-    io.write_text(review_markdown(io.read_json(path(p, "label_schema"))["review"], confused), path(p, "review"))
+    io.write_text(review_markdown(io.read_json(path(p, "label_schema"))["review"], confused)
+                  + label_review_text(p, A["label_review_md"]), path(p, "review"))
     return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "rows": metrics["rows"]}
 
 
@@ -198,8 +204,9 @@ def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: 
 
 CODE = ("flows/n21.py", "tasks/io.py")
 register(PROBLEM, [
-    Stage("ingest", ingest, code=(*CODE, "tasks/ingest.py", "tasks/textfile.py"), params=("data",),
-          deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
+    Stage("ingest", ingest, code=(*CODE, "tasks/ingest.py", "tasks/textfile.py", "tasks/corrections.py"),
+          params=("data", "class_design.schema"), deps=("${data.path}", A["corrections"], A["schema"]),
+          outs=(A["ingested"], A["quarantine"], A["corrections_applied"])),
     Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
                                         "tasks/token_cache.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
@@ -216,12 +223,19 @@ register(PROBLEM, [
                                                     "tasks/label_schema.py"),
           params=("class_design",), deps=(A["encoded"], A["schema"]), outs=(A["label_schema"], A["class_design"]),
           publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/distributed.py", "models/encoders.py",
+    Stage("label_review", review_runner(PROBLEM, A), code=(*CODE, "flows/label.py", "tasks/label_review.py",
+                                                         "tasks/linear_classifier.py", "tasks/ngrams.py", "tasks/corrections.py",
+                                                         "tasks/class_review.py", "tasks/label_schema.py"),
+          params=("label_review", "class_design.schema"), deps=(A["encoded"], A["corrections_applied"], A["schema"]),
+          outs=(A["label_review"], A["label_review_md"]), publish=review_hook(PROBLEM, A["label_review"])),
+    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/linear_classifier.py", "tasks/ngrams.py",
+                                "tasks/distributed.py", "models/encoders.py",
                                 "models/n21.py"),
           params=("train", "encode.ngrams"), deps=(A["encoded"], A["vocab"], A["label_schema"], A["validation"]),
           outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n21.py", "tasks/class_review.py"),
-          params=("evaluate",), deps=(A["model"], A["encoded"], A["label_schema"]),
+    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n21.py", "tasks/linear_classifier.py",
+                                      "tasks/ngrams.py", "tasks/class_review.py"),
+          params=("evaluate",), deps=(A["model"], A["encoded"], A["label_schema"], A["label_review_md"]),
           outs=(A["confusion"], A["confusion_png"], A["predictions"], A["review"]),
           reports=(A["metrics"],), metrics=(HEADLINE,),
           plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),

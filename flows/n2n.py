@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
+from flows.label import label_review_text, review_hook, review_runner
 from flows.stages import HEADLINE, Stage, ingest_runner, register, resolve, table_runner, write_headline
 from tasks import io
 from tasks.token_cache import cached
@@ -19,6 +20,10 @@ PROBLEM = "n2n"
 A = {
     "ingested": "${work_dir}/ingested.parquet",
     "quarantine": "${work_dir}/quarantine.parquet",
+    "corrections": "${data.corrections}",
+    "corrections_applied": "${work_dir}/corrections_applied.json",
+    "label_review": "${work_dir}/label_review.parquet",
+    "label_review_md": "${work_dir}/label_review.md",
     "tokens": "${work_dir}/tokens.parquet",
     "encoded": "${work_dir}/encoded.parquet",
     "vocab": "${work_dir}/vocab.json",
@@ -161,7 +166,8 @@ def evaluate(p: dict) -> dict:
     # The class design review again, now with the types the model confuses.
     confused = type_confusions(rows.column("id").to_pylist(), rows.column("text").to_pylist(), gold, pred, split,
                                int(p["evaluate"].get("confused_pairs", 5)))
-    io.write_text(review_markdown(io.read_json(path(p, "entity_schema"))["review"], confused), path(p, "review"))
+    io.write_text(review_markdown(io.read_json(path(p, "entity_schema"))["review"], confused)
+                  + label_review_text(p, A["label_review_md"]), path(p, "review"))
     return {"f1": metrics["f1"], "precision": metrics["precision"], "recall": metrics["recall"],
             "rows": metrics["rows"]}
 
@@ -202,9 +208,10 @@ def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: 
 
 CODE = ("flows/n2n.py", "tasks/io.py", "tasks/ner.py")
 register(PROBLEM, [
-    Stage("ingest", ingest, code=(*CODE, "tasks/ner_formats.py", "tasks/textfile.py", "tasks/ingest.py"),
-          params=("data",),
-          deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
+    Stage("ingest", ingest, code=(*CODE, "tasks/ner_formats.py", "tasks/textfile.py", "tasks/ingest.py",
+                                  "tasks/corrections.py"),
+          params=("data", "class_design.schema"), deps=("${data.path}", A["corrections"], A["schema"]),
+          outs=(A["ingested"], A["quarantine"], A["corrections_applied"])),
     Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
                                         "tasks/token_cache.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
@@ -219,13 +226,17 @@ register(PROBLEM, [
                                               "tasks/label_schema.py"),
           params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["entity_schema"], A["class_design"]),
           publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
+    Stage("label_review", review_runner(PROBLEM, A), code=(*CODE, "flows/label.py", "tasks/label_review.py",
+                                                         "tasks/corrections.py", "tasks/class_review.py"),
+          params=("label_review",), deps=(A["encoded"], A["vocab"], A["corrections_applied"]),
+          outs=(A["label_review"], A["label_review_md"]), publish=review_hook(PROBLEM, A["label_review"])),
     Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/distributed.py", "tasks/train_tagger.py",
                                 "models/encoders.py", "models/crf.py", "models/n2n.py"),
           params=("train",), deps=(A["encoded"], A["vocab"], A["entity_schema"], A["validation"]),
           outs=(A["model"],)),
     Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n2n.py", "tasks/train_tagger.py",
                                       "tasks/class_review.py"),
-          params=("evaluate",), deps=(A["model"], A["encoded"], A["entity_schema"]),
+          params=("evaluate",), deps=(A["model"], A["encoded"], A["entity_schema"], A["label_review_md"]),
           outs=(A["errors"], A["review"], A["confusion"], A["confusion_png"], A["predictions"]),
           reports=(A["metrics"],), metrics=(HEADLINE,),
           plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),

@@ -95,6 +95,9 @@ def ingest_runner(paths: dict[str, str], spec: str, problem: str | None = None) 
             io.write_table(err.quarantine, quarantine_path)
             check_quarantine_share(err.report, err.quarantine, data, quarantine_path, problem)
             raise
+        if "corrections_applied" in paths:
+            kept, report["corrections"] = apply_corrections_file(kept, section, problem)
+            io.write_json(report["corrections"], resolve(paths["corrections_applied"], section))
         io.write_table(kept, resolve(paths["ingested"], section))
         io.write_table(quarantined, quarantine_path)
         # A BOM or CRLF line ends are read correctly; the report says they were there.
@@ -103,6 +106,22 @@ def ingest_runner(paths: dict[str, str], spec: str, problem: str | None = None) 
         return check_quarantine_share(report, quarantined, data, quarantine_path, problem)
 
     return ingest
+
+
+def apply_corrections_file(kept, section: dict, problem: str | None):
+    """`<problem>.data.corrections` (tasks/corrections.py) applied on top of the ingested rows, checked against
+    the label schema; returns (table, what changed)."""
+    from tasks.corrections import apply_corrections, read_corrections
+    from tasks.label_schema import load_classes
+
+    path = section["data"].get("corrections")
+    if not path:
+        return kept, {"file": None, "corrections": 0, "rows": 0, "changed": 0, "confirmed": 0, "imports": {},
+                      "per_class": {}}
+    classes = load_classes(section.get("class_design") or {}, problem)
+    schema = (section.get("class_design") or {}).get("schema")
+    return apply_corrections(kept, read_corrections(path, problem), problem, path,
+                             [c["value"] for c in classes] if classes else None, schema)
 
 
 def table_runner(paths: dict[str, str], spec: str, source: str, target: str, params_key: str) -> Callable[[dict], dict]:
@@ -161,7 +180,8 @@ def dvc_yaml() -> str:
             uncached = [{qualify(r, problem): {"cache": False}} for r in (*stage.reports, report_path(stage))]
             entry["outs"] = [*(qualify(o, problem) for o in stage.outs), *uncached]
             if stage.metrics:
-                entry["metrics"] = [{qualify(m, problem): {"cache": False}} for m in stage.metrics]
+                # DVC-cached, so `dvc metrics diff` reads a committed dvc.lock's figures back from the cache
+                entry["metrics"] = [qualify(m, problem) for m in stage.metrics]
             stages[f"{problem}-{stage.name}"] = entry
             for plot in stage.plots:
                 plots += [{qualify(path, problem): spec} for path, spec in plot.items()]

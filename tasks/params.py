@@ -39,7 +39,8 @@ import yaml
 PARAMS_FILE = Path("params.yaml")
 SCHEMA_FILE = Path(__file__).with_name("params_schema.json")
 # Keys that may be null although their default is not: columns a file lacks, "take it from the data".
-NULLABLE = ("*.data.columns.*", "*.data.extra_sources", "*.data.type_map", "*.class_design.schema")
+NULLABLE = ("*.data.columns.*", "*.data.extra_sources", "*.data.type_map", "*.class_design.schema",
+            "*.data.corrections")
 # Allowed intervals of numeric keys; the first pattern that matches a key wins. 0 where params.yaml says
 # "0: auto / off / no cut" (workers, threads, max_len, buckets, char_cnn_dim, patience: never stop).
 RANGES = (
@@ -60,6 +61,8 @@ RANGES = (
     ("*.encode.retrieve_k", "[1, inf)"), ("*.encode.retrieve_gold_share", "[0, 1]"),
     ("*.encode.rerank_candidates", "[1, inf)"), ("*.encode.rerank_folds", "[2, inf)"),
     ("*.train.linear.weight", "[0, 1]"), ("*.train.linear.min_df", "[1, inf)"), ("*.train.linear.C", "(0, inf)"),
+    ("*.label_review.folds", "[2, inf)"), ("*.label_review.min_df", "[1, inf)"), ("*.label_review.C", "(0, inf)"),
+    ("*.label_review.*", "[0, inf)"), ("*.label_queue.near_duplicate", "[0, 1]"),
     ("*_share", "[0, 1]"), ("*_mostly", "[0, 1]"), ("*.class_design.drift_warn", "[0, 1]"),
     ("*.validate.*", "[0, inf)"), ("*.class_design.*", "[0, inf)"),
     ("*.evaluate.*", "[0, inf)"),

@@ -95,7 +95,7 @@ def retrain_repo(tmp_path_factory) -> Path:
                            capture_output=True, text=True, check=True).stdout.split()
     for name in files + [".dvc/config", ".dvcignore"]:
         top = name.split("/")[0]
-        if top == "tests" or (top == "data" and not name.startswith(("data/sample/", "data/schema/"))):
+        if top == "tests" or (top == "data" and not name.startswith(("data/sample/", "data/schema/", "data/corrections/"))):
             continue
         if (ROOT / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +159,8 @@ def test_scheduled_deployment_run_trains_and_promotes(scheduled_run, prefect_ser
     store = ChampionStore(retrain_repo / "champions/n21")
     [entry] = store.history()
     assert entry["decision"] == "promoted" and entry["data_version"] and entry["code_version"]
-    assert entry["stages_rerun"] == ["ingest", "tokenize", "encode", "validate", "class_design", "train", "evaluate"]
+    assert entry["stages_rerun"] == ["ingest", "tokenize", "encode", "validate", "class_design", "label_review", "train",
+                                     "evaluate"]
     assert content_hash(store.current) == content_hash(retrain_repo / "data/n21/model")
     assert (retrain_repo / "champions/n21/current.dvc").is_file()
     assert list((retrain_repo.parent / "remote").rglob("*.dir")), "champion and data were not pushed"
