@@ -125,12 +125,10 @@ def train(p: dict) -> dict:
     leave_unless_writer()  # under torchrun only rank 0 goes on to write (tasks/distributed.py)
     extra = {}
     if float(cfg["linear"]["weight"]) > 0:
-        from tasks.linear_classifier import FILE, dumps, fit_linear
+        from tasks.linear_classifier import FILE, dumps
 
-        train_rows = encoded.filter(pc.equal(encoded.column("split"), "train"))
-        extra[FILE] = dumps(fit_linear(train_rows.column("text").to_pylist(), train_rows.column("tokens").to_pylist(),
-                                       train_rows.column("label_id").to_numpy(), model_config["num_classes"],
-                                       cfg["linear"]))
+        linear, history["blend"] = fit_blend(model, encoded, model_config["num_classes"], cfg)
+        extra[FILE] = dumps(linear)
     save_model_dir(path(p, "model"), model, model_config, {**extra,
         "vocab.json": vocab,
         "label_schema.json": schema,
@@ -142,6 +140,34 @@ def train(p: dict) -> dict:
 
     return {**{k: history.get(k) for k in ("best_epoch", "best_dev_accuracy", "best_dev_macro_f1", "stopped_early")},
             **truncation_report(encoded, "ids", cfg.get("max_len"))}
+
+
+def fit_blend(model, encoded, num_classes: int, cfg: dict) -> tuple[dict, dict]:
+    """The linear model, fitted on the train rows, and its share of the average: chosen on the dev rows when
+    train.linear.choose_weight (the network is strong on some corpora and weak on others), else
+    train.linear.weight. The share is stored with the model (linear.npz)."""
+    import numpy as np
+
+    from tasks.linear_classifier import choose_weight, fit_linear, linear_probabilities
+    from tasks.train import predict_classifier
+
+    def rows(split: str):
+        return encoded.filter(pc.equal(encoded.column("split"), split))
+
+    train_rows, dev = rows("train"), rows("dev")
+    linear = fit_linear(train_rows.column("text").to_pylist(), train_rows.column("tokens").to_pylist(),
+                        train_rows.column("label_id").to_numpy(), num_classes, cfg["linear"])
+    weight, report = float(cfg["linear"]["weight"]), {"chosen_on": None}
+    if cfg["linear"]["choose_weight"] and dev.num_rows:
+        ngrams = dev.column("ngram_ids") if "ngram_ids" in dev.column_names else None
+        _, network = predict_classifier(model, dev.column("ids"), 256, next(model.parameters()).device,
+                                        cfg["max_len"], ngrams)
+        linear_dev = linear_probabilities(linear, dev.column("text").to_pylist(), dev.column("tokens").to_pylist())
+        weight, scores = choose_weight(network, linear_dev, dev.column("label_id").to_numpy(), cfg["monitor"],
+                                       [i / 10 for i in range(11)], prefer=weight)
+        report = {"chosen_on": "dev", "metric": cfg["monitor"], "dev_by_weight": scores}
+    linear["weight"] = np.float64(weight)
+    return linear, {**report, "weight": weight}
 
 
 def evaluate(p: dict) -> dict:

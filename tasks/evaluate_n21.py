@@ -75,7 +75,8 @@ def class_probabilities(model, bundle: dict, encoded: pa.Table, batch_size: int,
         linear = loads(bundle[FILE])
         parts["linear"] = linear_probabilities(linear, encoded.column("text").to_pylist(),
                                                encoded.column("tokens").to_pylist())
-        weight = float(bundle["params.json"]["train"]["linear"]["weight"])
+        # The share train chose on dev (train.linear.choose_weight); a model dir from before that: params'.
+        weight = float(linear["weight"]) if "weight" in linear else float(bundle["params.json"]["train"]["linear"]["weight"])
         return blend(network, parts["linear"], weight), parts
     return network, parts
 

@@ -61,7 +61,7 @@ def n21_out_of_fold(texts: Sequence[str], tokens: Sequence[Sequence[str]], label
     labels = np.asarray(labels, np.int64)
     out = np.zeros((len(texts), num_classes))
     linear = {"char_n": list(cfg["char_n"]), "token_n": list(cfg["token_n"]), "min_df": int(cfg["min_df"]),
-              "C": float(cfg["C"])}
+              "C": float(cfg["C"]), "class_weight": "none"}
     views = [_view(name, texts, tokens) for name in cfg["views"]]
     for train, held in folds_for(labels, cfg["folds"], cfg["seed"]):
         for view_texts, view_tokens in views:

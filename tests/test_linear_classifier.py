@@ -12,7 +12,7 @@ import pytest
 from tasks.linear_classifier import FILE, blend, dumps, fit_linear, linear_probabilities, loads
 
 TEXTS = ["정말 좋아요", "최악이에요", "너무 좋다", "별로였어요", "좋은 영화", "재미없다", "그냥 그래요", "보통이에요"]
-CFG = {"char_n": [1, 4], "token_n": [1, 2], "min_df": 1, "C": 2.0}
+CFG = {"char_n": [1, 4], "token_n": [1, 2], "min_df": 1, "C": 2.0, "class_weight": "none"}
 
 
 def tokens(texts):
@@ -58,11 +58,40 @@ def test_blend_weights_the_two_distributions():
     assert blend(network, linear, 0.0) is network and blend(network, None, 0.5) is network
 
 
+def test_the_share_is_the_best_on_dev_and_ties_keep_the_configured_one():
+    from tasks.linear_classifier import choose_weight
+
+    gold = np.array([0, 1, 1])
+    network = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])  # right on rows 0 and 2
+    linear = np.array([[0.6, 0.4], [0.1, 0.9], [0.4, 0.6]])  # right on all three
+    weight, scores = choose_weight(network, linear, gold, "accuracy", [0.0, 0.5, 1.0], prefer=0.5)
+    assert scores == {"0": 2 / 3, "0.5": 1.0, "1": 1.0} and weight == 0.5
+    weight, _ = choose_weight(network, linear, gold, "macro_f1", [0.0, 0.5, 1.0], prefer=0.9)
+    assert weight == 1.0
+    weight, _ = choose_weight(network, network, gold, "accuracy", [0.0, 0.5, 1.0], prefer=0.3)
+    assert weight == 0.5  # a flat curve: the share nearest the configured one
+
+
+def test_class_weight_balanced_lifts_a_rare_class():
+    texts = [f"좋아요 {i}" for i in range(12)] + ["별로 에요", "별로 네요"]
+    labels = np.array([1] * 12 + [0, 0])
+    toks = tokens(texts)
+    plain = fit_linear(texts, toks, labels, 2, {**CFG, "C": 0.05})
+    balanced = fit_linear(texts, toks, labels, 2, {**CFG, "C": 0.05, "class_weight": "balanced"})
+    rare = [texts[-1]]
+    assert linear_probabilities(balanced, rare, tokens(rare))[0, 0] > linear_probabilities(plain, rare, tokens(rare))[0, 0]
+
+
 def test_the_trained_model_dir_averages_network_and_linear(trained_n21):
     model_dir = Path(trained_n21["model_dir"])
     assert (model_dir / FILE).is_file()
     metrics = json.loads((Path(trained_n21["work_dir"]) / "eval" / "metrics.json").read_text(encoding="utf-8"))
     assert set(metrics["parts"]) == {"network", "linear"}
+    train_metrics = json.loads((model_dir / "train_metrics.json").read_text(encoding="utf-8"))
+    blend = train_metrics["blend"]
+    assert blend["chosen_on"] == "dev" and len(blend["dev_by_weight"]) == 11
+    assert blend["dev_by_weight"][f"{blend['weight']:g}"] == max(blend["dev_by_weight"].values())
+    assert float(loads((model_dir / FILE).read_bytes())["weight"]) == blend["weight"]
     for part in metrics["parts"].values():
         assert 0 <= part["accuracy"] <= 1 and 0 <= part["macro_f1"] <= 1
 
