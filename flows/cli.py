@@ -38,7 +38,7 @@ class RunProblem(str, Enum):
     all = "all"
 
 
-BenchProblem = Enum("BenchProblem", {name: name for name in (*RunProblem.__members__, "perf")}, type=str)
+BenchProblem = Enum("BenchProblem", {name: name for name in (*RunProblem.__members__, "labels", "perf")}, type=str)
 
 
 def _value(choice: Enum | None) -> str | None:
@@ -341,7 +341,8 @@ def stage(problem: Problem, name: str, set_: Optional[list[str]] = SetOption, pa
 def bench(
     entry: Optional[list[str]] = typer.Option(None, "--entry", help="One benchmark entry (bench/overlays/ENTRY.yaml, "
                                               "e.g. n21_nsmc); repeat for several. Default: those of --problem"),
-    problem: BenchProblem = typer.Option("all", help="Every entry of one problem type, all, or perf (as --perf)"),
+    problem: BenchProblem = typer.Option("all", help="Every entry of one problem type, all, labels (the label review on flipped NSMC labels), "
+                                       "or perf (as --perf)"),
     seeds: str = typer.Option("13,1,2", help="Seeds, comma-separated; each sets the data split seed and train.seed"),
     datasets: Path = typer.Option(Path("../shared/datasets"), help="Folder with the real Korean datasets"),
     params_file: Path = ParamsOption,
@@ -362,6 +363,9 @@ def bench(
 
         print(markdown(run_perf(datasets, params_file, out_dir)).split("```json")[0])
         return
+    if problem == "labels":
+        _label_noise(datasets, out_dir)
+        return
     from bench.quality import parse_seeds, run_bench, select_entries
 
     try:
@@ -370,8 +374,17 @@ def bench(
         _fail(str(err), 2)
     results = run_bench(names, seed_list, datasets, params_file, out_dir)
     print((out_dir / "bench.md").read_text(encoding="utf-8"))
+    if problem == "all" and not entry:  # the whole benchmark includes the label review's
+        _label_noise(datasets, out_dir)
     if any(status in ("failed", "not met") for status in results["this_run"].values()):
         raise typer.Exit(1)
+
+
+def _label_noise(datasets: Path, out_dir: Path) -> None:
+    from bench.label_noise import markdown, run
+
+    found = run(datasets, out_dir)
+    print(markdown(found) if "skipped" not in found else found["skipped"])
 
 
 @app.command("dvc-yaml")
