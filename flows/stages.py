@@ -22,7 +22,9 @@ _TEMPLATE = re.compile(r"\$\{([\w.]+)\}")
 class Stage:
     name: str
     run: Callable[[dict], dict]  # problem params section -> report (row counts, figures)
-    code: tuple[str, ...]  # source files the stage depends on
+    # files the stage reads that its runner's imports do not name (suites, a model class built by name); the
+    # Python files it runs are derived from the runner (flows/code_deps.py)
+    code: tuple[str, ...]
     params: tuple[str, ...]  # params sections/keys it reads, relative to the problem
     deps: tuple[str, ...] = ()  # path templates it reads
     outs: tuple[str, ...] = ()  # path templates it writes (DVC-cached)
@@ -167,6 +169,8 @@ def write_headline(figures: dict, baseline: str, section: dict) -> dict:
 
 def dvc_yaml() -> str:
     """Render dvc.yaml for every registered problem."""
+    from flows.code_deps import code_deps
+
     def qualify(template: str, problem: str) -> str:
         return _TEMPLATE.sub(lambda m: f"${{{problem}.{m.group(1)}}}", template)
 
@@ -175,7 +179,7 @@ def dvc_yaml() -> str:
     for problem in available_problems():
         for stage in REGISTRY[problem]:
             entry: dict = {"cmd": f"hanflow stage {problem} {stage.name}"}
-            entry["deps"] = [*stage.code, *(qualify(d, problem) for d in stage.deps)]
+            entry["deps"] = [*code_deps(stage.run, stage.code), *(qualify(d, problem) for d in stage.deps)]
             entry["params"] = [f"{problem}.{key}" for key in stage.params]
             uncached = [{qualify(r, problem): {"cache": False}} for r in (*stage.reports, report_path(stage))]
             entry["outs"] = [*(qualify(o, problem) for o in stage.outs), *uncached]
