@@ -140,6 +140,10 @@ def function_closure(fn: Callable) -> set[Path]:
 
 
 def code_deps(fn: Callable, extra: Iterable[str] = ()) -> list[str]:
-    """dvc.yaml's source-file deps of a stage: its runner's closure and `extra` files it reads (suites, schemas)."""
-    paths = {p.relative_to(ROOT).as_posix() for p in function_closure(fn)} | set(extra)
-    return sorted(paths)
+    """dvc.yaml's source-file deps of a stage: its runner's closure and `extra` files it reads (suites, schemas),
+    a Python file among them with its own closure (a model class built by its name: models/<problem>.py)."""
+    files = set(function_closure(fn))
+    for name in extra:
+        if name.endswith(".py"):
+            files |= closure(_module_of(ROOT / name))
+    return sorted({p.relative_to(ROOT).as_posix() for p in files} | set(extra))

@@ -19,7 +19,7 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from models import ARCHITECTURES
+from models import architecture
 from tasks.distributed import Replicas
 from tasks.folders import MARKER, check_model_dir, mark
 from tasks.io import atomic_path, read_json, remove_stale_temps, swap_in, temp_prefix, write_json
@@ -204,10 +204,7 @@ def start_training(cfg: dict[str, Any]) -> Replicas:
 
 
 def build_model(model_config: dict[str, Any]) -> nn.Module:
-    name = model_config.get("architecture", "n21.SequenceClassifier")
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[name](model_config)
+    return architecture(model_config["architecture"])(model_config)
 
 
 def train_classifier(

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models import ARCHITECTURES
+from models import architecture
 from models.encoders import POOLINGS, BiLSTMEncoder, CNNEncoder, Pooling, TokenEmbedding, activation
 from models.n21 import SequenceClassifier
 
@@ -95,6 +95,6 @@ def test_config_errors_are_explicit():
 
 
 def test_registry_and_embedding_padding():
-    assert ARCHITECTURES["n21.SequenceClassifier"] is SequenceClassifier
+    assert architecture("n21.SequenceClassifier") is SequenceClassifier
     emb = TokenEmbedding(10, 4)
     assert torch.all(emb(torch.tensor([0])) == 0)

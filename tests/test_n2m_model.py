@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import ARCHITECTURES
+from models import architecture
 from models.n2m import Seq2Seq, _repeated_ngram_ban, resolve_config
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
@@ -85,7 +85,7 @@ def test_config_is_resolved_and_checked():
         make(eos_id=PAD)
     with pytest.raises(ValueError, match="attention"):
         make(attention="dot")
-    assert ARCHITECTURES[Seq2Seq.architecture] is Seq2Seq
+    assert architecture(Seq2Seq.architecture) is Seq2Seq
 
 
 def test_shared_and_tied_embeddings_and_reload():

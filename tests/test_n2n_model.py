@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from models import ARCHITECTURES
+from models import architecture
 from models.crf import CRF, bio_constraints, decode_constrained
 from models.n2n import TokenTagger, resolve_config
 
@@ -243,4 +243,4 @@ def test_same_seed_same_loss():
 
 
 def test_registered_architecture():
-    assert ARCHITECTURES["n2n.TokenTagger"] is TokenTagger
+    assert architecture("n2n.TokenTagger") is TokenTagger

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import ARCHITECTURES
+from models import architecture
 from models.n2path import BiaffineParser, resolve_config
 from tasks.parse_metrics import attachment_scores, right_neighbour_baseline
 from tasks.treebank import read_conllu, tree_problems
@@ -42,7 +42,7 @@ def random_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, ...]:
 
 
 def test_registered_and_config_checks():
-    assert ARCHITECTURES["n2path.BiaffineParser"] is BiaffineParser
+    assert architecture("n2path.BiaffineParser") is BiaffineParser
     c = resolve_config({**BASE, "architecture": "n2path.BiaffineParser"})
     assert c["hidden_dim"] == 200 and c["num_layers"] == 3 and c["rel_mlp"] == 100 and c["dropout"] == 0.33
     with pytest.raises(ValueError, match="unknown model config keys.*hiden_dim"):
