@@ -138,7 +138,7 @@ def train(p: dict) -> dict:
         "params.json": p,
         "train_metrics.json": history,
     })
-    from tasks.ingest import truncation_report
+    from tasks.splits import truncation_report
 
     return {**{k: history.get(k) for k in ("best_epoch", "best_dev_accuracy", "best_dev_macro_f1", "stopped_early")},
             **truncation_report(encoded, "ids", cfg.get("max_len"))}

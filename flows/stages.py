@@ -82,7 +82,7 @@ def ingest_runner(paths: dict[str, str], spec: str, problem: str | None = None) 
     all quarantined (the ingest function raises QuarantineError carrying it)."""
     def ingest(section: dict) -> dict:
         from tasks import io
-        from tasks.ingest import QuarantineError, check_quarantine_share
+        from tasks.splits import QuarantineError, check_quarantine_share
         from tasks.textfile import input_notes
 
         data = section["data"]

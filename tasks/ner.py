@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.encode import Vocab, build_vocab
-from tasks.ingest import SPLITS, assign_splits, refuse_all_quarantined
+from tasks.splits import SPLITS, assign_splits, refuse_all_quarantined
 from tasks.textfile import reason_kind
 
 ENTITY = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("type", pa.string())])

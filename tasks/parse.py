@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from tasks.encode import UNK, Vocab, build_vocab
 from tasks.textfile import check_file
-from tasks.ingest import SPLITS, assign_splits, refuse_all_quarantined
+from tasks.splits import SPLITS, assign_splits, refuse_all_quarantined
 
 FORMATS = ("conllu", "klue_dp")
 SUFFIXES = {"conllu": (".conllu",), "klue_dp": (".tsv",)}

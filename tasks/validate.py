@@ -17,8 +17,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SPLITS = ("train", "dev", "test")
-PARAMS_PREFIX = "n21.validate"
 LABELS_PARAMS_KEY = "n21.class_design.schema"
 MAX_EXAMPLES = 5
 _MAX_EXAMPLE_CHARS = 200
