@@ -86,7 +86,8 @@ def _ngram_column(encoded: pa.Table) -> pa.ChunkedArray | None:
 
 def prepare_texts(texts: list[str], bundle: dict, labels: list[str] | None = None) -> pa.Table:
     """Tokenize and encode new texts exactly as the model's training data was."""
-    from tasks.encode import Vocab, encode_table
+    from tasks.encode import encode_table
+    from tasks.vocab import Vocab
     from tasks.tokenize import tokenize_table
 
     n = len(texts)
