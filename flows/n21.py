@@ -105,7 +105,8 @@ def class_design(p: dict) -> dict:
 def train(p: dict) -> dict:
     from tasks.tokenize import tokenizer_settings
     from tasks.distributed import leave_unless_writer
-    from tasks.train import save_model_dir, train_classifier
+    from tasks.model_dir import save_model_dir
+    from tasks.train import train_classifier
 
     encoded = io.read_table(path(p, "encoded"))
     vocab = io.read_json(path(p, "vocab"))

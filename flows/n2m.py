@@ -109,8 +109,8 @@ def class_design(p: dict) -> dict:
 
 
 def train(p: dict) -> dict:
+    from tasks.model_dir import save_model_dir
     from tasks.tokenize import tokenizer_settings
-    from tasks.train import save_model_dir
     from tasks.train_seq2seq import model_config, train_seq2seq
 
     encoded = io.read_table(path(p, "encoded"))

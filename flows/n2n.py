@@ -109,7 +109,7 @@ MODEL_KEYS = ("char_emb_dim", "morph_emb_dim", "pos_emb_dim", "hidden_dim", "num
 def train(p: dict) -> dict:
     from tasks.tokenize import tokenizer_settings
     from tasks.distributed import leave_unless_writer
-    from tasks.train import save_model_dir
+    from tasks.model_dir import save_model_dir
     from tasks.train_tagger import train_tagger
 
     encoded = io.read_table(path(p, "encoded"))

@@ -90,7 +90,7 @@ def class_design(p: dict) -> dict:
 
 def train(p: dict) -> dict:
     from tasks.distributed import leave_unless_writer
-    from tasks.train import save_model_dir
+    from tasks.model_dir import save_model_dir
     from tasks.train_parser import model_config, train_parser
 
     encoded = io.read_table(path(p, "encoded"))

@@ -10,9 +10,10 @@ from typing import Iterator
 
 import pyarrow as pa
 
+from tasks.model_dir import load_model_dir
 from tasks.ner import ENTITY, bio_tags, encode_ner, entity_metrics, gazetteer_baseline, tokenize_ner
-from tasks.train import load_model_dir, pick_device
 from tasks.train_tagger import predict_table
+from tasks.training import pick_device
 
 
 def _spans(entities: list[dict]) -> list[tuple[int, int, str]]:
