@@ -76,9 +76,9 @@ def encode(p: dict) -> dict:
 
 
 def validate(p: dict) -> dict:
-    from tasks.validate import check, validate_n21
-
     from tasks.encode import label_values
+    from tasks.validate import validate_n21
+    from tasks.validation import check
 
     encoded = io.read_table(path(p, "encoded"))
     report = validate_n21(encoded, label_values(encoded, _classes(p)), p["validate"],

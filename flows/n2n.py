@@ -80,7 +80,7 @@ def encode(p: dict) -> dict:
 
 
 def validate(p: dict) -> dict:
-    from tasks.validate import check
+    from tasks.validation import check
     from tasks.validate_n2n import validate_n2n
 
     encoded = io.read_table(path(p, "encoded"))

@@ -171,7 +171,7 @@ def test_has_cycle():
 
 
 def test_validation_names_the_broken_sentences():
-    from tasks.validate import ValidationFailed
+    from tasks.validation import ValidationFailed
     from tasks.validate_n2path import check_n2path, validate_n2path
 
     base = TWO[0]
