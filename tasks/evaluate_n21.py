@@ -24,7 +24,8 @@ def load(model_dir: str | Path):
 def evaluate_encoded(encoded: pa.Table, model_dir: str | Path, cfg: dict, out_dir: str | Path,
                      train_table: pa.Table | None = None) -> dict:
     """Metrics for rows already encoded with the model's vocabulary; writes plots to out_dir."""
-    from tasks.evaluate import classification_metrics, confusion_rows, majority_baseline, plot_confusion_png
+    from tasks.classification_metrics import (classification_metrics, confusion_rows, majority_baseline,
+                                              plot_confusion_png)
     from tasks.training import pick_device
 
     model, bundle = load(model_dir)

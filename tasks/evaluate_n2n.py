@@ -138,7 +138,7 @@ def write_confusion(gold: list[list[tuple]], pred: list[list[tuple]], types: lis
                     png_path: str | Path) -> dict:
     """entity_confusion's rows as JSON (for `dvc plots`) and its matrix as an image (for the dashboard)."""
     from tasks import io
-    from tasks.evaluate import plot_confusion_png
+    from tasks.classification_metrics import plot_confusion_png
 
     confusion = entity_confusion(gold, pred, types)
     io.write_json(confusion["rows"], json_path)
