@@ -259,18 +259,19 @@ def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: 
     return metrics
 
 
-CODE = ("flows/n2m.py", "tasks/io.py", "tasks/n2m_stages.py")
+CODE = ("flows/n2m.py", "tasks/io.py", "tasks/n2m_stages.py", "tasks/splits.py", "tasks/vocab.py")
 register(PROBLEM, [
-    Stage("ingest", ingest, code=(*CODE, "tasks/dialogue.py", "tasks/textfile.py", "tasks/ingest.py"), params=("data",),
+    Stage("ingest", ingest, code=(*CODE, "tasks/dialogue.py", "tasks/textfile.py"), params=("data",),
           deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
     Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
                                         "tasks/token_cache.py", "tasks/spacing.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/encode.py", "tasks/retrieval.py", "tasks/rerank.py",
+    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/retrieval.py", "tasks/rerank.py",
                                   "tasks/label_schema.py"),
           params=("encode", "class_design.schema", "data.split"), deps=(A["tokens"], A["schema"]),
           outs=(A["encoded"], A["vocab"], A["reranker"])),
-    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2m.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
+    Stage("validate", validate, code=(*CODE, "tasks/validation.py", "tasks/validate_n2m.py", "tasks/validate_suite.py",
+                                      "tasks/validate_text.py", "tasks/validate_docs.py",
                                       "tasks/suites/n2m.yaml", "tasks/label_schema.py"),
           params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
           outs=(A["validation_docs"],), reports=(A["validation"],),
@@ -279,13 +280,14 @@ register(PROBLEM, [
                                               "tasks/label_schema.py"),
           params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["class_design_json"], A["class_design"]),
           publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/train_seq2seq.py", "tasks/spacing.py", "tasks/distributed.py",
-                                "tasks/retrieval.py",
+    Stage("train", train, code=(*CODE, "tasks/training.py", "tasks/model_dir.py", "tasks/train_seq2seq.py",
+                                "tasks/spacing.py", "tasks/distributed.py", "tasks/retrieval.py",
                                 "tasks/generation_metrics.py", "models/encoders.py", "models/n2m.py"),
           params=("train",), deps=(A["encoded"], A["vocab"], A["reranker"], A["validation"]),
           outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2m.py", "tasks/train_seq2seq.py", "tasks/spacing.py",
-                                      "tasks/generation_metrics.py", "tasks/class_review.py"),
+    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2m.py", "tasks/train_seq2seq.py", "tasks/model_dir.py",
+                                      "tasks/training.py", "tasks/spacing.py", "tasks/generation_metrics.py",
+                                      "tasks/class_review.py"),
           params=("evaluate",), deps=(A["model"], A["encoded"], A["class_design_json"]),
           outs=(A["samples"], A["review"]), reports=(A["metrics"],), metrics=(HEADLINE,), publish=publish_metrics),
 ])

@@ -206,18 +206,18 @@ def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: 
     return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
-CODE = ("flows/n2n.py", "tasks/io.py", "tasks/ner.py")
+CODE = ("flows/n2n.py", "tasks/io.py", "tasks/ner.py", "tasks/splits.py", "tasks/vocab.py")
 register(PROBLEM, [
-    Stage("ingest", ingest, code=(*CODE, "tasks/ner_formats.py", "tasks/textfile.py", "tasks/ingest.py",
-                                  "tasks/corrections.py"),
+    Stage("ingest", ingest, code=(*CODE, "tasks/ner_formats.py", "tasks/textfile.py", "tasks/corrections.py"),
           params=("data", "class_design.schema"), deps=("${data.path}", A["corrections"], A["schema"]),
           outs=(A["ingested"], A["quarantine"], A["corrections_applied"])),
     Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
                                         "tasks/token_cache.py"), params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/encode.py", "tasks/label_schema.py"),
+    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/label_schema.py"),
           params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
-    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2n.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
+    Stage("validate", validate, code=(*CODE, "tasks/validation.py", "tasks/validate_n2n.py", "tasks/validate_suite.py",
+                                      "tasks/validate_text.py", "tasks/validate_docs.py",
                                       "tasks/suites/n2n.yaml", "tasks/label_schema.py"),
           params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
           outs=(A["validation_docs"],), reports=(A["validation"],),
@@ -230,11 +230,12 @@ register(PROBLEM, [
                                                          "tasks/corrections.py", "tasks/class_review.py"),
           params=("label_review",), deps=(A["encoded"], A["vocab"], A["corrections_applied"]),
           outs=(A["label_review"], A["label_review_md"]), publish=review_hook(PROBLEM, A["label_review"])),
-    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/distributed.py", "tasks/train_tagger.py",
-                                "models/encoders.py", "models/crf.py", "models/n2n.py"),
+    Stage("train", train, code=(*CODE, "tasks/training.py", "tasks/model_dir.py", "tasks/distributed.py",
+                                "tasks/train_tagger.py", "models/encoders.py", "models/crf.py", "models/n2n.py"),
           params=("train",), deps=(A["encoded"], A["vocab"], A["entity_schema"], A["validation"]),
           outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n2n.py", "tasks/train_tagger.py",
+    Stage("evaluate", evaluate, code=(*CODE, "tasks/classification_metrics.py", "tasks/evaluate_n2n.py",
+                                      "tasks/train_tagger.py", "tasks/model_dir.py", "tasks/training.py",
                                       "tasks/class_review.py"),
           params=("evaluate",), deps=(A["model"], A["encoded"], A["entity_schema"], A["label_review_md"]),
           outs=(A["errors"], A["review"], A["confusion"], A["confusion_png"], A["predictions"]),
