@@ -78,12 +78,12 @@ def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optim
 def batch_inputs(inputs, index: np.ndarray, width: int | None, cfg: dict) -> list[torch.Tensor]:
     """The model's inputs for one batch, padded to its own longest row (width None) or to `width`, with the
     trainer's token and n-gram dropout."""
-    from tasks.train import UNK_ID
+    from tasks.vocab import UNK
 
     ids, lengths = inputs.tokens.batch(index, width)
     token_dropout, ngram_dropout = float(cfg.get("token_dropout", 0.0)), float(cfg.get("ngram_dropout", 0.0))
     if token_dropout > 0:
-        ids = ids.masked_fill((torch.rand(ids.shape) < token_dropout) & (ids > UNK_ID), UNK_ID)
+        ids = ids.masked_fill((torch.rand(ids.shape) < token_dropout) & (ids > UNK), UNK)
     args = [ids, lengths]
     if inputs.ngrams is not None:
         values, offsets = inputs.ngrams.bag(index)
@@ -115,7 +115,8 @@ class _Run:
     """One model and its optimizer, trained an epoch at a time with a given batching."""
 
     def __init__(self, name: str, model_config: dict, cfg: dict, seed: int):
-        from tasks.train import build_model, seed_everything
+        from tasks.model_dir import build_model
+        from tasks.training import seed_everything
 
         seed_everything(seed)  # same seed: both runs start from the same weights
         self.name, self.cfg, self.ngrams = name, cfg, int(model_config.get("ngram_buckets", 0)) > 0
@@ -128,7 +129,7 @@ class _Run:
         self.stopper = None
 
     def epoch(self, inputs, labels: np.ndarray, train_idx: np.ndarray, pad_to: int | None) -> float:
-        from tasks.train import bucket_batches
+        from tasks.training import bucket_batches
 
         batch_size = int(self.cfg.get("batch_size", 64))
         if pad_to is None:  # hanflow's batches: similar lengths, each padded to its own longest row
@@ -156,7 +157,7 @@ class _Run:
 
     def track_dev(self, encoded: pa.Table, labels: np.ndarray, dev_idx: np.ndarray) -> None:
         """Dev accuracy after this epoch (untimed); the best epoch's weights are kept, as train_classifier does."""
-        from tasks.train import EarlyStopping
+        from tasks.training import EarlyStopping
 
         self.stopper = self.stopper or EarlyStopping(0)
         self.dev_curve.append(self.accuracy(encoded, labels, dev_idx))

@@ -62,7 +62,7 @@ def publish_validation_report(problem: str, report: dict, json_path: Path | None
     artifacts to validation.json and the offline GX Data Docs when they exist: http links to hanflow's
     report file server (flows/files.py), which serves `root` (the work dir: the docs link ../validation.json)."""
     from flows.files import link
-    from tasks.validate import bounds
+    from tasks.validation import bounds
 
     root = root or (json_path.parent if json_path else docs_index.parent.parent if docs_index else None)
     failed = [e for e in report["expectations"] if not e["success"]]

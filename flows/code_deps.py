@@ -127,15 +127,29 @@ def closure(module: str, name: str = WHOLE) -> set[Path]:
 
 
 def function_closure(fn: Callable) -> set[Path]:
-    """The closure of a runner function (a closure made by a factory counts as its factory's inner function)."""
-    fn = inspect.unwrap(fn)
-    module = fn.__module__
-    path = module_file(module)
-    if path is None:
-        raise ValueError(f"{fn!r} is not defined in this checkout")
-    files = closure(module, fn.__name__)
-    if fn.__name__ not in _definitions(_parse(path)):  # an inner function: its body is inside the factory
-        files |= closure(module, fn.__qualname__.split(".")[0])
+    """The closure of a runner function. A runner made by a factory (ingest_runner, cached, ...) is an inner
+    function: its factory's body counts, and so does every function it holds (its closure cells)."""
+    files: set[Path] = set()
+    todo, seen = [fn], set()
+    while todo:
+        fn = inspect.unwrap(todo.pop())
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        module = fn.__module__
+        path = module_file(module)
+        if path is None:
+            raise ValueError(f"{fn!r} is not defined in this checkout")
+        files |= closure(module, fn.__name__)
+        if fn.__name__ not in _definitions(_parse(path)):  # an inner function: its body is inside the factory
+            files |= closure(module, fn.__qualname__.split(".")[0])
+        for cell in fn.__closure__ or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if inspect.isfunction(value):
+                todo.append(value)
     return files
 
 

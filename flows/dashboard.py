@@ -92,7 +92,7 @@ def _stage_extras(problem: str, stage, section: dict) -> None:
     if stage.name == "evaluate" and not pngs and metrics_path.is_file():
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
         if metrics.get("confusion_matrix") and metrics.get("labels"):
-            from tasks.evaluate import plot_confusion_png
+            from tasks.classification_metrics import plot_confusion_png
 
             png = plot_confusion_png(metrics["confusion_matrix"], metrics["labels"],
                                      Path(section["work_dir"]) / "reports" / "confusion.png")

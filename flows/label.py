@@ -22,19 +22,18 @@ from tasks import io
 TOP_ARTIFACT_ROWS = 50
 
 
-def review_runner(problem: str, paths: dict[str, str]) -> Callable[[dict], dict]:
-    """The label_review stage: the encoded train+dev rows -> label_review.parquet and its review section."""
+def review_runner(problem: str, paths: dict[str, str], review: Callable[[object, dict], tuple]
+                  ) -> Callable[[dict], dict]:
+    """The label_review stage: the encoded train+dev rows -> label_review.parquet and its review section.
+    `review` (the problem's own, from flows/<problem>.py) maps (encoded table, params section) to
+    (ranked suspects, summary)."""
     def run(section: dict) -> dict:
         from flows.stages import resolve
         from tasks.corrections import summary_lines
-        from tasks.label_review import n21_review, n2n_review, review_section
+        from tasks.label_review import review_section
 
         cfg = section["label_review"]
-        encoded = io.read_table(resolve(paths["encoded"], section))
-        if problem == "n21":
-            out, summary = n21_review(encoded, _classes(problem, section, encoded), cfg)
-        else:
-            out, summary = n2n_review(encoded, io.read_json(resolve(paths["vocab"], section))["tags"], cfg)
+        out, summary = review(io.read_table(resolve(paths["encoded"], section)), section)
         applied = Path(resolve(paths["corrections_applied"], section))
         corrections = io.read_json(applied) if applied.is_file() else None
         io.write_table(out, resolve(paths["label_review"], section))

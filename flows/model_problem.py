@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 PROBLEMS = ("n21", "n2n", "n2m", "n2path")
-MODEL_CONFIG = "model_config.json"  # tasks/train.py's MODEL_CONFIG; importing it would import torch
+MODEL_CONFIG = "model_config.json"  # tasks/model_dir.py's MODEL_CONFIG; importing it would import torch
 CHAMPION = "champion"
 
 

@@ -44,7 +44,14 @@ def path(p: dict, name: str) -> Path:
     return Path(resolve(A[name], p))
 
 
-ingest = ingest_runner(A, "tasks.ingest:ingest", PROBLEM)
+# Imported when the stage runs: `hanflow stage` pays only for the stage it runs.
+def _ingest(data: dict):
+    from tasks.ingest import ingest
+
+    return ingest(data)
+
+
+ingest = ingest_runner(A, _ingest, PROBLEM)
 
 
 def tokenize(p: dict) -> dict:
@@ -76,9 +83,9 @@ def encode(p: dict) -> dict:
 
 
 def validate(p: dict) -> dict:
-    from tasks.validate import check, validate_n21
-
     from tasks.encode import label_values
+    from tasks.validate import validate_n21
+    from tasks.validation import check
 
     encoded = io.read_table(path(p, "encoded"))
     report = validate_n21(encoded, label_values(encoded, _classes(p)), p["validate"],
@@ -102,10 +109,19 @@ def class_design(p: dict) -> dict:
             "drift_warnings": review["drift"]["warnings"], "totals": schema["totals"]}
 
 
+def _review(encoded, p: dict):
+    from tasks.encode import label_values
+    from tasks.label_review import n21_review
+
+    classes = _classes(p) or [{"value": v, "name": v, "description": ""} for v in label_values(encoded, [])]
+    return n21_review(encoded, classes, p["label_review"])
+
+
 def train(p: dict) -> dict:
     from tasks.tokenize import tokenizer_settings
     from tasks.distributed import leave_unless_writer
-    from tasks.train import save_model_dir, train_classifier
+    from tasks.model_dir import save_model_dir
+    from tasks.train import train_classifier
 
     encoded = io.read_table(path(p, "encoded"))
     vocab = io.read_json(path(p, "vocab"))
@@ -136,7 +152,7 @@ def train(p: dict) -> dict:
         "params.json": p,
         "train_metrics.json": history,
     })
-    from tasks.ingest import truncation_report
+    from tasks.splits import truncation_report
 
     return {**{k: history.get(k) for k in ("best_epoch", "best_dev_accuracy", "best_dev_macro_f1", "stopped_early")},
             **truncation_report(encoded, "ids", cfg.get("max_len"))}
@@ -228,39 +244,29 @@ def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: 
     return evaluate_file(model, data_cfg, out_dir, quarantine_path=quarantine_path)
 
 
-CODE = ("flows/n21.py", "tasks/io.py")
 register(PROBLEM, [
-    Stage("ingest", ingest, code=(*CODE, "tasks/ingest.py", "tasks/textfile.py", "tasks/corrections.py"),
+    Stage("ingest", ingest,
           params=("data", "class_design.schema"), deps=("${data.path}", A["corrections"], A["schema"]),
           outs=(A["ingested"], A["quarantine"], A["corrections_applied"])),
-    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
-                                        "tasks/token_cache.py"), params=("tokenize",),
+    Stage("tokenize", tokenize, params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/encode.py", "tasks/ngrams.py", "tasks/partition.py",
-                                    "tasks/label_schema.py"),
+    Stage("encode", encode,
           params=("encode", "class_design.schema"),
           deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
-    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
-                                      "tasks/suites/n21.yaml", "tasks/label_schema.py"),
+    Stage("validate", validate, code=("tasks/suites/n21.yaml",),
           params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
           outs=(A["validation_docs"],), reports=(A["validation"],),
           publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
-    Stage("class_design", class_design, code=(*CODE, "tasks/class_design.py", "tasks/class_review.py",
-                                                    "tasks/label_schema.py"),
+    Stage("class_design", class_design,
           params=("class_design",), deps=(A["encoded"], A["schema"]), outs=(A["label_schema"], A["class_design"]),
           publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("label_review", review_runner(PROBLEM, A), code=(*CODE, "flows/label.py", "tasks/label_review.py",
-                                                         "tasks/linear_classifier.py", "tasks/ngrams.py", "tasks/corrections.py",
-                                                         "tasks/class_review.py", "tasks/label_schema.py"),
+    Stage("label_review", review_runner(PROBLEM, A, _review),
           params=("label_review", "class_design.schema"), deps=(A["encoded"], A["corrections_applied"], A["schema"]),
           outs=(A["label_review"], A["label_review_md"]), publish=review_hook(PROBLEM, A["label_review"])),
-    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/linear_classifier.py", "tasks/ngrams.py",
-                                "tasks/distributed.py", "models/encoders.py",
-                                "models/n21.py"),
+    Stage("train", train, code=("models/n21.py",),
           params=("train", "encode.ngrams"), deps=(A["encoded"], A["vocab"], A["label_schema"], A["validation"]),
           outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n21.py", "tasks/linear_classifier.py",
-                                      "tasks/ngrams.py", "tasks/class_review.py"),
+    Stage("evaluate", evaluate, code=("models/n21.py",),
           params=("evaluate",), deps=(A["model"], A["encoded"], A["label_schema"], A["label_review_md"]),
           outs=(A["confusion"], A["confusion_png"], A["predictions"], A["review"]),
           reports=(A["metrics"],), metrics=(HEADLINE,),

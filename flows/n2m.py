@@ -45,8 +45,21 @@ def _split(table, name: str):
     return table.filter(pc.equal(table.column("split"), name))
 
 
-ingest = ingest_runner(A, "tasks.n2m_stages:ingest_pairs", PROBLEM)
-tokenize = cached(table_runner(A, "tasks.n2m_stages:tokenize_pairs", "ingested", "tokens", "tokenize"))
+# Imported when the stage runs: `hanflow stage` pays only for the stage it runs.
+def _ingest_pairs(data: dict):
+    from tasks.n2m_stages import ingest_pairs
+
+    return ingest_pairs(data)
+
+
+def _tokenize_pairs(table, cfg: dict):
+    from tasks.n2m_stages import tokenize_pairs
+
+    return tokenize_pairs(table, cfg)
+
+
+ingest = ingest_runner(A, _ingest_pairs, PROBLEM)
+tokenize = cached(table_runner(A, _tokenize_pairs, "ingested", "tokens", "tokenize"))
 
 
 def encode(p: dict) -> dict:
@@ -109,8 +122,8 @@ def class_design(p: dict) -> dict:
 
 
 def train(p: dict) -> dict:
+    from tasks.model_dir import save_model_dir
     from tasks.tokenize import tokenizer_settings
-    from tasks.train import save_model_dir
     from tasks.train_seq2seq import model_config, train_seq2seq
 
     encoded = io.read_table(path(p, "encoded"))
@@ -259,33 +272,25 @@ def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: 
     return metrics
 
 
-CODE = ("flows/n2m.py", "tasks/io.py", "tasks/n2m_stages.py")
 register(PROBLEM, [
-    Stage("ingest", ingest, code=(*CODE, "tasks/dialogue.py", "tasks/textfile.py", "tasks/ingest.py"), params=("data",),
+    Stage("ingest", ingest, params=("data",),
           deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
-    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
-                                        "tasks/token_cache.py", "tasks/spacing.py"), params=("tokenize",),
+    Stage("tokenize", tokenize, params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/encode.py", "tasks/retrieval.py", "tasks/rerank.py",
-                                  "tasks/label_schema.py"),
+    Stage("encode", encode,
           params=("encode", "class_design.schema", "data.split"), deps=(A["tokens"], A["schema"]),
           outs=(A["encoded"], A["vocab"], A["reranker"])),
-    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2m.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
-                                      "tasks/suites/n2m.yaml", "tasks/label_schema.py"),
+    Stage("validate", validate, code=("tasks/suites/n2m.yaml",),
           params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
           outs=(A["validation_docs"],), reports=(A["validation"],),
           publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
-    Stage("class_design", class_design, code=(*CODE, "tasks/generation_metrics.py", "tasks/class_review.py",
-                                              "tasks/label_schema.py"),
+    Stage("class_design", class_design,
           params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["class_design_json"], A["class_design"]),
           publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/train_seq2seq.py", "tasks/spacing.py", "tasks/distributed.py",
-                                "tasks/retrieval.py",
-                                "tasks/generation_metrics.py", "models/encoders.py", "models/n2m.py"),
+    Stage("train", train, code=("models/n2m.py",),
           params=("train",), deps=(A["encoded"], A["vocab"], A["reranker"], A["validation"]),
           outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2m.py", "tasks/train_seq2seq.py", "tasks/spacing.py",
-                                      "tasks/generation_metrics.py", "tasks/class_review.py"),
+    Stage("evaluate", evaluate, code=("models/n2m.py",),
           params=("evaluate",), deps=(A["model"], A["encoded"], A["class_design_json"]),
           outs=(A["samples"], A["review"]), reports=(A["metrics"],), metrics=(HEADLINE,), publish=publish_metrics),
 ])

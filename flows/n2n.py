@@ -59,8 +59,21 @@ def _types(p: dict, table=None) -> list[str]:
     return entity_types(table, configured) if table is not None else configured
 
 
-ingest = ingest_runner(A, "tasks.ner:ingest_ner", PROBLEM)
-tokenize = cached(table_runner(A, "tasks.ner:tokenize_ner", "ingested", "tokens", "tokenize"))
+# Imported when the stage runs: `hanflow stage` pays only for the stage it runs.
+def _ingest_ner(data: dict):
+    from tasks.ner import ingest_ner
+
+    return ingest_ner(data)
+
+
+def _tokenize_ner(table, cfg: dict):
+    from tasks.ner import tokenize_ner
+
+    return tokenize_ner(table, cfg)
+
+
+ingest = ingest_runner(A, _ingest_ner, PROBLEM)
+tokenize = cached(table_runner(A, _tokenize_ner, "ingested", "tokens", "tokenize"))
 
 
 def encode(p: dict) -> dict:
@@ -80,7 +93,7 @@ def encode(p: dict) -> dict:
 
 
 def validate(p: dict) -> dict:
-    from tasks.validate import check
+    from tasks.validation import check
     from tasks.validate_n2n import validate_n2n
 
     encoded = io.read_table(path(p, "encoded"))
@@ -106,10 +119,16 @@ def class_design(p: dict) -> dict:
 MODEL_KEYS = ("char_emb_dim", "morph_emb_dim", "pos_emb_dim", "hidden_dim", "num_layers", "dropout", "use_crf")
 
 
+def _review(encoded, p: dict):
+    from tasks.label_review import n2n_review
+
+    return n2n_review(encoded, io.read_json(path(p, "vocab"))["tags"], p["label_review"])
+
+
 def train(p: dict) -> dict:
     from tasks.tokenize import tokenizer_settings
     from tasks.distributed import leave_unless_writer
-    from tasks.train import save_model_dir
+    from tasks.model_dir import save_model_dir
     from tasks.train_tagger import train_tagger
 
     encoded = io.read_table(path(p, "encoded"))
@@ -139,7 +158,7 @@ def train(p: dict) -> dict:
         "params.json": p,
         "train_metrics.json": history,
     })
-    from tasks.ingest import truncation_report
+    from tasks.splits import truncation_report
 
     return {**{k: history.get(k) for k in ("best_epoch", "best_dev_f1", "stopped_early")},
             **truncation_report(encoded, "char_ids", cfg.get("max_len"))}  # tagged O past the cut
@@ -206,36 +225,28 @@ def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: 
     return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
-CODE = ("flows/n2n.py", "tasks/io.py", "tasks/ner.py")
 register(PROBLEM, [
-    Stage("ingest", ingest, code=(*CODE, "tasks/ner_formats.py", "tasks/textfile.py", "tasks/ingest.py",
-                                  "tasks/corrections.py"),
+    Stage("ingest", ingest,
           params=("data", "class_design.schema"), deps=("${data.path}", A["corrections"], A["schema"]),
           outs=(A["ingested"], A["quarantine"], A["corrections_applied"])),
-    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
-                                        "tasks/token_cache.py"), params=("tokenize",),
+    Stage("tokenize", tokenize, params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/encode.py", "tasks/label_schema.py"),
+    Stage("encode", encode,
           params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
-    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2n.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
-                                      "tasks/suites/n2n.yaml", "tasks/label_schema.py"),
+    Stage("validate", validate, code=("tasks/suites/n2n.yaml",),
           params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
           outs=(A["validation_docs"],), reports=(A["validation"],),
           publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
-    Stage("class_design", class_design, code=(*CODE, "tasks/ner_schema.py", "tasks/class_review.py",
-                                              "tasks/label_schema.py"),
+    Stage("class_design", class_design,
           params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["entity_schema"], A["class_design"]),
           publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("label_review", review_runner(PROBLEM, A), code=(*CODE, "flows/label.py", "tasks/label_review.py",
-                                                         "tasks/corrections.py", "tasks/class_review.py"),
+    Stage("label_review", review_runner(PROBLEM, A, _review),
           params=("label_review",), deps=(A["encoded"], A["vocab"], A["corrections_applied"]),
           outs=(A["label_review"], A["label_review_md"]), publish=review_hook(PROBLEM, A["label_review"])),
-    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/distributed.py", "tasks/train_tagger.py",
-                                "models/encoders.py", "models/crf.py", "models/n2n.py"),
+    Stage("train", train, code=("models/n2n.py",),
           params=("train",), deps=(A["encoded"], A["vocab"], A["entity_schema"], A["validation"]),
           outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate.py", "tasks/evaluate_n2n.py", "tasks/train_tagger.py",
-                                      "tasks/class_review.py"),
+    Stage("evaluate", evaluate, code=("models/n2n.py",),
           params=("evaluate",), deps=(A["model"], A["encoded"], A["entity_schema"], A["label_review_md"]),
           outs=(A["errors"], A["review"], A["confusion"], A["confusion_png"], A["predictions"]),
           reports=(A["metrics"],), metrics=(HEADLINE,),

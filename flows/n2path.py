@@ -38,8 +38,21 @@ def path(p: dict, name: str) -> Path:
     return Path(resolve(A[name], p))
 
 
-ingest = ingest_runner(A, "tasks.parse:ingest_parse", PROBLEM)
-tokenize = cached(table_runner(A, "tasks.parse:tokenize_parse", "ingested", "tokens", "tokenize"))
+# Imported when the stage runs: `hanflow stage` pays only for the stage it runs.
+def _ingest_parse(data: dict):
+    from tasks.parse import ingest_parse
+
+    return ingest_parse(data)
+
+
+def _tokenize_parse(table, cfg: dict):
+    from tasks.parse import tokenize_parse
+
+    return tokenize_parse(table, cfg)
+
+
+ingest = ingest_runner(A, _ingest_parse, PROBLEM)
+tokenize = cached(table_runner(A, _tokenize_parse, "ingested", "tokens", "tokenize"))
 
 
 def _classes(p: dict) -> list[dict]:
@@ -90,7 +103,7 @@ def class_design(p: dict) -> dict:
 
 def train(p: dict) -> dict:
     from tasks.distributed import leave_unless_writer
-    from tasks.train import save_model_dir
+    from tasks.model_dir import save_model_dir
     from tasks.train_parser import model_config, train_parser
 
     encoded = io.read_table(path(p, "encoded"))
@@ -191,29 +204,23 @@ def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: 
     return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
-CODE = ("flows/n2path.py", "tasks/io.py", "tasks/parse.py")
 register(PROBLEM, [
-    Stage("ingest", ingest, code=(*CODE, "tasks/treebank.py", "tasks/textfile.py", "tasks/ingest.py"),
+    Stage("ingest", ingest,
           params=("data",), deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
-    Stage("tokenize", tokenize, code=(*CODE, "tasks/tokenize.py", "tasks/partition.py",
-                                        "tasks/token_cache.py"), params=("tokenize",),
+    Stage("tokenize", tokenize, params=("tokenize",),
           deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode, code=(*CODE, "tasks/partition.py", "tasks/encode.py", "tasks/label_schema.py"),
+    Stage("encode", encode,
           params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
-    Stage("validate", validate, code=(*CODE, "tasks/validate.py", "tasks/validate_n2path.py", "tasks/validate_suite.py", "tasks/validate_text.py", "tasks/validate_docs.py",
-                                      "tasks/suites/n2path.yaml", "tasks/treebank.py"),
+    Stage("validate", validate, code=("tasks/suites/n2path.yaml",),
           params=("validate",), deps=(A["encoded"], A["vocab"]), outs=(A["validation_docs"],),
           reports=(A["validation"],), publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
-    Stage("class_design", class_design, code=(*CODE, "tasks/class_review.py", "tasks/label_schema.py"),
+    Stage("class_design", class_design,
           params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["relation_schema"], A["class_design"]),
           publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("train", train, code=(*CODE, "tasks/train.py", "tasks/distributed.py", "tasks/train_parser.py",
-                                "tasks/parse_metrics.py", "models/encoders.py", "models/mst.py", "models/n2path.py"),
+    Stage("train", train, code=("models/n2path.py",),
           params=("train", "tokenize"), deps=(A["encoded"], A["vocab"], A["relation_schema"], A["validation"]),
           outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=(*CODE, "tasks/evaluate_n2path.py", "tasks/train_parser.py",
-                                      "tasks/parse_metrics.py", "tasks/treebank.py", "tasks/tokenize.py",
-                                      "tasks/class_review.py"),
+    Stage("evaluate", evaluate, code=("models/n2path.py",),
           params=("evaluate",), deps=(A["model"], A["encoded"], A["relation_schema"]),
           outs=(A["predictions"], A["review"]),
           reports=(A["metrics"],), metrics=(HEADLINE,), publish=publish_metrics),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 
@@ -22,10 +22,10 @@ _TEMPLATE = re.compile(r"\$\{([\w.]+)\}")
 class Stage:
     name: str
     run: Callable[[dict], dict]  # problem params section -> report (row counts, figures)
+    params: tuple[str, ...]  # params sections/keys it reads, relative to the problem
     # files the stage reads that its runner's imports do not name (suites, a model class built by name); the
     # Python files it runs are derived from the runner (flows/code_deps.py)
-    code: tuple[str, ...]
-    params: tuple[str, ...]  # params sections/keys it reads, relative to the problem
+    code: tuple[str, ...] = ()
     deps: tuple[str, ...] = ()  # path templates it reads
     outs: tuple[str, ...] = ()  # path templates it writes (DVC-cached)
     # JSON reports it writes, tracked by DVC uncached (cache: false) but left out of `dvc metrics show`;
@@ -66,16 +66,9 @@ def load_all() -> None:
     from flows import n21, n2m, n2n, n2path  # noqa: F401
 
 
-def _function(spec: str) -> Callable:
-    # Imported when the stage runs: `hanflow stage` must not pay for every problem's heavy imports.
-    import importlib
-
-    module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def ingest_runner(paths: dict[str, str], spec: str, problem: str | None = None) -> Callable[[dict], dict]:
-    """The ingest stage of any problem: `spec` ("module:function") maps params `data` to
+def ingest_runner(paths: dict[str, str], read: Callable[[dict], tuple], problem: str | None = None
+                  ) -> Callable[[dict], dict]:
+    """The ingest stage of any problem: `read` (imported when it runs) maps params `data` to
     (kept, quarantined, report); the two tables go to the `ingested` and `quarantine` paths.
 
     Both tables are written before the quarantine check, so when more than
@@ -84,13 +77,13 @@ def ingest_runner(paths: dict[str, str], spec: str, problem: str | None = None) 
     all quarantined (the ingest function raises QuarantineError carrying it)."""
     def ingest(section: dict) -> dict:
         from tasks import io
-        from tasks.ingest import QuarantineError, check_quarantine_share
+        from tasks.splits import QuarantineError, check_quarantine_share
         from tasks.textfile import input_notes
 
         data = section["data"]
         quarantine_path = resolve(paths["quarantine"], section)
         try:
-            kept, quarantined, report = _function(spec)(data)
+            kept, quarantined, report = read(data)
         except QuarantineError as err:
             if err.quarantine is None or err.report is None:
                 raise
@@ -126,12 +119,13 @@ def apply_corrections_file(kept, section: dict, problem: str | None):
                              [c["value"] for c in classes] if classes else None, schema)
 
 
-def table_runner(paths: dict[str, str], spec: str, source: str, target: str, params_key: str) -> Callable[[dict], dict]:
+def table_runner(paths: dict[str, str], fn: Callable[[Any, dict], tuple], source: str, target: str, params_key: str
+                 ) -> Callable[[dict], dict]:
     """A stage that maps one table to another with its params section: (table, cfg) -> (table, report)."""
     def run(section: dict) -> dict:
         from tasks import io
 
-        out, report = _function(spec)(io.read_table(resolve(paths[source], section)), section[params_key])
+        out, report = fn(io.read_table(resolve(paths[source], section)), section[params_key])
         io.write_table(out, resolve(paths[target], section))
         return report
 

@@ -12,7 +12,8 @@ from collections import Counter
 
 import pyarrow as pa
 
-SPLITS = ("train", "dev", "test")
+from tasks.splits import SPLITS
+
 LABELS_PARAMS_KEY = "n21.class_design.schema"
 
 

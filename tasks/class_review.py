@@ -21,7 +21,8 @@ from typing import Iterable
 
 import pyarrow as pa
 
-SPLITS = ("train", "dev", "test")
+from tasks.splits import SPLITS
+
 HISTORY_FILE = "class_history.json"
 HISTORY_KEEP = 50
 

@@ -15,7 +15,6 @@ import csv
 import json
 import logging
 import math
-import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -184,19 +183,3 @@ def read_pairs(path: str | Path, fmt: str, columns: dict[str, str] | None = None
     if quarantined:
         _log.warning("read_pairs(%s, %s): %d pairs read, %d quarantined", path, fmt, len(rows), len(quarantined))
     return rows, quarantined
-
-
-def split_pairs(rows: list[dict], test_fraction: float = 0.1, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    """Seeded train/test split that keeps every copy of one question on the same side.
-
-    Chatbot_data repeats questions with different answers; splitting rows would put the same question
-    in train and test, and a retrieval baseline would then look better than it is.
-    """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    questions = sorted({r["question"] for r in rows})
-    random.Random(seed).shuffle(questions)
-    test_q = set(questions[: max(1, round(len(questions) * test_fraction))])
-    train = [r for r in rows if r["question"] not in test_q]
-    test = [r for r in rows if r["question"] in test_q]
-    return train, test

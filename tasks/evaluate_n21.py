@@ -16,7 +16,7 @@ from tasks import io
 
 
 def load(model_dir: str | Path):
-    from tasks.train import load_model_dir
+    from tasks.model_dir import load_model_dir
 
     return load_model_dir(model_dir)
 
@@ -24,8 +24,9 @@ def load(model_dir: str | Path):
 def evaluate_encoded(encoded: pa.Table, model_dir: str | Path, cfg: dict, out_dir: str | Path,
                      train_table: pa.Table | None = None) -> dict:
     """Metrics for rows already encoded with the model's vocabulary; writes plots to out_dir."""
-    from tasks.evaluate import classification_metrics, confusion_rows, majority_baseline, plot_confusion_png
-    from tasks.train import pick_device
+    from tasks.classification_metrics import (classification_metrics, confusion_rows, majority_baseline,
+                                              plot_confusion_png)
+    from tasks.training import pick_device
 
     model, bundle = load(model_dir)
     names = [entry["name"] for entry in bundle["label_schema.json"]["labels"]]
@@ -87,8 +88,9 @@ def _ngram_column(encoded: pa.Table) -> pa.ChunkedArray | None:
 
 def prepare_texts(texts: list[str], bundle: dict, labels: list[str] | None = None) -> pa.Table:
     """Tokenize and encode new texts exactly as the model's training data was."""
-    from tasks.encode import Vocab, encode_table
+    from tasks.encode import encode_table
     from tasks.tokenize import tokenize_table
+    from tasks.vocab import Vocab
 
     n = len(texts)
     table = pa.table({"id": [str(i) for i in range(n)], "text": texts,

@@ -11,8 +11,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from tasks.generation_metrics import constant_answer_baseline, generation_metrics, retrieval_baseline
-from tasks.train import load_model_dir, pick_device
+from tasks.model_dir import load_model_dir
 from tasks.train_seq2seq import answers_for, check_decode, table_perplexity
+from tasks.training import pick_device
 
 BASELINE_FILE = "baseline.json"
 

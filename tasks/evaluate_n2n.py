@@ -10,9 +10,10 @@ from typing import Iterator
 
 import pyarrow as pa
 
+from tasks.model_dir import load_model_dir
 from tasks.ner import ENTITY, bio_tags, encode_ner, entity_metrics, gazetteer_baseline, tokenize_ner
-from tasks.train import load_model_dir, pick_device
 from tasks.train_tagger import predict_table
+from tasks.training import pick_device
 
 
 def _spans(entities: list[dict]) -> list[tuple[int, int, str]]:
@@ -137,7 +138,7 @@ def write_confusion(gold: list[list[tuple]], pred: list[list[tuple]], types: lis
                     png_path: str | Path) -> dict:
     """entity_confusion's rows as JSON (for `dvc plots`) and its matrix as an image (for the dashboard)."""
     from tasks import io
-    from tasks.evaluate import plot_confusion_png
+    from tasks.classification_metrics import plot_confusion_png
 
     confusion = entity_confusion(gold, pred, types)
     io.write_json(confusion["rows"], json_path)

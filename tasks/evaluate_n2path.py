@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from tasks.model_dir import load_model_dir
 from tasks.parse import encode_parse, sentences_table, tokenize_parse
 from tasks.parse_metrics import attachment_scores, right_neighbour_baseline
-from tasks.train import load_model_dir, pick_device
 from tasks.train_parser import parse_table
+from tasks.training import pick_device
 
 
 def _base(rels: list[list[str]]) -> list[list[str]]:

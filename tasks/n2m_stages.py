@@ -16,8 +16,8 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.encode import SPECIALS, Vocab, build_vocab
-from tasks.ingest import SPLITS, assign_splits, refuse_all_quarantined
+from tasks.splits import SPLITS, assign_splits, refuse_all_quarantined
+from tasks.vocab import SPECIALS, Vocab, build_vocab
 
 PAD, UNK, BOS, EOS = (SPECIALS.index(s) for s in ("<pad>", "<unk>", "<bos>", "<eos>"))
 CANONICAL = pa.schema([("id", pa.string()), ("question", pa.string()), ("answer", pa.string()),

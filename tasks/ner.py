@@ -15,9 +15,9 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.encode import Vocab, build_vocab
-from tasks.ingest import SPLITS, assign_splits, refuse_all_quarantined
+from tasks.splits import SPLITS, assign_splits, refuse_all_quarantined
 from tasks.textfile import reason_kind
+from tasks.vocab import Vocab, build_vocab
 
 ENTITY = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("type", pa.string())])
 QUARANTINE = pa.schema([("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()),

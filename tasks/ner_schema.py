@@ -11,7 +11,8 @@ from collections import Counter
 
 import pyarrow as pa
 
-SPLITS = ("train", "dev", "test")
+from tasks.splits import SPLITS
+
 
 
 def entity_schema(table: pa.Table, types_cfg: list[dict], imbalance_ratio: float = 0.1) -> dict:

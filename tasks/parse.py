@@ -27,9 +27,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.encode import UNK, Vocab, build_vocab
+from tasks.splits import SPLITS, assign_splits, refuse_all_quarantined
 from tasks.textfile import check_file
-from tasks.ingest import SPLITS, assign_splits, refuse_all_quarantined
+from tasks.vocab import UNK, Vocab, build_vocab
 
 FORMATS = ("conllu", "klue_dp")
 SUFFIXES = {"conllu": (".conllu",), "klue_dp": (".tsv",)}

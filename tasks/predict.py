@@ -45,7 +45,8 @@ class Predictor:
     def __init__(self, model_dir: str | Path, batch_size: int | None = None, threads: int | None = None):
         import torch
 
-        from tasks.train import load_model_dir, pick_device
+        from tasks.model_dir import load_model_dir
+        from tasks.training import pick_device
 
         self.model, self.bundle = load_model_dir(model_dir)
         self.params = self.bundle["params.json"]

@@ -15,7 +15,6 @@ import csv
 import io
 import re
 import stat
-import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,12 +27,6 @@ MAX_RAW = 2000  # quarantine rows keep at most this many characters of the raw r
 MAX_RECORD_LINES = 10
 _INTEGRAL_FLOAT = re.compile(r"[+-]?\d+\.0+")
 csv.field_size_limit(2**31 - 1)  # long fields are quarantined by length, not by a csv.Error mid-file
-
-
-def same_text_key(text: str) -> str:
-    """What two texts must share to be the same text: NFC, whitespace runs collapsed, case folded. Splits are
-    assigned by it and leakage between splits is checked by it, so "good" and "Good " never straddle train and test."""
-    return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
 
 
 def check_file(path: Path) -> None:

@@ -1,17 +1,12 @@
-"""Training, prediction and the model directory; plain functions, no Prefect.
+"""N21 training and prediction: the sentence classifier's inputs, epochs and predictions; no Prefect.
 
-Token ids go from Arrow to tensors through the list column's flat values and
-offsets: one numpy gather per batch instead of a Python list per document.
+The shared kit (device, batches, early stopping, AdamW) is tasks/training.py; the model directory is
+tasks/model_dir.py.
 """
 
 from __future__ import annotations
 
-import os
-import random
-import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -19,66 +14,11 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from models import architecture
-from tasks.distributed import Replicas
-from tasks.folders import MARKER, check_model_dir, mark
-from tasks.io import atomic_path, read_json, remove_stale_temps, swap_in, temp_prefix, write_json
+from tasks.model_dir import build_model
+from tasks.training import EarlyStopping, TokenIds, adamw, bucket_batches, pick_device, start_training
+from tasks.vocab import UNK
 
-WEIGHTS = "weights.pt"
-MODEL_CONFIG = "model_config.json"
-MANIFEST = "manifest.json"
-# Batches are sorted by length inside windows this many batches wide: wide enough
-# that neighbours have similar lengths, narrow enough that epochs still differ.
-BUCKET_WINDOW = 50
 MONITORS = ("macro_f1", "accuracy")
-UNK_ID = 1
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use device: auto or cpu")
-    return torch.device(name)
-
-
-class TokenIds:
-    """A list<int> column as flat numpy values + offsets, sliced into padded batches."""
-
-    def __init__(self, column: pa.ChunkedArray | pa.Array, max_len: int | None = None):
-        array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        if array.null_count:
-            # A null list would silently become an empty document; the validate stage should catch it first.
-            raise ValueError(f"token id column has {array.null_count} null rows")
-        # .offsets honours a sliced array's start; .values does not, so index values by offsets.
-        self.offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
-        self.values = array.values.to_numpy(zero_copy_only=False).astype(np.int64)
-        raw = np.diff(self.offsets)
-        self.lengths = np.minimum(raw, max_len) if max_len else raw
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def batch(self, index: np.ndarray, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pad to this batch's longest (truncated) document only, or to `width`; keep each document's head."""
-        lengths = self.lengths[index]
-        if width is None:
-            width = max(1, int(lengths.max())) if len(index) else 1
-        lengths = np.minimum(lengths, width)
-        steps = np.arange(width)
-        real = steps[None, :] < lengths[:, None]
-        positions = self.offsets[index][:, None] + steps[None, :]
-        ids = np.zeros((len(index), width), dtype=np.int64)
-        ids[real] = self.values[positions[real]]
-        return torch.from_numpy(ids), torch.from_numpy(lengths.astype(np.int64))
-
-    def bag(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """The rows as nn.EmbeddingBag wants them: all values flat, plus each row's start."""
-        starts, ends = self.offsets[index], self.offsets[np.asarray(index) + 1]
-        sizes = ends - starts
-        flat = np.concatenate([self.values[a:b] for a, b in zip(starts, ends)]) if len(index) else np.zeros(0)
-        row_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(index) else np.zeros(0)
-        return torch.from_numpy(flat.astype(np.int64)), torch.from_numpy(row_starts.astype(np.int64))
 
 
 class ModelInputs:
@@ -118,95 +58,6 @@ class ModelInputs:
         return tuple(a.to(device) for a in args)
 
 
-def bucket_batches(
-    lengths: np.ndarray, batch_size: int, generator: torch.Generator | None = None, window: int = BUCKET_WINDOW
-) -> list[np.ndarray]:
-    """Batches of similar-length indices; every index appears exactly once.
-
-    With a generator: shuffle, sort by length within windows of `window` batches,
-    then shuffle batch order. Without: one global length sort (for prediction).
-    """
-    n = len(lengths)
-    if n == 0:
-        return []
-    if generator is None:
-        order = np.argsort(lengths, kind="stable")
-        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    perm = torch.randperm(n, generator=generator).numpy()
-    span = batch_size * window
-    batches = []
-    for start in range(0, n, span):
-        chunk = perm[start : start + span]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    batch_order = torch.randperm(len(batches), generator=generator).numpy()
-    return [batches[i] for i in batch_order]
-
-
-class EarlyStopping:
-    """Keeps the best epoch's weights and says when `patience` epochs (0: never) passed without a gain.
-
-    Shared by every trainer; scores are higher-is-better (negate a loss), and the first epoch always counts.
-    """
-
-    def __init__(self, patience: int):
-        self.patience = patience
-        self.best, self.best_epoch, self.stale = float("-inf"), 0, 0
-        self.state: dict[str, torch.Tensor] | None = None
-
-    def update(self, model: nn.Module, score: float, epoch: int) -> bool:
-        """Record one epoch's dev score; True when it is the best so far."""
-        if self.best_epoch and not score > self.best:
-            self.stale += 1
-            return False
-        self.best, self.best_epoch, self.stale = score, epoch, 0
-        # Copy to CPU so the kept state neither aliases the live weights nor holds GPU memory.
-        self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        return True
-
-    @property
-    def should_stop(self) -> bool:
-        return bool(self.patience) and self.stale >= self.patience
-
-    def end_epoch(self, model: nn.Module, epoch: int, row: dict, score: float, history: dict, replicas: Replicas,
-                  log: Callable[[str], None], line: str, metric: str) -> bool:
-        """Every trainer's end of an epoch: record `row`, update on the score all replicas agree on, log `line`
-        (starred when it is the best so far); True when training should stop."""
-        history["epochs"].append(row)
-        improved = self.update(model, replicas.agree(score), epoch)
-        history["best_epoch"] = self.best_epoch
-        log(line + (" *" if improved else ""))
-        if self.should_stop:
-            log(f"no dev {metric} gain for {self.patience} epochs: stopping, keeping epoch {self.best_epoch}")
-        return self.should_stop
-
-    def restore(self, model: nn.Module) -> bool:
-        """Load the best epoch's weights back into `model`; False when no epoch ran."""
-        if self.state is None:
-            return False
-        model.load_state_dict(self.state)
-        return True
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def start_training(cfg: dict[str, Any]) -> Replicas:
-    """What every trainer does first: seed, set the thread count, pick the device and, under
-    torchrun, join the process group (tasks/distributed.py)."""
-    seed_everything(int(cfg.get("seed", 13)))
-    if int(cfg.get("threads", 0)) > 0:
-        torch.set_num_threads(int(cfg["threads"]))
-    return Replicas.setup(pick_device(cfg.get("device", "auto")))
-
-
-def build_model(model_config: dict[str, Any]) -> nn.Module:
-    return architecture(model_config["architecture"])(model_config)
-
-
 def train_classifier(
     encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any], log: Callable[[str], Any] = print
 ) -> tuple[nn.Module, dict[str, Any]]:
@@ -230,7 +81,7 @@ def train_classifier(
 
     model = build_model(model_config).to(device)
     net = replicas.wrap(model, seed)  # what the training steps run through: DDP under torchrun
-    optimizer = _adamw(model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
+    optimizer = adamw(model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
     # Per-epoch multiplicative decay; 1.0 keeps the rate constant.
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(cfg.get("lr_decay", 1.0)))
     token_dropout = float(cfg.get("token_dropout", 0.0))
@@ -306,17 +157,8 @@ def _train_epoch(model: nn.Module, tokens: ModelInputs, labels: np.ndarray, batc
 def _drop_tokens(ids: torch.Tensor, rate: float) -> torch.Tensor:
     """Replace real tokens by <unk> at `rate`: the model then cannot lean on any single
     word, and it sees <unk> in training as it will for unseen words at test time."""
-    drop = (torch.rand(ids.shape) < rate) & (ids > UNK_ID)
-    return ids.masked_fill(drop, UNK_ID)
-
-
-def _adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    # The fused kernel is ~10x faster on CPU; with a dense embedding the optimizer
-    # step otherwise costs as much as the forward pass.
-    try:
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    drop = (torch.rand(ids.shape) < rate) & (ids > UNK)
+    return ids.masked_fill(drop, UNK)
 
 
 def _check_ranges(tokens: TokenIds, labels: np.ndarray, model_config: dict[str, Any]) -> None:
@@ -360,66 +202,3 @@ def predict_classifier(
     model.to(device)
     tokens = ModelInputs(ids_column, max_len or None, ngram_ids)
     return _predict(model, tokens, np.arange(len(tokens)), batch_size, device)
-
-
-def save_model_dir(model_dir: str | Path, model: nn.Module, model_config: dict[str, Any], files: dict[str, Any]) -> Path:
-    """Write weights, config and `files` (name -> JSON-able, or bytes) to a fresh folder, then swap it in.
-
-    Readers see the old complete folder or the new complete one, never a mix of
-    new weights with an old vocabulary. The folder replaced must be hanflow's (tasks/folders.py): one
-    holding anything else is refused, never deleted.
-    """
-    model_dir = check_model_dir(model_dir)
-    reserved = {WEIGHTS, MODEL_CONFIG, MANIFEST, MARKER} & set(files)
-    if reserved:
-        raise ValueError(f"{sorted(reserved)} are written by save_model_dir itself")
-    model_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(model_dir)  # folders left by a run killed mid-save
-    tmp = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(model_dir)}new.", dir=model_dir.parent))
-    try:
-        # The model's own resolved config wins: it is what the weights were shaped by.
-        config = {**model_config, **getattr(model, "config", {})}
-        config["architecture"] = getattr(model, "architecture", None) or model_config.get("architecture")
-        with atomic_path(tmp / WEIGHTS, ".pt") as path:
-            # CPU tensors, state only: loadable with weights_only=True on a machine without a GPU.
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
-        write_json(config, tmp / MODEL_CONFIG)
-        for name, obj in files.items():
-            if isinstance(obj, bytes):  # a binary file (e.g. n2m's reranker.skops), kept as is
-                (tmp / name).write_bytes(obj)
-            else:
-                write_json(obj, tmp / name)
-        write_json({"files": sorted([WEIGHTS, MODEL_CONFIG, *files])}, tmp / MANIFEST)
-        mark(tmp, "model")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private
-        swap_in(tmp, check_model_dir(model_dir))  # again: another process may have filled it meanwhile
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return model_dir
-
-
-def load_model_dir(
-    model_dir: str | Path, device: str | torch.device = "cpu", required: tuple[str, ...] = ()
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model (eval mode) and read every JSON file of the folder into `bundle[file name]` (and the
-    bytes of every .skops and .npz file)."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise FileNotFoundError(f"model directory {model_dir} does not exist: train a model first "
-                                "(`hanflow run` or `dvc repro`).")
-    expected = [WEIGHTS, MODEL_CONFIG, *required]
-    if (model_dir / MANIFEST).exists():
-        expected += read_json(model_dir / MANIFEST)["files"]
-    missing = sorted({name for name in expected if not (model_dir / name).exists()})
-    if missing:
-        raise FileNotFoundError(f"model directory {model_dir} lacks {', '.join(missing)}: it is incomplete or "
-                                "from an older version; retrain (`hanflow run` or `dvc repro`).")
-    bundle = {p.name: read_json(p) for p in sorted(model_dir.glob("*.json")) if p.name != MANIFEST}
-    # skops trees and numpy arrays, kept as bytes: loading either runs no pickled code
-    bundle.update({p.name: p.read_bytes() for p in sorted([*model_dir.glob("*.skops"), *model_dir.glob("*.npz")])})
-    model = build_model(bundle[MODEL_CONFIG])
-    device = pick_device(device) if isinstance(device, str) else device
-    state = torch.load(model_dir / WEIGHTS, map_location=device, weights_only=True)
-    model.load_state_dict(state)
-    return model.to(device).eval(), bundle

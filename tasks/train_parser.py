@@ -1,6 +1,6 @@
 """Training and parsing with the N2Path biaffine parser; plain functions, no Prefect.
 
-Shares the classifier's machinery (tasks/train.py): Arrow list columns sliced into padded batches,
+Shares the training kit (tasks/training.py): Arrow list columns sliced into padded batches,
 length-bucketed batches, seeding, device choice. Per-word lists (morphemes, tags, syllables) are
 list<list<int32>> columns, padded to [batch, words, items] with one numpy gather per batch.
 Early stopping watches dev LAS, decoded exactly as evaluation decodes (always a tree).
@@ -16,8 +16,9 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from tasks.model_dir import build_model
 from tasks.parse_metrics import attachment_scores
-from tasks.train import EarlyStopping, TokenIds, bucket_batches, build_model, pick_device, start_training
+from tasks.training import EarlyStopping, TokenIds, bucket_batches, pick_device, start_training
 
 # Items kept per word: longer words keep their first ones (a 40-syllable URL needs no more).
 MAX_MORPHS = 16

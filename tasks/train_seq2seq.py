@@ -1,6 +1,6 @@
 """Training and decoding for the N2M Seq2Seq model; plain functions, no Prefect.
 
-Shares the classifier's machinery (tasks/train.py): Arrow list columns sliced into padded
+Shares the training kit (tasks/training.py): Arrow list columns sliced into padded
 batches, length-bucketed batches, seeding, device choice, fused AdamW. Teacher forcing on
 tgt_ids = <bos> answer <eos>: the decoder reads tgt_ids[:-1] and predicts tgt_ids[1:].
 Early stopping watches dev perplexity or dev chrF of greedy answers (params n2m.train.monitor).
@@ -18,9 +18,10 @@ import torch
 from torch import nn
 
 from tasks.generation_metrics import perplexity
+from tasks.model_dir import build_model
 from tasks.spacing import detokenize
-from tasks.train import (UNK_ID, EarlyStopping, TokenIds, _adamw, bucket_batches, build_model, pick_device,
-                         start_training)
+from tasks.training import EarlyStopping, TokenIds, adamw, bucket_batches, pick_device, start_training
+from tasks.vocab import UNK
 
 MONITORS = ("chrf", "perplexity")
 DECODE_METHODS = ("greedy", "beam")
@@ -83,7 +84,7 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
                              "encoded table are out of sync; rerun the encode stage")
     model = build_model(config).to(device)
     net = replicas.wrap(model, seed)
-    optimizer = _adamw(model, float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.0)))
+    optimizer = adamw(model, float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.0)))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(cfg.get("lr_decay", 1.0)))
     shuffler = torch.Generator().manual_seed(seed)
     batch_size, grad_clip = int(cfg.get("batch_size", 64)), float(cfg.get("grad_clip", 5.0))
@@ -91,7 +92,7 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
     # Word dropout: a question seen with some words hidden is closer to the paraphrases of test time, and
     # an answer prefix with holes makes the decoder lean on the question instead of its own history.
     src_dropout, tgt_dropout = float(cfg.get("src_token_dropout", 0.0)), float(cfg.get("tgt_token_dropout", 0.0))
-    first_real = max(config["pad_id"], config["bos_id"], config["eos_id"], UNK_ID) + 1
+    first_real = max(config["pad_id"], config["bos_id"], config["eos_id"], UNK) + 1
     answers = encoded.column("answer").to_pylist()
     dev_refs = [answers[i] for i in dev_idx]
     # Dev answers are decoded greedily, a little longer than any train answer needs.
@@ -157,7 +158,7 @@ def drop_tokens(ids: torch.Tensor, rate: float, first_real: int = 4) -> torch.Te
     if rate <= 0:
         return ids
     drop = (torch.rand(ids.shape, device=ids.device) < rate) & (ids >= first_real)
-    return ids.masked_fill(drop, UNK_ID)
+    return ids.masked_fill(drop, UNK)
 
 
 def config_pad(model: nn.Module) -> int:

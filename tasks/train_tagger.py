@@ -1,7 +1,7 @@
 """Training and prediction for the N2N syllable tagger; plain functions, no Prefect.
 
-Shares the classifier's machinery (tasks/train.py): Arrow list columns sliced into
-padded batches, length-bucketed batches, seeding, device choice and the model directory.
+Shares the training kit (tasks/training.py): Arrow list columns sliced into
+padded batches, length-bucketed batches, seeding, device choice; and the model directory (tasks/model_dir.py).
 Early stopping watches entity F1 on dev, the metric the stage reports. An optional second phase
 fine-tunes on one source's rows (n2n.train.finetune).
 """
@@ -16,8 +16,9 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from tasks.ner import spans_from_tags, entity_metrics
-from tasks.train import EarlyStopping, TokenIds, _adamw, bucket_batches, build_model, pick_device, start_training
+from tasks.model_dir import build_model
+from tasks.ner import entity_metrics, spans_from_tags
+from tasks.training import EarlyStopping, TokenIds, adamw, bucket_batches, pick_device, start_training
 
 FEATURE_COLUMNS = {"morphs": "morph_ids", "pos": "pos_ids", "boundary": "boundary", "domain": "domain_ids"}
 SIZE_KEYS = {"morphs": "morph_vocab_size", "pos": "pos_vocab_size", "boundary": "boundary_vocab_size",
@@ -153,7 +154,7 @@ class _TaggerFit:
             stopper: EarlyStopping, history: dict[str, Any]) -> None:
         """Epochs first..last of one phase; each phase has its own optimizer (fine-tuning starts with fresh
         Adam moments, not the joint phase's)."""
-        optimizer = _adamw(self.model, lr, float(self.cfg.get("weight_decay", 0.0)))
+        optimizer = adamw(self.model, lr, float(self.cfg.get("weight_decay", 0.0)))
         gold = self.gold_spans(dev_idx)  # once per phase, not per epoch
         for epoch in range(first, last + 1):
             start = time.perf_counter()

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from tasks import io
-from tasks.validate import bounds as allowed
+from tasks.validation import bounds as allowed
 
 # The ephemeral context already has a site named `local_site` (in a temporary folder).
 SITE_NAME = "hanflow_offline"

@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.validate import ValidationFailed
-from tasks.validate import failure_message as _failure_message
+from tasks.validation import ValidationFailed
+from tasks.validation import failure_message as _failure_message
 from tasks.validate_suite import run_suite_file
 from tasks.validate_text import add_text_columns, class_counts
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from tasks.validate import ValidationFailed, check
+from tasks.validation import ValidationFailed, check
 from tasks.validate_suite import run_suite_file
 from tasks.validate_text import add_text_columns, bad_chars
 
@@ -93,7 +93,7 @@ def validate_n2path(table: pa.Table, relations: list[str], cfg: dict, docs_dir=N
 
 
 def check_n2path(report: dict, source: str) -> None:
-    """tasks.validate.check, plus what is wrong in each failing sentence, named by id."""
+    """tasks.validation.check, plus what is wrong in each failing sentence, named by id."""
     try:
         check(report, source, unit="sentences")
     except ValidationFailed as err:

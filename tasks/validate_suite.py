@@ -136,7 +136,7 @@ def run_tables(name: str, tables: list[tuple], parameters: dict | None = None,
                docs_dir: str | Path | None = None, docs_title: str | None = None) -> dict:
     """Validate each (table_name, pandas frame, expectations, index_column) in one ephemeral GX
     context; a JSON-able report. With docs_dir, also GX Data Docs readable offline (validate_docs)."""
-    from tasks.validate import entry_from_result
+    from tasks.validation import entry_from_result
 
     _quiet_gx()
     import great_expectations as gx

@@ -10,9 +10,8 @@ from __future__ import annotations
 import unicodedata
 from collections import defaultdict
 
-from tasks.textfile import same_text_key
+from tasks.splits import SPLITS, same_text_key
 
-SPLITS = ("train", "dev", "test")
 # Characters a correctly decoded Korean text never holds: C0/C1 controls (other than tab and line
 # breaks), surrogates, the BOM / zero-width no-break space, and U+FFFD, which a decoder substitutes
 # for bytes it could not read (UTF-8 read as CP949, or the reverse). UTF-8 bytes read as Latin-1
@@ -61,7 +60,7 @@ def bad_chars(text: str | None) -> str | None:
 
 
 def normalize(text: str | None) -> str | None:
-    """The key two texts are "the same" under (textfile.same_text_key, which splits are assigned by)."""
+    """The key two texts are "the same" under (splits.same_text_key, which splits are assigned by)."""
     return None if text is None else same_text_key(text)
 
 

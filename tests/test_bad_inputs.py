@@ -17,7 +17,8 @@ import yaml
 
 from flows.stages import ingest_runner
 from tasks.dialogue import read_pairs
-from tasks.ingest import IngestError, QuarantineError, ingest
+from tasks.ingest import ingest
+from tasks.splits import IngestError, QuarantineError
 from tasks.ner_formats import read_ner
 from tasks.params import ParamsError, load_params, load_schema
 from tasks.textfile import input_notes

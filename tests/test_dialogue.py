@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.dialogue import read_pairs, split_pairs
+from tasks.dialogue import read_pairs
 from tasks.generation_metrics import (constant_answer_baseline, distinct_n, generation_metrics, perplexity,
                                       retrieval_answers, retrieval_baseline)
 from tasks.spacing import SPACE, attach_spacing, detokenize, spaced_tokens
@@ -118,15 +118,11 @@ def test_unknown_format_and_columns():
         read_pairs(SAMPLE, "tsv", columns={"questoin": "question"})
 
 
-def test_sample_file_and_split():
+def test_sample_file():
     rows, quarantined = read_pairs(SAMPLE, "tsv")
     assert len(rows) >= 380 and not quarantined
     answers = {r["answer"] for r in rows}
     assert 60 <= len(answers) <= 100
-    train, test = split_pairs(rows, 0.1, seed=0)
-    assert len(train) + len(test) == len(rows)
-    assert not {r["question"] for r in train} & {r["question"] for r in test}
-    assert split_pairs(rows, 0.1, seed=0) == (train, test)
 
 
 # ---------------------------------------------------------------- spacing

@@ -17,8 +17,8 @@ from flows.cli import app
 from flows.lock import HELD_ENV, LockedError, run_lock
 from flows.pipeline import run_stage
 from tasks.folders import MARKER, FolderError, check_model_dir, check_work_dir
+from tasks.model_dir import save_model_dir
 from tasks.params import load_params
-from tasks.train import save_model_dir
 from tests.conftest import ROOT, SAMPLE
 
 runner = CliRunner()
@@ -141,6 +141,7 @@ def test_model_dir_follows_an_overridden_work_dir(tmp_path):
 
 
 def test_a_run_with_only_work_dir_set_writes_its_model_there(tmp_path, monkeypatch):
+    import tasks.model_dir
     import tasks.train
 
     work = tmp_path / "x"
@@ -149,7 +150,7 @@ def test_a_run_with_only_work_dir_set_writes_its_model_there(tmp_path, monkeypat
     p = params["n21"]
     # Training itself is not the point: an untrained model is saved as the trained one would be.
     monkeypatch.setattr(tasks.train, "train_classifier", lambda encoded, config, cfg: (
-        tasks.train.build_model(config), {"best_epoch": 1, "epochs": []}))
+        tasks.model_dir.build_model(config), {"best_epoch": 1, "epochs": []}))
     repo_model = ROOT / "data" / "n21" / "model"
     before = (repo_model / "weights.pt").stat().st_mtime_ns if (repo_model / "weights.pt").exists() else None
     for stage in ("ingest", "tokenize", "encode", "class_design", "train"):

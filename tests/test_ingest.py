@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.ingest import CANONICAL, QUARANTINE, IngestError, assign_splits, ingest, read_raw
+from tasks.ingest import CANONICAL, QUARANTINE, ingest, read_rows
+from tasks.splits import IngestError, assign_splits
 
 SPLIT = {"dev": 0.1, "test": 0.15, "seed": 13}
 COLUMNS = {"id": "id", "text": "text", "label": "label", "split": None}
@@ -244,10 +245,10 @@ def test_empty_file(tmp_path):
 
 def test_missing_file_and_unknown_format(tmp_path):
     with pytest.raises(IngestError, match=r"nope.tsv: no such file; check the data path \(params key data.path, or --data\)"):
-        read_raw(tmp_path / "nope.tsv", "tsv")
+        read_rows(tmp_path / "nope.tsv", "tsv")
     path = write_tsv(tmp_path / "d.tsv", ["id"], [["1"]])
     with pytest.raises(IngestError, match="unknown format 'xlsx'"):
-        read_raw(path, "xlsx")
+        read_rows(path, "xlsx")
 
 
 @pytest.mark.parametrize("fmt", ["tsv", "csv", "jsonl"])
@@ -259,20 +260,20 @@ def test_cp949_bytes_name_the_encoding(tmp_path, fmt):
         sep = "\t" if fmt == "tsv" else ","
         path.write_bytes(f"id{sep}text{sep}label\n1{sep}영화 좋다{sep}1\n".encode("cp949"))
     with pytest.raises(IngestError) as err:
-        read_raw(path, fmt, encoding="utf-8")
+        read_rows(path, fmt, encoding="utf-8")
     msg = str(err.value)
     assert str(path) in msg
     assert "utf-8" in msg
     assert "cp949" in msg  # the hint a Korean user needs
     # and the hint works
-    assert "영화 좋다" in read_raw(path, fmt, encoding="cp949")["text"].tolist()
+    assert "영화 좋다" in read_rows(path, fmt, encoding="cp949").frame["text"].tolist()
 
 
 def test_cp949_error_reports_file_byte_offset(tmp_path):
     path = tmp_path / "windows.tsv"
     path.write_bytes("id\ttext\tlabel\n1\t영화\t1\n".encode("cp949"))
     with pytest.raises(IngestError, match=r"byte offset 16 \(line 2\) is not valid utf-8"):
-        read_raw(path, "tsv")
+        read_rows(path, "tsv")
 
 
 def test_duplicate_ids_name_rows(tmp_path):
@@ -311,8 +312,6 @@ def test_report_counts_and_digest(tmp_path):
 def test_texts_the_leakage_check_calls_the_same_land_in_one_split():
     """Splits hash the same key the validate stage's leakage check compares: case, spacing, Unicode form aside."""
     import unicodedata
-
-    from tasks.ingest import assign_splits
 
     variants = ["good", "Good", "GOOD ", "  good", "재밌어요", "재밌어요 ", unicodedata.normalize("NFD", "재밌어요")]
     for seed in range(40):

@@ -2,7 +2,7 @@
 
 Writes go to a hidden temporary file next to the target, named with the writer's pid, and are renamed
 into place (tasks/io.py atomic_path); the next write to the same target removes leftovers of dead
-processes. Model folders are built beside the target and swapped in (tasks/train.py save_model_dir).
+processes. Model folders are built beside the target and swapped in (tasks/model_dir.py save_model_dir).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def test_leftovers_of_dead_writers_are_removed_and_live_ones_kept(tmp_path: Path
 def test_model_dir_save_cleans_a_killed_save_and_swaps_in_whole(tmp_path: Path):
     import torch
 
-    from tasks.train import save_model_dir
+    from tasks.model_dir import save_model_dir
 
     model_dir = tmp_path / "model"
     dead = dead_pid()

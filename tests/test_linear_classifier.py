@@ -99,7 +99,7 @@ def test_the_trained_model_dir_averages_network_and_linear(trained_n21):
 def test_weight_zero_trains_the_network_alone(trained_n21, tmp_path, monkeypatch):
     """The train stage leaves the linear model out at weight 0, and evaluation then is the network's."""
     import flows.n21 as n21
-    from tasks.train import load_model_dir
+    from tasks.model_dir import load_model_dir
 
     section = json.loads(json.dumps(trained_n21, default=str))
     section.pop("reports", None)

@@ -162,7 +162,7 @@ def test_validation_passes_clean_pairs():
 
 
 def test_validation_names_a_planted_empty_answer_and_extreme_ratio():
-    from tasks.validate import ValidationFailed
+    from tasks.validation import ValidationFailed
     from tasks.validate_n2m import check, validate_n2m
 
     table = encoded_table()

@@ -171,7 +171,7 @@ def test_has_cycle():
 
 
 def test_validation_names_the_broken_sentences():
-    from tasks.validate import ValidationFailed
+    from tasks.validation import ValidationFailed
     from tasks.validate_n2path import check_n2path, validate_n2path
 
     base = TWO[0]
@@ -209,7 +209,7 @@ def test_evaluate_and_predict_with_a_treebank_morpheme_model(tmp_path):
     import torch
 
     from tasks.evaluate_n2path import evaluate_encoded, predict_texts
-    from tasks.train import build_model, save_model_dir
+    from tasks.model_dir import build_model, save_model_dir
     from tasks.train_parser import model_config
 
     torch.manual_seed(0)

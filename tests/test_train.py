@@ -4,15 +4,9 @@ import pyarrow.compute as pc
 import pytest
 import torch
 
-from tasks.train import (
-    TokenIds,
-    bucket_batches,
-    load_model_dir,
-    pick_device,
-    predict_classifier,
-    save_model_dir,
-    train_classifier,
-)
+from tasks.model_dir import load_model_dir, save_model_dir
+from tasks.train import predict_classifier, train_classifier
+from tasks.training import TokenIds, bucket_batches, pick_device
 
 VOCAB = 40
 MODEL = dict(vocab_size=VOCAB, num_classes=2, emb_dim=16, hidden_dim=16, encoder="bilstm", pooling="max",

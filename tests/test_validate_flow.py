@@ -58,7 +58,7 @@ def test_n2path_sample_passes_and_links_docs(trained_n2path):
 
 def test_failed_validation_fails_the_flow_and_still_links_docs(prefect_harness, tmp_path):
     from flows.pipeline import run_problem_flow
-    from tasks.validate import ValidationFailed
+    from tasks.validation import ValidationFailed
 
     # The sample has ~180 training rows per class: asking for 1000 fails the classes table.
     section = sample_section(tmp_path, "n21.validate.min_class_rows=1000")

@@ -1,6 +1,6 @@
 import pytest
 
-from tasks.evaluate import classification_metrics, confusion_rows, majority_baseline, plot_confusion_png
+from tasks.classification_metrics import classification_metrics, confusion_rows, majority_baseline, plot_confusion_png
 
 NAMES = ["neg", "pos", "neu"]
 # actual:    neg neg neg pos pos neu
