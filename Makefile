@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROBLEM ?= all
 
-.PHONY: install run test test-all bench perf dashboard schedule clean
+.PHONY: install run test lint test-all bench perf dashboard schedule clean
 
 $(BIN)/hanflow: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+lint: install  # what .ci/run checks before the tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-all: install
 	$(BIN)/python -m pytest -q -m ''

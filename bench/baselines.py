@@ -20,10 +20,12 @@ import pyarrow.compute as pc
 from bench import stats
 from tasks import io
 
-NAMES = {"tfidf_logreg": "TF-IDF char_wb 1-4-grams + logistic regression",
-         "retrieval": "retrieval (answer of the nearest train question, TF-IDF char 1-3)",
-         "gazetteer": "gazetteer (train entity strings)",
-         "right_neighbour": "right neighbour (every word headed by the next)"}
+NAMES = {
+    "tfidf_logreg": "TF-IDF char_wb 1-4-grams + logistic regression",
+    "retrieval": "retrieval (answer of the nearest train question, TF-IDF char 1-3)",
+    "gazetteer": "gazetteer (train entity strings)",
+    "right_neighbour": "right neighbour (every word headed by the next)",
+}
 
 
 @dataclass
@@ -43,8 +45,10 @@ class Paired:
         # Sorted by unit: seeds scored on the same fixed test file then list the same units in the same order.
         order = sorted(range(len(self.units)), key=lambda k: str(self.units[k]))
         self.units, self.model, self.baseline = [self.units[k] for k in order], self.model[order], self.baseline[order]
-        self.scores = {"model": {m: stats.score(self.model, m) for m in self.metrics},
-                       "baseline": {m: stats.score(self.baseline, m) for m in self.baseline_metrics}}
+        self.scores = {
+            "model": {m: stats.score(self.model, m) for m in self.metrics},
+            "baseline": {m: stats.score(self.baseline, m) for m in self.baseline_metrics},
+        }
 
 
 # ---------------------------------------------------------------- the baselines
@@ -89,12 +93,22 @@ def _n21(section: dict) -> Paired:
         raise ValueError(f"{work}/eval/predictions.parquet does not hold the test rows of encoded.parquet in order")
     model_pred = [names.index(name) for name in predictions.column("predicted").to_pylist()]
     gold = test.column("label_id").to_numpy()
-    base_pred, seconds = _timed(tfidf_logreg, train.column("text").to_pylist(),
-                                train.column("label_id").to_numpy(), test.column("text").to_pylist())
+    base_pred, seconds = _timed(
+        tfidf_logreg,
+        train.column("text").to_pylist(),
+        train.column("label_id").to_numpy(),
+        test.column("text").to_pylist(),
+    )
     k = len(names)
-    return Paired(test.column("id").to_pylist(), stats.classification_stats(gold, model_pred, k),
-                  stats.classification_stats(gold, base_pred, k), ("accuracy", "macro_f1"), ("accuracy", "macro_f1"),
-                  seconds, test.num_rows)
+    return Paired(
+        test.column("id").to_pylist(),
+        stats.classification_stats(gold, model_pred, k),
+        stats.classification_stats(gold, base_pred, k),
+        ("accuracy", "macro_f1"),
+        ("accuracy", "macro_f1"),
+        seconds,
+        test.num_rows,
+    )
 
 
 def _n2m_units(section: dict, ids: list[str]) -> list[str]:
@@ -103,11 +117,15 @@ def _n2m_units(section: dict, ids: list[str]) -> list[str]:
     block = int(section["data"]["split"].get("block_rows") or 0)
     ingested = io.read_table(Path(section["work_dir"]) / "ingested.parquet", columns=["id", "question", "source_row"])
     if block > 0:
-        key = {i: f"block {int(r) // block}" for i, r in zip(ingested.column("id").to_pylist(),
-                                                             ingested.column("source_row").to_pylist())}
+        key = {
+            i: f"block {int(r) // block}"
+            for i, r in zip(ingested.column("id").to_pylist(), ingested.column("source_row").to_pylist())
+        }
     else:
-        key = {i: " ".join(q.split()) for i, q in zip(ingested.column("id").to_pylist(),
-                                                      ingested.column("question").to_pylist())}
+        key = {
+            i: " ".join(q.split())
+            for i, q in zip(ingested.column("id").to_pylist(), ingested.column("question").to_pylist())
+        }
     return [key[i] for i in ids]
 
 
@@ -119,8 +137,9 @@ def _n2m(section: dict) -> Paired:
     train = _split(table, "train")
     samples = [json.loads(line) for line in (work / "eval" / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
     questions, references = [s["question"] for s in samples], [s["reference"] for s in samples]
-    answers, seconds = _timed(retrieval_answers, train.column("question").to_pylist(),
-                              train.column("answer").to_pylist(), questions)
+    answers, seconds = _timed(
+        retrieval_answers, train.column("question").to_pylist(), train.column("answer").to_pylist(), questions
+    )
     units = _n2m_units(section, [str(s["id"]) for s in samples])
     keys, model = stats.unit_sums(stats.chrf_stats([s["generated"] for s in samples], references), units)
     _, baseline = stats.unit_sums(stats.chrf_stats(answers, references), units)
@@ -141,22 +160,29 @@ def _n2n(section: dict) -> Paired:
     gold = [_spans(e) for e in predictions.column("gold").to_pylist()]
     model = [_spans(e) for e in predictions.column("predicted").to_pylist()]
     texts = dict(zip(table.column("id").to_pylist(), table.column("text").to_pylist()))
-    base, seconds = _timed(gazetteer_baseline, _split(table, "train").select(["text", "entities"]),
-                           [texts[i] for i in ids])
-    return Paired(ids, stats.entity_stats(gold, model), stats.entity_stats(gold, base), ("f1",), ("f1",), seconds,
-                  len(ids))
+    base, seconds = _timed(
+        gazetteer_baseline, _split(table, "train").select(["text", "entities"]), [texts[i] for i in ids]
+    )
+    return Paired(
+        ids, stats.entity_stats(gold, model), stats.entity_stats(gold, base), ("f1",), ("f1",), seconds, len(ids)
+    )
 
 
 def _n2path(section: dict) -> Paired:
     from tasks.treebank import read_conllu
 
     work = Path(section["work_dir"])
-    test = _split(io.read_table(work / "encoded.parquet", columns=["id", "heads", "deprels", "split"]),
-                  section["evaluate"]["split"])
+    test = _split(
+        io.read_table(work / "encoded.parquet", columns=["id", "heads", "deprels", "split"]),
+        section["evaluate"]["split"],
+    )
     parsed = {str(s["id"]): s for s in read_conllu(work / "eval" / "predictions.conllu")[0]}
     # Sentences the parser skipped (over its max_len) are not scored, by the product nor here.
-    rows = [(str(i), h, r) for i, h, r in zip(*(test.column(c).to_pylist() for c in ("id", "heads", "deprels")))
-            if str(i) in parsed]
+    rows = [
+        (str(i), h, r)
+        for i, h, r in zip(*(test.column(c).to_pylist() for c in ("id", "heads", "deprels")))
+        if str(i) in parsed
+    ]
     ids, heads, rels = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
     model = stats.attachment_stats(heads, [parsed[i]["heads"] for i in ids], rels, [parsed[i]["deprels"] for i in ids])
     base, seconds = _timed(right_neighbour, [len(h) for h in heads])

@@ -35,7 +35,7 @@ def flip(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.nd
     rng = np.random.default_rng(seed)
     classes = int(labels.max()) + 1
     flipped = np.zeros(len(labels), bool)
-    flipped[rng.permutation(len(labels))[:int(round(share * len(labels)))]] = True
+    flipped[rng.permutation(len(labels))[: int(round(share * len(labels)))]] = True
     shift = rng.integers(1, classes, len(labels)) if classes > 2 else np.ones(len(labels), np.int64)
     return np.where(flipped, (labels + shift) % classes, labels), flipped
 
@@ -46,10 +46,13 @@ def scores(labels: np.ndarray, probs: np.ndarray, flipped: np.ndarray, rank_by: 
     flagged, quality = rank_issues(labels, probs, rank_by)
     k = int(flipped.sum())
     top = np.argsort(quality, kind="stable")[:k]
-    return {"precision_at_k": round(float(flipped[top].mean()), 4),
-            "recall": round(float(flipped[flagged].sum() / k), 4), "flagged": int(len(flagged)),
-            "flagged_precision": round(float(flipped[flagged].mean()), 4) if len(flagged) else 0.0,
-            "oof_accuracy_on_true_labels": None}
+    return {
+        "precision_at_k": round(float(flipped[top].mean()), 4),
+        "recall": round(float(flipped[flagged].sum() / k), 4),
+        "flagged": int(len(flagged)),
+        "flagged_precision": round(float(flipped[flagged].mean()), 4) if len(flagged) else 0.0,
+        "oof_accuracy_on_true_labels": None,
+    }
 
 
 def baseline_probabilities(texts: list[str], labels: np.ndarray) -> np.ndarray:
@@ -62,8 +65,9 @@ def baseline_probabilities(texts: list[str], labels: np.ndarray) -> np.ndarray:
     for train, held in folds_for(labels, BASELINE["folds"], BASELINE["seed"]):
         vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=2, sublinear_tf=True)
         with one_thread():
-            model = LogisticRegression(C=4.0, max_iter=2000).fit(vectorizer.fit_transform([texts[i] for i in train]),
-                                                                 labels[train])
+            model = LogisticRegression(C=4.0, max_iter=2000).fit(
+                vectorizer.fit_transform([texts[i] for i in train]), labels[train]
+            )
         probs[held] = model.predict_proba(vectorizer.transform([texts[i] for i in held]))
     return probs
 
@@ -92,18 +96,30 @@ def run(datasets: Path, out_dir: Path) -> dict:
         return {"skipped": f"{path} not found"}
     texts, tokens, truth = load(datasets)
     noisy, flipped = flip(truth, FLIP_SHARE, FLIP_SEED)
-    result = {"data": str(path), "rows": len(texts), "flipped": int(flipped.sum()), "flip_seed": FLIP_SEED,
-              "settings_chosen_on_flip_seed": TUNE_SEED, "target_precision_at_k": 0.65, "goal_precision_at_k": 0.75}
-    for name, fn in (("hanflow", lambda: n21_out_of_fold(texts, tokens, noisy, 2, cfg)),
-                     ("baseline", lambda: baseline_probabilities(texts, noisy)),
-                     ("ceiling", lambda: n21_out_of_fold(texts, tokens, truth, 2, cfg))):
+    result = {
+        "data": str(path),
+        "rows": len(texts),
+        "flipped": int(flipped.sum()),
+        "flip_seed": FLIP_SEED,
+        "settings_chosen_on_flip_seed": TUNE_SEED,
+        "target_precision_at_k": 0.65,
+        "goal_precision_at_k": 0.75,
+    }
+    for name, fn in (
+        ("hanflow", lambda: n21_out_of_fold(texts, tokens, noisy, 2, cfg)),
+        ("baseline", lambda: baseline_probabilities(texts, noisy)),
+        ("ceiling", lambda: n21_out_of_fold(texts, tokens, truth, 2, cfg)),
+    ):
         started = time.perf_counter()
         probs = fn()
         entry = scores(noisy, probs, flipped, cfg["rank_by"])
         entry["oof_accuracy_on_true_labels"] = round(float((probs.argmax(axis=1) == truth).mean()), 4)
         entry["seconds"] = round(time.perf_counter() - started, 1)
-        entry["method"] = {"hanflow": method_line(cfg, "n21"), "baseline": BASELINE["name"],
-                           "ceiling": "hanflow's model trained on the labels before flipping"}[name]
+        entry["method"] = {
+            "hanflow": method_line(cfg, "n21"),
+            "baseline": BASELINE["name"],
+            "ceiling": "hanflow's model trained on the labels before flipping",
+        }[name]
         result[name] = entry
     result["meets_target"] = result["hanflow"]["precision_at_k"] >= result["target_precision_at_k"]
     io.write_json(result, out_dir / "label_noise.json")
@@ -112,22 +128,32 @@ def run(datasets: Path, out_dir: Path) -> dict:
 
 
 def markdown(result: dict) -> str:
-    lines = [f"# Label review on flipped labels: {result['rows']:,} NSMC reviews, {result['flipped']:,} flipped "
-             f"(seed {result['flip_seed']})", "",
-             "| method | precision@k | recall | flagged | flagged precision | OOF accuracy (true labels) | seconds |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Label review on flipped labels: {result['rows']:,} NSMC reviews, {result['flipped']:,} flipped "
+        f"(seed {result['flip_seed']})",
+        "",
+        "| method | precision@k | recall | flagged | flagged precision | OOF accuracy (true labels) | seconds |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name in ("hanflow", "baseline", "ceiling"):
         e = result[name]
-        lines.append(f"| {name}: {e['method']} | {e['precision_at_k']:.4f} | {e['recall']:.4f} | {e['flagged']:,} | "
-                     f"{e['flagged_precision']:.4f} | {e['oof_accuracy_on_true_labels']:.4f} | {e['seconds']} |")
-    lines += ["", f"Target precision@k ≥ {result['target_precision_at_k']} (goal {result['goal_precision_at_k']}): "
-              f"{'met' if result['meets_target'] else 'not met'}. Settings chosen on flip seed "
-              f"{result['settings_chosen_on_flip_seed']}."]
+        lines.append(
+            f"| {name}: {e['method']} | {e['precision_at_k']:.4f} | {e['recall']:.4f} | {e['flagged']:,} | "
+            f"{e['flagged_precision']:.4f} | {e['oof_accuracy_on_true_labels']:.4f} | {e['seconds']} |"
+        )
+    lines += [
+        "",
+        f"Target precision@k ≥ {result['target_precision_at_k']} (goal {result['goal_precision_at_k']}): "
+        f"{'met' if result['meets_target'] else 'not met'}. Settings chosen on flip seed "
+        f"{result['settings_chosen_on_flip_seed']}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    found = run(Path(args[0]) if args else ROOT.parent / "shared" / "datasets",
-                Path(args[1]) if len(args) > 1 else ROOT / "reports")
+    found = run(
+        Path(args[0]) if args else ROOT.parent / "shared" / "datasets",
+        Path(args[1]) if len(args) > 1 else ROOT / "reports",
+    )
     print(markdown(found) if "skipped" not in found else found["skipped"])

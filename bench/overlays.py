@@ -17,12 +17,28 @@ import yaml
 OVERLAYS = Path(__file__).with_name("overlays")
 PROBLEMS = ("n21", "n2n", "n2m", "n2path")
 # metric -> problem types whose eval/metrics.json has it (and whose stats.METRICS can recompute it)
-METRICS = {"accuracy": ("n21",), "macro_f1": ("n21",), "f1": ("n2n",), "chrf": ("n2m",), "uas": ("n2path",),
-           "las": ("n2path",)}
+METRICS = {
+    "accuracy": ("n21",),
+    "macro_f1": ("n21",),
+    "f1": ("n2n",),
+    "chrf": ("n2m",),
+    "uas": ("n2path",),
+    "las": ("n2path",),
+}
 BASELINES = {"n21": "tfidf_logreg", "n2n": "gazetteer", "n2m": "retrieval", "n2path": "right_neighbour"}
 UNITS = {"n21": "row", "n2n": "sentence", "n2m": "block", "n2path": "sentence"}
-REQUIRED = ("problem", "dataset", "stands_in_for", "metric", "metrics", "floor", "goal", "baseline", "unit",
-            "predict_text")
+REQUIRED = (
+    "problem",
+    "dataset",
+    "stands_in_for",
+    "metric",
+    "metrics",
+    "floor",
+    "goal",
+    "baseline",
+    "unit",
+    "predict_text",
+)
 
 
 class OverlayError(ValueError):
@@ -45,17 +61,20 @@ def load_overlay(name: str) -> dict:
         raise OverlayError(f"{path}: bench: lacks {', '.join(missing)}")
     problem = spec["problem"]
     if problem not in PROBLEMS or set(params) != {problem}:
-        raise OverlayError(f"{path}: bench.problem must be one of {', '.join(PROBLEMS)} and params: must hold "
-                           f"exactly that section (got problem {problem!r}, sections {sorted(params)})")
+        raise OverlayError(
+            f"{path}: bench.problem must be one of {', '.join(PROBLEMS)} and params: must hold "
+            f"exactly that section (got problem {problem!r}, sections {sorted(params)})"
+        )
     for metric in (spec["metric"], spec.get("compare_on", spec["metric"])):
         if problem not in METRICS.get(metric, ()):
-            raise OverlayError(f"{path}: {problem} has no benchmark metric {metric!r}; choose from "
-                               f"{', '.join(m for m, p in METRICS.items() if problem in p)}")
+            raise OverlayError(
+                f"{path}: {problem} has no benchmark metric {metric!r}; choose from "
+                f"{', '.join(m for m, p in METRICS.items() if problem in p)}"
+            )
     if spec["metric"] not in spec["metrics"]:
         raise OverlayError(f"{path}: bench.metrics must list the primary metric {spec['metric']!r}")
     if spec["baseline"] != BASELINES[problem] or spec["unit"] != UNITS[problem]:
-        raise OverlayError(f"{path}: {problem} entries use baseline {BASELINES[problem]} and unit "
-                           f"{UNITS[problem]}")
+        raise OverlayError(f"{path}: {problem} entries use baseline {BASELINES[problem]} and unit {UNITS[problem]}")
     for key in ("floor", "goal"):
         target = spec[key]
         if not isinstance(target, (int, float)) and not (isinstance(target, dict) and set(target) == {"over_baseline"}):
@@ -86,8 +105,9 @@ def flatten(node: dict, prefix: str, schema: dict[str, str]) -> list[str]:
     return out
 
 
-def entry_overrides(overlay: dict, datasets: Path, seed: int, work_dir: Path,
-                    cache_dir: Path | None = None) -> list[str]:
+def entry_overrides(
+    overlay: dict, datasets: Path, seed: int, work_dir: Path, cache_dir: Path | None = None
+) -> list[str]:
     """The overrides one seed of an entry runs with: the overlay's params, the seed as both the data split
     seed and the training seed, and the seed's own work and model folders (cache_dir: a tokenization cache
     the entry's seeds share, since only the split and the training differ between them)."""
@@ -95,8 +115,12 @@ def entry_overrides(overlay: dict, datasets: Path, seed: int, work_dir: Path,
 
     problem = overlay["bench"]["problem"]
     out = flatten(_filled(overlay["params"][problem], datasets), problem, load_schema())
-    out += [f"{problem}.data.split.seed={seed}", f"{problem}.train.seed={seed}",
-            f"{problem}.work_dir={work_dir}", f"{problem}.model_dir={work_dir / 'model'}"]
+    out += [
+        f"{problem}.data.split.seed={seed}",
+        f"{problem}.train.seed={seed}",
+        f"{problem}.work_dir={work_dir}",
+        f"{problem}.model_dir={work_dir / 'model'}",
+    ]
     if cache_dir is not None:
         out.append(f"{problem}.tokenize.cache_dir={cache_dir}")
     return out

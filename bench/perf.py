@@ -87,8 +87,16 @@ def write_tsv(path: Path, texts: list[str], labels: list[str], start: int = 0) -
 def section(params_file: Path, work: Path, data: Path, *overrides: str) -> dict:
     from tasks.params import load_params
 
-    return load_params(params_file, [f"n21.work_dir={work}", f"n21.model_dir={work / 'model'}",
-                                     f"n21.data.path={data}", "n21.data.format=tsv", *overrides])["n21"]
+    return load_params(
+        params_file,
+        [
+            f"n21.work_dir={work}",
+            f"n21.model_dir={work / 'model'}",
+            f"n21.data.path={data}",
+            "n21.data.format=tsv",
+            *overrides,
+        ],
+    )["n21"]
 
 
 def timed(fn: Callable, *args) -> tuple[object, float]:
@@ -103,12 +111,30 @@ def stage_times(sec: dict, names: list[str]) -> dict:
     return {name: round(timed(run_stage, "n21", name, sec)[1], 3) for name in names}
 
 
-def figure(name: str, value: float, unit: str, baseline: str, base_value: float, target: str | None = None,
-           met: bool | None = None, ratio: float | None = None, **extra) -> dict:
+def figure(
+    name: str,
+    value: float,
+    unit: str,
+    baseline: str,
+    base_value: float,
+    target: str | None = None,
+    met: bool | None = None,
+    ratio: float | None = None,
+    **extra,
+) -> dict:
     ratio = ratio if ratio is not None else (value / base_value if base_value else None)
-    return {"figure": name, "value": round(value, 4), "unit": unit, "baseline": baseline,
-            "baseline_value": round(base_value, 4), "ratio": None if ratio is None else round(ratio, 4),
-            "target": target, "met": met, "command": CMD, **extra}
+    return {
+        "figure": name,
+        "value": round(value, 4),
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_value": round(base_value, 4),
+        "ratio": None if ratio is None else round(ratio, 4),
+        "target": target,
+        "met": met,
+        "command": CMD,
+        **extra,
+    }
 
 
 # ---------------------------------------------------------------- the run
@@ -129,13 +155,18 @@ def pipeline(params_file: Path, tmp: Path, data: Path, rows: int) -> dict:
     for n in (1, 2):
         (tmp / f"pipe_w{n}").mkdir()
         shutil.copy2(tmp / "pipe/ingested.parquet", tmp / f"pipe_w{n}/ingested.parquet")
-        workers[n] = stage_times(section(params_file, tmp / f"pipe_w{n}", data, f"n21.tokenize.workers={n}"),
-                                 ["tokenize"])["tokenize"]
-    return {"stage_s": times, "seconds": round(sum(times.values()), 3), "tokenize_workers": report["workers"],
-            "tokenize_1_worker_s": workers[1], "tokenize_2_workers_s": workers[2],
-            "sentences_per_s": round(rows / sum(times.values())),
-            "tokenize_report": {k: report.get(k) for k in ("tagged", "partitions", "worker_processes",
-                                                           "taggers_built")}}
+        workers[n] = stage_times(
+            section(params_file, tmp / f"pipe_w{n}", data, f"n21.tokenize.workers={n}"), ["tokenize"]
+        )["tokenize"]
+    return {
+        "stage_s": times,
+        "seconds": round(sum(times.values()), 3),
+        "tokenize_workers": report["workers"],
+        "tokenize_1_worker_s": workers[1],
+        "tokenize_2_workers_s": workers[2],
+        "sentences_per_s": round(rows / sum(times.values())),
+        "tokenize_report": {k: report.get(k) for k in ("tagged", "partitions", "worker_processes", "taggers_built")},
+    }
 
 
 def grown_rerun(params_file: Path, tmp: Path, data: Path, gen: Iterator[tuple[str, str]], rows: int) -> dict:
@@ -153,20 +184,37 @@ def grown_rerun(params_file: Path, tmp: Path, data: Path, gen: Iterator[tuple[st
     (tmp / "cold").mkdir()
     shutil.copy2(tmp / "pipe/ingested.parquet", tmp / "cold/ingested.parquet")
     cold = stage_times(section(params_file, tmp / "cold", data), ["tokenize"])["tokenize"]
-    return {"rows": pq.ParquetFile(tmp / "cold/ingested.parquet").metadata.num_rows, "new_rows": len(more),
-            "rerun_s": warm["tokenize"], "rerun_ingest_s": warm["ingest"], "full_run_s": cold,
-            "rerun_report": {k: report.get(k) for k in ("cache_hits", "tagged")}}
+    return {
+        "rows": pq.ParquetFile(tmp / "cold/ingested.parquet").metadata.num_rows,
+        "new_rows": len(more),
+        "rerun_s": warm["tokenize"],
+        "rerun_ingest_s": warm["ingest"],
+        "full_run_s": cold,
+        "rerun_report": {k: report.get(k) for k in ("cache_hits", "tagged")},
+    }
 
 
-def run_perf(datasets: Path = Path("../shared/datasets"), params_file: Path = ROOT / "params.yaml",
-             out_dir: Path = Path("reports"), only: tuple[str, ...] = PARTS, say=print, **sizes) -> dict:
+def run_perf(
+    datasets: Path = Path("../shared/datasets"),
+    params_file: Path = ROOT / "params.yaml",
+    out_dir: Path = Path("reports"),
+    only: tuple[str, ...] = PARTS,
+    say=print,
+    **sizes,
+) -> dict:
     from bench import perf_parts as m
     from tasks import io
 
     cfg = {**DEFAULTS, **{k: v for k, v in sizes.items() if v is not None}}
     previous = io.read_json(out_dir / "perf.json") if (out_dir / "perf.json").exists() else {}
-    results: dict = {"machine": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-                     "load_before": load(), "sizes": cfg, "parts": {**previous.get("parts", {})}}
+    results: dict = {
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_before": load(),
+        "sizes": cfg,
+        "parts": {**previous.get("parts", {})},
+    }
     base_texts, base_labels, source = load_corpus(datasets)
     gen = variants(base_texts, base_labels, set())
     texts, labels = take(gen, cfg["rows"])
@@ -192,27 +240,70 @@ def run_perf(datasets: Path = Path("../shared/datasets"), params_file: Path = RO
 
     try:
         data = write_tsv(tmp / "data.tsv", texts, labels)
-        measure("okt", f"naive Okt().pos loop ({cfg['okt_sample']} of {len(texts)} sentences)", m.okt_loop, texts,
-                cfg["okt_sample"])
+        measure(
+            "okt",
+            f"naive Okt().pos loop ({cfg['okt_sample']} of {len(texts)} sentences)",
+            m.okt_loop,
+            texts,
+            cfg["okt_sample"],
+        )
         measure("mecab", "bare Mecab.pos calls, one process", m.mecab_loop, texts)
         if {"pipeline", "cache", "dask"} & set(only):  # the other two start from the pipeline's ingested table
-            measure("pipeline", "ingest -> tokenize -> encode (params defaults, cold cache)", pipeline, params_file,
-                    tmp, data, len(texts), force=True)
-        measure("cache", "+1% rows: tokenize rerun (warm cache) vs the same rows cold", grown_rerun, params_file,
-                tmp, data, gen, len(texts))
+            measure(
+                "pipeline",
+                "ingest -> tokenize -> encode (params defaults, cold cache)",
+                pipeline,
+                params_file,
+                tmp,
+                data,
+                len(texts),
+                force=True,
+            )
+        measure(
+            "cache",
+            "+1% rows: tokenize rerun (warm cache) vs the same rows cold",
+            grown_rerun,
+            params_file,
+            tmp,
+            data,
+            gen,
+            len(texts),
+        )
         if {"prefect", "dask"} & set(only):  # both on a Prefect server of their own, started here
             small = write_tsv(tmp / "small.tsv", texts[: cfg["prefect_rows"]], labels[: cfg["prefect_rows"]])
             try:
                 with m.private_prefect(tmp / "prefect_home") as server:
-                    measure("prefect", f"whole N21 pipeline, direct vs under Prefect ({cfg['prefect_rows']} rows)",
-                            m.prefect_vs_direct, params_file, tmp / "prefect", small, server, say)
-                    measure("dask", "tokenize stage on DaskTaskRunner (2 workers) vs the process pool",
-                            m.dask_vs_process, params_file, tmp, data)
+                    measure(
+                        "prefect",
+                        f"whole N21 pipeline, direct vs under Prefect ({cfg['prefect_rows']} rows)",
+                        m.prefect_vs_direct,
+                        params_file,
+                        tmp / "prefect",
+                        small,
+                        server,
+                        say,
+                    )
+                    measure(
+                        "dask",
+                        "tokenize stage on DaskTaskRunner (2 workers) vs the process pool",
+                        m.dask_vs_process,
+                        params_file,
+                        tmp,
+                        data,
+                    )
             except RuntimeError as err:
                 parts.update({name: {"error": str(err)} for name in ("prefect", "dask") if name in only})
         measure("dvc", "no-op dvc repro, all four problem types", m.dvc_noop, tmp / "dvc", say)
-        measure("rss", f"tokenize stage on {cfg['rss_rows']} and {cfg['rss_rows'] // 10} sentences", m.rss_parts,
-                params_file, tmp, base_texts, base_labels, cfg["rss_rows"])
+        measure(
+            "rss",
+            f"tokenize stage on {cfg['rss_rows']} and {cfg['rss_rows'] // 10} sentences",
+            m.rss_parts,
+            params_file,
+            tmp,
+            base_texts,
+            base_labels,
+            cfg["rss_rows"],
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     save()
@@ -231,62 +322,144 @@ def _figures(p: dict) -> list[dict]:
     if "okt" in p and "pipeline" in p:
         okt, pipe = p["okt"], p["pipeline"]
         note = f"extrapolated from {okt['measured']} sentences" if okt["extrapolated"] else "measured in full"
-        out.append(figure("ingest->tokenize->encode throughput", pipe["sentences_per_s"], "sentences/s",
-                          f"naive Okt().pos loop, one process ({note})", okt["sentences"] / okt["seconds"],
-                          "≥ 1.8x", okt["seconds"] / pipe["seconds"] >= 1.8))
+        out.append(
+            figure(
+                "ingest->tokenize->encode throughput",
+                pipe["sentences_per_s"],
+                "sentences/s",
+                f"naive Okt().pos loop, one process ({note})",
+                okt["sentences"] / okt["seconds"],
+                "≥ 1.8x",
+                okt["seconds"] / pipe["seconds"] >= 1.8,
+            )
+        )
     if "mecab" in p and "pipeline" in p:
         pipe = p["pipeline"]
-        out.append(figure("ingest->tokenize->encode time", pipe["seconds"], "s", "bare Mecab.pos calls, one process",
-                          p["mecab"]["seconds"], "≤ 1.5x", pipe["seconds"] <= 1.5 * p["mecab"]["seconds"],
-                          stages=pipe["stage_s"]))
-        out.append(figure("tokenize stage, 2 spawned workers", pipe["tokenize_2_workers_s"], "s",
-                          "tokenize stage, 1 worker (in the stage's process)", pipe["tokenize_1_worker_s"],
-                          default_workers=pipe["tokenize_workers"]))
+        out.append(
+            figure(
+                "ingest->tokenize->encode time",
+                pipe["seconds"],
+                "s",
+                "bare Mecab.pos calls, one process",
+                p["mecab"]["seconds"],
+                "≤ 1.5x",
+                pipe["seconds"] <= 1.5 * p["mecab"]["seconds"],
+                stages=pipe["stage_s"],
+            )
+        )
+        out.append(
+            figure(
+                "tokenize stage, 2 spawned workers",
+                pipe["tokenize_2_workers_s"],
+                "s",
+                "tokenize stage, 1 worker (in the stage's process)",
+                pipe["tokenize_1_worker_s"],
+                default_workers=pipe["tokenize_workers"],
+            )
+        )
     if "cache" in p:
         c = p["cache"]
-        out.append(figure(f"tokenize rerun after +{c['new_rows']} rows (1%)", c["rerun_s"], "s",
-                          f"tokenize stage on the same {c['rows']} rows, cold cache", c["full_run_s"], "≤ 0.05x",
-                          c["rerun_s"] <= 0.05 * c["full_run_s"], **c["rerun_report"]))
+        out.append(
+            figure(
+                f"tokenize rerun after +{c['new_rows']} rows (1%)",
+                c["rerun_s"],
+                "s",
+                f"tokenize stage on the same {c['rows']} rows, cold cache",
+                c["full_run_s"],
+                "≤ 0.05x",
+                c["rerun_s"] <= 0.05 * c["full_run_s"],
+                **c["rerun_report"],
+            )
+        )
     if "prefect" in p:
         q = p["prefect"]
-        for seconds, what in ((q["prefect_s"], "server running"),
-                              (q["prefect_s"] + q["server_start_s"], "plus starting the server, a machine's first run")):
-            out.append(figure(f"whole N21 pipeline under Prefect ({what}), {q['rows']} rows, 1 epoch", seconds, "s",
-                              "the same stage functions called directly", q["direct_s"], "≤ 1.25x",
-                              seconds <= 1.25 * q["direct_s"], runs=q["runs"]))
+        for seconds, what in (
+            (q["prefect_s"], "server running"),
+            (q["prefect_s"] + q["server_start_s"], "plus starting the server, a machine's first run"),
+        ):
+            out.append(
+                figure(
+                    f"whole N21 pipeline under Prefect ({what}), {q['rows']} rows, 1 epoch",
+                    seconds,
+                    "s",
+                    "the same stage functions called directly",
+                    q["direct_s"],
+                    "≤ 1.25x",
+                    seconds <= 1.25 * q["direct_s"],
+                    runs=q["runs"],
+                )
+            )
     if "dask" in p:
-        out.append(figure("tokenize stage on DaskTaskRunner, 2 workers", p["dask"]["dask_s"], "s",
-                          "tokenize stage on the spawn process pool, 2 workers", p["dask"]["process_s"]))
+        out.append(
+            figure(
+                "tokenize stage on DaskTaskRunner, 2 workers",
+                p["dask"]["dask_s"],
+                "s",
+                "tokenize stage on the spawn process pool, 2 workers",
+                p["dask"]["process_s"],
+            )
+        )
     if "dvc" in p:
         d = p["dvc"]
-        out.append(figure(f"no-op dvc repro, {d['stages']} stages (4 problem types)", d["noop_s"], "s",
-                          "target", 2.0, "≤ 2 s", d["noop_s"] <= 2.0, runs=d["noop_runs_s"]))
+        out.append(
+            figure(
+                f"no-op dvc repro, {d['stages']} stages (4 problem types)",
+                d["noop_s"],
+                "s",
+                "target",
+                2.0,
+                "≤ 2 s",
+                d["noop_s"] <= 2.0,
+                runs=d["noop_runs_s"],
+            )
+        )
     if "rss" in p:
         large, small = p["rss"]["large"], p["rss"]["small"]
         tree = "process_tree_peak_mb_sampled"
-        out.append(figure(f"tokenize stage peak RSS, {large['rows']} sentences, stage process", large[
-            "stage_process_peak_mb"], "MB", f"the same on {small['rows']} sentences", small["stage_process_peak_mb"],
-            seconds=large["seconds"], workers=large["workers"]))
-        out.append(figure(f"tokenize stage peak RSS, {large['rows']} sentences, with its {large['workers']} workers "
-                          "(sampled)", large[tree], "MB", f"the same on {small['rows']} sentences", small[tree],
-                          largest_worker_mb=large["largest_worker_peak_mb_sampled"]))
+        out.append(
+            figure(
+                f"tokenize stage peak RSS, {large['rows']} sentences, stage process",
+                large["stage_process_peak_mb"],
+                "MB",
+                f"the same on {small['rows']} sentences",
+                small["stage_process_peak_mb"],
+                seconds=large["seconds"],
+                workers=large["workers"],
+            )
+        )
+        out.append(
+            figure(
+                f"tokenize stage peak RSS, {large['rows']} sentences, with its {large['workers']} workers (sampled)",
+                large[tree],
+                "MB",
+                f"the same on {small['rows']} sentences",
+                small[tree],
+                largest_worker_mb=large["largest_worker_peak_mb_sampled"],
+            )
+        )
     return out
 
 
 def markdown(results: dict) -> str:
-    lines = ["# hanflow performance", "",
-             f"{results['machine']}, Python {results['python']}, {results['cpus']} CPUs; load average before "
-             f"{results['load_before']}, after {results['load_after']}. Data: {results['data']['source']} grown to "
-             f"{results['data']['rows']} distinct sentences. Reproduce: `{CMD}`.", "",
-             "| figure | value | baseline, same run | baseline value | ratio | target | met |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# hanflow performance",
+        "",
+        f"{results['machine']}, Python {results['python']}, {results['cpus']} CPUs; load average before "
+        f"{results['load_before']}, after {results['load_after']}. Data: {results['data']['source']} grown to "
+        f"{results['data']['rows']} distinct sentences. Reproduce: `{CMD}`.",
+        "",
+        "| figure | value | baseline, same run | baseline value | ratio | target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for f in results["figures"]:
         if "error" in f:
             lines.append(f"| {f['figure']}: {f['error']} | | | | | | |")
             continue
         met = "" if f["met"] is None else ("yes" if f["met"] else "NO")
-        lines.append(f"| {f['figure']} | {f['value']} {f['unit']} | {f['baseline']} | {f['baseline_value']} "
-                     f"{f['unit']} | {f['ratio']} | {f['target'] or ''} | {met} |")
+        lines.append(
+            f"| {f['figure']} | {f['value']} {f['unit']} | {f['baseline']} | {f['baseline_value']} "
+            f"{f['unit']} | {f['ratio']} | {f['target'] or ''} | {met} |"
+        )
     lines += [f"\n{name} failed: {part['error'][:500]}" for name, part in results["parts"].items() if "error" in part]
     return "\n".join(lines) + "\n\n```json\n" + json.dumps(results["parts"], ensure_ascii=False, indent=2) + "\n```\n"
 
@@ -305,8 +478,13 @@ def main(argv: list[str] | None = None) -> None:
     unknown = set(args.only.split(",")) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
-    results = run_perf(args.datasets, args.params_file, args.out_dir, tuple(args.only.split(",")),
-                       **{k: getattr(args, k) for k in DEFAULTS})
+    results = run_perf(
+        args.datasets,
+        args.params_file,
+        args.out_dir,
+        tuple(args.only.split(",")),
+        **{k: getattr(args, k) for k in DEFAULTS},
+    )
     print(markdown(results).split("```json")[0])
 
 

@@ -25,9 +25,15 @@ def okt_loop(texts: list[str], sample: int) -> dict:
     startup = time.perf_counter() - started
     _, loop = timed(lambda: [okt.pos(t) for t in subset])
     seconds = startup + loop * len(texts) / len(subset)
-    return {"sentences": len(texts), "measured": len(subset), "startup_s": round(startup, 2),
-            "loop_s": round(loop, 2), "sentences_per_s": round(len(subset) / loop), "seconds": round(seconds, 2),
-            "extrapolated": len(subset) < len(texts)}
+    return {
+        "sentences": len(texts),
+        "measured": len(subset),
+        "startup_s": round(startup, 2),
+        "loop_s": round(loop, 2),
+        "sentences_per_s": round(len(subset) / loop),
+        "seconds": round(seconds, 2),
+        "extrapolated": len(subset) < len(texts),
+    }
 
 
 def mecab_loop(texts: list[str]) -> dict:
@@ -35,8 +41,12 @@ def mecab_loop(texts: list[str]) -> dict:
 
     (pos,), startup = timed(lambda: [make_tagger("mecab")])
     _, loop = timed(lambda: [pos(t) for t in texts])
-    return {"sentences": len(texts), "startup_s": round(startup, 3), "seconds": round(loop + startup, 3),
-            "sentences_per_s": round(len(texts) / loop)}
+    return {
+        "sentences": len(texts),
+        "startup_s": round(startup, 3),
+        "seconds": round(loop + startup, 3),
+        "sentences_per_s": round(len(texts) / loop),
+    }
 
 
 def prefect_vs_direct(params_file: Path, tmp: Path, data: Path, server: dict, say) -> dict:
@@ -56,9 +66,13 @@ def prefect_vs_direct(params_file: Path, tmp: Path, data: Path, server: dict, sa
             seconds = timed(run_problem_flow, "n21", sec)[1]
         runs[how].append(round(seconds, 2))
         say(f"  {how}: {seconds:.1f} s")
-    return {"direct_s": round(sum(runs["direct"]) / 2, 2), "prefect_s": round(sum(runs["prefect"]) / 2, 2),
-            "runs": runs, "server_start_s": server["start_s"],
-            "rows": len(data.read_text(encoding="utf-8").splitlines()) - 1}
+    return {
+        "direct_s": round(sum(runs["direct"]) / 2, 2),
+        "prefect_s": round(sum(runs["prefect"]) / 2, 2),
+        "runs": runs,
+        "server_start_s": server["start_s"],
+        "rows": len(data.read_text(encoding="utf-8").splitlines()) - 1,
+    }
 
 
 @contextmanager
@@ -76,8 +90,12 @@ def private_prefect(home: Path) -> Iterator[dict]:
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
     started = time.perf_counter()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/api"
     previous = os.environ.get("PREFECT_API_URL")
     try:
@@ -104,8 +122,13 @@ def private_prefect(home: Path) -> Iterator[dict]:
 
 def repo_copy(target: Path) -> Path:
     """The working tree's code, params and embedded data (no stage outputs, no other data)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.split("\0")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     for name in [n for n in listed if n] + [".dvc/config", ".dvcignore"]:
         src = ROOT / name
         if (name.startswith("data/") and not name.startswith(("data/sample/", "data/schema/"))) or not src.is_file():
@@ -126,8 +149,12 @@ def dvc_noop(tmp: Path, say) -> dict:
     params["n2path"]["train"].update(epochs=1, num_layers=1, hidden_dim=32, arc_mlp=64, rel_mlp=32)
     params["n2m"]["train"].update(epochs=1, emb_dim=32, hidden_dim=32)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
 
     def sh(*cmd: str) -> tuple[str, float]:
         started = time.perf_counter()
@@ -145,8 +172,12 @@ def dvc_noop(tmp: Path, say) -> dict:
         if "Running stage" in output:
             raise RuntimeError(f"a second dvc repro reran stages:\n{output[-2000:]}")
         runs.append(round(seconds, 2))
-    return {"first_build_s": round(build, 1), "noop_runs_s": runs, "noop_s": sorted(runs)[1],
-            "stages": len(yaml.safe_load((repo / "dvc.yaml").read_text(encoding="utf-8"))["stages"])}
+    return {
+        "first_build_s": round(build, 1),
+        "noop_runs_s": runs,
+        "noop_s": sorted(runs)[1],
+        "stages": len(yaml.safe_load((repo / "dvc.yaml").read_text(encoding="utf-8"))["stages"]),
+    }
 
 
 RSS_SNIPPET = """
@@ -166,8 +197,13 @@ print(json.dumps({"seconds": time.perf_counter() - started, "report": report, "s
 def tokenize_rss(sec: dict) -> dict:
     """The N21 tokenize stage as its own process: the stage process's peak RSS (VmHWM), and sampled every
     0.2 s, the largest worker's and the whole process tree's."""
-    proc = subprocess.Popen([sys.executable, "-c", RSS_SNIPPET, json.dumps(sec)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RSS_SNIPPET, json.dumps(sec)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     tree_peak, per_process = 0.0, {}
     try:
         import psutil
@@ -189,10 +225,14 @@ def tokenize_rss(sec: dict) -> dict:
         raise RuntimeError(f"tokenize stage failed:\n{err[-3000:]}")
     result = json.loads(out.strip().splitlines()[-1])
     workers = [mb for pid, mb in per_process.items() if pid != proc.pid]
-    return {"rows": result["report"]["rows_in"], "seconds": round(result["seconds"], 1),
-            "workers": result["report"]["workers"], "stage_process_peak_mb": round(result["self_mb"]),
-            "largest_worker_peak_mb_sampled": round(max(workers, default=0)),
-            "process_tree_peak_mb_sampled": round(tree_peak) or None}
+    return {
+        "rows": result["report"]["rows_in"],
+        "seconds": round(result["seconds"], 1),
+        "workers": result["report"]["workers"],
+        "stage_process_peak_mb": round(result["self_mb"]),
+        "largest_worker_peak_mb_sampled": round(max(workers, default=0)),
+        "process_tree_peak_mb_sampled": round(tree_peak) or None,
+    }
 
 
 def dask_vs_process(params_file: Path, tmp: Path, data: Path) -> dict:
@@ -216,8 +256,12 @@ def rss_parts(params_file: Path, tmp: Path, texts: list[str], labels: list[str],
     out = {}
     for name, n in (("small", rows // 10), ("large", rows)):
         work = tmp / f"rss_{name}"
-        io.write_table(pa.table({"id": [f"r{i}" for i in range(n)], "text": big[:n], "label": big_labels[:n],
-                                 "split": ["train"] * n}), work / "ingested.parquet")
+        io.write_table(
+            pa.table(
+                {"id": [f"r{i}" for i in range(n)], "text": big[:n], "label": big_labels[:n], "split": ["train"] * n}
+            ),
+            work / "ingested.parquet",
+        )
         # 2 workers at both sizes (auto would give the small one 1): the same process tree, rows x10
         out[name] = tokenize_rss(section(params_file, work, tmp / "unused.tsv", "n21.tokenize.workers=2"))
     return out

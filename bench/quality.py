@@ -70,22 +70,34 @@ def run_seed(overlay: dict, seed: int, datasets: Path, params_file: Path, say: C
     seconds = time.perf_counter() - started
     metrics = io.read_json(work / "eval" / "metrics.json")
     pair = paired(problem, section)
-    baseline = {**{k: v for k, v in metrics.get(PRODUCT_BASELINE.get(problem, ""), {}).items()
-                   if isinstance(v, (int, float))}, **pair.scores["baseline"]}
+    baseline = {
+        **{k: v for k, v in metrics.get(PRODUCT_BASELINE.get(problem, ""), {}).items() if isinstance(v, (int, float))},
+        **pair.scores["baseline"],
+    }
     run = {
-        "seed": seed, "work_dir": str(work), "overrides": overrides,
-        "rows": reports.get("ingest", {}).get("splits"), "test_rows": pair.rows, "test_units": len(pair.units),
+        "seed": seed,
+        "work_dir": str(work),
+        "overrides": overrides,
+        "rows": reports.get("ingest", {}).get("splits"),
+        "test_rows": pair.rows,
+        "test_units": len(pair.units),
         "metrics": {k: metrics[k] for k in spec["metrics"] if k in metrics},
         # the model's metrics as the bootstrap recomputes them from per-unit statistics: equal to the above
         "recomputed": pair.scores["model"],
-        "baseline": {**{m: baseline[m] for m in spec["metrics"] if m in baseline}, **baseline,
-                     "seconds": round(pair.baseline_seconds, 1)},
+        "baseline": {
+            **{m: baseline[m] for m in spec["metrics"] if m in baseline},
+            **baseline,
+            "seconds": round(pair.baseline_seconds, 1),
+        },
         "gain": stats.paired_bootstrap(pair.model, pair.baseline, spec["compare_on"]),
         "seconds": round(seconds, 1),
         "stage_seconds": {stage: report.get("seconds") for stage, report in reports.items()},
     }
-    mismatch = {m: (run["metrics"][m], v) for m, v in pair.scores["model"].items()
-                if m in run["metrics"] and abs(run["metrics"][m] - v) > 1e-6}
+    mismatch = {
+        m: (run["metrics"][m], v)
+        for m, v in pair.scores["model"].items()
+        if m in run["metrics"] and abs(run["metrics"][m] - v) > 1e-6
+    }
     if mismatch:
         run["recomputed_mismatch"] = mismatch
         say(f"bench {name} seed {seed}: WARNING the bootstrap's statistics disagree with metrics.json: {mismatch}")
@@ -95,6 +107,7 @@ def run_seed(overlay: dict, seed: int, datasets: Path, params_file: Path, say: C
 def summarize(spec: dict, runs: list[dict], pairs: list) -> dict:
     """Mean ± sd over seeds of every metric (model and baseline), the interval of the mean gain, and the
     floor and goal (a relative one over the baseline's mean)."""
+
     def spread(key: str) -> dict:
         names = [m for m in runs[0][key] if m != "seconds" and all(m in r[key] for r in runs)]
         return {m: stats.mean_sd([r[key][m] for r in runs]) for m in names}
@@ -105,33 +118,57 @@ def summarize(spec: dict, runs: list[dict], pairs: list) -> dict:
     base_mean = baseline.get(metric, {}).get("mean")
     floor, goal = target_value(spec["floor"], base_mean), target_value(spec["goal"], base_mean)
     mean = model[metric]["mean"] if metric in model else None
-    return {"model": model, "baseline": baseline,
-            "gain": stats.mean_gain_interval([(p.model, p.baseline) for p in pairs], spec["compare_on"], shared),
-            "shared_test_set": shared, "floor": floor, "goal": goal,
-            "met": None if mean is None or floor is None else mean >= floor,
-            "goal_met": None if mean is None or goal is None else mean >= goal,
-            "minutes_per_seed": round(stats.mean_sd([r["seconds"] for r in runs])["mean"] / 60, 1)}
+    return {
+        "model": model,
+        "baseline": baseline,
+        "gain": stats.mean_gain_interval([(p.model, p.baseline) for p in pairs], spec["compare_on"], shared),
+        "shared_test_set": shared,
+        "floor": floor,
+        "goal": goal,
+        "met": None if mean is None or floor is None else mean >= floor,
+        "goal_met": None if mean is None or goal is None else mean >= goal,
+        "minutes_per_seed": round(stats.mean_sd([r["seconds"] for r in runs])["mean"] / 60, 1),
+    }
 
 
 def time_to_first_prediction(problem: str, model_dir: Path, text: str) -> dict:
     from flows.predict_timing import time_to_first_prediction as measure
 
     try:
-        return {"seconds": round(measure(problem, model_dir.resolve(), text, TTFP_REPEATS), 2), "repeats": TTFP_REPEATS,
-                "text": text}
+        return {
+            "seconds": round(measure(problem, model_dir.resolve(), text, TTFP_REPEATS), 2),
+            "repeats": TTFP_REPEATS,
+            "text": text,
+        }
     except RuntimeError as err:
         return {"error": str(err)}
 
 
-def run_entry(name: str, seeds: list[int], datasets: Path, params_file: Path, save: Callable[[dict], None],
-              say: Callable[[str], object] = print) -> dict:
+def run_entry(
+    name: str,
+    seeds: list[int],
+    datasets: Path,
+    params_file: Path,
+    save: Callable[[dict], None],
+    say: Callable[[str], object] = print,
+) -> dict:
     """All seeds of one entry; `save` gets the entry after every seed, so a kill keeps what was measured."""
     overlay = load_overlay(name)
     spec = overlay["bench"]
-    entry = {"problem": spec["problem"], "dataset": spec["dataset"], "stands_in_for": spec["stands_in_for"],
-             "metric": spec["metric"], "compare_on": spec["compare_on"], "floor_target": spec["floor"],
-             "goal_target": spec["goal"], "baseline": NAMES[spec["baseline"]], "unit": spec["unit"],
-             "seeds": seeds, "runs": {}, "complete": False}
+    entry = {
+        "problem": spec["problem"],
+        "dataset": spec["dataset"],
+        "stands_in_for": spec["stands_in_for"],
+        "metric": spec["metric"],
+        "compare_on": spec["compare_on"],
+        "floor_target": spec["floor"],
+        "goal_target": spec["goal"],
+        "baseline": NAMES[spec["baseline"]],
+        "unit": spec["unit"],
+        "seeds": seeds,
+        "runs": {},
+        "complete": False,
+    }
     if not (datasets / spec["dataset"]).exists():
         return {**entry, "skipped": f"{datasets / spec['dataset']} not found"}
     pairs, section = [], None
@@ -141,23 +178,35 @@ def run_entry(name: str, seeds: list[int], datasets: Path, params_file: Path, sa
         pairs.append(pair)
         entry["summary"] = summarize(spec, list(entry["runs"].values()), pairs)
         save(entry)
-    entry["time_to_first_prediction"] = time_to_first_prediction(spec["problem"], Path(section["model_dir"]),
-                                                                 spec["predict_text"])
+    entry["time_to_first_prediction"] = time_to_first_prediction(
+        spec["problem"], Path(section["model_dir"]), spec["predict_text"]
+    )
     entry.update(complete=True, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     save(entry)
     return entry
 
 
-def run_bench(entries: list[str], seeds: list[int], datasets: Path, params_file: Path, out_dir: Path,
-              say: Callable[[str], object] = print) -> dict:
+def run_bench(
+    entries: list[str],
+    seeds: list[int],
+    datasets: Path,
+    params_file: Path,
+    out_dir: Path,
+    say: Callable[[str], object] = print,
+) -> dict:
     """Run `entries` and merge them into out_dir/bench.json (entries not run now keep their last results);
     write bench.md from the merged results."""
     from bench.report import markdown
 
     path = out_dir / "bench.json"
     previous = io.read_json(path).get("entries", {}) if path.exists() else {}
-    results = {"machine": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-               "entries": dict(previous), "this_run": {}}
+    results = {
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "entries": dict(previous),
+        "this_run": {},
+    }
 
     saved: set[str] = set()  # entries this run has written (partly, while its seeds run)
 
@@ -181,7 +230,6 @@ def run_bench(entries: list[str], seeds: list[int], datasets: Path, params_file:
             continue
         if "skipped" in entry:
             say(f"bench {name}: skipped, {entry['skipped']}")
-        results["this_run"][name] = ("skipped" if "skipped" in entry
-                                     else "met" if entry["summary"]["met"] else "not met")
+        results["this_run"][name] = "skipped" if "skipped" in entry else "met" if entry["summary"]["met"] else "not met"
         save(entry, name)
     return results

@@ -5,8 +5,10 @@ from __future__ import annotations
 from bench.overlays import target_text
 
 DIGITS = {"chrf": 2, "bleu": 2, "perplexity": 1, "avg_length": 2}  # 0-100 scales; every other metric is 0-1
-HEADER = ("| entry | data | metric | hanflow (mean ± sd) | baseline, same split (mean ± sd) | gain [95% interval] "
-          "| floor / goal | met | seeds | min / seed | first prediction |")
+HEADER = (
+    "| entry | data | metric | hanflow (mean ± sd) | baseline, same split (mean ± sd) | gain [95% interval] "
+    "| floor / goal | met | seeds | min / seed | first prediction |"
+)
 
 
 def number(metric: str, value: float | None, sign: bool = False) -> str:
@@ -26,8 +28,10 @@ def spread(metric: str, figure: dict | None) -> str:
 def interval(metric: str, gain: dict | None) -> str:
     if not gain:
         return "—"
-    return (f"{number(metric, gain['gain'], sign=True)} [{number(metric, gain['low'], sign=True)}, "
-            f"{number(metric, gain['high'], sign=True)}]")
+    return (
+        f"{number(metric, gain['gain'], sign=True)} [{number(metric, gain['low'], sign=True)}, "
+        f"{number(metric, gain['high'], sign=True)}]"
+    )
 
 
 def _target(entry: dict, key: str) -> str:
@@ -59,10 +63,12 @@ def headline_row(name: str, entry: dict) -> str:
     if compare != metric:  # the baseline has another metric than the headline (the parser's: UAS only)
         baseline, gain = f"{compare.upper()} {baseline}", f"{compare.upper()} {gain}"
     status = "" if entry.get("complete") else " (incomplete)"
-    return (f"| {name}{status} | {entry['dataset']}, {test}, in place of {entry['stands_in_for']} | {metric} | "
-            f"**{spread(metric, s['model'].get(metric))}** | {baseline} ({entry['baseline']}) | {gain} | "
-            f"≥ {_target(entry, 'floor')} / {_target(entry, 'goal')} | {_met(s)} | {len(runs)} | "
-            f"{s['minutes_per_seed']} | {_ttfp(entry)} |")
+    return (
+        f"| {name}{status} | {entry['dataset']}, {test}, in place of {entry['stands_in_for']} | {metric} | "
+        f"**{spread(metric, s['model'].get(metric))}** | {baseline} ({entry['baseline']}) | {gain} | "
+        f"≥ {_target(entry, 'floor')} / {_target(entry, 'goal')} | {_met(s)} | {len(runs)} | "
+        f"{s['minutes_per_seed']} | {_ttfp(entry)} |"
+    )
 
 
 def seed_rows(name: str, entry: dict) -> list[str]:
@@ -73,24 +79,36 @@ def seed_rows(name: str, entry: dict) -> list[str]:
         base = ", ".join(f"{m} {number(m, v)}" for m, v in run["baseline"].items() if m != "seconds")
         rows = run.get("rows") or {}
         split = " / ".join(f"{rows[k]:,}" for k in ("train", "dev", "test") if k in rows)
-        out.append(f"| {name} | {seed} | {shown} | {base} | {interval(compare, run['gain'])} | {split} | "
-                   f"{run['test_units']:,} | {run['seconds'] / 60:.1f} |")
+        out.append(
+            f"| {name} | {seed} | {shown} | {base} | {interval(compare, run['gain'])} | {split} | "
+            f"{run['test_units']:,} | {run['seconds'] / 60:.1f} |"
+        )
     return out
 
 
 def markdown(results: dict) -> str:
     entries = results.get("entries", {})
-    lines = ["# hanflow benchmark", "",
-             f"{results.get('machine', '?')}, Python {results.get('python', '?')}, {results.get('cpus', '?')} CPUs; "
-             f"updated {results.get('updated', '?')}. Each entry is params.yaml's defaults plus its overlay "
-             "(bench/overlays/ENTRY.yaml), trained once per seed; a seed sets the data split and the training seed. "
-             "The gain is hanflow minus the baseline built on the same split: its mean over seeds with a paired "
-             "bootstrap 95% interval (1,000 replicates resampling each seed's test units). Reproduce one entry: "
-             "`hanflow bench --entry ENTRY --seeds 13,1,2`.", "", HEADER, "|---" * 11 + "|"]
+    lines = [
+        "# hanflow benchmark",
+        "",
+        f"{results.get('machine', '?')}, Python {results.get('python', '?')}, {results.get('cpus', '?')} CPUs; "
+        f"updated {results.get('updated', '?')}. Each entry is params.yaml's defaults plus its overlay "
+        "(bench/overlays/ENTRY.yaml), trained once per seed; a seed sets the data split and the training seed. "
+        "The gain is hanflow minus the baseline built on the same split: its mean over seeds with a paired "
+        "bootstrap 95% interval (1,000 replicates resampling each seed's test units). Reproduce one entry: "
+        "`hanflow bench --entry ENTRY --seeds 13,1,2`.",
+        "",
+        HEADER,
+        "|---" * 11 + "|",
+    ]
     lines += [headline_row(name, entry) for name, entry in entries.items()]
-    lines += ["", "Per seed (gain: that seed's paired bootstrap 95% interval; units: what the bootstrap resamples):",
-              "", "| entry | seed | hanflow | baseline | gain [95% interval] | train / dev / test | units | minutes |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Per seed (gain: that seed's paired bootstrap 95% interval; units: what the bootstrap resamples):",
+        "",
+        "| entry | seed | hanflow | baseline | gain [95% interval] | train / dev / test | units | minutes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, entry in entries.items():
         lines += seed_rows(name, entry)
     return "\n".join(lines) + "\n"

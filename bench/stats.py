@@ -40,16 +40,22 @@ def entity_stats(gold: Sequence[Sequence[tuple]], pred: Sequence[Sequence[tuple]
     return np.asarray(rows, dtype=float).reshape(-1, 3)
 
 
-def attachment_stats(gold_heads: Sequence[Sequence[int]], pred_heads: Sequence[Sequence[int]],
-                     gold_rels: Sequence[Sequence[str]] | None = None,
-                     pred_rels: Sequence[Sequence[str]] | None = None) -> np.ndarray:
+def attachment_stats(
+    gold_heads: Sequence[Sequence[int]],
+    pred_heads: Sequence[Sequence[int]],
+    gold_rels: Sequence[Sequence[str]] | None = None,
+    pred_rels: Sequence[Sequence[str]] | None = None,
+) -> np.ndarray:
     """[n, 3] per sentence: words, words with the right head, words with the right head and relation (0 when
     no relations are given: a baseline that predicts heads only)."""
     rows = []
     for k, (gh, ph) in enumerate(zip(gold_heads, pred_heads)):
         hits = [int(a) == int(b) for a, b in zip(gh, ph)]
-        labelled = 0 if gold_rels is None or pred_rels is None else sum(
-            h and a == b for h, a, b in zip(hits, gold_rels[k], pred_rels[k]))
+        labelled = (
+            0
+            if gold_rels is None or pred_rels is None
+            else sum(h and a == b for h, a, b in zip(hits, gold_rels[k], pred_rels[k]))
+        )
         rows.append((len(gh), sum(hits), labelled))
     return np.asarray(rows, dtype=float).reshape(-1, 3)
 
@@ -74,14 +80,14 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def accuracy(sums: np.ndarray) -> np.ndarray:
     k = (sums.shape[-1] - 1) // 3
-    return _ratio(sums[..., 0], sums[..., 1 + k:1 + 2 * k].sum(-1))
+    return _ratio(sums[..., 0], sums[..., 1 + k : 1 + 2 * k].sum(-1))
 
 
 def macro_f1(sums: np.ndarray) -> np.ndarray:
     """Mean F1 over every class (one absent from the sample and never predicted counts 0, as sklearn's
     zero_division=0 over all the schema's labels)."""
     k = (sums.shape[-1] - 1) // 3
-    tp, gold, pred = sums[..., 1:1 + k], sums[..., 1 + k:1 + 2 * k], sums[..., 1 + 2 * k:]
+    tp, gold, pred = sums[..., 1 : 1 + k], sums[..., 1 + k : 1 + 2 * k], sums[..., 1 + 2 * k :]
     return _ratio(2 * tp, gold + pred).mean(-1)
 
 
@@ -107,12 +113,18 @@ def chrf(sums: np.ndarray, beta: float = CHRF_BETA) -> np.ndarray:
     orders = both.sum(-1)
     precision = _ratio(np.where(both, _ratio(match, hyp), 0).sum(-1), orders)
     recall = _ratio(np.where(both, _ratio(match, ref), 0).sum(-1), orders)
-    factor = beta ** 2
+    factor = beta**2
     return 100 * _ratio((1 + factor) * precision * recall, factor * precision + recall)
 
 
 METRICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "accuracy": accuracy, "macro_f1": macro_f1, "f1": entity_f1, "chrf": chrf, "uas": uas, "las": las}
+    "accuracy": accuracy,
+    "macro_f1": macro_f1,
+    "f1": entity_f1,
+    "chrf": chrf,
+    "uas": uas,
+    "las": las,
+}
 
 
 def score(stats: np.ndarray, metric: str) -> float:
@@ -152,12 +164,15 @@ def _interval(point: float, gains: np.ndarray) -> dict:
 
 def _check_paired(model: np.ndarray, baseline: np.ndarray) -> None:
     if model.shape[0] != baseline.shape[0] or model.shape[0] == 0:
-        raise ValueError(f"paired bootstrap needs the same non-empty test units for both systems "
-                         f"({model.shape[0]} and {baseline.shape[0]} units)")
+        raise ValueError(
+            f"paired bootstrap needs the same non-empty test units for both systems "
+            f"({model.shape[0]} and {baseline.shape[0]} units)"
+        )
 
 
-def paired_bootstrap(model: np.ndarray, baseline: np.ndarray, metric: str, replicates: int = REPLICATES,
-                     seed: int = BOOTSTRAP_SEED) -> dict:
+def paired_bootstrap(
+    model: np.ndarray, baseline: np.ndarray, metric: str, replicates: int = REPLICATES, seed: int = BOOTSTRAP_SEED
+) -> dict:
     """The gain (model - baseline) on `metric` and its 95% percentile interval: both systems' unit statistics
     ([units, d], row k of each = the same test unit) are resampled with the same draws."""
     _check_paired(model, baseline)
@@ -166,8 +181,13 @@ def paired_bootstrap(model: np.ndarray, baseline: np.ndarray, metric: str, repli
     return _interval(point, _gains(model, baseline, metric, weights))
 
 
-def mean_gain_interval(pairs: Sequence[tuple[np.ndarray, np.ndarray]], metric: str, shared: bool = False,
-                       replicates: int = REPLICATES, seed: int = BOOTSTRAP_SEED) -> dict:
+def mean_gain_interval(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    metric: str,
+    shared: bool = False,
+    replicates: int = REPLICATES,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict:
     """The mean over seeds of the gain and its 95% interval: each replicate resamples every seed's test set
     and averages the seeds' gains. `shared`: the seeds were scored on the same test units (a fixed test
     file), which one set of draws then resamples for all of them; else each seed's carved test set is
@@ -189,5 +209,8 @@ def mean_gain_interval(pairs: Sequence[tuple[np.ndarray, np.ndarray]], metric: s
 def mean_sd(values: Sequence[float]) -> dict:
     """Mean and sample standard deviation (None for a single value) over seeds."""
     values = [float(v) for v in values]
-    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None,
-            "n": len(values)}
+    return {
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else None,
+        "n": len(values),
+    }

@@ -30,8 +30,12 @@ WORK_DIR = Path("data/bench/perf_n21")  # ignored by git, as the bench work dirs
 STAMP = "perf_prepared.json"
 
 
-def prepare_nsmc(datasets: Path, params_file: Path = Path("params.yaml"), work_dir: Path = WORK_DIR,
-                 log: Callable[[str], Any] = print) -> dict:
+def prepare_nsmc(
+    datasets: Path,
+    params_file: Path = Path("params.yaml"),
+    work_dir: Path = WORK_DIR,
+    log: Callable[[str], Any] = print,
+) -> dict:
     """The n21 params section for NSMC with its encoded table in `work_dir` (built when missing or stale)."""
     from bench.overlays import entry_overrides, load_overlay
     from flows.pipeline import run_stage
@@ -58,13 +62,26 @@ def model_config_for(section: dict, encoded: pa.Table) -> dict:
     from tasks import io
 
     cfg = section["train"]
-    return {"architecture": "n21.SequenceClassifier",
-            "vocab_size": len(io.read_json(Path(section["work_dir"]) / "vocab.json")["itos"]),
-            "num_classes": int(np.max(encoded.column("label_id").to_numpy())) + 1,
-            **{k: cfg[k] for k in ("encoder", "pooling", "activation", "emb_dim", "hidden_dim", "num_layers",
-                                   "kernel_sizes", "dropout")},
-            "ngram_buckets": int((section["encode"].get("ngrams") or {}).get("buckets", 0)),
-            "ngram_dim": int(cfg.get("ngram_dim", 64))}
+    return {
+        "architecture": "n21.SequenceClassifier",
+        "vocab_size": len(io.read_json(Path(section["work_dir"]) / "vocab.json")["itos"]),
+        "num_classes": int(np.max(encoded.column("label_id").to_numpy())) + 1,
+        **{
+            k: cfg[k]
+            for k in (
+                "encoder",
+                "pooling",
+                "activation",
+                "emb_dim",
+                "hidden_dim",
+                "num_layers",
+                "kernel_sizes",
+                "dropout",
+            )
+        },
+        "ngram_buckets": int((section["encode"].get("ngrams") or {}).get("buckets", 0)),
+        "ngram_dim": int(cfg.get("ngram_dim", 64)),
+    }
 
 
 def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -93,8 +110,15 @@ def batch_inputs(inputs, index: np.ndarray, width: int | None, cfg: dict) -> lis
     return args
 
 
-def train_epoch(model: nn.Module, inputs, labels: np.ndarray, batches: list[np.ndarray],
-                optimizer: torch.optim.Optimizer, cfg: dict, width: int | None) -> tuple[int, int]:
+def train_epoch(
+    model: nn.Module,
+    inputs,
+    labels: np.ndarray,
+    batches: list[np.ndarray],
+    optimizer: torch.optim.Optimizer,
+    cfg: dict,
+    width: int | None,
+) -> tuple[int, int]:
     """One pass over `batches`; returns the real tokens and the rows seen."""
     loss_fn, grad_clip = nn.CrossEntropyLoss(), float(cfg.get("grad_clip", 0.0))
     model.train()
@@ -136,7 +160,7 @@ class _Run:
             order = bucket_batches(inputs.lengths[train_idx], batch_size, self.shuffler)
         else:  # the baseline: random batches, every one padded to the dataset's longest row
             perm = torch.randperm(len(train_idx), generator=self.shuffler).numpy()
-            order = [perm[i: i + batch_size] for i in range(0, len(perm), batch_size)]
+            order = [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
         batches = [train_idx[b] for b in order]
         started = time.perf_counter()
         tokens, rows = train_epoch(self.model, inputs, labels, batches, self.optimizer, self.cfg, pad_to)
@@ -151,8 +175,9 @@ class _Run:
         from tasks.train import predict_classifier
 
         ngrams = encoded.column("ngram_ids").take(index) if self.ngrams else None
-        pred, _ = predict_classifier(self.model, encoded.column("ids").take(index), 256, "cpu",
-                                     int(self.cfg.get("max_len", 0)) or None, ngrams)
+        pred, _ = predict_classifier(
+            self.model, encoded.column("ids").take(index), 256, "cpu", int(self.cfg.get("max_len", 0)) or None, ngrams
+        )
         return float((pred == labels[index]).mean())
 
     def track_dev(self, encoded: pa.Table, labels: np.ndarray, dev_idx: np.ndarray) -> None:
@@ -165,12 +190,15 @@ class _Run:
 
     def summary(self, encoded: pa.Table, labels: np.ndarray, test_idx: np.ndarray) -> dict:
         self.stopper.restore(self.model)
-        return {"sentences_per_s": round(self.rows / sum(self.seconds), 1),
-                "epoch_seconds": [round(s, 2) for s in self.seconds],
-                "padding_share": round(1 - self.tokens / max(1, self.padded_positions), 3),
-                "dev_accuracy_per_epoch": [round(a, 4) for a in self.dev_curve],
-                "best_epoch": self.stopper.best_epoch, "best_dev_accuracy": round(self.stopper.best, 4),
-                "test_accuracy": round(self.accuracy(encoded, labels, test_idx), 4)}
+        return {
+            "sentences_per_s": round(self.rows / sum(self.seconds), 1),
+            "epoch_seconds": [round(s, 2) for s in self.seconds],
+            "padding_share": round(1 - self.tokens / max(1, self.padded_positions), 3),
+            "dev_accuracy_per_epoch": [round(a, 4) for a in self.dev_curve],
+            "best_epoch": self.stopper.best_epoch,
+            "best_dev_accuracy": round(self.stopper.best, 4),
+            "test_accuracy": round(self.accuracy(encoded, labels, test_idx), 4),
+        }
 
 
 def _splits(encoded: pa.Table, train_rows: int | None, seed: int) -> dict[str, np.ndarray]:
@@ -182,8 +210,15 @@ def _splits(encoded: pa.Table, train_rows: int | None, seed: int) -> dict[str, n
     return out
 
 
-def n21_throughput(encoded: pa.Table, model_config: dict, cfg: dict, epochs: int = 2,
-                   train_rows: int | None = None, threads: int = 1, log: Callable[[str], Any] = print) -> dict:
+def n21_throughput(
+    encoded: pa.Table,
+    model_config: dict,
+    cfg: dict,
+    epochs: int = 2,
+    train_rows: int | None = None,
+    threads: int = 1,
+    log: Callable[[str], Any] = print,
+) -> dict:
     """Sentences/s of N21 training with length-bucketed batches and with the padded-to-max baseline.
 
     Same model, same initial weights, same epochs, same batch size; the two alternate epoch by epoch
@@ -199,29 +234,44 @@ def n21_throughput(encoded: pa.Table, model_config: dict, cfg: dict, epochs: int
     labels = encoded.column("label_id").to_numpy().astype(np.int64)
     width = int(inputs.lengths.max())
     # Untimed warm-up (allocator, kernels, page cache), so that neither side pays for it.
-    _Run("warm-up", model_config, cfg, seed).epoch(inputs, labels, idx["train"][: 10 * int(cfg.get("batch_size", 64))],
-                                                   width)
+    _Run("warm-up", model_config, cfg, seed).epoch(
+        inputs, labels, idx["train"][: 10 * int(cfg.get("batch_size", 64))], width
+    )
     runs = {"bucketed": _Run("bucketed", model_config, cfg, seed), "padded": _Run("padded", model_config, cfg, seed)}
     load_before = os.getloadavg()
     for epoch in range(epochs):
-        for name in (("bucketed", "padded") if epoch % 2 == 0 else ("padded", "bucketed")):
+        for name in ("bucketed", "padded") if epoch % 2 == 0 else ("padded", "bucketed"):
             seconds = runs[name].epoch(inputs, labels, idx["train"], None if name == "bucketed" else width)
             runs[name].track_dev(encoded, labels, idx["dev"])
             log(f"train_perf: epoch {epoch + 1} {name}: {seconds:.1f}s, dev accuracy {runs[name].dev_curve[-1]:.4f}")
-    result: dict[str, Any] = {"train_rows": len(idx["train"]), "dev_rows": len(idx["dev"]),
-                              "test_rows": len(idx["test"]), "epochs": epochs, "threads": threads,
-                              "batch_size": int(cfg.get("batch_size", 64)), "padded_width": width}
+    result: dict[str, Any] = {
+        "train_rows": len(idx["train"]),
+        "dev_rows": len(idx["dev"]),
+        "test_rows": len(idx["test"]),
+        "epochs": epochs,
+        "threads": threads,
+        "batch_size": int(cfg.get("batch_size", 64)),
+        "padded_width": width,
+    }
     for name, run in runs.items():
         result[name] = run.summary(encoded, labels, idx["test"])
     result["ratio"] = round(result["bucketed"]["sentences_per_s"] / result["padded"]["sentences_per_s"], 2)
-    result["load_average"] = {"before": [round(x, 2) for x in load_before],
-                              "after": [round(x, 2) for x in os.getloadavg()]}
+    result["load_average"] = {
+        "before": [round(x, 2) for x in load_before],
+        "after": [round(x, 2) for x in os.getloadavg()],
+    }
     return result
 
 
-def thread_comparison(encoded: pa.Table, model_config: dict, cfg: dict, train_rows: int | None = None,
-                      counts: tuple[int, ...] = (1, 2), repeats: int = 2,
-                      log: Callable[[str], Any] = print) -> dict:
+def thread_comparison(
+    encoded: pa.Table,
+    model_config: dict,
+    cfg: dict,
+    train_rows: int | None = None,
+    counts: tuple[int, ...] = (1, 2),
+    repeats: int = 2,
+    log: Callable[[str], Any] = print,
+) -> dict:
     """Seconds of one bucketed N21 epoch (fresh model, same seed) per thread count, interleaved `repeats` times."""
     from tasks.train import ModelInputs
 
@@ -232,16 +282,21 @@ def thread_comparison(encoded: pa.Table, model_config: dict, cfg: dict, train_ro
     seconds: dict[int, list[float]] = {n: [] for n in counts}
     load_before = os.getloadavg()
     for repeat in range(repeats):
-        for n in (counts if repeat % 2 == 0 else tuple(reversed(counts))):
+        for n in counts if repeat % 2 == 0 else tuple(reversed(counts)):
             torch.set_num_threads(n)
             seconds[n].append(_Run(f"threads={n}", model_config, cfg, seed).epoch(inputs, labels, idx["train"], None))
             log(f"train_perf: {n} thread(s), one epoch: {seconds[n][-1]:.1f}s")
-    out: dict[str, Any] = {"train_rows": len(idx["train"]), "repeats": repeats,
-                           "epoch_seconds": {str(n): [round(s, 2) for s in v] for n, v in seconds.items()},
-                           "median_epoch_seconds": {str(n): round(statistics.median(v), 2) for n, v in seconds.items()},
-                           "cpu_count": os.cpu_count()}
-    out["load_average"] = {"before": [round(x, 2) for x in load_before],
-                           "after": [round(x, 2) for x in os.getloadavg()]}
+    out: dict[str, Any] = {
+        "train_rows": len(idx["train"]),
+        "repeats": repeats,
+        "epoch_seconds": {str(n): [round(s, 2) for s in v] for n, v in seconds.items()},
+        "median_epoch_seconds": {str(n): round(statistics.median(v), 2) for n, v in seconds.items()},
+        "cpu_count": os.cpu_count(),
+    }
+    out["load_average"] = {
+        "before": [round(x, 2) for x in load_before],
+        "after": [round(x, 2) for x in os.getloadavg()],
+    }
     return out
 
 
@@ -262,13 +317,17 @@ def main(argv: list[str] | None = None) -> dict:
     section = prepare_nsmc(args.datasets, args.params, args.work_dir)
     encoded = io.read_table(Path(section["work_dir"]) / "encoded.parquet")
     config, cfg = model_config_for(section, encoded), section["train"]
-    result: dict[str, Any] = {"machine": platform.platform(), "cpu_count": os.cpu_count(),
-                              "torch": torch.__version__, "command": "python -m bench.train_perf "
-                              + " ".join(argv if argv is not None else sys.argv[1:])}
+    result: dict[str, Any] = {
+        "machine": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "command": "python -m bench.train_perf " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     result["batching"] = n21_throughput(encoded, config, cfg, args.epochs, args.train_rows or None, args.threads)
     if args.thread_repeats:
-        result["threads"] = thread_comparison(encoded, config, cfg, args.thread_rows or None,
-                                              repeats=args.thread_repeats)
+        result["threads"] = thread_comparison(
+            encoded, config, cfg, args.thread_rows or None, repeats=args.thread_repeats
+        )
     io.write_json(result, args.out)
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return result

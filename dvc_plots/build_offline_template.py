@@ -14,8 +14,11 @@ import sys
 import tarfile
 from pathlib import Path
 
-PACKAGES = (("vega", "build/vega.min.js"), ("vega-lite", "build/vega-lite.min.js"),
-            ("vega-embed", "build/vega-embed.min.js"))
+PACKAGES = (
+    ("vega", "build/vega.min.js"),
+    ("vega-lite", "build/vega-lite.min.js"),
+    ("vega-embed", "build/vega-embed.min.js"),
+)
 OUT = Path(__file__).resolve().parent / "offline.html"
 
 
@@ -31,7 +34,7 @@ def build(folder: Path) -> str:
         if not matches:
             raise SystemExit(f"no {name}-*.tgz in {folder}: run `npm pack vega@5 vega-lite@5 vega-embed@6` there")
         tgz = matches[-1]
-        version = tgz.name[len(name) + 1:-len(".tgz")]
+        version = tgz.name[len(name) + 1 : -len(".tgz")]
         versions.append(f"{name}@{version}")
         code = _read(tgz, member)
         if "</script" in code or "{plot_divs}" in code or "{scripts}" in code:
@@ -45,13 +48,14 @@ def build(folder: Path) -> str:
         "     Used through .dvc/config (plots.html_template) or `dvc plots show --html-template dvc_plots/offline.html`.\n"
         f"     Inlines {', '.join(versions)} (build/*.min.js from the npm registry;\n"
         "     regenerate with dvc_plots/build_offline_template.py). Those three packages are BSD-3-Clause,\n"
-        "     University of Washington Interactive Data Lab:\n"
-        + license_text.replace("--", "- -") + "-->\n"
-        "<html>\n<head>\n    {refresh_tag}\n    <meta charset=\"utf-8\">\n"
+        "     University of Washington Interactive Data Lab:\n" + license_text.replace("--", "- -") + "-->\n"
+        '<html>\n<head>\n    {refresh_tag}\n    <meta charset="utf-8">\n'
         "    <title>hanflow plots (DVC, offline)</title>\n"
     )
-    tail = ("    <style>\n        body { font-family: sans-serif; }\n        table { border-spacing: 15px; }\n"
-            "    </style>\n</head>\n<body>\n    {plot_divs}\n</body>\n</html>\n")
+    tail = (
+        "    <style>\n        body { font-family: sans-serif; }\n        table { border-spacing: 15px; }\n"
+        "    </style>\n</head>\n<body>\n    {plot_divs}\n</body>\n</html>\n"
+    )
     return head + "".join(scripts) + tail
 
 

@@ -42,14 +42,18 @@ def promote_settings(problem: str, section: dict) -> dict:
     cfg = dict(section.get("promote") or {})
     metric = cfg.get("metric") or DEFAULT_METRIC.get(problem, "accuracy")
     higher = cfg.get("higher_is_better")
-    return {"metric": metric, "higher_is_better": (metric not in LOWER_IS_BETTER) if higher is None else bool(higher),
-            "min_gain": float(cfg.get("min_gain") or 0.0),
-            "champion_dir": str(cfg.get("champion_dir") or f"champions/{problem}"),
-            "git_commit": bool(cfg.get("git_commit", True))}
+    return {
+        "metric": metric,
+        "higher_is_better": (metric not in LOWER_IS_BETTER) if higher is None else bool(higher),
+        "min_gain": float(cfg.get("min_gain") or 0.0),
+        "champion_dir": str(cfg.get("champion_dir") or f"champions/{problem}"),
+        "git_commit": bool(cfg.get("git_commit", True)),
+    }
 
 
-def is_better(challenger: float | None, champion: float | None, higher_is_better: bool = True,
-              min_gain: float = 0.0) -> bool:
+def is_better(
+    challenger: float | None, champion: float | None, higher_is_better: bool = True, min_gain: float = 0.0
+) -> bool:
     """Promote? No champion: yes. A missing or NaN challenger score: never. A tie with min_gain 0: yes."""
     if challenger is None or (isinstance(challenger, float) and math.isnan(challenger)):
         return False
@@ -150,14 +154,24 @@ class ChampionStore:
                 os.replace(swap / "current", self.previous)
         finally:
             shutil.rmtree(swap, ignore_errors=True)
-        earlier = [e for e in self.history() if e.get("decision") in ("promoted", "rollback")
-                   and e.get("champion_version") == restored]
-        return self.record({"decision": "rollback", "reason": reason, "champion_version": restored,
-                            "replaced_version": replaced,
-                            "metrics": (earlier[-1].get("champion_metrics") if earlier else None)})
+        earlier = [
+            e
+            for e in self.history()
+            if e.get("decision") in ("promoted", "rollback") and e.get("champion_version") == restored
+        ]
+        return self.record(
+            {
+                "decision": "rollback",
+                "reason": reason,
+                "champion_version": restored,
+                "replaced_version": replaced,
+                "metrics": (earlier[-1].get("champion_metrics") if earlier else None),
+            }
+        )
 
 
 # ---- the evaluation set both models are scored on
+
 
 def _module(problem: str):
     return importlib.import_module(f"flows.{problem}")
@@ -185,21 +199,33 @@ def export_eval_set(problem: str, section: dict, out_dir: str | Path) -> dict:
         path, fmt, mapping = out_dir / "eval_set.conllu", "conllu", {}
         path.write_text(write_conllu(rows), encoding="utf-8")
     else:
-        keep = {"n21": ("id", "text", "label"), "n2n": ("id", "text", "entities"),
-                "n2m": ("question", "answer", "label")}[problem]
+        keep = {
+            "n21": ("id", "text", "label"),
+            "n2n": ("id", "text", "entities"),
+            "n2m": ("question", "answer", "label"),
+        }[problem]
         path, fmt = out_dir / "eval_set.jsonl", "jsonl"
-        mapping = {"n21": {"id": "id", "text": "text", "label": "label"},
-                   "n2m": {"question": "question", "answer": "answer", "label": "label"}}.get(problem, {})
+        mapping = {
+            "n21": {"id": "id", "text": "text", "label": "label"},
+            "n2m": {"question": "question", "answer": "answer", "label": "label"},
+        }.get(problem, {})
         lines = [json.dumps({k: r[k] for k in keep if r.get(k) is not None}, ensure_ascii=False) for r in rows]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return {"path": str(path), "format": fmt, "mapping": mapping, "rows": len(rows), "split": split,
-            "version": content_hash(path)}
+    return {
+        "path": str(path),
+        "format": fmt,
+        "mapping": mapping,
+        "rows": len(rows),
+        "split": split,
+        "version": content_hash(path),
+    }
 
 
 def evaluate_model(problem: str, model_dir: str | Path, eval_set: dict, out_dir: str | Path) -> dict:
     """The problem's own `hanflow evaluate` on the exported evaluation set."""
-    return _module(problem).evaluate_command(Path(model_dir), Path(eval_set["path"]), eval_set["format"], "utf-8",
-                                             dict(eval_set["mapping"]), Path(out_dir))
+    return _module(problem).evaluate_command(
+        Path(model_dir), Path(eval_set["path"]), eval_set["format"], "utf-8", dict(eval_set["mapping"]), Path(out_dir)
+    )
 
 
 def _headline(problem: str, metrics: dict) -> dict:
@@ -209,17 +235,28 @@ def _headline(problem: str, metrics: dict) -> dict:
         return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
 
 
-def decide(problem: str, section: dict, challenger_dir: str | Path, store: ChampionStore,
-           versions: dict | None = None, evaluate: Callable[..., dict] = evaluate_model,
-           work_dir: str | Path | None = None) -> dict:
+def decide(
+    problem: str,
+    section: dict,
+    challenger_dir: str | Path,
+    store: ChampionStore,
+    versions: dict | None = None,
+    evaluate: Callable[..., dict] = evaluate_model,
+    work_dir: str | Path | None = None,
+) -> dict:
     """Score challenger and champion on the same set, promote the challenger if it is at least as good.
 
     Every outcome is recorded: promoted, refused, kept (the challenger is the champion) or failed
     (then re-raised; the champion is untouched because nothing moves before both scores exist).
     """
     cfg = promote_settings(problem, section)
-    base = {"problem": problem, "metric": cfg["metric"], "higher_is_better": cfg["higher_is_better"],
-            "min_gain": cfg["min_gain"], **(versions or {})}
+    base = {
+        "problem": problem,
+        "metric": cfg["metric"],
+        "higher_is_better": cfg["higher_is_better"],
+        "min_gain": cfg["min_gain"],
+        **(versions or {}),
+    }
     try:
         challenger_dir = Path(challenger_dir)
         if not challenger_dir.is_dir():
@@ -229,8 +266,14 @@ def decide(problem: str, section: dict, challenger_dir: str | Path, store: Champ
         champion_version = content_hash(champion) if champion else None
         base.update(challenger_version=challenger_version, champion_version_before=champion_version)
         if champion_version == challenger_version:
-            return store.record({**base, "decision": "kept", "champion_version": champion_version,
-                                 "reason": "the challenger is the champion (nothing retrained)"})
+            return store.record(
+                {
+                    **base,
+                    "decision": "kept",
+                    "champion_version": champion_version,
+                    "reason": "the challenger is the champion (nothing retrained)",
+                }
+            )
         out = Path(work_dir or section["work_dir"]) / "eval" / "champion_vs_challenger"
         eval_set = export_eval_set(problem, section, out)
         started = time.perf_counter()
@@ -240,35 +283,69 @@ def decide(problem: str, section: dict, challenger_dir: str | Path, store: Champ
         metric = cfg["metric"]
         for who, metrics in scores.items():
             if metric not in metrics:
-                raise ChampionError(f"{who} metrics have no {metric!r} (params {problem}.promote.metric); "
-                                    f"they have {sorted(k for k, v in metrics.items() if isinstance(v, (int, float)))}")
+                raise ChampionError(
+                    f"{who} metrics have no {metric!r} (params {problem}.promote.metric); "
+                    f"they have {sorted(k for k, v in metrics.items() if isinstance(v, (int, float)))}"
+                )
         new, old = scores["challenger"][metric], (scores["champion"][metric] if champion else None)
         promote = is_better(new, old, cfg["higher_is_better"], cfg["min_gain"])
-        entry = {**base, "eval_set": {k: eval_set[k] for k in ("rows", "split", "version", "path")},
-                 "challenger_metrics": _headline(problem, scores["challenger"]),
-                 "champion_metrics_before": _headline(problem, scores["champion"]) if champion else None,
-                 "challenger_score": new, "champion_score": old,
-                 "evaluation_seconds": round(time.perf_counter() - started, 2)}
+        entry = {
+            **base,
+            "eval_set": {k: eval_set[k] for k in ("rows", "split", "version", "path")},
+            "challenger_metrics": _headline(problem, scores["challenger"]),
+            "champion_metrics_before": _headline(problem, scores["champion"]) if champion else None,
+            "challenger_score": new,
+            "champion_score": old,
+            "evaluation_seconds": round(time.perf_counter() - started, 2),
+        }
         better = ">=" if cfg["higher_is_better"] else "<="
         if promote:
             store.install(challenger_dir)
-            reason = (f"no champion yet: first model promoted ({metric} {new:.4f})" if old is None else
-                      f"challenger {metric} {new:.4f} {better} champion {old:.4f}"
-                      + (f" + {cfg['min_gain']}" if cfg["min_gain"] else ""))
-            return store.record({**entry, "decision": "promoted", "reason": reason,
-                                 "champion_version": challenger_version,
-                                 "champion_metrics": entry["challenger_metrics"]})
-        return store.record({**entry, "decision": "refused", "champion_version": champion_version,
-                             "champion_metrics": entry["champion_metrics_before"],
-                             "reason": f"challenger {metric} {new:.4f} is not {better} champion {old:.4f}"
-                                       + (f" + {cfg['min_gain']}" if cfg["min_gain"] else "")})
+            reason = (
+                f"no champion yet: first model promoted ({metric} {new:.4f})"
+                if old is None
+                else f"challenger {metric} {new:.4f} {better} champion {old:.4f}"
+                + (f" + {cfg['min_gain']}" if cfg["min_gain"] else "")
+            )
+            return store.record(
+                {
+                    **entry,
+                    "decision": "promoted",
+                    "reason": reason,
+                    "champion_version": challenger_version,
+                    "champion_metrics": entry["challenger_metrics"],
+                }
+            )
+        return store.record(
+            {
+                **entry,
+                "decision": "refused",
+                "champion_version": champion_version,
+                "champion_metrics": entry["champion_metrics_before"],
+                "reason": f"challenger {metric} {new:.4f} is not {better} champion {old:.4f}"
+                + (f" + {cfg['min_gain']}" if cfg["min_gain"] else ""),
+            }
+        )
     except Exception as err:
-        store.record({**base, "decision": "failed", "champion_version": content_hash(store.current),
-                      "reason": f"{type(err).__name__}: {err}"})
+        store.record(
+            {
+                **base,
+                "decision": "failed",
+                "champion_version": content_hash(store.current),
+                "reason": f"{type(err).__name__}: {err}",
+            }
+        )
         raise
 
 
 def record_failure(problem: str, store: ChampionStore, err: BaseException, versions: dict | None = None) -> dict:
     """A run that failed before the comparison (ingest, validation, training): recorded, champion untouched."""
-    return store.record({"problem": problem, "decision": "failed", "champion_version": content_hash(store.current),
-                         "reason": f"{type(err).__name__}: {err}", **(versions or {})})
+    return store.record(
+        {
+            "problem": problem,
+            "decision": "failed",
+            "champion_version": content_hash(store.current),
+            "reason": f"{type(err).__name__}: {err}",
+            **(versions or {}),
+        }
+    )

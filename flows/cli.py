@@ -77,13 +77,17 @@ class _Commands(TyperGroup):
             raise typer.Exit(1) from None
         except Exception as err:  # a bug or an unforeseen fault: the user still gets one line
             logged = errors.log_exception(err)
-            typer.secho(f"error: {type(err).__name__}: {err} ({errors.where(logged)})", fg=typer.colors.RED,
-                        err=True)
+            typer.secho(f"error: {type(err).__name__}: {err} ({errors.where(logged)})", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
 
 
-app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="hanflow: raw Korean text -> trained, evaluated, versioned models.")
+app = typer.Typer(
+    cls=_Commands,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="hanflow: raw Korean text -> trained, evaluated, versioned models.",
+)
 
 
 from flows.label import label_app  # noqa: E402
@@ -92,9 +96,15 @@ app.add_typer(label_app, name="label", cls=_Commands)
 
 
 @app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", envvar="HANFLOW_DEBUG",
-                                     help="Show tracebacks on the terminal (else they go to the error log: "
-                                          "$HANFLOW_ERROR_LOG or ~/.cache/hanflow/error.log)")) -> None:
+def _main(
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        envvar="HANFLOW_DEBUG",
+        help="Show tracebacks on the terminal (else they go to the error log: "
+        "$HANFLOW_ERROR_LOG or ~/.cache/hanflow/error.log)",
+    ),
+) -> None:
     errors.set_debug(debug)
 
 
@@ -159,12 +169,22 @@ def run(
             _fail(f"{name} flow failed: {err}", logged=True)
         metrics_path = resolve("${work_dir}/eval/metrics.json", p)
         metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
-        print(json.dumps({"problem": name, "model_dir": p["model_dir"], "metrics_path": metrics_path,
-                          "metrics": problem_module(name).headline(metrics)}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "problem": name,
+                    "model_dir": p["model_dir"],
+                    "metrics_path": metrics_path,
+                    "metrics": problem_module(name).headline(metrics),
+                },
+                ensure_ascii=False,
+            )
+        )
 
 
-ModelOption = typer.Option(..., "--model", help="A model directory (data/n21/model), or champion (champion:n21): "
-                                                "the promoted one")
+ModelOption = typer.Option(
+    ..., "--model", help="A model directory (data/n21/model), or champion (champion:n21): the promoted one"
+)
 ModelProblemOption = typer.Option(None, "--problem", help="Read from the model directory when not given")
 
 
@@ -185,8 +205,10 @@ def _column_mapping(items: list[str]) -> dict:
     for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
-            _fail(f"--column {item!r}: expected FIELD=COLUMN, e.g. --column text=review (--column id=null: no id "
-                  "column)", 2)
+            _fail(
+                f"--column {item!r}: expected FIELD=COLUMN, e.g. --column text=review (--column id=null: no id column)",
+                2,
+            )
         value = value.strip()
         mapping[key.strip()] = None if value.casefold() in ("", "null", "none") else value
     return mapping
@@ -197,18 +219,28 @@ def evaluate(
     model: str = ModelOption,
     data: Path = typer.Option(..., help="A data file in a supported format (n2n, n2path: or a folder of them)"),
     problem: Optional[Problem] = ModelProblemOption,
-    format: str = typer.Option(None, "--format", help="n21: nsmc|csv|tsv|jsonl|parquet; n2n: kmou|klp|klue|jsonl; "
-                                                      "n2m: chatbot|csv|tsv|jsonl; n2path: conllu|klue_dp "
-                                                      "(default: from the suffix)"),
-    column: Optional[list[str]] = typer.Option(None, help="FIELD=COLUMN: n21 id|text|label, n2m question|answer|label; "
-                                                          "id=null numbers the rows (default: the training columns)"),
-    header: bool = typer.Option(True, "--header/--no-header",
-                                help="CSV/TSV without a header line: columns by position (--column text=1)"),
+    format: str = typer.Option(
+        None,
+        "--format",
+        help="n21: nsmc|csv|tsv|jsonl|parquet; n2n: kmou|klp|klue|jsonl; "
+        "n2m: chatbot|csv|tsv|jsonl; n2path: conllu|klue_dp "
+        "(default: from the suffix)",
+    ),
+    column: Optional[list[str]] = typer.Option(
+        None,
+        help="FIELD=COLUMN: n21 id|text|label, n2m question|answer|label; "
+        "id=null numbers the rows (default: the training columns)",
+    ),
+    header: bool = typer.Option(
+        True, "--header/--no-header", help="CSV/TSV without a header line: columns by position (--column text=1)"
+    ),
     encoding: str = typer.Option("utf-8"),
-    out: Optional[Path] = typer.Option(None, help="Write the metrics JSON here; quarantined rows go to "
-                                                  "<stem>.quarantine.parquet beside it"),
-    params_file: Path = typer.Option(Path("params.yaml"), "--params", help="Where --model champion finds "
-                                                                           "promote.champion_dir"),
+    out: Optional[Path] = typer.Option(
+        None, help="Write the metrics JSON here; quarantined rows go to <stem>.quarantine.parquet beside it"
+    ),
+    params_file: Path = typer.Option(
+        Path("params.yaml"), "--params", help="Where --model champion finds promote.champion_dir"
+    ),
 ) -> None:
     """Evaluate a trained model on any file; prints the metrics and writes them as JSON."""
     from tasks import io
@@ -228,13 +260,17 @@ def evaluate(
     out_dir = (out.parent if out else model_dir / "..").resolve() / f"eval-{data.stem}"
     quarantine = out.with_name(f"{out.stem}.quarantine.parquet") if out else out_dir / "quarantine.parquet"
     try:
-        metrics = module.evaluate_command(model_dir, data, fmt, encoding, mapping, out_dir, header=header,
-                                          quarantine_path=quarantine)
+        metrics = module.evaluate_command(
+            model_dir, data, fmt, encoding, mapping, out_dir, header=header, quarantine_path=quarantine
+        )
     except (FileNotFoundError, ValueError, KeyError) as err:
         _fail(for_evaluate(str(err).strip('"') if isinstance(err, KeyError) else str(err)), 2)
     if metrics.get("quarantine_path"):
-        typer.echo(f"{metrics['rows_quarantined']} row(s) of {data} were quarantined and not scored; each, with its "
-                   f"line and reason: {metrics['quarantine_path']}", err=True)
+        typer.echo(
+            f"{metrics['rows_quarantined']} row(s) of {data} were quarantined and not scored; each, with its "
+            f"line and reason: {metrics['quarantine_path']}",
+            err=True,
+        )
     if out:
         io.write_json(metrics, out)
     print(json.dumps(metrics, ensure_ascii=False))
@@ -251,22 +287,35 @@ def predict(
     model: str = ModelOption,
     problem: Optional[Problem] = ModelProblemOption,
     data: Optional[Path] = typer.Option(None, "--data", help="Predict every record of this file, streamed in batches"),
-    format: Optional[str] = typer.Option(None, "--format", help="--data's format (default: from the suffix; .txt: one "
-                                         "text per line). lines, or n21: csv|tsv|nsmc|jsonl|parquet; n2n: "
-                                         "jsonl|kmou|klp|klue; n2m: csv|tsv|chatbot|jsonl; n2path: conllu|klue_dp"),
-    column: Optional[list[str]] = typer.Option(None, help="--data's columns, FIELD=COLUMN: text (n2m: question) and "
-                                                          "id; id=null numbers the rows. Default: the training "
-                                                          "file's names"),
-    header: bool = typer.Option(True, "--header/--no-header",
-                                help="--no-header: CSV/TSV without a header line; columns by position "
-                                     "(--column text=1)"),
+    format: Optional[str] = typer.Option(
+        None,
+        "--format",
+        help="--data's format (default: from the suffix; .txt: one "
+        "text per line). lines, or n21: csv|tsv|nsmc|jsonl|parquet; n2n: "
+        "jsonl|kmou|klp|klue; n2m: csv|tsv|chatbot|jsonl; n2path: conllu|klue_dp",
+    ),
+    column: Optional[list[str]] = typer.Option(
+        None,
+        help="--data's columns, FIELD=COLUMN: text (n2m: question) and "
+        "id; id=null numbers the rows. Default: the training "
+        "file's names",
+    ),
+    header: bool = typer.Option(
+        True,
+        "--header/--no-header",
+        help="--no-header: CSV/TSV without a header line; columns by position (--column text=1)",
+    ),
     encoding: str = typer.Option("utf-8", help="--data's encoding"),
-    out: Optional[Path] = typer.Option(None, help="Write the predictions to a .parquet or .jsonl file (n2path: or "
-                                                  ".conllu) instead of stdout; written when complete"),
+    out: Optional[Path] = typer.Option(
+        None,
+        help="Write the predictions to a .parquet or .jsonl file (n2path: or "
+        ".conllu) instead of stdout; written when complete",
+    ),
     output: Optional[Output] = typer.Option(None, help="On stdout: JSON lines, or CoNLL-U (n2path only, its default)"),
     batch_rows: int = typer.Option(256, min=1, help="Texts predicted together"),
-    threads: Optional[int] = typer.Option(None, min=0, help="torch threads (default: the model's train.threads, "
-                                                            "else 1; 0: every core)"),
+    threads: Optional[int] = typer.Option(
+        None, min=0, help="torch threads (default: the model's train.threads, else 1; 0: every core)"
+    ),
 ) -> None:
     """Predict for texts given as arguments, on stdin, or in a file (--data): one JSON line each (n2path: CoNLL-U).
 
@@ -285,8 +334,11 @@ def predict(
     if shown == Output.conllu and name != "n2path":
         _fail(f"--output conllu prints dependency trees: an n2path model's; {model_dir} is an {name} model", 2)
     if out is not None and (out.is_dir() or out.suffix.lower() not in OUTPUTS):
-        _fail(f"--out {out}: pass a file name ending in .parquet or .jsonl"
-              + (" (or .conllu)" if name == "n2path" else ""), 2)
+        _fail(
+            f"--out {out}: pass a file name ending in .parquet or .jsonl"
+            + (" (or .conllu)" if name == "n2path" else ""),
+            2,
+        )
     for k, t in enumerate(text or [], 1):
         if error := text_error(t):
             _fail(f"text {k} of {len(text)}: {error}; pass only texts with some words", 2)
@@ -302,17 +354,27 @@ def predict(
         else:
             items, refuse = stdin_items(), "stdin line {row}"
         predictor = load_predictor(name, model_dir, batch_rows, threads)
-        counts = predict_to(predictor, items, out, conllu=shown == Output.conllu, batch_rows=batch_rows,
-                            refuse=refuse, progress=data is not None)
+        counts = predict_to(
+            predictor,
+            items,
+            out,
+            conllu=shown == Output.conllu,
+            batch_rows=batch_rows,
+            refuse=refuse,
+            progress=data is not None,
+        )
     except (PredictInputError, FileNotFoundError, ValueError, RuntimeError) as err:
         _fail(str(err), 2)
     if counts["rows"] == 0 and data is None:
         _fail("no text given: pass texts as arguments, one per line on stdin, or --data FILE", 2)
     if data is not None or out is not None:
         flagged = "; ".join(f"{reason}: {n}" for reason, n in sorted(counts["errors"].items(), key=lambda kv: -kv[1]))
-        typer.echo(f"{counts['predicted']} of {counts['rows']} row(s) predicted"
-                   + (f", {counts['flagged']} written without a prediction (column error: {flagged})" if flagged else "")
-                   + (f"; wrote {out}" if out else ""), err=True)
+        typer.echo(
+            f"{counts['predicted']} of {counts['rows']} row(s) predicted"
+            + (f", {counts['flagged']} written without a prediction (column error: {flagged})" if flagged else "")
+            + (f"; wrote {out}" if out else ""),
+            err=True,
+        )
 
 
 @app.command()
@@ -339,10 +401,17 @@ def stage(problem: Problem, name: str, set_: Optional[list[str]] = SetOption, pa
 
 @app.command()
 def bench(
-    entry: Optional[list[str]] = typer.Option(None, "--entry", help="One benchmark entry (bench/overlays/ENTRY.yaml, "
-                                              "e.g. n21_nsmc); repeat for several. Default: those of --problem"),
-    problem: BenchProblem = typer.Option("all", help="Every entry of one problem type, all, labels (the label review on flipped NSMC labels), "
-                                       "or perf (as --perf)"),
+    entry: Optional[list[str]] = typer.Option(
+        None,
+        "--entry",
+        help="One benchmark entry (bench/overlays/ENTRY.yaml, "
+        "e.g. n21_nsmc); repeat for several. Default: those of --problem",
+    ),
+    problem: BenchProblem = typer.Option(
+        "all",
+        help="Every entry of one problem type, all, labels (the label review on flipped NSMC labels), "
+        "or perf (as --perf)",
+    ),
     seeds: str = typer.Option("13,1,2", help="Seeds, comma-separated; each sets the data split seed and train.seed"),
     datasets: Path = typer.Option(Path("../shared/datasets"), help="Folder with the real Korean datasets"),
     params_file: Path = ParamsOption,
@@ -353,8 +422,11 @@ def bench(
     the same split, with mean ± sd and paired bootstrap intervals (slow; not CI). Exits 1 when one misses its floor."""
     root = Path.cwd()
     if not (root / "bench" / "__init__.py").is_file():
-        _fail(f"run hanflow bench from the project checkout: {root} has no bench/ (the benchmark is not part of the "
-              "installed package)", 2)
+        _fail(
+            f"run hanflow bench from the project checkout: {root} has no bench/ (the benchmark is not part of the "
+            "installed package)",
+            2,
+        )
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))  # bench/ is a folder of the checkout, not an installed package
     problem = problem.value
@@ -409,15 +481,21 @@ def dvc_yaml_command(check: bool = typer.Option(False, help="Fail if dvc.yaml di
 ProblemsOption = typer.Option(None, "--problem", help="Repeat for several (default: all)")
 RepoOption = typer.Option(Path("."), "--repo", help="The DVC repo holding params.yaml and dvc.yaml")
 PushOption = typer.Option(True, "--push/--no-push", help="dvc push data and champion after a promotion")
-CommitOption = typer.Option(True, "--commit/--no-commit",
-                            help="git commit the champion's current.dvc and registry.jsonl after a promotion "
-                                 "or rollback (also params <problem>.promote.git_commit)")
+CommitOption = typer.Option(
+    True,
+    "--commit/--no-commit",
+    help="git commit the champion's current.dvc and registry.jsonl after a promotion "
+    "or rollback (also params <problem>.promote.git_commit)",
+)
 
 
 @app.command()
-def dashboard(port: Optional[int] = typer.Option(None, help="Port on 127.0.0.1 (default 4200, $HANFLOW_PREFECT_PORT)"),
-              stop: bool = typer.Option(False, "--stop", help="Stop the servers hanflow started on that port "
-                                                              "(never a process it did not start)")) -> None:
+def dashboard(
+    port: Optional[int] = typer.Option(None, help="Port on 127.0.0.1 (default 4200, $HANFLOW_PREFECT_PORT)"),
+    stop: bool = typer.Option(
+        False, "--stop", help="Stop the servers hanflow started on that port (never a process it did not start)"
+    ),
+) -> None:
     """Start the Prefect server on 127.0.0.1 and the report file server beside it (or find them); print their URLs."""
     from flows.files import URL_ENV, file_server_env
     from flows.server import AUTH_ENV, ServerError, auth_string, ensure_server, stop_server
@@ -432,11 +510,15 @@ def dashboard(port: Optional[int] = typer.Option(None, help="Port on 127.0.0.1 (
     except ServerError as err:
         _fail(str(err))
     print(f"Prefect dashboard: {url.removesuffix('/api')}")
-    print(f"API: {url}  (hanflow run/retrain/schedule find it by themselves; other tools: export PREFECT_API_URL={url})")
+    print(
+        f"API: {url}  (hanflow run/retrain/schedule find it by themselves; other tools: export PREFECT_API_URL={url})"
+    )
     files = file_server_env(url).get(URL_ENV)
     if files:
         print(f"Reports and Data Docs: {files}/  (the links in the dashboard's artifacts open here)")
-    print(f"Password: {'required (' + AUTH_ENV + ')' if auth else f'none (set {AUTH_ENV}=user:password to require one)'}")
+    print(
+        f"Password: {'required (' + AUTH_ENV + ')' if auth else f'none (set {AUTH_ENV}=user:password to require one)'}"
+    )
 
 
 def _retrain_failure(err: Exception) -> None:
@@ -447,9 +529,13 @@ def _retrain_failure(err: Exception) -> None:
 
 
 @app.command()
-def retrain(problem: Optional[list[Problem]] = ProblemsOption, repo: Path = RepoOption, push: bool = PushOption,
-            commit: bool = CommitOption,
-            wait: float = typer.Option(0.0, help="Seconds to queue behind a running retrain (0: refuse at once)")) -> None:
+def retrain(
+    problem: Optional[list[Problem]] = ProblemsOption,
+    repo: Path = RepoOption,
+    push: bool = PushOption,
+    commit: bool = CommitOption,
+    wait: float = typer.Option(0.0, help="Seconds to queue behind a running retrain (0: refuse at once)"),
+) -> None:
     """One retraining run now: take in the raw data, `dvc repro` what changed, promote a challenger at least as good."""
     from flows.server import prefect_api
 
@@ -462,16 +548,41 @@ def retrain(problem: Optional[list[Problem]] = ProblemsOption, repo: Path = Repo
     except Exception as err:  # ServerError, LockedError or a failed run: the flow logs have the details
         _retrain_failure(err)
     for name, d in results.items():
-        print(json.dumps({"problem": name, **{k: d.get(k) for k in (
-            "decision", "reason", "metric", "challenger_score", "champion_score", "champion_version",
-            "data_version", "stages_rerun", "dvc_file", "git_commit")}}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "problem": name,
+                    **{
+                        k: d.get(k)
+                        for k in (
+                            "decision",
+                            "reason",
+                            "metric",
+                            "challenger_score",
+                            "champion_score",
+                            "champion_version",
+                            "data_version",
+                            "stages_rerun",
+                            "dvc_file",
+                            "git_commit",
+                        )
+                    },
+                },
+                ensure_ascii=False,
+            )
+        )
 
 
 @app.command()
-def schedule(cron: str = typer.Option(..., help='Cron expression, e.g. "0 3 * * *" (03:00 daily)'),
-             problem: Optional[list[Problem]] = ProblemsOption, repo: Path = RepoOption, push: bool = PushOption,
-             commit: bool = CommitOption, name: str = typer.Option("nightly", help="Deployment name"),
-             run_now: bool = typer.Option(False, "--run-now", help="Also start one run right away")) -> None:
+def schedule(
+    cron: str = typer.Option(..., help='Cron expression, e.g. "0 3 * * *" (03:00 daily)'),
+    problem: Optional[list[Problem]] = ProblemsOption,
+    repo: Path = RepoOption,
+    push: bool = PushOption,
+    commit: bool = CommitOption,
+    name: str = typer.Option("nightly", help="Deployment name"),
+    run_now: bool = typer.Option(False, "--run-now", help="Also start one run right away"),
+) -> None:
     """Serve the retraining deployment on a cron schedule, one run at a time (blocks; Ctrl-C pauses it)."""
     from prefect.client.schemas.schedules import CronSchedule
 
@@ -481,24 +592,33 @@ def schedule(cron: str = typer.Option(..., help='Cron expression, e.g. "0 3 * * 
     try:
         CronSchedule(cron=cron)
     except ValueError:
-        _fail(f"--cron {cron!r} is not a cron expression (minute hour day-of-month month day-of-week, "
-              'e.g. "0 3 * * *")', 2)
+        _fail(
+            f'--cron {cron!r} is not a cron expression (minute hour day-of-month month day-of-week, e.g. "0 3 * * *")',
+            2,
+        )
     try:
         with prefect_api() as url:
             from flows.schedule import DEPLOYMENT, serve_retraining
 
-            print(f"serving {DEPLOYMENT}/{name} on '{cron}' for {', '.join(problem or ['all problems'])}; "
-                  f"dashboard {url.removesuffix('/api')}", file=sys.stderr)
+            print(
+                f"serving {DEPLOYMENT}/{name} on '{cron}' for {', '.join(problem or ['all problems'])}; "
+                f"dashboard {url.removesuffix('/api')}",
+                file=sys.stderr,
+            )
             serve_retraining(cron, problem or None, str(repo), push=push, name=name, run_now=run_now, commit=commit)
     except (ServerError, ValueError) as err:
         _fail(str(err), 2)
 
 
 @app.command()
-def promote(problem: Problem = typer.Option(Problem.n21), repo: Path = RepoOption, push: bool = PushOption,
-            commit: bool = CommitOption,
-            rollback: bool = typer.Option(False, "--rollback", help="Restore the previous champion"),
-            history: bool = typer.Option(False, "--history", help="Print every recorded decision")) -> None:
+def promote(
+    problem: Problem = typer.Option(Problem.n21),
+    repo: Path = RepoOption,
+    push: bool = PushOption,
+    commit: bool = CommitOption,
+    rollback: bool = typer.Option(False, "--rollback", help="Restore the previous champion"),
+    history: bool = typer.Option(False, "--history", help="Print every recorded decision"),
+) -> None:
     """Promote `<problem>.model_dir` if it scores at least the champion's primary metric; --rollback undoes the last."""
     from functools import partial
 
@@ -524,15 +644,22 @@ def promote(problem: Problem = typer.Option(Problem.n21), repo: Path = RepoOptio
             if rollback:
                 entry = store.rollback()
             else:
-                entry = decide(problem, section, section["model_dir"], store,
-                               {"data_version": content_hash(section["data"]["path"]), "code_version": git_version(repo)})
+                entry = decide(
+                    problem,
+                    section,
+                    section["model_dir"],
+                    store,
+                    {"data_version": content_hash(section["data"]["path"]), "code_version": git_version(repo)},
+                )
             log = partial(print, file=sys.stderr)  # stdout is for the decision's JSON line
             if entry["decision"] in ("promoted", "rollback"):
                 if (repo / ".dvc").is_dir():
-                    entry["dvc_file"] = track_and_push(store, repo.resolve(), log, push,
-                                                       [f"{problem}-{s.name}" for s in stages_for(problem)])
-                entry["git_commit"] = commit_champion(problem, store, repo, entry, log,
-                                                      commit and section["promote"]["git_commit"])
+                    entry["dvc_file"] = track_and_push(
+                        store, repo.resolve(), log, push, [f"{problem}-{s.name}" for s in stages_for(problem)]
+                    )
+                entry["git_commit"] = commit_champion(
+                    problem, store, repo, entry, log, commit and section["promote"]["git_commit"]
+                )
     except LockedError as err:
         _fail(str(err), 3)
     except (ChampionError, FileNotFoundError, ValueError, RuntimeError) as err:

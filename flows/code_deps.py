@@ -74,8 +74,9 @@ def _top_level(tree: ast.Module) -> list[ast.stmt]:
 
 
 def _definitions(tree: ast.Module) -> dict[str, ast.AST]:
-    return {node.name: node for node in tree.body
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return {
+        node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
 
 
 def _functions_reached(tree: ast.Module, start: str) -> list[ast.AST]:

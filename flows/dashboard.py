@@ -83,9 +83,11 @@ def _stage_extras(problem: str, stage, section: dict) -> None:
     if stage.name == "train":
         history_path = Path(section["model_dir"]) / "train_metrics.json"
         if history_path.is_file():
-            png = learning_curve_png(json.loads(history_path.read_text(encoding="utf-8")),
-                                     Path(section["work_dir"]) / "reports" / "learning_curve.png",
-                                     f"{problem} learning curve")
+            png = learning_curve_png(
+                json.loads(history_path.read_text(encoding="utf-8")),
+                Path(section["work_dir"]) / "reports" / "learning_curve.png",
+                f"{problem} learning curve",
+            )
             if png:
                 publish_image(_key(problem, "learning-curve"), png, f"{problem}: train loss and dev metrics per epoch")
     metrics_path = Path(section["work_dir"]) / "eval" / "metrics.json"
@@ -94,8 +96,9 @@ def _stage_extras(problem: str, stage, section: dict) -> None:
         if metrics.get("confusion_matrix") and metrics.get("labels"):
             from tasks.classification_metrics import plot_confusion_png
 
-            png = plot_confusion_png(metrics["confusion_matrix"], metrics["labels"],
-                                     Path(section["work_dir"]) / "reports" / "confusion.png")
+            png = plot_confusion_png(
+                metrics["confusion_matrix"], metrics["labels"], Path(section["work_dir"]) / "reports" / "confusion.png"
+            )
             publish_image(_key(problem, "confusion"), png, f"{problem}: confusion matrix")
 
 
@@ -106,8 +109,9 @@ def _dvc_lock_outs(repo: Path) -> dict[str, dict]:
     import yaml
 
     stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
-    return {str((repo / o["path"]).resolve()): {"stage": name, **o} for name, s in stages.items()
-            for o in s.get("outs", [])}
+    return {
+        str((repo / o["path"]).resolve()): {"stage": name, **o} for name, s in stages.items() for o in s.get("outs", [])
+    }
 
 
 def publish_dvc_outputs(problem: str, stages, section: dict, repo: str | Path = ".") -> None:
@@ -135,37 +139,73 @@ def _dvc_outputs(problem: str, stages, section: dict, repo: str | Path) -> None:
 
     repo, root = Path(repo).resolve(), Path(section["work_dir"]).resolve()
     locked = _dvc_lock_outs(repo)
-    lines = [f"# {problem}: DVC outputs", "", "`dvc pull` restores them in another clone; `dvc status` says what "
-             "is stale.", "", "| stage | output | size | dvc.lock md5 |", "|---|---|---|---|"]
+    lines = [
+        f"# {problem}: DVC outputs",
+        "",
+        "`dvc pull` restores them in another clone; `dvc status` says what is stale.",
+        "",
+        "| stage | output | size | dvc.lock md5 |",
+        "|---|---|---|---|",
+    ]
     for stage in stages:
         for template in stage.outs:
             path = Path(resolve(template, section)).resolve()
-            size = (sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir()
-                    else path.stat().st_size if path.exists() else None)
+            size = (
+                sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                if path.is_dir()
+                else path.stat().st_size
+                if path.exists()
+                else None
+            )
             md5 = locked.get(str(path), {}).get("md5", "")
             shown = path.relative_to(repo) if path.is_relative_to(repo) else path
-            lines.append(f"| {problem}-{stage.name} | {_output_cell(path, shown, root)} | "
-                         f"{'missing' if size is None else f'{size / 1e6:.2f} MB'} | {md5} |")
-    create_markdown_artifact(markdown="\n".join(lines), key=_key(problem, "dvc-outputs"),
-                             description=f"{problem}: DVC-tracked stage outputs")
+            lines.append(
+                f"| {problem}-{stage.name} | {_output_cell(path, shown, root)} | "
+                f"{'missing' if size is None else f'{size / 1e6:.2f} MB'} | {md5} |"
+            )
+    create_markdown_artifact(
+        markdown="\n".join(lines), key=_key(problem, "dvc-outputs"), description=f"{problem}: DVC-tracked stage outputs"
+    )
 
 
 def publish_decision(problem: str, decision: dict, history: list[dict]) -> None:
     """The champion/challenger decision of this run, and the registry's recent decisions as a table."""
-    lines = [f"# {problem}: {decision['decision'].upper()}", "", decision.get("reason", ""), "",
-             f"- primary metric: `{decision.get('metric')}` "
-             f"({'higher' if decision.get('higher_is_better', True) else 'lower'} is better)",
-             f"- challenger model {decision.get('challenger_version')}: {decision.get('challenger_score')}",
-             f"- champion before: {decision.get('champion_version_before')}: {decision.get('champion_score')}",
-             f"- champion now: {decision.get('champion_version')}",
-             f"- data version {decision.get('data_version')}, code {decision.get('code_version')}"]
+    lines = [
+        f"# {problem}: {decision['decision'].upper()}",
+        "",
+        decision.get("reason", ""),
+        "",
+        f"- primary metric: `{decision.get('metric')}` "
+        f"({'higher' if decision.get('higher_is_better', True) else 'lower'} is better)",
+        f"- challenger model {decision.get('challenger_version')}: {decision.get('challenger_score')}",
+        f"- champion before: {decision.get('champion_version_before')}: {decision.get('champion_score')}",
+        f"- champion now: {decision.get('champion_version')}",
+        f"- data version {decision.get('data_version')}, code {decision.get('code_version')}",
+    ]
     if decision.get("eval_set"):
         e = decision["eval_set"]
         lines.append(f"- evaluation set: split `{e['split']}`, {e['rows']} rows, version {e['version']}")
-    create_markdown_artifact(markdown="\n".join(lines), key=_key(problem, "promotion"),
-                             description=f"{problem}: champion/challenger decision")
-    rows = [{k: e.get(k) for k in ("time", "decision", "metric", "challenger_score", "champion_score",
-                                   "challenger_version", "champion_version", "data_version", "reason")}
-            for e in history[-20:]]
+    create_markdown_artifact(
+        markdown="\n".join(lines),
+        key=_key(problem, "promotion"),
+        description=f"{problem}: champion/challenger decision",
+    )
+    rows = [
+        {
+            k: e.get(k)
+            for k in (
+                "time",
+                "decision",
+                "metric",
+                "challenger_score",
+                "champion_score",
+                "challenger_version",
+                "champion_version",
+                "data_version",
+                "reason",
+            )
+        }
+        for e in history[-20:]
+    ]
     if rows:
         create_table_artifact(rows, key=_key(problem, "registry"), description=f"{problem}: recent decisions")

@@ -7,8 +7,20 @@ import subprocess
 from importlib import metadata
 from typing import Callable
 
-REQUIRED = ("prefect", "torch", "pandas", "pyarrow", "konlpy", "great-expectations", "dvc", "JPype1",
-            "mecab-python3", "python-mecab-ko-dic", "scikit-learn", "typer")
+REQUIRED = (
+    "prefect",
+    "torch",
+    "pandas",
+    "pyarrow",
+    "konlpy",
+    "great-expectations",
+    "dvc",
+    "JPype1",
+    "mecab-python3",
+    "python-mecab-ko-dic",
+    "scikit-learn",
+    "typer",
+)
 # Optional package -> the pyproject extra that brings it; `make install` installs none of these.
 OPTIONAL = {"kiwipiepy": "kiwi"}
 TAGGER_PACKAGES = {"kiwi": "kiwipiepy", "mecab": "mecab-python3 python-mecab-ko-dic"}  # the taggers without a JVM
@@ -34,8 +46,13 @@ def run_checks(say: Callable[[str], None]) -> bool:
         try:
             report(True, package, metadata.version(package))
         except metadata.PackageNotFoundError:
-            report(False, package, "not installed" + (" (optional)" if package in OPTIONAL else ""),
-                   install_hint(package), required=package not in OPTIONAL)
+            report(
+                False,
+                package,
+                "not installed" + (" (optional)" if package in OPTIONAL else ""),
+                install_hint(package),
+                required=package not in OPTIONAL,
+            )
 
     java = shutil.which("java")
     if java:
@@ -43,9 +60,14 @@ def run_checks(say: Callable[[str], None]) -> bool:
         version = (out.stderr or out.stdout).splitlines()[0] if (out.stderr or out.stdout) else "?"
         report(out.returncode == 0, "java", f"{java} ({version})")
     else:
-        report(False, "java", "not on PATH",
-               "install a JDK (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk) "
-               "or set JAVA_HOME; only the okt/komoran/hannanum/kkma taggers need it", required=False)
+        report(
+            False,
+            "java",
+            "not on PATH",
+            "install a JDK (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk) "
+            "or set JAVA_HOME; only the okt/komoran/hannanum/kkma taggers need it",
+            required=False,
+        )
 
     from tasks.tokenize import TAGGERS, make_tagger
 
@@ -55,10 +77,13 @@ def run_checks(say: Callable[[str], None]) -> bool:
             pos = make_tagger(name)
             report(True, f"tagger {name}", " ".join(f"{m}/{t}" for m, t in pos(SAMPLE)[:6]) + " …")
         except Exception as err:  # each tagger fails in its own way; show it, keep checking the rest
-            report(False, f"tagger {name}", f"{type(err).__name__}: {err}",
-                   "see the java check above" if needs_java
-                   else install_hint(TAGGER_PACKAGES[name]),
-                   required=name == "mecab")
+            report(
+                False,
+                f"tagger {name}",
+                f"{type(err).__name__}: {err}",
+                "see the java check above" if needs_java else install_hint(TAGGER_PACKAGES[name]),
+                required=name == "mecab",
+            )
 
     try:
         import torch

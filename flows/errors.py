@@ -43,8 +43,9 @@ def write_log(text: str) -> Path | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a" if _state["started"] else "w", encoding="utf-8") as f:
             if not _state["started"]:
-                f.write(f"# hanflow {' '.join(sys.argv[1:])}  (pid {os.getpid()}, "
-                        f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+                f.write(
+                    f"# hanflow {' '.join(sys.argv[1:])}  (pid {os.getpid()}, {time.strftime('%Y-%m-%d %H:%M:%S')})\n"
+                )
             f.write(text.rstrip("\n") + "\n")
     except OSError:
         return None
@@ -92,8 +93,9 @@ def quiet_prefect_console() -> Iterator[None]:
     import prefect.main  # noqa: F401  (sets up Prefect's logging: its console handler must exist first)
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
-                                       if isinstance(logger, logging.Logger)]
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
     handlers = {id(h): h for logger in loggers for h in logger.handlers if isinstance(h, PrefectConsoleHandler)}
     quiet = TracebacksToLog()
     for handler in handlers.values():

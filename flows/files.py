@@ -43,6 +43,7 @@ MAX_LISTED = 500
 
 # ---- the registry: key -> folder, shared by the runs (writers) and the file server (reader)
 
+
 def root_key(root: Path) -> str:
     """A stable URL segment for a folder: its name and a hash of its absolute path."""
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", root.name).strip("-") or "root"
@@ -98,6 +99,7 @@ def link(path: str | Path, root: str | Path | None = None) -> str:
 
 
 # ---- lifecycle, beside the Prefect server (flows/server.py)
+
 
 def stop_file_server(prefect_port: int) -> tuple[bool, str]:
     """Stop this Prefect port's file server if it is still the process hanflow started. Its port is kept in
@@ -161,18 +163,24 @@ def ensure_file_server(prefect_port: int, timeout_s: float = 20.0, log=print) ->
         info = {}
     if info.get("url") and answers(info["url"], registry):
         return info["url"]
-    port = _free(info.get("port") or (prefect_port + FILES_PORT_OFFSET if prefect_port + FILES_PORT_OFFSET < 65536 else None))
+    port = _free(
+        info.get("port") or (prefect_port + FILES_PORT_OFFSET if prefect_port + FILES_PORT_OFFSET < 65536 else None)
+    )
     url, log_path = f"http://{HOST}:{port}", state.with_suffix(".log")
     env = {key: value for key, value in os.environ.items() if key != "HANFLOW_PREFECT_AUTH"}
     auth = auth_string()
     if auth:  # in the environment, not on the command line other users can read
         env["HANFLOW_PREFECT_AUTH"] = auth
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                      env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
     with open(log_path, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "flows.files", "--port", str(port), "--registry",
-                                    str(registry)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=env, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flows.files", "--port", str(port), "--registry", str(registry)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout_s
     while not answers(url, registry):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -181,9 +189,20 @@ def ensure_file_server(prefect_port: int, timeout_s: float = 20.0, log=print) ->
             log(f"the report file server did not start (log {log_path}): artifact links stay file:// paths")
             return None
         time.sleep(0.1)
-    state.write_text(json.dumps({"pid": process.pid, "process": process_identity(process.pid), "url": url,
-                                 "port": port, "registry": str(registry), "log": str(log_path),
-                                 "started": time.time()}), encoding="utf-8")
+    state.write_text(
+        json.dumps(
+            {
+                "pid": process.pid,
+                "process": process_identity(process.pid),
+                "url": url,
+                "port": port,
+                "registry": str(registry),
+                "log": str(log_path),
+                "started": time.time(),
+            }
+        ),
+        encoding="utf-8",
+    )
     log(f"reports and Data Docs linked from the dashboard: {url}/")
     return url
 
@@ -206,6 +225,7 @@ def file_server_env(api_url: str) -> dict[str, str]:
 
 # ---- the server
 
+
 class ReportHandler(BaseHTTPRequestHandler):
     registry: Path
     auth: str | None
@@ -226,8 +246,9 @@ class ReportHandler(BaseHTTPRequestHandler):
             info = {"service": SERVICE, "registry": str(self.registry)}
             return self._send(200, json.dumps(info).encode(), "application/json", body)
         if self.auth and not self._authorized():
-            return self._send(401, b"password required\n", "text/plain", body,
-                              {"WWW-Authenticate": 'Basic realm="hanflow reports"'})
+            return self._send(
+                401, b"password required\n", "text/plain", body, {"WWW-Authenticate": 'Basic realm="hanflow reports"'}
+            )
         roots = read_registry(self.registry)
         key, _, rel = path.lstrip("/").partition("/")
         if not key:
@@ -244,8 +265,9 @@ class ReportHandler(BaseHTTPRequestHandler):
                 target = target / "index.html"
             else:
                 files = sorted(p for p in target.rglob("*") if servable(root, p))[:MAX_LISTED]
-                items = [(f"/{key}/{quote(p.relative_to(root).as_posix())}", p.relative_to(target).as_posix())
-                         for p in files]
+                items = [
+                    (f"/{key}/{quote(p.relative_to(root).as_posix())}", p.relative_to(target).as_posix()) for p in files
+                ]
                 return self._send(200, _listing(f"{roots[key]}/{rel}", items), "text/html; charset=utf-8", body)
         if not servable(root, target):
             return self._not_found(body)
@@ -264,9 +286,14 @@ class ReportHandler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, data: bytes, kind: str, body: bool = True, headers: dict | None = None) -> None:
         self.send_response(code)
-        for name, value in {"Content-Type": kind, "Content-Length": str(len(data)), "Cache-Control": "no-cache",
-                            "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "script-src 'none'",
-                            **(headers or {})}.items():
+        for name, value in {
+            "Content-Type": kind,
+            "Content-Length": str(len(data)),
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "script-src 'none'",
+            **(headers or {}),
+        }.items():
             self.send_header(name, value)
         self.end_headers()
         if body:
@@ -275,17 +302,25 @@ class ReportHandler(BaseHTTPRequestHandler):
 
 def _listing(title: str, items: list[tuple[str, str]]) -> bytes:
     rows = "".join(f'<li><a href="{html.escape(href)}">{html.escape(text)}</a></li>' for href, text in items)
-    return (f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<h1>{html.escape(title)}</h1><ul>{rows or '<li>nothing registered yet</li>'}</ul>").encode()
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<h1>{html.escape(title)}</h1><ul>{rows or '<li>nothing registered yet</li>'}</ul>"
+    ).encode()
 
 
 def make_server(port: int, registry: Path, auth: str | None = None) -> ThreadingHTTPServer:
     """The file server bound to 127.0.0.1:port (0: any free port); call serve_forever() on it."""
     server = ThreadingHTTPServer((HOST, port), ReportHandler)
     bound = server.server_address[1]
-    handler = type("BoundReportHandler", (ReportHandler,), {
-        "registry": Path(registry).resolve(), "auth": auth,
-        "hosts": frozenset({f"{HOST}:{bound}", f"localhost:{bound}"})})
+    handler = type(
+        "BoundReportHandler",
+        (ReportHandler,),
+        {
+            "registry": Path(registry).resolve(),
+            "auth": auth,
+            "hosts": frozenset({f"{HOST}:{bound}", f"localhost:{bound}"}),
+        },
+    )
     server.RequestHandlerClass = handler
     return server
 

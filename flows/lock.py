@@ -83,8 +83,9 @@ def _advertised(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def writer_lock(folder: str | Path, what: str, wait_s: float = 0.0, poll_s: float = 0.5,
-                path: str | Path | None = None) -> Iterator[Path]:
+def writer_lock(
+    folder: str | Path, what: str, wait_s: float = 0.0, poll_s: float = 0.5, path: str | Path | None = None
+) -> Iterator[Path]:
     """Hold the writer lock of `folder` (its lock file `path`, else lock_path(folder)) while the block runs;
     raise LockedError if another run holds it."""
     path = Path(path) if path is not None else lock_path(folder)
@@ -102,15 +103,29 @@ def writer_lock(folder: str | Path, what: str, wait_s: float = 0.0, poll_s: floa
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     info = holder(path)
-                    who = (f"{info.get('what', 'another run')} (pid {info.get('pid', '?')} on {info.get('host', '?')}, "
-                           f"since {info.get('since', '?')})")
+                    who = (
+                        f"{info.get('what', 'another run')} (pid {info.get('pid', '?')} on {info.get('host', '?')}, "
+                        f"since {info.get('since', '?')})"
+                    )
                     waited = f" after waiting {wait_s:.0f}s" if wait_s > 0 else ""
-                    raise LockedError(f"{folder} is being written by {who}: this run refuses{waited}. "
-                                      f"Try again when it ends, or queue with a wait (lock file {path}).") from None
+                    raise LockedError(
+                        f"{folder} is being written by {who}: this run refuses{waited}. "
+                        f"Try again when it ends, or queue with a wait (lock file {path})."
+                    ) from None
                 time.sleep(poll_s)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"what": what, "pid": os.getpid(), "host": socket.gethostname(),
-                                  "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}).encode(), 0)
+        os.pwrite(
+            fd,
+            json.dumps(
+                {
+                    "what": what,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                }
+            ).encode(),
+            0,
+        )
         with _advertised(path):
             yield path
     finally:
@@ -125,8 +140,14 @@ def work_dir_artifacts() -> set[str]:
     names = set()
     for stages in REGISTRY.values():
         for stage in stages:
-            templates = [*stage.deps, *stage.outs, *stage.reports, *stage.metrics, report_path(stage),
-                         *(path for plot in stage.plots for path in plot)]
+            templates = [
+                *stage.deps,
+                *stage.outs,
+                *stage.reports,
+                *stage.metrics,
+                report_path(stage),
+                *(path for plot in stage.plots for path in plot),
+            ]
             names.update(t.split("/")[1] for t in templates if t.startswith("${work_dir}/"))
     return names
 
@@ -157,7 +178,9 @@ def run_lock(problem: str, section: dict, what: str) -> Iterator[None]:
     from tasks.folders import mark
 
     work, model = check_folders(problem, section)
-    locks = sorted({(lock_path(work).resolve(), work), *([(beside_lock_path(model).resolve(), model)] if model else [])})
+    locks = sorted(
+        {(lock_path(work).resolve(), work), *([(beside_lock_path(model).resolve(), model)] if model else [])}
+    )
     with ExitStack() as stack:
         for path, folder in locks:
             stack.enter_context(writer_lock(folder, what=what, path=path))

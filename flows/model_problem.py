@@ -24,11 +24,15 @@ def model_problem(model_dir: str | Path) -> str:
     config_path = model_dir / MODEL_CONFIG
     if not model_dir.is_dir():
         what = "is not a directory" if model_dir.exists() else "does not exist"
-        raise ModelProblemError(f"model directory {model_dir} {what}: pass a folder written by `hanflow run` "
-                                "(e.g. data/n21/model) or --model champion")
+        raise ModelProblemError(
+            f"model directory {model_dir} {what}: pass a folder written by `hanflow run` "
+            "(e.g. data/n21/model) or --model champion"
+        )
     if not config_path.is_file():
-        raise ModelProblemError(f"{model_dir} has no {MODEL_CONFIG}: it is not a hanflow model directory "
-                                "(or an incomplete one); retrain with `hanflow run` or `dvc repro`")
+        raise ModelProblemError(
+            f"{model_dir} has no {MODEL_CONFIG}: it is not a hanflow model directory "
+            "(or an incomplete one); retrain with `hanflow run` or `dvc repro`"
+        )
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -36,8 +40,10 @@ def model_problem(model_dir: str | Path) -> str:
     architecture = config.get("architecture") if isinstance(config, dict) else None
     problem = architecture.split(".", 1)[0] if isinstance(architecture, str) else None
     if problem not in PROBLEMS:
-        raise ModelProblemError(f"{config_path}: architecture {architecture!r} is not one hanflow knows "
-                                f"(expected one of {', '.join(p + '.*' for p in PROBLEMS)}); retrain the model")
+        raise ModelProblemError(
+            f"{config_path}: architecture {architecture!r} is not one hanflow knows "
+            f"(expected one of {', '.join(p + '.*' for p in PROBLEMS)}); retrain the model"
+        )
     return problem
 
 
@@ -46,8 +52,10 @@ def check_problem(model_dir: str | Path, problem: str | None) -> str:
     found = model_problem(model_dir)
     if problem is not None and problem != found:
         architecture = json.loads((Path(model_dir) / MODEL_CONFIG).read_text(encoding="utf-8"))["architecture"]
-        raise ModelProblemError(f"{model_dir} is an {found} model ({architecture}); you passed --problem {problem}: "
-                                f"drop --problem (it is read from the model) or pass a {problem} model directory")
+        raise ModelProblemError(
+            f"{model_dir} is an {found} model ({architecture}); you passed --problem {problem}: "
+            f"drop --problem (it is read from the model) or pass a {problem} model directory"
+        )
     return found
 
 
@@ -69,8 +77,10 @@ def resolve_model(arg: str | Path, problem: str | None = None, params_file: str 
         raise ModelProblemError(f"--model {text} names {named} but --problem is {problem}: drop one of them")
     name = named or problem
     if name is None:
-        raise ModelProblemError("--model champion needs the problem type: pass --model champion:n21 "
-                                f"(or --problem n21); one of {', '.join(PROBLEMS)}")
+        raise ModelProblemError(
+            "--model champion needs the problem type: pass --model champion:n21 "
+            f"(or --problem n21); one of {', '.join(PROBLEMS)}"
+        )
     from flows.champion import promote_settings
     from tasks.params import ParamsError, load_params
 
@@ -82,7 +92,9 @@ def resolve_model(arg: str | Path, problem: str | None = None, params_file: str 
         raise ModelProblemError(f"--model {text}: cannot read {params_file} ({err.strerror or err})") from None
     current = Path(promote_settings(name, section)["champion_dir"]) / "current"
     if not current.is_dir():
-        raise ModelProblemError(f"--model {text}: no {name} champion at {current} yet: promote one with "
-                                f"`hanflow promote --problem {name}` or `hanflow retrain --problem {name}`, "
-                                f"or pass a model directory (e.g. data/{name}/model)")
+        raise ModelProblemError(
+            f"--model {text}: no {name} champion at {current} yet: promote one with "
+            f"`hanflow promote --problem {name}` or `hanflow retrain --problem {name}`, "
+            f"or pass a model directory (e.g. data/{name}/model)"
+        )
     return current

@@ -88,12 +88,12 @@ def validate(p: dict) -> dict:
     from tasks.validation import check
 
     encoded = io.read_table(path(p, "encoded"))
-    report = validate_n21(encoded, label_values(encoded, _classes(p)), p["validate"],
-                          docs_dir=path(p, "validation_docs"))
+    report = validate_n21(
+        encoded, label_values(encoded, _classes(p)), p["validate"], docs_dir=path(p, "validation_docs")
+    )
     io.write_json(report, path(p, "validation"))
     check(report, source=str(p["data"]["path"]))
-    return {"rows_in": report["rows"], "success": report["success"],
-            "expectations": len(report["expectations"])}
+    return {"rows_in": report["rows"], "success": report["success"], "expectations": len(report["expectations"])}
 
 
 def class_design(p: dict) -> dict:
@@ -105,8 +105,12 @@ def class_design(p: dict) -> dict:
     schema = build_label_schema(table, _classes(p), imbalance_ratio=cfg["imbalance_ratio"])
     review = n21_review(schema, cfg, data_version(table, ["id", "text", "label", "split"]))
     save_review(schema, review, p["work_dir"], path(p, "label_schema"), path(p, "class_design"))
-    return {"classes": len(schema["labels"]), "imbalance_warnings": schema["imbalance_warnings"],
-            "drift_warnings": review["drift"]["warnings"], "totals": schema["totals"]}
+    return {
+        "classes": len(schema["labels"]),
+        "imbalance_warnings": schema["imbalance_warnings"],
+        "drift_warnings": review["drift"]["warnings"],
+        "totals": schema["totals"],
+    }
 
 
 def _review(encoded, p: dict):
@@ -131,8 +135,19 @@ def train(p: dict) -> dict:
         "architecture": "n21.SequenceClassifier",
         "vocab_size": len(vocab["itos"]),
         "num_classes": len(schema["labels"]),
-        **{k: cfg[k] for k in ("encoder", "pooling", "activation", "emb_dim", "hidden_dim", "num_layers",
-                               "kernel_sizes", "dropout")},
+        **{
+            k: cfg[k]
+            for k in (
+                "encoder",
+                "pooling",
+                "activation",
+                "emb_dim",
+                "hidden_dim",
+                "num_layers",
+                "kernel_sizes",
+                "dropout",
+            )
+        },
         # The bag's size is fixed by the encode stage's hashing, so it is read from there.
         "ngram_buckets": int((p["encode"].get("ngrams") or {}).get("buckets", 0)),
         "ngram_dim": int(cfg.get("ngram_dim", 64)),
@@ -145,17 +160,25 @@ def train(p: dict) -> dict:
 
         linear, history["blend"] = fit_blend(model, encoded, model_config["num_classes"], cfg)
         extra[FILE] = dumps(linear)
-    save_model_dir(path(p, "model"), model, model_config, {**extra,
-        "vocab.json": vocab,
-        "label_schema.json": schema,
-        "tokenizer.json": tokenizer_settings(p["tokenize"]),
-        "params.json": p,
-        "train_metrics.json": history,
-    })
+    save_model_dir(
+        path(p, "model"),
+        model,
+        model_config,
+        {
+            **extra,
+            "vocab.json": vocab,
+            "label_schema.json": schema,
+            "tokenizer.json": tokenizer_settings(p["tokenize"]),
+            "params.json": p,
+            "train_metrics.json": history,
+        },
+    )
     from tasks.splits import truncation_report
 
-    return {**{k: history.get(k) for k in ("best_epoch", "best_dev_accuracy", "best_dev_macro_f1", "stopped_early")},
-            **truncation_report(encoded, "ids", cfg.get("max_len"))}
+    return {
+        **{k: history.get(k) for k in ("best_epoch", "best_dev_accuracy", "best_dev_macro_f1", "stopped_early")},
+        **truncation_report(encoded, "ids", cfg.get("max_len")),
+    }
 
 
 def fit_blend(model, encoded, num_classes: int, cfg: dict) -> tuple[dict, dict]:
@@ -171,16 +194,28 @@ def fit_blend(model, encoded, num_classes: int, cfg: dict) -> tuple[dict, dict]:
         return encoded.filter(pc.equal(encoded.column("split"), split))
 
     train_rows, dev = rows("train"), rows("dev")
-    linear = fit_linear(train_rows.column("text").to_pylist(), train_rows.column("tokens").to_pylist(),
-                        train_rows.column("label_id").to_numpy(), num_classes, cfg["linear"])
+    linear = fit_linear(
+        train_rows.column("text").to_pylist(),
+        train_rows.column("tokens").to_pylist(),
+        train_rows.column("label_id").to_numpy(),
+        num_classes,
+        cfg["linear"],
+    )
     weight, report = float(cfg["linear"]["weight"]), {"chosen_on": None}
     if cfg["linear"]["choose_weight"] and dev.num_rows:
         ngrams = dev.column("ngram_ids") if "ngram_ids" in dev.column_names else None
-        _, network = predict_classifier(model, dev.column("ids"), 256, next(model.parameters()).device,
-                                        cfg["max_len"], ngrams)
+        _, network = predict_classifier(
+            model, dev.column("ids"), 256, next(model.parameters()).device, cfg["max_len"], ngrams
+        )
         linear_dev = linear_probabilities(linear, dev.column("text").to_pylist(), dev.column("tokens").to_pylist())
-        weight, scores = choose_weight(network, linear_dev, dev.column("label_id").to_numpy(), cfg["monitor"],
-                                       [i / 10 for i in range(11)], prefer=weight)
+        weight, scores = choose_weight(
+            network,
+            linear_dev,
+            dev.column("label_id").to_numpy(),
+            cfg["monitor"],
+            [i / 10 for i in range(11)],
+            prefer=weight,
+        )
         report = {"chosen_on": "dev", "metric": cfg["monitor"], "dev_by_weight": scores}
     linear["weight"] = np.float64(weight)
     return linear, {**report, "weight": weight}
@@ -195,15 +230,23 @@ def evaluate(p: dict) -> dict:
     encoded = table.filter(pc.equal(table.column("split"), split))
     if encoded.num_rows == 0:
         raise ValueError(f"no rows in split {split!r} to evaluate (params key n21.evaluate.split)")
-    metrics = evaluate_encoded(encoded, path(p, "model"), p["evaluate"], out_dir=path(p, "metrics").parent,
-                               train_table=table.select(["split", "label_id"]))
+    metrics = evaluate_encoded(
+        encoded,
+        path(p, "model"),
+        p["evaluate"],
+        out_dir=path(p, "metrics").parent,
+        train_table=table.select(["split", "label_id"]),
+    )
     metrics["split"] = split
     io.write_json(metrics, path(p, "metrics"))
     write_headline(headline(metrics), "majority_baseline_accuracy", p)
     # The class design review again, now with the classes the model confuses.
     confused = confused_pairs(io.read_table(path(p, "predictions")), split, int(p["evaluate"].get("confused_pairs", 5)))
-    io.write_text(review_markdown(io.read_json(path(p, "label_schema"))["review"], confused)
-                  + label_review_text(p, A["label_review_md"]), path(p, "review"))
+    io.write_text(
+        review_markdown(io.read_json(path(p, "label_schema"))["review"], confused)
+        + label_review_text(p, A["label_review_md"]),
+        path(p, "review"),
+    )
     return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "rows": metrics["rows"]}
 
 
@@ -229,11 +272,21 @@ def headline(metrics: dict) -> dict:
 
 def format_for(data: Path) -> str:
     return {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(
-        data.suffix, "tsv")
+        data.suffix, "tsv"
+    )
 
 
-def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path, *,
-                     header: bool = True, quarantine_path: Path | None = None) -> dict:
+def evaluate_command(
+    model: Path,
+    data: Path,
+    fmt: str,
+    encoding: str,
+    mapping: dict,
+    out_dir: Path,
+    *,
+    header: bool = True,
+    quarantine_path: Path | None = None,
+) -> dict:
     """`hanflow evaluate --problem n21`: mapping is --column (id, text, label); unmapped ones take the training
     file's column names, and a missing id column numbers the rows."""
     from tasks.evaluate_data import check_column_keys
@@ -244,32 +297,69 @@ def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: 
     return evaluate_file(model, data_cfg, out_dir, quarantine_path=quarantine_path)
 
 
-register(PROBLEM, [
-    Stage("ingest", ingest,
-          params=("data", "class_design.schema"), deps=("${data.path}", A["corrections"], A["schema"]),
-          outs=(A["ingested"], A["quarantine"], A["corrections_applied"])),
-    Stage("tokenize", tokenize, params=("tokenize",),
-          deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode,
-          params=("encode", "class_design.schema"),
-          deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
-    Stage("validate", validate, code=("tasks/suites/n21.yaml",),
-          params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
-          outs=(A["validation_docs"],), reports=(A["validation"],),
-          publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
-    Stage("class_design", class_design,
-          params=("class_design",), deps=(A["encoded"], A["schema"]), outs=(A["label_schema"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("label_review", review_runner(PROBLEM, A, _review),
-          params=("label_review", "class_design.schema"), deps=(A["encoded"], A["corrections_applied"], A["schema"]),
-          outs=(A["label_review"], A["label_review_md"]), publish=review_hook(PROBLEM, A["label_review"])),
-    Stage("train", train, code=("models/n21.py",),
-          params=("train", "encode.ngrams"), deps=(A["encoded"], A["vocab"], A["label_schema"], A["validation"]),
-          outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=("models/n21.py",),
-          params=("evaluate",), deps=(A["model"], A["encoded"], A["label_schema"], A["label_review_md"]),
-          outs=(A["confusion"], A["confusion_png"], A["predictions"], A["review"]),
-          reports=(A["metrics"],), metrics=(HEADLINE,),
-          plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
-          publish=publish_metrics),
-])
+register(
+    PROBLEM,
+    [
+        Stage(
+            "ingest",
+            ingest,
+            params=("data", "class_design.schema"),
+            deps=("${data.path}", A["corrections"], A["schema"]),
+            outs=(A["ingested"], A["quarantine"], A["corrections_applied"]),
+        ),
+        Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
+        Stage(
+            "encode",
+            encode,
+            params=("encode", "class_design.schema"),
+            deps=(A["tokens"], A["schema"]),
+            outs=(A["encoded"], A["vocab"]),
+        ),
+        Stage(
+            "validate",
+            validate,
+            code=("tasks/suites/n21.yaml",),
+            params=("validate", "class_design.schema"),
+            deps=(A["encoded"], A["schema"]),
+            outs=(A["validation_docs"],),
+            reports=(A["validation"],),
+            publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
+        ),
+        Stage(
+            "class_design",
+            class_design,
+            params=("class_design",),
+            deps=(A["encoded"], A["schema"]),
+            outs=(A["label_schema"], A["class_design"]),
+            publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
+        ),
+        Stage(
+            "label_review",
+            review_runner(PROBLEM, A, _review),
+            params=("label_review", "class_design.schema"),
+            deps=(A["encoded"], A["corrections_applied"], A["schema"]),
+            outs=(A["label_review"], A["label_review_md"]),
+            publish=review_hook(PROBLEM, A["label_review"]),
+        ),
+        Stage(
+            "train",
+            train,
+            code=("models/n21.py",),
+            params=("train", "encode.ngrams"),
+            deps=(A["encoded"], A["vocab"], A["label_schema"], A["validation"]),
+            outs=(A["model"],),
+        ),
+        Stage(
+            "evaluate",
+            evaluate,
+            code=("models/n21.py",),
+            params=("evaluate",),
+            deps=(A["model"], A["encoded"], A["label_schema"], A["label_review_md"]),
+            outs=(A["confusion"], A["confusion_png"], A["predictions"], A["review"]),
+            reports=(A["metrics"],),
+            metrics=(HEADLINE,),
+            plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
+            publish=publish_metrics,
+        ),
+    ],
+)

@@ -80,8 +80,13 @@ def encode(p: dict) -> dict:
         memory = memory_from(tokens)
         if p["encode"].get("rerank"):
             reranker, fitted = rerank.fit_for_table(tokens, memory, p["encode"], p["data"].get("split") or {})
-        tokens, retrieval = with_retrieved(tokens, memory, float(p["encode"].get("retrieve_gold_share", 0.0)),
-                                           k=int(p["encode"].get("retrieve_k", 1)), reranker=reranker)
+        tokens, retrieval = with_retrieved(
+            tokens,
+            memory,
+            float(p["encode"].get("retrieve_gold_share", 0.0)),
+            k=int(p["encode"].get("retrieve_k", 1)),
+            reranker=reranker,
+        )
     rerank.save(reranker, path(p, "reranker"))
     vocabs = build_vocabs(tokens, p["encode"])
     vocabs["retrieve"] = bool(p["encode"].get("retrieve"))
@@ -89,16 +94,23 @@ def encode(p: dict) -> dict:
     out, report = encode_pairs(tokens, vocabs, stage_settings(p["encode"], tokens.num_rows, "process"))
     io.write_table(out, path(p, "encoded"))
     io.write_json(vocabs, path(p, "vocab"))
-    return {**report, **{f"retrieval_{k}": v for k, v in retrieval.items()},
-            **{f"reranker_{k}": v for k, v in fitted.items()}}
+    return {
+        **report,
+        **{f"retrieval_{k}": v for k, v in retrieval.items()},
+        **{f"reranker_{k}": v for k, v in fitted.items()},
+    }
 
 
 def validate(p: dict) -> dict:
     from tasks.label_schema import load_classes
     from tasks.validate_n2m import check, validate_n2m
 
-    report = validate_n2m(io.read_table(path(p, "encoded")), p["validate"], load_classes(p["class_design"], PROBLEM),
-                          docs_dir=path(p, "validation_docs"))
+    report = validate_n2m(
+        io.read_table(path(p, "encoded")),
+        p["validate"],
+        load_classes(p["class_design"], PROBLEM),
+        docs_dir=path(p, "validation_docs"),
+    )
     io.write_json(report, path(p, "validation"))
     check(report, source=str(p["data"]["path"]))
     return {"rows_in": report["rows"], "success": report["success"], "expectations": len(report["expectations"])}
@@ -115,10 +127,13 @@ def class_design(p: dict) -> dict:
     review = n2m_review(design, cfg, data_version(table))
     save_review(design, review, p["work_dir"], path(p, "class_design_json"), path(p, "class_design"))
     train = design["answer_diversity"].get("train", {})
-    return {"labels": len(design["labels"]), "imbalance_warnings": design["imbalance_warnings"],
-            "drift_warnings": review["drift"]["warnings"],
-            "train_unique_answers": train.get("unique_answers"),
-            "train_top_answer_share": train.get("top_answer_share")}
+    return {
+        "labels": len(design["labels"]),
+        "imbalance_warnings": design["imbalance_warnings"],
+        "drift_warnings": review["drift"]["warnings"],
+        "train_unique_answers": train.get("unique_answers"),
+        "train_top_answer_share": train.get("top_answer_share"),
+    }
 
 
 def train(p: dict) -> dict:
@@ -129,14 +144,19 @@ def train(p: dict) -> dict:
     encoded = io.read_table(path(p, "encoded"))
     vocabs = io.read_json(path(p, "vocab"))
     if p["tokenize"].get("join_pos"):
-        raise ValueError("n2m.tokenize.join_pos must be false: answers are generated as morphemes and joined back "
-                         "into text, which 'morpheme/TAG' tokens cannot be")
+        raise ValueError(
+            "n2m.tokenize.join_pos must be false: answers are generated as morphemes and joined back "
+            "into text, which 'morpheme/TAG' tokens cannot be"
+        )
     config = model_config(vocabs, p["train"])
     if p["train"].get("copy"):
         from tasks.retrieval import copy_map
 
-        config.update(copy=True, unk_id=vocabs["tgt"]["itos"].index("<unk>"),
-                      copy_map=None if vocabs.get("shared") else copy_map(vocabs))
+        config.update(
+            copy=True,
+            unk_id=vocabs["tgt"]["itos"].index("<unk>"),
+            copy_map=None if vocabs.get("shared") else copy_map(vocabs),
+        )
     model, history = train_seq2seq(encoded, config, p["train"], vocabs["tgt"]["itos"])
     from tasks.distributed import leave_unless_writer
 
@@ -154,17 +174,24 @@ def train(p: dict) -> dict:
         extra["reranker.json"] = io.read_json(folder / "reranker.json")
         if (folder / "reranker.skops").exists():
             extra["reranker.skops"] = (folder / "reranker.skops").read_bytes()
-    save_model_dir(path(p, "model"), model, config, {
-        **extra,
-        "vocab.json": vocabs,
-        "tokenizer.json": tokenizer_settings(p["tokenize"]),
-        "params.json": p,
-        "train_metrics.json": history,
-        # The constant-answer baseline for `hanflow evaluate` on files without a train split.
-        "baseline.json": {"constant_answer": Counter(train_answers).most_common(1)[0][0]},
-    })
-    return {k: history.get(k) for k in ("best_epoch", "best_dev_chrf", "best_dev_perplexity", "stopped_early",
-                                        "seconds_per_epoch")}
+    save_model_dir(
+        path(p, "model"),
+        model,
+        config,
+        {
+            **extra,
+            "vocab.json": vocabs,
+            "tokenizer.json": tokenizer_settings(p["tokenize"]),
+            "params.json": p,
+            "train_metrics.json": history,
+            # The constant-answer baseline for `hanflow evaluate` on files without a train split.
+            "baseline.json": {"constant_answer": Counter(train_answers).most_common(1)[0][0]},
+        },
+    )
+    return {
+        k: history.get(k)
+        for k in ("best_epoch", "best_dev_chrf", "best_dev_perplexity", "stopped_early", "seconds_per_epoch")
+    }
 
 
 def evaluate(p: dict) -> dict:
@@ -176,8 +203,9 @@ def evaluate(p: dict) -> dict:
     rows = _split(table, split)
     if rows.num_rows == 0:
         raise ValueError(f"no rows in split {split!r} to evaluate (params key n2m.evaluate.split)")
-    metrics, samples = evaluate_encoded(rows, path(p, "model"), p["evaluate"],
-                                        train_pairs=_split(table, "train").select(["question", "answer"]))
+    metrics, samples = evaluate_encoded(
+        rows, path(p, "model"), p["evaluate"], train_pairs=_split(table, "train").select(["question", "answer"])
+    )
     metrics["split"] = split
     io.write_json(metrics, path(p, "metrics"))
     write_headline(headline(metrics), "constant_baseline_chrf", p)
@@ -186,11 +214,19 @@ def evaluate(p: dict) -> dict:
     review = io.read_json(path(p, "class_design_json"))["review"]
     breakdown = label_breakdown(samples, review["classes"], split, int(p["evaluate"].get("confused_pairs", 5)))
     io.write_text(review_markdown(review, breakdown), path(p, "review"))
-    return {"chrf": metrics["chrf"], "bleu": metrics["bleu"], "perplexity": metrics["perplexity"],
-            "rows": metrics["rows"], "constant_baseline_chrf": metrics["constant_baseline"]["chrf"],
-            "retrieval_baseline_chrf": metrics["retrieval_baseline"]["chrf"],
-            **({"retrieved_candidate_chrf": metrics["retrieved_candidate"]["chrf"]} if "retrieved_candidate" in metrics
-               else {})}
+    return {
+        "chrf": metrics["chrf"],
+        "bleu": metrics["bleu"],
+        "perplexity": metrics["perplexity"],
+        "rows": metrics["rows"],
+        "constant_baseline_chrf": metrics["constant_baseline"]["chrf"],
+        "retrieval_baseline_chrf": metrics["retrieval_baseline"]["chrf"],
+        **(
+            {"retrieved_candidate_chrf": metrics["retrieved_candidate"]["chrf"]}
+            if "retrieved_candidate" in metrics
+            else {}
+        ),
+    }
 
 
 # ---- Prefect artifacts (only the flow calls these)
@@ -202,12 +238,15 @@ def publish_metrics(report: dict, p: dict) -> None:
     from flows.artifacts import publish_markdown
 
     metrics = io.read_json(path(p, "metrics"))
-    samples = [json.loads(line) for line in path(p, "samples").read_text(encoding="utf-8").splitlines()[
-        : int(p["evaluate"].get("samples", 30))]]
-    create_table_artifact([{k: s[k] for k in ("id", "question", "reference", "generated")} for s in samples],
-                          key=f"{PROBLEM}-samples",
-                          description=f"{PROBLEM}: questions of split {metrics['split']!r}, the reference answer "
-                                      "and the generated one")
+    samples = [
+        json.loads(line)
+        for line in path(p, "samples").read_text(encoding="utf-8").splitlines()[: int(p["evaluate"].get("samples", 30))]
+    ]
+    create_table_artifact(
+        [{k: s[k] for k in ("id", "question", "reference", "generated")} for s in samples],
+        key=f"{PROBLEM}-samples",
+        description=f"{PROBLEM}: questions of split {metrics['split']!r}, the reference answer and the generated one",
+    )
     publish_markdown(f"{PROBLEM}-metrics", metrics_markdown(metrics))
     publish_review(report, p)
 
@@ -217,22 +256,39 @@ publish_review = markdown_file_hook(PROBLEM, "class-design-review", A["review"])
 
 def metrics_markdown(metrics: dict) -> str:
     decode = metrics["decode"]
-    lines = [f"# {PROBLEM} evaluation on split `{metrics.get('split', '?')}` ({metrics['rows']} pairs)", "",
-             f"Decoding: {decode.get('method')}" + (f" (beam {decode.get('beam_width')}, length penalty "
-                                                    f"{decode.get('length_penalty')})" if decode.get("method") == "beam"
-                                                    else "") + f"; BLEU tokenizer: {metrics['bleu_tokenize']}", "",
-             "| system | chrF | BLEU | avg length | distinct-1 | distinct-2 |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# {PROBLEM} evaluation on split `{metrics.get('split', '?')}` ({metrics['rows']} pairs)",
+        "",
+        f"Decoding: {decode.get('method')}"
+        + (
+            f" (beam {decode.get('beam_width')}, length penalty {decode.get('length_penalty')})"
+            if decode.get("method") == "beam"
+            else ""
+        )
+        + f"; BLEU tokenizer: {metrics['bleu_tokenize']}",
+        "",
+        "| system | chrF | BLEU | avg length | distinct-1 | distinct-2 |",
+        "|---|---|---|---|---|---|",
+    ]
     rows = [("model", metrics)]
-    for key, name in (("constant_baseline", "constant answer (most frequent train answer)"),
-                      ("retrieval_baseline", "retrieval (answer of the nearest train question)"),
-                      ("retrieved_candidate", "the retrieved answer handed to the model (reranked), not generated")):
+    for key, name in (
+        ("constant_baseline", "constant answer (most frequent train answer)"),
+        ("retrieval_baseline", "retrieval (answer of the nearest train question)"),
+        ("retrieved_candidate", "the retrieved answer handed to the model (reranked), not generated"),
+    ):
         if key in metrics:
             rows.append((name, metrics[key]))
-    lines += [f"| {name} | {m['chrf']:.2f} | {m['bleu']:.2f} | {m['avg_length']:.2f} | {m['distinct_1']:.3f} "
-              f"| {m['distinct_2']:.3f} |" for name, m in rows]
-    lines += ["", f"- perplexity (teacher forced): **{metrics['perplexity']:.2f}**",
-              f"- reference average length: {metrics['ref_avg_length']:.2f} words",
-              f"- empty answers: {metrics['empty_answers']}, distinct answers: {metrics['unique_answers']}"]
+    lines += [
+        f"| {name} | {m['chrf']:.2f} | {m['bleu']:.2f} | {m['avg_length']:.2f} | {m['distinct_1']:.3f} "
+        f"| {m['distinct_2']:.3f} |"
+        for name, m in rows
+    ]
+    lines += [
+        "",
+        f"- perplexity (teacher forced): **{metrics['perplexity']:.2f}**",
+        f"- reference average length: {metrics['ref_avg_length']:.2f} words",
+        f"- empty answers: {metrics['empty_answers']}, distinct answers: {metrics['unique_answers']}",
+    ]
     return "\n".join(lines)
 
 
@@ -257,40 +313,79 @@ def format_for(data: Path) -> str:
     return {".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, "csv")
 
 
-def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path, *,
-                     header: bool = True, quarantine_path: Path | None = None) -> dict:
+def evaluate_command(
+    model: Path,
+    data: Path,
+    fmt: str,
+    encoding: str,
+    mapping: dict,
+    out_dir: Path,
+    *,
+    header: bool = True,
+    quarantine_path: Path | None = None,
+) -> dict:
     """`hanflow evaluate --problem n2m`: mapping is --column (question, answer, label); unmapped ones take the
     training file's column names when the file has its format, else the format's defaults."""
     from tasks.evaluate_data import check_column_keys
     from tasks.evaluate_n2m import N2M_FIELDS, evaluate_file
 
     check_column_keys(PROBLEM, mapping, N2M_FIELDS, "--column question=Q --column answer=A")
-    metrics, samples = evaluate_file(model, data, fmt, encoding, mapping, header=header,
-                                     quarantine_path=quarantine_path)
+    metrics, samples = evaluate_file(
+        model, data, fmt, encoding, mapping, header=header, quarantine_path=quarantine_path
+    )
     io.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), Path(out_dir) / "samples.jsonl")
     metrics["samples_path"] = str(Path(out_dir) / "samples.jsonl")
     return metrics
 
 
-register(PROBLEM, [
-    Stage("ingest", ingest, params=("data",),
-          deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
-    Stage("tokenize", tokenize, params=("tokenize",),
-          deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode,
-          params=("encode", "class_design.schema", "data.split"), deps=(A["tokens"], A["schema"]),
-          outs=(A["encoded"], A["vocab"], A["reranker"])),
-    Stage("validate", validate, code=("tasks/suites/n2m.yaml",),
-          params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
-          outs=(A["validation_docs"],), reports=(A["validation"],),
-          publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
-    Stage("class_design", class_design,
-          params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["class_design_json"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("train", train, code=("models/n2m.py",),
-          params=("train",), deps=(A["encoded"], A["vocab"], A["reranker"], A["validation"]),
-          outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=("models/n2m.py",),
-          params=("evaluate",), deps=(A["model"], A["encoded"], A["class_design_json"]),
-          outs=(A["samples"], A["review"]), reports=(A["metrics"],), metrics=(HEADLINE,), publish=publish_metrics),
-])
+register(
+    PROBLEM,
+    [
+        Stage("ingest", ingest, params=("data",), deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
+        Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
+        Stage(
+            "encode",
+            encode,
+            params=("encode", "class_design.schema", "data.split"),
+            deps=(A["tokens"], A["schema"]),
+            outs=(A["encoded"], A["vocab"], A["reranker"]),
+        ),
+        Stage(
+            "validate",
+            validate,
+            code=("tasks/suites/n2m.yaml",),
+            params=("validate", "class_design.schema"),
+            deps=(A["encoded"], A["schema"]),
+            outs=(A["validation_docs"],),
+            reports=(A["validation"],),
+            publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
+        ),
+        Stage(
+            "class_design",
+            class_design,
+            params=("class_design",),
+            deps=(A["ingested"], A["schema"]),
+            outs=(A["class_design_json"], A["class_design"]),
+            publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
+        ),
+        Stage(
+            "train",
+            train,
+            code=("models/n2m.py",),
+            params=("train",),
+            deps=(A["encoded"], A["vocab"], A["reranker"], A["validation"]),
+            outs=(A["model"],),
+        ),
+        Stage(
+            "evaluate",
+            evaluate,
+            code=("models/n2m.py",),
+            params=("evaluate",),
+            deps=(A["model"], A["encoded"], A["class_design_json"]),
+            outs=(A["samples"], A["review"]),
+            reports=(A["metrics"],),
+            metrics=(HEADLINE,),
+            publish=publish_metrics,
+        ),
+    ],
+)

@@ -112,8 +112,11 @@ def class_design(p: dict) -> dict:
     schema = entity_schema(table, _classes(p), cfg["imbalance_ratio"])
     review = n2n_review(schema, cfg, data_version(table))
     save_review(schema, review, p["work_dir"], path(p, "entity_schema"), path(p, "class_design"))
-    return {"types": len(schema["types"]), "imbalance_warnings": schema["imbalance_warnings"],
-            "drift_warnings": review["drift"]["warnings"]}
+    return {
+        "types": len(schema["types"]),
+        "imbalance_warnings": schema["imbalance_warnings"],
+        "drift_warnings": review["drift"]["warnings"],
+    }
 
 
 MODEL_KEYS = ("char_emb_dim", "morph_emb_dim", "pos_emb_dim", "hidden_dim", "num_layers", "dropout", "use_crf")
@@ -151,17 +154,24 @@ def train(p: dict) -> dict:
     }
     model, history = train_tagger(encoded, model_config, cfg)
     leave_unless_writer()  # under torchrun only rank 0 goes on to write (tasks/distributed.py)
-    save_model_dir(path(p, "model"), model, model_config, {
-        "vocab.json": vocabs,
-        "entity_schema.json": io.read_json(path(p, "entity_schema")),
-        "tokenizer.json": tokenizer_settings(p["tokenize"]),
-        "params.json": p,
-        "train_metrics.json": history,
-    })
+    save_model_dir(
+        path(p, "model"),
+        model,
+        model_config,
+        {
+            "vocab.json": vocabs,
+            "entity_schema.json": io.read_json(path(p, "entity_schema")),
+            "tokenizer.json": tokenizer_settings(p["tokenize"]),
+            "params.json": p,
+            "train_metrics.json": history,
+        },
+    )
     from tasks.splits import truncation_report
 
-    return {**{k: history.get(k) for k in ("best_epoch", "best_dev_f1", "stopped_early")},
-            **truncation_report(encoded, "char_ids", cfg.get("max_len"))}  # tagged O past the cut
+    return {
+        **{k: history.get(k) for k in ("best_epoch", "best_dev_f1", "stopped_early")},
+        **truncation_report(encoded, "char_ids", cfg.get("max_len")),
+    }  # tagged O past the cut
 
 
 def evaluate(p: dict) -> dict:
@@ -183,12 +193,25 @@ def evaluate(p: dict) -> dict:
     io.write_table(predictions_table(rows.column("id").to_pylist(), gold, pred), path(p, "predictions"))
     write_confusion(gold, pred, list(metrics["per_type"]), path(p, "confusion"), path(p, "confusion_png"))
     # The class design review again, now with the types the model confuses.
-    confused = type_confusions(rows.column("id").to_pylist(), rows.column("text").to_pylist(), gold, pred, split,
-                               int(p["evaluate"].get("confused_pairs", 5)))
-    io.write_text(review_markdown(io.read_json(path(p, "entity_schema"))["review"], confused)
-                  + label_review_text(p, A["label_review_md"]), path(p, "review"))
-    return {"f1": metrics["f1"], "precision": metrics["precision"], "recall": metrics["recall"],
-            "rows": metrics["rows"]}
+    confused = type_confusions(
+        rows.column("id").to_pylist(),
+        rows.column("text").to_pylist(),
+        gold,
+        pred,
+        split,
+        int(p["evaluate"].get("confused_pairs", 5)),
+    )
+    io.write_text(
+        review_markdown(io.read_json(path(p, "entity_schema"))["review"], confused)
+        + label_review_text(p, A["label_review_md"]),
+        path(p, "review"),
+    )
+    return {
+        "f1": metrics["f1"],
+        "precision": metrics["precision"],
+        "recall": metrics["recall"],
+        "rows": metrics["rows"],
+    }
 
 
 def publish_metrics(report: dict, p: dict) -> None:
@@ -215,8 +238,17 @@ def format_for(data: Path) -> str:
     return {".jsonl": "jsonl", ".train": "klp", ".dev": "klp", ".test": "klp", ".tsv": "klue"}.get(data.suffix, "kmou")
 
 
-def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path, *,
-                     header: bool = True, quarantine_path: Path | None = None) -> dict:
+def evaluate_command(
+    model: Path,
+    data: Path,
+    fmt: str,
+    encoding: str,
+    mapping: dict,
+    out_dir: Path,
+    *,
+    header: bool = True,
+    quarantine_path: Path | None = None,
+) -> dict:
     """`hanflow evaluate --problem n2n`: --data is a file or a folder of files in one format."""
     from tasks.evaluate_data import check_column_keys
     from tasks.evaluate_n2n import evaluate_file
@@ -225,31 +257,69 @@ def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: 
     return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
-register(PROBLEM, [
-    Stage("ingest", ingest,
-          params=("data", "class_design.schema"), deps=("${data.path}", A["corrections"], A["schema"]),
-          outs=(A["ingested"], A["quarantine"], A["corrections_applied"])),
-    Stage("tokenize", tokenize, params=("tokenize",),
-          deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode,
-          params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
-    Stage("validate", validate, code=("tasks/suites/n2n.yaml",),
-          params=("validate", "class_design.schema"), deps=(A["encoded"], A["schema"]),
-          outs=(A["validation_docs"],), reports=(A["validation"],),
-          publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
-    Stage("class_design", class_design,
-          params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["entity_schema"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("label_review", review_runner(PROBLEM, A, _review),
-          params=("label_review",), deps=(A["encoded"], A["vocab"], A["corrections_applied"]),
-          outs=(A["label_review"], A["label_review_md"]), publish=review_hook(PROBLEM, A["label_review"])),
-    Stage("train", train, code=("models/n2n.py",),
-          params=("train",), deps=(A["encoded"], A["vocab"], A["entity_schema"], A["validation"]),
-          outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=("models/n2n.py",),
-          params=("evaluate",), deps=(A["model"], A["encoded"], A["entity_schema"], A["label_review_md"]),
-          outs=(A["errors"], A["review"], A["confusion"], A["confusion_png"], A["predictions"]),
-          reports=(A["metrics"],), metrics=(HEADLINE,),
-          plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
-          publish=publish_metrics),
-])
+register(
+    PROBLEM,
+    [
+        Stage(
+            "ingest",
+            ingest,
+            params=("data", "class_design.schema"),
+            deps=("${data.path}", A["corrections"], A["schema"]),
+            outs=(A["ingested"], A["quarantine"], A["corrections_applied"]),
+        ),
+        Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
+        Stage(
+            "encode",
+            encode,
+            params=("encode", "class_design.schema"),
+            deps=(A["tokens"], A["schema"]),
+            outs=(A["encoded"], A["vocab"]),
+        ),
+        Stage(
+            "validate",
+            validate,
+            code=("tasks/suites/n2n.yaml",),
+            params=("validate", "class_design.schema"),
+            deps=(A["encoded"], A["schema"]),
+            outs=(A["validation_docs"],),
+            reports=(A["validation"],),
+            publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
+        ),
+        Stage(
+            "class_design",
+            class_design,
+            params=("class_design",),
+            deps=(A["ingested"], A["schema"]),
+            outs=(A["entity_schema"], A["class_design"]),
+            publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
+        ),
+        Stage(
+            "label_review",
+            review_runner(PROBLEM, A, _review),
+            params=("label_review",),
+            deps=(A["encoded"], A["vocab"], A["corrections_applied"]),
+            outs=(A["label_review"], A["label_review_md"]),
+            publish=review_hook(PROBLEM, A["label_review"]),
+        ),
+        Stage(
+            "train",
+            train,
+            code=("models/n2n.py",),
+            params=("train",),
+            deps=(A["encoded"], A["vocab"], A["entity_schema"], A["validation"]),
+            outs=(A["model"],),
+        ),
+        Stage(
+            "evaluate",
+            evaluate,
+            code=("models/n2n.py",),
+            params=("evaluate",),
+            deps=(A["model"], A["encoded"], A["entity_schema"], A["label_review_md"]),
+            outs=(A["errors"], A["review"], A["confusion"], A["confusion_png"], A["predictions"]),
+            reports=(A["metrics"],),
+            metrics=(HEADLINE,),
+            plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
+            publish=publish_metrics,
+        ),
+    ],
+)

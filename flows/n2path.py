@@ -81,8 +81,9 @@ def validate(p: dict) -> dict:
     from tasks.validate_n2path import check_n2path, validate_n2path
 
     encoded = io.read_table(path(p, "encoded"))
-    report = validate_n2path(encoded, io.read_json(path(p, "vocab"))["relations"], p["validate"],
-                             docs_dir=path(p, "validation_docs"))
+    report = validate_n2path(
+        encoded, io.read_json(path(p, "vocab"))["relations"], p["validate"], docs_dir=path(p, "validation_docs")
+    )
     io.write_json(report, path(p, "validation"))
     check_n2path(report, source=str(p["data"]["path"]))
     return {"rows_in": report["rows"], "success": report["success"], "expectations": len(report["expectations"])}
@@ -97,8 +98,11 @@ def class_design(p: dict) -> dict:
     schema = relation_schema(table, _classes(p), int(cfg.get("min_count", 10)))
     review = n2path_review(schema, cfg, data_version(table))
     save_review(schema, review, p["work_dir"], path(p, "relation_schema"), path(p, "class_design"))
-    return {"relations": len(schema["relations"]), "warnings": len(schema["warnings"]),
-            "drift_warnings": review["drift"]["warnings"]}
+    return {
+        "relations": len(schema["relations"]),
+        "warnings": len(schema["warnings"]),
+        "drift_warnings": review["drift"]["warnings"],
+    }
 
 
 def train(p: dict) -> dict:
@@ -112,19 +116,36 @@ def train(p: dict) -> dict:
     model, history = train_parser(encoded, config, p["train"])
     leave_unless_writer()  # under torchrun only rank 0 goes on to write (tasks/distributed.py)
     tok = p["tokenize"]
-    save_model_dir(path(p, "model"), model, config, {
-        "vocab.json": vocabs,
-        "relation_schema.json": io.read_json(path(p, "relation_schema")),
-        # Raw text has no treebank analysis: prediction always uses the tagger named here.
-        "tokenizer.json": {"morphemes": tok.get("morphemes", "treebank"), "predict_morphemes": "tagger",
-                           **{k: tok[k] for k in ("tagger", "norm", "stem") if k in tok}},
-        "params.json": p,
-        "train_metrics.json": history,
-    })
-    return {k: history.get(k) for k in ("best_epoch", "best_dev_las", "best_dev_uas", "stopped_early",
-                                        "seconds_per_epoch",
-                                        # sentences over train.max_len are left out of training
-                                        "train_sentences", "skipped_over_max_len")}
+    save_model_dir(
+        path(p, "model"),
+        model,
+        config,
+        {
+            "vocab.json": vocabs,
+            "relation_schema.json": io.read_json(path(p, "relation_schema")),
+            # Raw text has no treebank analysis: prediction always uses the tagger named here.
+            "tokenizer.json": {
+                "morphemes": tok.get("morphemes", "treebank"),
+                "predict_morphemes": "tagger",
+                **{k: tok[k] for k in ("tagger", "norm", "stem") if k in tok},
+            },
+            "params.json": p,
+            "train_metrics.json": history,
+        },
+    )
+    return {
+        k: history.get(k)
+        for k in (
+            "best_epoch",
+            "best_dev_las",
+            "best_dev_uas",
+            "stopped_early",
+            "seconds_per_epoch",
+            # sentences over train.max_len are left out of training
+            "train_sentences",
+            "skipped_over_max_len",
+        )
+    }
 
 
 def evaluate(p: dict) -> dict:
@@ -152,21 +173,28 @@ def publish_parse(problem: str, metrics: dict) -> None:
     """Per-relation table and a Markdown summary on the Prefect dashboard."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    rows = [{"relation": rel, "count": m["count"], "uas": round(m["uas"], 4), "las": round(m["las"], 4)}
-            for rel, m in sorted(metrics["per_relation"].items(), key=lambda kv: -kv[1]["count"])]
-    create_table_artifact(rows, key=f"{problem}-per-relation",
-                          description=f"{problem} attachment scores per gold relation")
+    rows = [
+        {"relation": rel, "count": m["count"], "uas": round(m["uas"], 4), "las": round(m["las"], 4)}
+        for rel, m in sorted(metrics["per_relation"].items(), key=lambda kv: -kv[1]["count"])
+    ]
+    create_table_artifact(
+        rows, key=f"{problem}-per-relation", description=f"{problem} attachment scores per gold relation"
+    )
     baseline = metrics["right_neighbour_baseline"]["uas"]
-    lines = [f"# {problem} evaluation on split `{metrics.get('split', '?')}` ({metrics['rows']} sentences, "
-             f"{metrics['tokens']} words, punctuation {metrics['punctuation']})", "",
-             f"- UAS: **{metrics['uas']:.4f}**", f"- LAS: **{metrics['las']:.4f}** "
-             f"(relation subtypes dropped: {metrics['las_base_relation']:.4f})",
-             f"- baseline (every word headed by the next one) UAS: {baseline:.4f}",
-             f"- morphemes: {metrics.get('morphemes', '?')}"]
+    lines = [
+        f"# {problem} evaluation on split `{metrics.get('split', '?')}` ({metrics['rows']} sentences, "
+        f"{metrics['tokens']} words, punctuation {metrics['punctuation']})",
+        "",
+        f"- UAS: **{metrics['uas']:.4f}**",
+        f"- LAS: **{metrics['las']:.4f}** (relation subtypes dropped: {metrics['las_base_relation']:.4f})",
+        f"- baseline (every word headed by the next one) UAS: {baseline:.4f}",
+        f"- morphemes: {metrics.get('morphemes', '?')}",
+    ]
     if "with_tagger_morphemes" in metrics:
         t = metrics["with_tagger_morphemes"]
-        lines.append(f"- same words with the tagger's morphemes (what raw text gets): UAS {t['uas']:.4f}, "
-                     f"LAS {t['las']:.4f}")
+        lines.append(
+            f"- same words with the tagger's morphemes (what raw text gets): UAS {t['uas']:.4f}, LAS {t['las']:.4f}"
+        )
     lines += ["", "| relation | count | UAS | LAS |", "|---|---|---|---|"]
     lines += [f"| {r['relation']} | {r['count']} | {r['uas']} | {r['las']} |" for r in rows]
     create_markdown_artifact(markdown="\n".join(lines), key=f"{problem}-metrics")
@@ -194,8 +222,17 @@ def format_for(data: Path) -> str:
     return {".conllu": "conllu", ".tsv": "klue_dp"}.get(Path(data).suffix, "conllu")
 
 
-def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: dict, out_dir: Path, *,
-                     header: bool = True, quarantine_path: Path | None = None) -> dict:
+def evaluate_command(
+    model: Path,
+    data: Path,
+    fmt: str,
+    encoding: str,
+    mapping: dict,
+    out_dir: Path,
+    *,
+    header: bool = True,
+    quarantine_path: Path | None = None,
+) -> dict:
     """`hanflow evaluate --problem n2path`: --data is a file or a folder of files in one format."""
     from tasks.evaluate_data import check_column_keys
     from tasks.evaluate_n2path import evaluate_file
@@ -204,24 +241,54 @@ def evaluate_command(model: Path, data: Path, fmt: str, encoding: str, mapping: 
     return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
-register(PROBLEM, [
-    Stage("ingest", ingest,
-          params=("data",), deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
-    Stage("tokenize", tokenize, params=("tokenize",),
-          deps=(A["ingested"],), outs=(A["tokens"],)),
-    Stage("encode", encode,
-          params=("encode", "class_design.schema"), deps=(A["tokens"], A["schema"]), outs=(A["encoded"], A["vocab"])),
-    Stage("validate", validate, code=("tasks/suites/n2path.yaml",),
-          params=("validate",), deps=(A["encoded"], A["vocab"]), outs=(A["validation_docs"],),
-          reports=(A["validation"],), publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"])),
-    Stage("class_design", class_design,
-          params=("class_design",), deps=(A["ingested"], A["schema"]), outs=(A["relation_schema"], A["class_design"]),
-          publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"])),
-    Stage("train", train, code=("models/n2path.py",),
-          params=("train", "tokenize"), deps=(A["encoded"], A["vocab"], A["relation_schema"], A["validation"]),
-          outs=(A["model"],)),
-    Stage("evaluate", evaluate, code=("models/n2path.py",),
-          params=("evaluate",), deps=(A["model"], A["encoded"], A["relation_schema"]),
-          outs=(A["predictions"], A["review"]),
-          reports=(A["metrics"],), metrics=(HEADLINE,), publish=publish_metrics),
-])
+register(
+    PROBLEM,
+    [
+        Stage("ingest", ingest, params=("data",), deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
+        Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
+        Stage(
+            "encode",
+            encode,
+            params=("encode", "class_design.schema"),
+            deps=(A["tokens"], A["schema"]),
+            outs=(A["encoded"], A["vocab"]),
+        ),
+        Stage(
+            "validate",
+            validate,
+            code=("tasks/suites/n2path.yaml",),
+            params=("validate",),
+            deps=(A["encoded"], A["vocab"]),
+            outs=(A["validation_docs"],),
+            reports=(A["validation"],),
+            publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
+        ),
+        Stage(
+            "class_design",
+            class_design,
+            params=("class_design",),
+            deps=(A["ingested"], A["schema"]),
+            outs=(A["relation_schema"], A["class_design"]),
+            publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
+        ),
+        Stage(
+            "train",
+            train,
+            code=("models/n2path.py",),
+            params=("train", "tokenize"),
+            deps=(A["encoded"], A["vocab"], A["relation_schema"], A["validation"]),
+            outs=(A["model"],),
+        ),
+        Stage(
+            "evaluate",
+            evaluate,
+            code=("models/n2path.py",),
+            params=("evaluate",),
+            deps=(A["model"], A["encoded"], A["relation_schema"]),
+            outs=(A["predictions"], A["review"]),
+            reports=(A["metrics"],),
+            metrics=(HEADLINE,),
+            publish=publish_metrics,
+        ),
+    ],
+)

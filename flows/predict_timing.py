@@ -16,8 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def time_to_first_prediction(problem: str, model_dir: str | Path, text: str, repeats: int = 1,
-                             timeout: float = 300.0) -> float:
+def time_to_first_prediction(
+    problem: str, model_dir: str | Path, text: str, repeats: int = 1, timeout: float = 300.0
+) -> float:
     """Seconds from starting `hanflow predict --problem P --model M TEXT` to its first output line (the median
     of `repeats` fresh processes); raises RuntimeError when the command fails."""
     script = Path(sys.executable).parent / "hanflow"  # the console script a user runs, when installed
@@ -27,8 +28,9 @@ def time_to_first_prediction(problem: str, model_dir: str | Path, text: str, rep
     times = []
     for _ in range(max(1, int(repeats))):
         started = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, encoding="utf-8")
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8"
+        )
         try:
             first = proc.stdout.readline()
             elapsed = time.perf_counter() - started
@@ -38,8 +40,10 @@ def time_to_first_prediction(problem: str, model_dir: str | Path, text: str, rep
             proc.communicate()
             raise RuntimeError(f"hanflow predict --problem {problem} ran past {timeout:.0f} s") from None
         if proc.returncode != 0 or not first.strip():
-            raise RuntimeError(f"hanflow predict --problem {problem} --model {model_dir} failed "
-                               f"(exit {proc.returncode}): {err.strip().splitlines()[-1:] or 'no output'}")
+            raise RuntimeError(
+                f"hanflow predict --problem {problem} --model {model_dir} failed "
+                f"(exit {proc.returncode}): {err.strip().splitlines()[-1:] or 'no output'}"
+            )
         times.append(elapsed)
     return statistics.median(times)
 

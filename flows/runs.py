@@ -31,7 +31,7 @@ def recorded_process(tags: list[str]) -> tuple[str, int] | None:
     """(host, pid) from a run's `hanflow-pid:` tag, None when it has none."""
     for tag in tags or []:
         if tag.startswith(PID_TAG):
-            host, _, pid = tag[len(PID_TAG):].rpartition(":")
+            host, _, pid = tag[len(PID_TAG) :].rpartition(":")
             if pid.isdigit():
                 return host, int(pid)
     return None
@@ -68,9 +68,17 @@ def mark_crashed_runs(log: Callable[[str], None] = print) -> list[str]:
 
 def _mark_crashed_runs(log) -> list[str]:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState,
-                                                FlowRunFilterStateType, TaskRunFilter, TaskRunFilterFlowRunId,
-                                                TaskRunFilterState, TaskRunFilterStateType)
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        TaskRunFilter,
+        TaskRunFilterFlowRunId,
+        TaskRunFilterState,
+        TaskRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
     from prefect.states import Crashed
 
@@ -82,23 +90,28 @@ def _mark_crashed_runs(log) -> list[str]:
         runs = client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(like_="hanflow-")),
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=not_done))),
-            limit=200)
+            limit=200,
+        )
         for run in runs:
             recorded = recorded_process(run.tags)
             if recorded is None or recorded[0] != host or recorded[1] == me or alive(recorded[1]):
                 continue
             when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            message = (f"process {recorded[1]} on {host} that ran this flow no longer exists (killed, or the "
-                       f"machine stopped); marked crashed by the next hanflow run at {when}")
+            message = (
+                f"process {recorded[1]} on {host} that ran this flow no longer exists (killed, or the "
+                f"machine stopped); marked crashed by the next hanflow run at {when}"
+            )
             client.set_flow_run_state(run.id, Crashed(message=message), force=True)
-            tasks = client.read_task_runs(task_run_filter=TaskRunFilter(
-                flow_run_id=TaskRunFilterFlowRunId(any_=[run.id]),
-                state=TaskRunFilterState(type=TaskRunFilterStateType(any_=not_done))))
+            tasks = client.read_task_runs(
+                task_run_filter=TaskRunFilter(
+                    flow_run_id=TaskRunFilterFlowRunId(any_=[run.id]),
+                    state=TaskRunFilterState(type=TaskRunFilterStateType(any_=not_done)),
+                )
+            )
             for task_run in tasks:
                 client.set_task_run_state(task_run.id, Crashed(message=message), force=True)
             marked.append(run.name)
-            log(f"flow run {run.name} ({run.id}) was left {run.state_type.value} by a killed process: "
-                "marked Crashed")
+            log(f"flow run {run.name} ({run.id}) was left {run.state_type.value} by a killed process: marked Crashed")
     return marked
 
 

@@ -50,8 +50,9 @@ def dvc_command(args: list[str], repo: str | Path, log=None, check: bool = True)
     bindir = Path(sys.executable).parent
     dvc = bindir / "dvc" if (bindir / "dvc").exists() else "dvc"
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    process = subprocess.Popen([str(dvc), *args], cwd=repo, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, bufsize=1)
+    process = subprocess.Popen(
+        [str(dvc), *args], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
     lines = []
     for line in process.stdout:
         lines.append(line.rstrip("\n"))
@@ -88,8 +89,14 @@ def _stage_task(problem: str, stage):
 
             report = json.loads(report_file.read_text(encoding="utf-8"))
         counts = {k: report[k] for k in ("rows_in", "rows_kept", "rows_quarantined") if k in report}
-        logger.info("%s.%s: %s in %.1fs %s", problem, stage.name, "ran" if ran else "unchanged, skipped by DVC",
-                    time.perf_counter() - started, counts or "")
+        logger.info(
+            "%s.%s: %s in %.1fs %s",
+            problem,
+            stage.name,
+            "ran" if ran else "unchanged, skipped by DVC",
+            time.perf_counter() - started,
+            counts or "",
+        )
         if report:
             publish_counts(problem, stage.name, report)
             if stage.publish:
@@ -111,8 +118,13 @@ def git_version(repo: Path) -> str | None:
 # Used only when `git commit` fails for want of user.name/user.email (fresh machines, CI runners): a
 # promotion should not go uncommitted because nobody configured git there.
 GIT_FALLBACK_IDENTITY = ("-c", "user.name=hanflow", "-c", "user.email=hanflow@localhost")
-_NO_IDENTITY = ("tell me who you are", "empty ident", "unable to auto-detect", "no email was given",
-                "no name was given")
+_NO_IDENTITY = (
+    "tell me who you are",
+    "empty ident",
+    "unable to auto-detect",
+    "no email was given",
+    "no name was given",
+)
 POINTER_FILES = ("current.dvc", "registry.jsonl", ".gitignore")
 
 
@@ -126,8 +138,10 @@ def _score(value) -> str:
 
 def _not_committed(problem: str, step: str, paths: list[str], done: subprocess.CompletedProcess, log) -> None:
     error = (done.stderr or done.stdout).strip().replace("\n", " | ")
-    log(f"{problem}: `git {step}` of {', '.join(paths)} failed: champion installed but not committed "
-        f"(fix the cause below, then commit those files yourself): {error}")
+    log(
+        f"{problem}: `git {step}` of {', '.join(paths)} failed: champion installed but not committed "
+        f"(fix the cause below, then commit those files yourself): {error}"
+    )
 
 
 def commit_message(problem: str, decision: dict) -> str:
@@ -137,18 +151,25 @@ def commit_message(problem: str, decision: dict) -> str:
         head = f"champion {problem}: rollback to {version} (replacing {decision.get('replaced_version')})"
     else:
         old, gain = decision.get("champion_score"), decision.get("min_gain")
-        than = (", no champion before" if old is None else
-                f" {'>=' if decision.get('higher_is_better', True) else '<='} {_score(old)}"
-                + (f" + {gain}" if gain else ""))
+        than = (
+            ", no champion before"
+            if old is None
+            else f" {'>=' if decision.get('higher_is_better', True) else '<='} {_score(old)}"
+            + (f" + {gain}" if gain else "")
+        )
         score = f"{decision.get('metric')} {_score(decision.get('challenger_score'))}"
         head = f"champion {problem}: promote {version} ({score}{than})"
-    body = [f"{key}: {decision[key]}" for key in ("reason", "data_version", "code_version", "challenger_version")
-            if decision.get(key)]
+    body = [
+        f"{key}: {decision[key]}"
+        for key in ("reason", "data_version", "code_version", "challenger_version")
+        if decision.get(key)
+    ]
     return "\n\n".join([head, "\n".join(body)]) if body else head
 
 
-def commit_champion(problem: str, store: ChampionStore, repo: str | Path, decision: dict, log=print,
-                    enabled: bool = True) -> str | None:
+def commit_champion(
+    problem: str, store: ChampionStore, repo: str | Path, decision: dict, log=print, enabled: bool = True
+) -> str | None:
     """Commit the champion's pointer files and nothing else, so `git pull && dvc pull` elsewhere gets it.
 
     Returns the new commit's sha. Off, not a git work tree, git missing, nothing changed or a failed
@@ -158,8 +179,10 @@ def commit_champion(problem: str, store: ChampionStore, repo: str | Path, decisi
     and the log, and `git log -- <champion_dir>/registry.jsonl` ties each registry line to its commit.
     """
     if not enabled:
-        log(f"{problem}: git commit off (--no-commit or {problem}.promote.git_commit: false): "
-            f"champion files left uncommitted")
+        log(
+            f"{problem}: git commit off (--no-commit or {problem}.promote.git_commit: false): "
+            f"champion files left uncommitted"
+        )
         return None
     repo = Path(repo).resolve()
     try:
@@ -207,8 +230,13 @@ def take_in_data(problem: str, section: dict, store: ChampionStore, repo: str) -
     if version is None:
         raise FileNotFoundError(f"{problem}: raw data {data} not found (params {problem}.data.path)")
     last = next((e.get("data_version") for e in reversed(store.history()) if e.get("data_version")), None)
-    logger.info("%s: raw data %s version %s (%s)", problem, data, version,
-                "unchanged since the last decision" if last == version else f"last decision saw {last}")
+    logger.info(
+        "%s: raw data %s version %s (%s)",
+        problem,
+        data,
+        version,
+        "unchanged since the last decision" if last == version else f"last decision saw {last}",
+    )
     return {"data_version": version, "previous_data_version": last, "code_version": git_version(Path(repo))}
 
 
@@ -222,8 +250,9 @@ def promote_task(problem: str, section: dict, store: ChampionStore, versions: di
     return decision
 
 
-def track_and_push(store: ChampionStore, repo: Path, log=print, push: bool = True,
-                   targets: list[str] = ()) -> str | None:
+def track_and_push(
+    store: ChampionStore, repo: Path, log=print, push: bool = True, targets: list[str] = ()
+) -> str | None:
     """`dvc add` the champion folder (when it is inside the repo) and push it and `targets` to the default remote."""
     if not store.current.is_dir():
         return None
@@ -272,8 +301,9 @@ def retrain_problem(problem: str, repo: Path, push: bool = True, commit: bool = 
         if decision["decision"] == "promoted":
             decision["dvc_file"] = push_task(problem, store, str(repo), push)  # dvc add, and push unless --no-push
             # After the push: a commit pointing at data the remote does not have would break `dvc pull`.
-            decision["git_commit"] = commit_task(problem, store, str(repo), decision,
-                                                 commit and section["promote"]["git_commit"])
+            decision["git_commit"] = commit_task(
+                problem, store, str(repo), decision, commit and section["promote"]["git_commit"]
+            )
     return decision
 
 
@@ -292,8 +322,9 @@ def _run_name() -> str:
 
 
 @flow(name=DEPLOYMENT, flow_run_name=_run_name, log_prints=True)
-def retrain_flow(problems: list[str] | None = None, repo: str = ".", push: bool = True, wait_s: float = 0.0,
-                 commit: bool = True) -> dict:
+def retrain_flow(
+    problems: list[str] | None = None, repo: str = ".", push: bool = True, wait_s: float = 0.0, commit: bool = True
+) -> dict:
     """Take in new raw data, rerun changed stages (DVC), evaluate challenger vs champion, promote or refuse."""
     from flows.runs import decision_state, decision_tags, mark_crashed_runs, process_tag, tag_current_run
 
@@ -318,16 +349,27 @@ def retrain_flow(problems: list[str] | None = None, repo: str = ".", push: bool 
     return decision_state(results)  # Completed, named Promoted / Refused / Kept
 
 
-def serve_retraining(cron: str, problems: list[str] | None, repo: str, push: bool = True, name: str = "nightly",
-                     run_now: bool = False, commit: bool = True) -> None:
+def serve_retraining(
+    cron: str,
+    problems: list[str] | None,
+    repo: str,
+    push: bool = True,
+    name: str = "nightly",
+    run_now: bool = False,
+    commit: bool = True,
+) -> None:
     """Serve the retraining deployment on a cron schedule (blocks; Ctrl-C pauses the schedule)."""
     from prefect.deployments import run_deployment
     from prefect.types.entrypoint import EntrypointType
 
     parameters = {"problems": problems, "repo": str(Path(repo).resolve()), "push": push, "commit": commit}
-    deployment = retrain_flow.to_deployment(name=name, cron=cron, parameters=parameters,
-                                            entrypoint_type=EntrypointType.MODULE_PATH,
-                                            description="Scheduled retraining with champion/challenger promotion")
+    deployment = retrain_flow.to_deployment(
+        name=name,
+        cron=cron,
+        parameters=parameters,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        description="Scheduled retraining with champion/challenger promotion",
+    )
     if run_now:
         deployment.apply()
         run = run_deployment(f"{DEPLOYMENT}/{name}", timeout=0)

@@ -94,9 +94,15 @@ def server_env(port: int, host: str = HOST, home: str | Path | None = None, auth
     """The server's environment: its UI talks to this port (`server start --port` alone leaves the UI on
     PREFECT_SERVER_API_PORT, 4200), its links name it, CORS admits only its UI, auth when given."""
     base = f"http://{host}:{port}"
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_API_HOST": host,
-           "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": f"{base}/api", "PREFECT_UI_URL": base,
-           "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": ",".join(ui_origins(port, host))}
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_API_URL": f"{base}/api",
+        "PREFECT_UI_URL": base,
+        "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": ",".join(ui_origins(port, host)),
+    }
     env.pop("PREFECT_API_URL", None)
     if home is not None:
         env["PREFECT_HOME"] = str(home)
@@ -107,8 +113,14 @@ def server_env(port: int, host: str = HOST, home: str | Path | None = None, auth
     return env
 
 
-def start_server(port: int, host: str = HOST, home: str | Path | None = None, timeout_s: float = 120.0,
-                 log_path: str | Path | None = None, auth: str | None = None) -> subprocess.Popen:
+def start_server(
+    port: int,
+    host: str = HOST,
+    home: str | Path | None = None,
+    timeout_s: float = 120.0,
+    log_path: str | Path | None = None,
+    auth: str | None = None,
+) -> subprocess.Popen:
     """Start `prefect server start` detached from this process and wait until it answers.
 
     `home` gives the server its own PREFECT_HOME (and so its own database), as tests do.
@@ -118,11 +130,20 @@ def start_server(port: int, host: str = HOST, home: str | Path | None = None, ti
     log_path = Path(log_path or (Path(home) if home else _home()) / f"hanflow-server-{port}.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     prefect = Path(sys.executable).with_name("prefect")
-    cmd = [str(prefect) if prefect.exists() else sys.executable, *([] if prefect.exists() else ["-m", "prefect"]),
-           "server", "start", "--host", host, "--port", str(port)]
+    cmd = [
+        str(prefect) if prefect.exists() else sys.executable,
+        *([] if prefect.exists() else ["-m", "prefect"]),
+        "server",
+        "start",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=env, start_new_session=True)
+        process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
     url, deadline = api_url(port, host), time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if healthy(url):
@@ -133,8 +154,9 @@ def start_server(port: int, host: str = HOST, home: str | Path | None = None, ti
             raise ServerError(f"`{' '.join(cmd)}` exited with {process.returncode}:\n{_tail(log_path)}")
         time.sleep(0.5)
     stop_process(process.pid)
-    raise ServerError(f"the Prefect server on {url} did not answer within {timeout_s:.0f}s (log {log_path}):\n"
-                      f"{_tail(log_path)}")
+    raise ServerError(
+        f"the Prefect server on {url} did not answer within {timeout_s:.0f}s (log {log_path}):\n{_tail(log_path)}"
+    )
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -155,8 +177,9 @@ def process_identity(pid: int) -> str | None:
             return None
         return f"{started} {cmdline}"
     try:  # no /proc (macOS): POSIX ps
-        done = subprocess.run(["ps", "-o", "lstart=", "-o", "command=", "-p", str(pid)], capture_output=True,
-                              text=True, timeout=10)
+        done = subprocess.run(
+            ["ps", "-o", "lstart=", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return " ".join(done.stdout.split()) or None
@@ -223,9 +246,15 @@ def server_home(url: str, auth: str | None = None, timeout: float = 5.0) -> str 
             return json.loads(response.read()).get("home")
     except urllib.error.HTTPError as err:
         if err.code == 401:
-            said = f"refuses the user:password {AUTH_ENV} gives" if auth else f"requires a password and {AUTH_ENV} is unset"
-            raise ServerError(f"the Prefect server on {url.removesuffix('/api')} {said}: set {AUTH_ENV}=user:password "
-                              "to the one it was started with") from None
+            said = (
+                f"refuses the user:password {AUTH_ENV} gives"
+                if auth
+                else f"requires a password and {AUTH_ENV} is unset"
+            )
+            raise ServerError(
+                f"the Prefect server on {url.removesuffix('/api')} {said}: set {AUTH_ENV}=user:password "
+                "to the one it was started with"
+            ) from None
         return None
     except (OSError, ValueError):
         return None
@@ -236,10 +265,12 @@ def check_owner(url: str, port: int, auth: str | None) -> None:
     home, mine = server_home(url, auth), _home().resolve()
     if home is not None and Path(home).resolve() == mine:
         return
-    raise ServerError(f"a Prefect server already answers on http://{HOST}:{port} but it is not this hanflow's "
-                      f"(it runs on PREFECT_HOME {home or 'unknown'}, this run on {mine}): hanflow does not reuse it. "
-                      f"Start your own on another port (HANFLOW_PREFECT_PORT={port + 1} or `hanflow dashboard "
-                      f"--port {port + 1}`), or set PREFECT_API_URL={url} to use that server deliberately")
+    raise ServerError(
+        f"a Prefect server already answers on http://{HOST}:{port} but it is not this hanflow's "
+        f"(it runs on PREFECT_HOME {home or 'unknown'}, this run on {mine}): hanflow does not reuse it. "
+        f"Start your own on another port (HANFLOW_PREFECT_PORT={port + 1} or `hanflow dashboard "
+        f"--port {port + 1}`), or set PREFECT_API_URL={url} to use that server deliberately"
+    )
 
 
 def ensure_server(port: int | None = None, timeout_s: float = 120.0, log=_stderr) -> str:
@@ -248,20 +279,30 @@ def ensure_server(port: int | None = None, timeout_s: float = 120.0, log=_stderr
     if configured and port is None:
         local = any(h in configured for h in ("://127.0.0.1", "://localhost", "://[::1]"))
         if local and not healthy(configured, timeout=5.0):
-            raise ServerError(f"PREFECT_API_URL={configured} does not answer: start that server "
-                              "(`hanflow dashboard`) or unset PREFECT_API_URL")
+            raise ServerError(
+                f"PREFECT_API_URL={configured} does not answer: start that server "
+                "(`hanflow dashboard`) or unset PREFECT_API_URL"
+            )
         return configured
     port = port or DEFAULT_PORT
     url, auth = api_url(port), auth_string()
     if not healthy(url):
-        log(f"starting the Prefect server on http://{HOST}:{port} (once; later runs reuse it; "
-            "`hanflow dashboard --stop` stops it)")
+        log(
+            f"starting the Prefect server on http://{HOST}:{port} (once; later runs reuse it; "
+            "`hanflow dashboard --stop` stops it)"
+        )
         started = time.monotonic()
         process = start_server(port, home=_home(), timeout_s=timeout_s, auth=auth)  # the home this run sees
         if process.poll() is None:  # ours (it exited when another run's server took the port first)
-            info = {"pid": process.pid, "process": process_identity(process.pid), "url": url,
-                    "ui": url.removesuffix("/api"), "home": str(_home().resolve()),
-                    "log": str(_home() / f"hanflow-server-{port}.log"), "started": time.time()}
+            info = {
+                "pid": process.pid,
+                "process": process_identity(process.pid),
+                "url": url,
+                "ui": url.removesuffix("/api"),
+                "home": str(_home().resolve()),
+                "log": str(_home() / f"hanflow-server-{port}.log"),
+                "started": time.time(),
+            }
             state_file(port).write_text(json.dumps(info), encoding="utf-8")
             log(f"Prefect server ready in {time.monotonic() - started:.1f}s: {info['ui']}")
     check_owner(url, port, auth)
@@ -277,8 +318,10 @@ def stop_server(port: int | None = None) -> tuple[bool, list[str]]:
     from flows.files import stop_file_server
 
     port = port or DEFAULT_PORT
-    results = [stop_recorded(state_file(port), "Prefect server", ("server", "start", str(port))),
-               stop_file_server(port)]
+    results = [
+        stop_recorded(state_file(port), "Prefect server", ("server", "start", str(port))),
+        stop_file_server(port),
+    ]
     return any(stopped for stopped, _ in results), [line for _, line in results]
 
 

@@ -66,8 +66,9 @@ def load_all() -> None:
     from flows import n21, n2m, n2n, n2path  # noqa: F401
 
 
-def ingest_runner(paths: dict[str, str], read: Callable[[dict], tuple], problem: str | None = None
-                  ) -> Callable[[dict], dict]:
+def ingest_runner(
+    paths: dict[str, str], read: Callable[[dict], tuple], problem: str | None = None
+) -> Callable[[dict], dict]:
     """The ingest stage of any problem: `read` (imported when it runs) maps params `data` to
     (kept, quarantined, report); the two tables go to the `ingested` and `quarantine` paths.
 
@@ -75,6 +76,7 @@ def ingest_runner(paths: dict[str, str], read: Callable[[dict], tuple], problem:
     `<problem>.data.max_quarantine_share` of the rows went to quarantine the flow fails with the
     quarantine file in place for the user to read; so is the quarantine of a file whose rows were
     all quarantined (the ingest function raises QuarantineError carrying it)."""
+
     def ingest(section: dict) -> dict:
         from tasks import io
         from tasks.splits import QuarantineError, check_quarantine_share
@@ -111,17 +113,27 @@ def apply_corrections_file(kept, section: dict, problem: str | None):
 
     path = section["data"].get("corrections")
     if not path:
-        return kept, {"file": None, "corrections": 0, "rows": 0, "changed": 0, "confirmed": 0, "imports": {},
-                      "per_class": {}}
+        return kept, {
+            "file": None,
+            "corrections": 0,
+            "rows": 0,
+            "changed": 0,
+            "confirmed": 0,
+            "imports": {},
+            "per_class": {},
+        }
     classes = load_classes(section.get("class_design") or {}, problem)
     schema = (section.get("class_design") or {}).get("schema")
-    return apply_corrections(kept, read_corrections(path, problem), problem, path,
-                             [c["value"] for c in classes] if classes else None, schema)
+    return apply_corrections(
+        kept, read_corrections(path, problem), problem, path, [c["value"] for c in classes] if classes else None, schema
+    )
 
 
-def table_runner(paths: dict[str, str], fn: Callable[[Any, dict], tuple], source: str, target: str, params_key: str
-                 ) -> Callable[[dict], dict]:
+def table_runner(
+    paths: dict[str, str], fn: Callable[[Any, dict], tuple], source: str, target: str, params_key: str
+) -> Callable[[dict], dict]:
     """A stage that maps one table to another with its params section: (table, cfg) -> (table, report)."""
+
     def run(section: dict) -> dict:
         from tasks import io
 

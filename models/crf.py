@@ -124,8 +124,12 @@ def viterbi(
 
 
 def _path_score(
-    emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor,
-    trans: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
+    emissions: torch.Tensor,
+    tags: torch.Tensor,
+    mask: torch.Tensor,
+    trans: torch.Tensor,
+    start: torch.Tensor,
+    end: torch.Tensor,
 ) -> torch.Tensor:
     # Padding may carry any id (-100, pad); zero it so indexing stays in range, the mask drops it.
     tags = tags.masked_fill(~mask, 0)

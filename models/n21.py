@@ -58,8 +58,13 @@ class SequenceClassifier(nn.Module):
         # Logits only: softmax lives in the loss (and in predict), where it is numerically safe.
         self.output = nn.Linear(c["hidden_dim"], c["num_classes"])
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, ngram_values: torch.Tensor | None = None,
-                ngram_offsets: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        ids: torch.Tensor,
+        lengths: torch.Tensor,
+        ngram_values: torch.Tensor | None = None,
+        ngram_offsets: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         enc = self.encoder(self.embedding(ids), lengths)
         pooled = self.pooling(enc)
         bag = None

@@ -80,8 +80,11 @@ class Seq2Seq(nn.Module):
         c = self.config
         hidden, emb = c["hidden_dim"], c["emb_dim"]
         self.src_embedding = TokenEmbedding(c["src_vocab_size"], emb, c["dropout"], padding_idx=c["pad_id"])
-        self.tgt_embedding = (self.src_embedding if c["shared_vocab"]
-                              else TokenEmbedding(c["tgt_vocab_size"], emb, c["dropout"], padding_idx=c["pad_id"]))
+        self.tgt_embedding = (
+            self.src_embedding
+            if c["shared_vocab"]
+            else TokenEmbedding(c["tgt_vocab_size"], emb, c["dropout"], padding_idx=c["pad_id"])
+        )
         encoder_cls = BiLSTMEncoder if c["encoder"] == "bilstm" else BiGRUEncoder
         self.encoder = encoder_cls(emb, hidden, c["num_layers"], c["dropout"])
         enc_dim = self.encoder.out_dim
@@ -89,8 +92,9 @@ class Seq2Seq(nn.Module):
         self.bridge = nn.Linear(enc_dim, hidden * c["num_layers"])
         rnn_cls = nn.GRU if c["rnn"] == "gru" else nn.LSTM
         rnn_in = emb + enc_dim if c["attention"] == "bahdanau" else emb
-        self.decoder = rnn_cls(rnn_in, hidden, c["num_layers"], batch_first=True,
-                               dropout=c["dropout"] if c["num_layers"] > 1 else 0.0)
+        self.decoder = rnn_cls(
+            rnn_in, hidden, c["num_layers"], batch_first=True, dropout=c["dropout"] if c["num_layers"] > 1 else 0.0
+        )
         if c["attention"] == "bahdanau":
             self.attn_keys = nn.Linear(enc_dim, hidden, bias=False)
             self.attn_query = nn.Linear(hidden, hidden)
@@ -115,15 +119,15 @@ class Seq2Seq(nn.Module):
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[SourceMemory, torch.Tensor, State]:
         """(encoder output, precomputed attention keys, initial decoder state)."""
         out = self.encoder(self.src_embedding(src), src_lengths)
-        enc = SourceMemory(out.states, out.mask, out.last,
-                           self.copy_map[src] if self.config["copy"] else None)
+        enc = SourceMemory(out.states, out.mask, out.last, self.copy_map[src] if self.config["copy"] else None)
         layers, hidden = self.config["num_layers"], self.config["hidden_dim"]
         h0 = torch.tanh(self.bridge(enc.last)).view(-1, layers, hidden).transpose(0, 1).contiguous()
         state: State = (h0, torch.zeros_like(h0)) if self.config["rnn"] == "lstm" else h0
         return enc, self.attn_keys(enc.states), state
 
-    def _attend(self, query: torch.Tensor, keys: torch.Tensor, enc: SourceMemory,
-                with_weights: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def _attend(
+        self, query: torch.Tensor, keys: torch.Tensor, enc: SourceMemory, with_weights: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Context [B, Tq, enc_dim] for queries [B, Tq, hidden] (and the weights [B, Tq, S]); padding gets 0."""
         if self.config["attention"] == "bahdanau":
             scores = self.attn_v(torch.tanh(keys.unsqueeze(1) + self.attn_query(query).unsqueeze(2))).squeeze(-1)
@@ -136,8 +140,9 @@ class Seq2Seq(nn.Module):
     def _top(self, state: State) -> torch.Tensor:
         return (state[0] if isinstance(state, tuple) else state)[-1]
 
-    def _decode(self, tgt_in: torch.Tensor, state: State, enc: SourceMemory,
-                keys: torch.Tensor) -> tuple[torch.Tensor, State]:
+    def _decode(
+        self, tgt_in: torch.Tensor, state: State, enc: SourceMemory, keys: torch.Tensor
+    ) -> tuple[torch.Tensor, State]:
         """Logits [B, T, V] (log-probabilities when copying) for target inputs [B, T] and the state after them."""
         emb = self.tgt_embedding(tgt_in)
         if self.config["attention"] == "luong":
@@ -151,17 +156,19 @@ class Seq2Seq(nn.Module):
             steps = []
             for t in range(tgt_in.size(1)):
                 context = self._attend(self._top(state).unsqueeze(1), keys, enc)
-                out, state = self.decoder(torch.cat([emb[:, t:t + 1], context], dim=-1), state)
-                steps.append(torch.cat([out, context, emb[:, t:t + 1]], dim=-1))
+                out, state = self.decoder(torch.cat([emb[:, t : t + 1], context], dim=-1), state)
+                steps.append(torch.cat([out, context, emb[:, t : t + 1]], dim=-1))
             pre = torch.cat(steps, dim=1)
         return self.output(self.dropout(torch.tanh(self.pre_output(pre)))), state
 
-    def _with_copy(self, logits: torch.Tensor, weights: torch.Tensor, features: torch.Tensor,
-                   copy_ids: torch.Tensor) -> torch.Tensor:
+    def _with_copy(
+        self, logits: torch.Tensor, weights: torch.Tensor, features: torch.Tensor, copy_ids: torch.Tensor
+    ) -> torch.Tensor:
         """log(g * softmax(logits) + (1 - g) * copy distribution), [B, T, V]."""
         gate = torch.sigmoid(self.copy_gate(features))  # [B, T, 1]: how much to generate rather than copy
         copied = torch.zeros_like(logits, dtype=torch.float).scatter_add_(
-            2, copy_ids.unsqueeze(1).expand(-1, weights.size(1), -1), weights.float())
+            2, copy_ids.unsqueeze(1).expand(-1, weights.size(1), -1), weights.float()
+        )
         probs = gate * torch.softmax(logits.float(), dim=-1) + (1 - gate) * copied
         return torch.log(probs.clamp_min(1e-12))
 
@@ -173,17 +180,30 @@ class Seq2Seq(nn.Module):
         logits, _ = self._decode(tgt_in, state, enc, keys)
         return logits
 
-    def loss(self, logits: torch.Tensor, tgt_out: torch.Tensor, label_smoothing: float | None = None,
-             reduction: str = "mean") -> torch.Tensor:
+    def loss(
+        self, logits: torch.Tensor, tgt_out: torch.Tensor, label_smoothing: float | None = None, reduction: str = "mean"
+    ) -> torch.Tensor:
         """Cross-entropy over real target tokens (pad ignored); reduction "sum" gives the NLL for perplexity."""
         smoothing = self.config["label_smoothing"] if label_smoothing is None else float(label_smoothing)
-        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tgt_out.reshape(-1),
-                               ignore_index=self.config["pad_id"], label_smoothing=smoothing, reduction=reduction)
+        return F.cross_entropy(
+            logits.float().reshape(-1, logits.size(-1)),
+            tgt_out.reshape(-1),
+            ignore_index=self.config["pad_id"],
+            label_smoothing=smoothing,
+            reduction=reduction,
+        )
 
     # ------------------------------------------------------------ decoding
 
-    def _next_logprobs(self, logits: torch.Tensor, history: torch.Tensor, step: int, min_len: int,
-                       no_repeat_ngram_size: int, repetition_penalty: float) -> torch.Tensor:
+    def _next_logprobs(
+        self,
+        logits: torch.Tensor,
+        history: torch.Tensor,
+        step: int,
+        min_len: int,
+        no_repeat_ngram_size: int,
+        repetition_penalty: float,
+    ) -> torch.Tensor:
         """Log-probabilities [N, V] after the decoding rules; history [N, step] holds generated ids."""
         c = self.config
         logits = logits.float().clone()
@@ -203,8 +223,15 @@ class Seq2Seq(nn.Module):
         return torch.log_softmax(logits.masked_fill(banned, float("-inf")), dim=-1)
 
     @torch.no_grad()
-    def greedy(self, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int = 40, min_len: int = 0,
-               no_repeat_ngram_size: int = 0, repetition_penalty: float = 1.0) -> list[list[int]]:
+    def greedy(
+        self,
+        src: torch.Tensor,
+        src_lengths: torch.Tensor,
+        max_len: int = 40,
+        min_len: int = 0,
+        no_repeat_ngram_size: int = 0,
+        repetition_penalty: float = 1.0,
+    ) -> list[list[int]]:
         """The most likely next token at every step, batched; ids without bos/eos, at most max_len each."""
         was_training = self.training
         self.eval()  # dropout would make decoding random
@@ -217,8 +244,9 @@ class Seq2Seq(nn.Module):
             done = torch.zeros(batch, dtype=torch.bool, device=src.device)
             for step in range(max_len):
                 logits, state = self._decode(prev.unsqueeze(1), state, enc, keys)
-                logp = self._next_logprobs(logits[:, 0], history, step, min_len, no_repeat_ngram_size,
-                                           repetition_penalty)
+                logp = self._next_logprobs(
+                    logits[:, 0], history, step, min_len, no_repeat_ngram_size, repetition_penalty
+                )
                 prev = torch.where(done, c["eos_id"], logp.argmax(-1))
                 history = torch.cat([history, prev.unsqueeze(1)], dim=1)
                 done |= prev == c["eos_id"]
@@ -229,9 +257,17 @@ class Seq2Seq(nn.Module):
             self.train(was_training)
 
     @torch.no_grad()
-    def beam_search(self, src: torch.Tensor, src_lengths: torch.Tensor, beam_width: int = 5, max_len: int = 40,
-                    length_penalty: float = 0.6, no_repeat_ngram_size: int = 0, min_len: int = 0,
-                    repetition_penalty: float = 1.0) -> list[list[int]]:
+    def beam_search(
+        self,
+        src: torch.Tensor,
+        src_lengths: torch.Tensor,
+        beam_width: int = 5,
+        max_len: int = 40,
+        length_penalty: float = 0.6,
+        no_repeat_ngram_size: int = 0,
+        min_len: int = 0,
+        repetition_penalty: float = 1.0,
+    ) -> list[list[int]]:
         """Best hypothesis per sentence, all sentences' beams in one batch; ids without bos/eos.
 
         Finished hypotheses are ranked by log p / lp with GNMT's lp = ((5 + len) / 6) ** alpha, len counting
@@ -244,13 +280,23 @@ class Seq2Seq(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self._beam(src, src_lengths, beam_width, max_len, length_penalty, no_repeat_ngram_size,
-                              min_len, repetition_penalty)
+            return self._beam(
+                src, src_lengths, beam_width, max_len, length_penalty, no_repeat_ngram_size, min_len, repetition_penalty
+            )
         finally:
             self.train(was_training)
 
-    def _beam(self, src: torch.Tensor, src_lengths: torch.Tensor, k: int, max_len: int, alpha: float,
-              no_repeat: int, min_len: int, rep_penalty: float) -> list[list[int]]:
+    def _beam(
+        self,
+        src: torch.Tensor,
+        src_lengths: torch.Tensor,
+        k: int,
+        max_len: int,
+        alpha: float,
+        no_repeat: int,
+        min_len: int,
+        rep_penalty: float,
+    ) -> list[list[int]]:
         c = self.config
         eos, device = c["eos_id"], src.device
         batch, vocab = src.size(0), c["tgt_vocab_size"]
@@ -317,13 +363,13 @@ def _repeated_ngram_ban(history: torch.Tensor, n: int, vocab: int) -> torch.Tens
         return banned
     if n == 1:
         return banned.scatter_(1, history, True)
-    prefix = history[:, length - n + 1:]  # the last n-1 tokens
+    prefix = history[:, length - n + 1 :]  # the last n-1 tokens
     windows = history.unfold(1, n - 1, 1)[:, : length - n + 1]  # each earlier (n-1)-gram with a successor
     if windows.size(1) == 0:
         return banned
     hits = (windows == prefix.unsqueeze(1)).all(-1)
     counts = torch.zeros((rows, vocab), device=history.device)
-    counts.scatter_add_(1, history[:, n - 1:], hits.float())  # scatter_add: duplicate successors all count
+    counts.scatter_add_(1, history[:, n - 1 :], hits.float())  # scatter_add: duplicate successors all count
     return counts > 0
 
 
@@ -340,8 +386,16 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     for key, choices in (("encoder", ENCODERS), ("rnn", RNNS), ("attention", ATTENTIONS)):
         if resolved[key] not in choices:
             raise ValueError(f"unknown {key} {resolved[key]!r}; choose one of {list(choices)}")
-    for key in ("src_vocab_size", "tgt_vocab_size", "pad_id", "bos_id", "eos_id", "emb_dim", "hidden_dim",
-                "num_layers"):
+    for key in (
+        "src_vocab_size",
+        "tgt_vocab_size",
+        "pad_id",
+        "bos_id",
+        "eos_id",
+        "emb_dim",
+        "hidden_dim",
+        "num_layers",
+    ):
         resolved[key] = int(resolved[key])
     for key in ("dropout", "label_smoothing"):
         resolved[key] = float(resolved[key])
@@ -349,20 +403,26 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     if resolved["copy_map"] is not None:
         resolved["copy_map"] = [int(i) for i in resolved["copy_map"]]
         if len(resolved["copy_map"]) != resolved["src_vocab_size"]:
-            raise ValueError(f"copy_map has {len(resolved['copy_map'])} ids for {resolved['src_vocab_size']} "
-                             "source tokens: rebuild it from the vocabularies")
+            raise ValueError(
+                f"copy_map has {len(resolved['copy_map'])} ids for {resolved['src_vocab_size']} "
+                "source tokens: rebuild it from the vocabularies"
+            )
     elif resolved.get("copy") and not resolved["shared_vocab"]:
         raise ValueError("copy with separate vocabularies needs copy_map (target id per source id)")
     for key in ("shared_vocab", "tie_embeddings", "copy"):
         resolved[key] = bool(resolved[key])
     if resolved["shared_vocab"] and resolved["src_vocab_size"] != resolved["tgt_vocab_size"]:
-        raise ValueError(f"shared_vocab needs one vocabulary, but src_vocab_size is {resolved['src_vocab_size']} "
-                         f"and tgt_vocab_size {resolved['tgt_vocab_size']}; build one vocabulary or set "
-                         "shared_vocab false")
+        raise ValueError(
+            f"shared_vocab needs one vocabulary, but src_vocab_size is {resolved['src_vocab_size']} "
+            f"and tgt_vocab_size {resolved['tgt_vocab_size']}; build one vocabulary or set "
+            "shared_vocab false"
+        )
     specials = {k: resolved[k] for k in ("pad_id", "bos_id", "eos_id")}
     if len(set(specials.values())) < 3 or not all(0 <= v < resolved["tgt_vocab_size"] for v in specials.values()):
-        raise ValueError(f"pad_id, bos_id and eos_id must be distinct ids below tgt_vocab_size "
-                         f"({resolved['tgt_vocab_size']}), got {specials}")
+        raise ValueError(
+            f"pad_id, bos_id and eos_id must be distinct ids below tgt_vocab_size "
+            f"({resolved['tgt_vocab_size']}), got {specials}"
+        )
     if resolved["num_layers"] < 1:
         raise ValueError(f"num_layers must be >= 1, got {resolved['num_layers']}")
     return resolved

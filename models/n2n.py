@@ -37,12 +37,14 @@ DEFAULTS: dict[str, Any] = {
 REQUIRED = ("vocab_size", "num_tags", "tag_names")
 BOUNDARY_VOCAB = 4
 # Optional features: (forward argument, config size key, config dim key).
-FEATURES = (("morphs", "morph_vocab_size", "morph_emb_dim"),
-            ("pos", "pos_vocab_size", "pos_emb_dim"),
-            ("boundary", "boundary_vocab_size", "boundary_emb_dim"),
-            # The sentence's source corpus, repeated per syllable: corpora annotate differently
-            # (one tags 이틀 동안 as a date, another not), and the model can learn each convention.
-            ("domain", "domain_vocab_size", "domain_emb_dim"))
+FEATURES = (
+    ("morphs", "morph_vocab_size", "morph_emb_dim"),
+    ("pos", "pos_vocab_size", "pos_emb_dim"),
+    ("boundary", "boundary_vocab_size", "boundary_emb_dim"),
+    # The sentence's source corpus, repeated per syllable: corpora annotate differently
+    # (one tags 이틀 동안 as a date, another not), and the model can learn each convention.
+    ("domain", "domain_vocab_size", "domain_emb_dim"),
+)
 
 
 class TokenTagger(nn.Module):
@@ -129,9 +131,21 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown model config keys {unknown}; known: {sorted(set(DEFAULTS) | set(REQUIRED))}")
     resolved = {**DEFAULTS, **config}
-    for key in ("vocab_size", "num_tags", "morph_vocab_size", "pos_vocab_size", "boundary_vocab_size",
-                "domain_vocab_size", "char_emb_dim", "morph_emb_dim", "pos_emb_dim", "boundary_emb_dim",
-                "domain_emb_dim", "hidden_dim", "num_layers"):
+    for key in (
+        "vocab_size",
+        "num_tags",
+        "morph_vocab_size",
+        "pos_vocab_size",
+        "boundary_vocab_size",
+        "domain_vocab_size",
+        "char_emb_dim",
+        "morph_emb_dim",
+        "pos_emb_dim",
+        "boundary_emb_dim",
+        "domain_emb_dim",
+        "hidden_dim",
+        "num_layers",
+    ):
         resolved[key] = int(resolved[key])
     resolved["dropout"] = float(resolved["dropout"])
     resolved["use_crf"] = bool(resolved["use_crf"])

@@ -54,8 +54,9 @@ class BiaffineParser(nn.Module):
         char_out = c["char_emb_dim"]
         self.char_cnn = None
         if c["char_cnn_dim"] > 0:
-            self.char_cnn = nn.Conv1d(c["char_emb_dim"], c["char_cnn_dim"], c["char_kernel"],
-                                      padding=c["char_kernel"] // 2)
+            self.char_cnn = nn.Conv1d(
+                c["char_emb_dim"], c["char_cnn_dim"], c["char_kernel"], padding=c["char_kernel"] // 2
+            )
             char_out = c["char_cnn_dim"]
         input_dim = c["word_emb_dim"] + c["morph_emb_dim"] + c["tag_emb_dim"] + char_out
         # The ROOT token has no word, morphemes or syllables: it gets its own learned input vector.
@@ -71,16 +72,22 @@ class BiaffineParser(nn.Module):
         self.rel_weight = nn.Parameter(torch.zeros(c["num_rels"], c["rel_mlp"] + 1, c["rel_mlp"] + 1))
         self.root_rel = c["rel_names"].index(ROOT_REL) if ROOT_REL in c["rel_names"] else None
 
-    def forward(self, words: torch.Tensor, morphs: torch.Tensor, tags: torch.Tensor, chars: torch.Tensor,
-                lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, words: torch.Tensor, morphs: torch.Tensor, tags: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """words [B,T], morphs/tags [B,T,M], chars [B,T,C], lengths [B] -> arc [B,T+1,T+1], rel [B,T+1,T+1,R]."""
         batch, width = words.shape
         for name, ids in (("morphs", morphs), ("tags", tags), ("chars", chars)):
             if ids.dim() != 3 or ids.shape[:2] != words.shape:
-                raise ValueError(f"{name} must be [B, T, K] with B, T as in words {tuple(words.shape)}, "
-                                 f"got {tuple(ids.shape)}")
-        parts = [self.word_embedding(words), _mean(self.morph_embedding(morphs), morphs),
-                 _mean(self.tag_embedding(tags), tags), self._chars(chars)]
+                raise ValueError(
+                    f"{name} must be [B, T, K] with B, T as in words {tuple(words.shape)}, got {tuple(ids.shape)}"
+                )
+        parts = [
+            self.word_embedding(words),
+            _mean(self.morph_embedding(morphs), morphs),
+            _mean(self.tag_embedding(tags), tags),
+            self._chars(chars),
+        ]
         x = self.dropout(torch.cat(parts, dim=-1))
         x = torch.cat([self.root.expand(batch, 1, -1), x], dim=1)
         lengths = lengths.to(words.device)
@@ -108,8 +115,14 @@ class BiaffineParser(nn.Module):
         # An eojeol without syllables (padding) would keep finfo.min: zero it.
         return torch.where(real.any(dim=2), h, torch.zeros_like(h))
 
-    def loss(self, arc_scores: torch.Tensor, rel_scores: torch.Tensor, heads: torch.Tensor, rels: torch.Tensor,
-             lengths: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self,
+        arc_scores: torch.Tensor,
+        rel_scores: torch.Tensor,
+        heads: torch.Tensor,
+        rels: torch.Tensor,
+        lengths: torch.Tensor,
+    ) -> torch.Tensor:
         """Head cross-entropy per real word plus relation cross-entropy at the gold head, both token means.
 
         heads [B,T]: 1-based gold heads (0 = root); rels [B,T]: relation ids; padding entries are ignored.
@@ -126,8 +139,10 @@ class BiaffineParser(nn.Module):
         if bool(bad.any()):
             # A masked gold head would give a loss near 1e38: say which row is broken instead.
             b, i = bad.nonzero()[0].tolist()
-            raise ValueError(f"batch row {b} word {i + 1}: gold head {int(heads[b, i])} is not another word or the "
-                             f"root (0..{int(lengths[b])}); check the treebank with tasks.treebank.tree_problems")
+            raise ValueError(
+                f"batch row {b} word {i + 1}: gold head {int(heads[b, i])} is not another word or the "
+                f"root (0..{int(lengths[b])}); check the treebank with tasks.treebank.tree_problems"
+            )
         dep_arc = arc_scores[:, 1:]  # [B, T, T+1]: rows of the real dependents
         arc_loss = F.cross_entropy(dep_arc[mask].float(), heads[mask])
         gold = heads.clamp(min=0).unsqueeze(-1).unsqueeze(-1).expand(-1, -1, 1, rel_scores.size(-1))
@@ -136,8 +151,9 @@ class BiaffineParser(nn.Module):
         return arc_loss + rel_loss
 
     @torch.no_grad()
-    def decode(self, arc_scores: torch.Tensor, rel_scores: torch.Tensor,
-               lengths: torch.Tensor) -> list[tuple[list[int], list[int]]]:
+    def decode(
+        self, arc_scores: torch.Tensor, rel_scores: torch.Tensor, lengths: torch.Tensor
+    ) -> list[tuple[list[int], list[int]]]:
         """Per sentence (heads 1-based with 0 = root, relation ids): always one tree with one root child.
 
         With a 'root' relation in rel_names, the root's child gets it and no other word does.
@@ -186,9 +202,23 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown model config keys {unknown}; known: {sorted(set(DEFAULTS) | set(REQUIRED))}")
     resolved = {**DEFAULTS, **config}
-    for key in ("word_vocab_size", "morph_vocab_size", "tag_vocab_size", "char_vocab_size", "num_rels",
-                "word_emb_dim", "morph_emb_dim", "tag_emb_dim", "char_emb_dim", "char_cnn_dim", "char_kernel",
-                "hidden_dim", "num_layers", "arc_mlp", "rel_mlp"):
+    for key in (
+        "word_vocab_size",
+        "morph_vocab_size",
+        "tag_vocab_size",
+        "char_vocab_size",
+        "num_rels",
+        "word_emb_dim",
+        "morph_emb_dim",
+        "tag_emb_dim",
+        "char_emb_dim",
+        "char_cnn_dim",
+        "char_kernel",
+        "hidden_dim",
+        "num_layers",
+        "arc_mlp",
+        "rel_mlp",
+    ):
         resolved[key] = int(resolved[key])
     for key in ("word_vocab_size", "morph_vocab_size", "tag_vocab_size", "char_vocab_size"):
         if resolved[key] < 2:

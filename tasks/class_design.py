@@ -51,8 +51,14 @@ def _labels_from_cfg(labels_cfg: list[dict]) -> list[dict]:
             raise ValueError(f"{LABELS_PARAMS_KEY} uses name {name!r} for two labels")
         seen_values.add(value)
         seen_names.add(name)
-        out.append({"value": value, "name": name, "description": str(item.get("description") or ""),
-                    "examples": list(item.get("examples") or [])})
+        out.append(
+            {
+                "value": value,
+                "name": name,
+                "description": str(item.get("description") or ""),
+                "examples": list(item.get("examples") or []),
+            }
+        )
     return out
 
 
@@ -137,7 +143,17 @@ def n21_review(schema: dict, cfg: dict, version: str) -> dict:
     """The class design review's data (tasks/class_review.py) for the N21 label schema."""
     from tasks.class_review import design_review
 
-    note = (f"Majority class: **{schema['majority_class']}**; a constant baseline that always answers it "
-            f"scores {schema['majority_share_test']:.1%} accuracy on test.")
-    return design_review("n21", "sequence → one class", "rows", schema["labels"], schema["imbalance_warnings"], cfg,
-                         version, notes=[note])
+    note = (
+        f"Majority class: **{schema['majority_class']}**; a constant baseline that always answers it "
+        f"scores {schema['majority_share_test']:.1%} accuracy on test."
+    )
+    return design_review(
+        "n21",
+        "sequence → one class",
+        "rows",
+        schema["labels"],
+        schema["imbalance_warnings"],
+        cfg,
+        version,
+        notes=[note],
+    )

@@ -16,9 +16,7 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_n
     """Label ids index `label_names`; every class is reported, even one absent from this split."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     labels = list(range(len(label_names)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     return {
         "n": int(len(y_true)),
@@ -49,8 +47,11 @@ def majority_baseline(y_train: Sequence[int], y_true: Sequence[int]) -> dict[str
     majority = min(counts, key=lambda label: (-counts[label], label))
     accuracy = float((y_true == majority).mean()) if len(y_true) else 0.0
     classes = sorted(set(counts) | set(int(y) for y in y_true))
-    macro_f1 = float(f1_score(y_true, np.full_like(y_true, majority), labels=classes, average="macro",
-                              zero_division=0)) if len(y_true) else 0.0
+    macro_f1 = (
+        float(f1_score(y_true, np.full_like(y_true, majority), labels=classes, average="macro", zero_division=0))
+        if len(y_true)
+        else 0.0
+    )
     return {"label_id": majority, "accuracy": accuracy, "macro_f1": macro_f1}
 
 
@@ -59,8 +60,9 @@ def confusion_rows(y_true: Sequence[int], y_pred: Sequence[int], label_names: Se
     return [{"actual": label_names[int(t)], "predicted": label_names[int(p)]} for t, p in zip(y_true, y_pred)]
 
 
-def plot_confusion_png(cm: Sequence[Sequence[int]], label_names: Sequence[str], path: str | Path,
-                       column_names: Sequence[str] | None = None) -> Path:
+def plot_confusion_png(
+    cm: Sequence[Sequence[int]], label_names: Sequence[str], path: str | Path, column_names: Sequence[str] | None = None
+) -> Path:
     """Rows are `label_names` (actual), columns `column_names` (predicted; default: the same names)."""
     import matplotlib
 
@@ -83,8 +85,9 @@ def plot_confusion_png(cm: Sequence[Sequence[int]], label_names: Sequence[str], 
         ax.set_ylabel("actual")
         for i in range(counts.shape[0]):
             for j in range(counts.shape[1]):
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center",
-                        color="white" if share[i, j] > 0.5 else "black")
+                ax.text(
+                    j, i, str(counts[i, j]), ha="center", va="center", color="white" if share[i, j] > 0.5 else "black"
+                )
         fig.tight_layout()
         path = Path(path)
         with atomic_path(path, ".png") as tmp:

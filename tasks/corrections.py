@@ -36,8 +36,9 @@ class CorrectionError(ValueError):
 def _where(path: str | Path, line: int | None, entry: dict | None = None) -> str:
     task = entry.get("task") if isinstance(entry, dict) else None
     name = entry.get("import") if isinstance(entry, dict) else None
-    extra = ", ".join(x for x in (f"Label Studio task {task}" if task is not None else "",
-                                  f"import {name!r}" if name else "") if x)
+    extra = ", ".join(
+        x for x in (f"Label Studio task {task}" if task is not None else "", f"import {name!r}" if name else "") if x
+    )
     return f"{path}" + (f" line {line}" if line is not None else "") + (f" ({extra})" if extra else "")
 
 
@@ -54,11 +55,15 @@ def read_corrections(path: str | Path, problem: str) -> list[dict]:
         try:
             entry = json.loads(raw)
         except json.JSONDecodeError as err:
-            raise CorrectionError(f"{_where(path, number)}: invalid JSON ({err.msg}, column {err.colno}); fix the "
-                                  "line or remove it (the file is written by `hanflow label import`)") from None
+            raise CorrectionError(
+                f"{_where(path, number)}: invalid JSON ({err.msg}, column {err.colno}); fix the "
+                "line or remove it (the file is written by `hanflow label import`)"
+            ) from None
         if not isinstance(entry, dict) or entry.get("id") in (None, "") or field not in entry:
-            raise CorrectionError(f"{_where(path, number, entry if isinstance(entry, dict) else None)}: a correction "
-                                  f"needs an `id` and a `{field}`; fix the line or remove it")
+            raise CorrectionError(
+                f"{_where(path, number, entry if isinstance(entry, dict) else None)}: a correction "
+                f"needs an `id` and a `{field}`; fix the line or remove it"
+            )
         out.append({**entry, "id": str(entry["id"]), "line": number})
     return out
 
@@ -72,13 +77,19 @@ def _check_entities(entry: dict, text: str, types: set[str] | None, where: str, 
         try:
             start, end, kind = int(e["start"]), int(e["end"]), str(e["type"])
         except (KeyError, TypeError, ValueError):
-            raise CorrectionError(f"{where}: entity {e!r} needs integer start and end and a type; fix the line") from None
+            raise CorrectionError(
+                f"{where}: entity {e!r} needs integer start and end and a type; fix the line"
+            ) from None
         if not 0 <= start < end <= len(text):
-            raise CorrectionError(f"{where}: entity {kind} [{start}, {end}) lies outside the sentence of {len(text)} "
-                                  "characters; fix its offsets or annotate the task again")
+            raise CorrectionError(
+                f"{where}: entity {kind} [{start}, {end}) lies outside the sentence of {len(text)} "
+                "characters; fix its offsets or annotate the task again"
+            )
         if types is not None and kind not in types:
-            raise CorrectionError(f"{where}: entity type {kind!r} is not in the label schema {schema} "
-                                  f"({', '.join(sorted(types))}); fix the line, or add the type to {schema}")
+            raise CorrectionError(
+                f"{where}: entity type {kind!r} is not in the label schema {schema} "
+                f"({', '.join(sorted(types))}); fix the line, or add the type to {schema}"
+            )
         if taken & set(range(start, end)):
             raise CorrectionError(f"{where}: entity {kind} [{start}, {end}) overlaps another; keep one of them")
         taken |= set(range(start, end))
@@ -86,8 +97,14 @@ def _check_entities(entry: dict, text: str, types: set[str] | None, where: str, 
     return sorted(out, key=lambda e: e["start"])
 
 
-def apply_corrections(table: pa.Table, corrections: list[dict], problem: str, path: str | Path,
-                      classes: Iterable[str] | None = None, schema: str | None = None) -> tuple[pa.Table, dict]:
+def apply_corrections(
+    table: pa.Table,
+    corrections: list[dict],
+    problem: str,
+    path: str | Path,
+    classes: Iterable[str] | None = None,
+    schema: str | None = None,
+) -> tuple[pa.Table, dict]:
     """The ingested table with the corrections applied, and what changed (per import, per class).
 
     `classes`: the schema's values (labels or entity types), None when there is no schema file."""
@@ -103,22 +120,35 @@ def apply_corrections(table: pa.Table, corrections: list[dict], problem: str, pa
         where = _where(path, entry.get("line"), entry)
         row = index.get(entry["id"])
         if row is None:
-            raise CorrectionError(f"{where}: id {entry['id']!r} is not in the data; remove the line (the row was "
-                                  "deleted or renumbered), or restore the row in the raw data")
+            raise CorrectionError(
+                f"{where}: id {entry['id']!r} is not in the data; remove the line (the row was "
+                "deleted or renumbered), or restore the row in the raw data"
+            )
         if entry.get("text") is not None and entry["text"] != texts[row]:
-            raise CorrectionError(f"{where}: the text of id {entry['id']!r} changed since it was annotated; "
-                                  "remove the line and annotate the row again")
+            raise CorrectionError(
+                f"{where}: the text of id {entry['id']!r} changed since it was annotated; "
+                "remove the line and annotate the row again"
+            )
         if field == "label":
             value = str(entry["label"]).strip()
             if not value or (known is not None and value not in known):
-                raise CorrectionError(f"{where}: label {value!r} is not in the label schema {schema} "
-                                      f"({', '.join(sorted(known or []))}); fix the line, or add the class to {schema}")
+                raise CorrectionError(
+                    f"{where}: label {value!r} is not in the label schema {schema} "
+                    f"({', '.join(sorted(known or []))}); fix the line, or add the class to {schema}"
+                )
             entry = {**entry, "label": value}
         else:
             entry = {**entry, "entities": _check_entities(entry, texts[row], known, where, schema)}
         latest[row] = entry
-    summary = {"file": str(path), "corrections": len(corrections), "rows": len(latest), "changed": 0,
-               "confirmed": 0, "imports": {}, "per_class": {}}
+    summary = {
+        "file": str(path),
+        "corrections": len(corrections),
+        "rows": len(latest),
+        "changed": 0,
+        "confirmed": 0,
+        "imports": {},
+        "per_class": {},
+    }
     per_class: dict[str, Counter] = {}
     for row, entry in sorted(latest.items()):
         new = entry[field]
@@ -166,11 +196,17 @@ def _class_moves(before, new, field: str) -> list[tuple[str, str]]:
 def summary_lines(summary: dict | None) -> list[str]:
     """The class review's Markdown for the corrections applied to this data version."""
     if not summary or not summary.get("corrections"):
-        return ["No corrections applied: the data is the raw file as it is (corrections file "
-                f"`{(summary or {}).get('file', '—')}`)."]
-    lines = [f"{summary['changed']} label(s) changed and {summary['confirmed']} confirmed by a person, from "
-             f"`{summary['file']}` ({summary['corrections']} line(s)); the raw file is unchanged.", "",
-             "| import | changed | confirmed | changes |", "|---|---:|---:|---|"]
+        return [
+            "No corrections applied: the data is the raw file as it is (corrections file "
+            f"`{(summary or {}).get('file', '—')}`)."
+        ]
+    lines = [
+        f"{summary['changed']} label(s) changed and {summary['confirmed']} confirmed by a person, from "
+        f"`{summary['file']}` ({summary['corrections']} line(s)); the raw file is unchanged.",
+        "",
+        "| import | changed | confirmed | changes |",
+        "|---|---:|---:|---|",
+    ]
     for name, stats in summary["imports"].items():
         changes = ", ".join(f"{move} ({n})" for move, n in list(stats["changes"].items())[:6])
         lines.append(f"| {name} | {stats['changed']} | {stats['confirmed']} | {changes} |")
@@ -198,8 +234,7 @@ def append_corrections(path: str | Path, entries: list[dict]) -> int:
     new = [e for e in entries if _identity(e) not in seen]
     if new:
         body = existing if not existing or existing.endswith("\n") else existing + "\n"
-        body += "".join(json.dumps({k: v for k, v in e.items() if k != "line"}, ensure_ascii=False) + "\n"
-                        for e in new)
+        body += "".join(json.dumps({k: v for k, v in e.items() if k != "line"}, ensure_ascii=False) + "\n" for e in new)
         path.parent.mkdir(parents=True, exist_ok=True)
         io.write_text(body, path)
     return len(new)

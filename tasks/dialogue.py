@@ -69,28 +69,37 @@ def _pair(values: dict[str, Any], columns: dict[str, str], fmt: str) -> tuple[st
         if spelled != label or not isinstance(values.get(columns["label"]), str):
             last_read_notes["label_spellings_normalized"] += 1
     if fmt == "chatbot" and label is not None and label not in CHATBOT_LABELS:
-        raise _Bad(f"label {label!r} is not one of {', '.join(CHATBOT_LABELS)} (0 everyday, 1 break-up, 2 love); "
-                   "fix the label or read the file with fmt='csv'")
+        raise _Bad(
+            f"label {label!r} is not one of {', '.join(CHATBOT_LABELS)} (0 everyday, 1 break-up, 2 love); "
+            "fix the label or read the file with fmt='csv'"
+        )
     return question, answer, label  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------- per-format record streams
 
 
-def _resolve_columns(header: list[str], columns: dict[str, str], path: Path, explicit: bool,
-                     has_header: bool = True) -> dict[str, str]:
+def _resolve_columns(
+    header: list[str], columns: dict[str, str], path: Path, explicit: bool, has_header: bool = True
+) -> dict[str, str]:
     missing = [f"{f}={columns[f]!r}" for f in ("question", "answer") if columns[f] not in header]
     if missing and not has_header:
-        raise ValueError(f"{path}: the file has no header line (data.header: false), so its columns are {header} "
-                         f"by position, and {', '.join(missing)} is not one of them; map each to a position, "
-                         "e.g. data.columns: {question: '0', answer: '1'}")
+        raise ValueError(
+            f"{path}: the file has no header line (data.header: false), so its columns are {header} "
+            f"by position, and {', '.join(missing)} is not one of them; map each to a position, "
+            "e.g. data.columns: {question: '0', answer: '1'}"
+        )
     if missing:
-        raise ValueError(f"{path}: header {header} lacks the column for {', '.join(missing)}; pass "
-                         "columns={'question': ..., 'answer': ..., 'label': ...} naming the header's columns")
+        raise ValueError(
+            f"{path}: header {header} lacks the column for {', '.join(missing)}; pass "
+            "columns={'question': ..., 'answer': ..., 'label': ...} naming the header's columns"
+        )
     if columns.get("label") is not None and columns["label"] not in header:
         if explicit:
-            raise ValueError(f"{path}: header {header} has no label column {columns['label']!r}; "
-                             "fix the mapping or drop 'label' from columns")
+            raise ValueError(
+                f"{path}: header {header} has no label column {columns['label']!r}; "
+                "fix the mapping or drop 'label' from columns"
+            )
         columns = {k: v for k, v in columns.items() if k != "label"}  # label is optional unless asked for
     return columns
 
@@ -110,8 +119,9 @@ def _columns(columns: dict[str, str] | None, fmt: str) -> tuple[dict[str, str], 
 # ---------------------------------------------------------------- public API
 
 
-def read_pairs(path: str | Path, fmt: str, columns: dict[str, str] | None = None,
-               encoding: str = "utf-8", header: bool = True) -> tuple[list[dict], list[dict]]:
+def read_pairs(
+    path: str | Path, fmt: str, columns: dict[str, str] | None = None, encoding: str = "utf-8", header: bool = True
+) -> tuple[list[dict], list[dict]]:
     """Read one question/answer file into (rows, quarantined rows).
 
     fmt: "chatbot" (Chatbot_data CSV: Q,A,label), "csv", "tsv" (no quoting: a tab or line break cannot be
@@ -123,9 +133,11 @@ def read_pairs(path: str | Path, fmt: str, columns: dict[str, str] | None = None
         raise ValueError(f"unknown dialogue format {fmt!r}; use one of {', '.join(FORMATS)}")
     path = Path(path)
     if not header and fmt not in ("csv", "tsv"):
-        raise ValueError(f"{path}: data.header is false, which only the csv and tsv formats read (format {fmt!r}); "
-                         "a Chatbot-style file without its Q,A,label line is format csv with "
-                         "columns {question: '0', answer: '1', label: '2'}")
+        raise ValueError(
+            f"{path}: data.header is false, which only the csv and tsv formats read (format {fmt!r}); "
+            "a Chatbot-style file without its Q,A,label line is format csv with "
+            "columns {question: '0', answer: '1', label: '2'}"
+        )
     cols, explicit = _columns(columns, fmt)
     last_read_notes.clear()
     text = _read_text(path, encoding)
@@ -138,11 +150,25 @@ def read_pairs(path: str | Path, fmt: str, columns: dict[str, str] | None = None
                 raise _Bad(too_long)
             question, answer, label = _pair(values, cols, fmt)
         except _Bad as err:
-            quarantined.append({"source_file": str(path), "source_row": first, "raw": raw[:MAX_RAW],
-                                "reason": f"record at {path} line {first}: {err}{span}"})
+            quarantined.append(
+                {
+                    "source_file": str(path),
+                    "source_row": first,
+                    "raw": raw[:MAX_RAW],
+                    "reason": f"record at {path} line {first}: {err}{span}",
+                }
+            )
             return
-        rows.append({"id": f"{path.stem}:{first}", "question": question, "answer": answer, "label": label,
-                     "source_file": str(path), "source_row": first})
+        rows.append(
+            {
+                "id": f"{path.stem}:{first}",
+                "question": question,
+                "answer": answer,
+                "label": label,
+                "source_file": str(path),
+                "source_row": first,
+            }
+        )
 
     if fmt == "jsonl":
         for row, line in enumerate(text.split("\n"), 1):  # not splitlines(): it also splits on U+2028
@@ -152,14 +178,26 @@ def read_pairs(path: str | Path, fmt: str, columns: dict[str, str] | None = None
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as err:
-                quarantined.append({"source_file": str(path), "source_row": row, "raw": line[:MAX_RAW],
-                                    "reason": f"record at {path} line {row}: invalid JSON ({err.msg}, column "
-                                              f"{err.colno}); fix or remove the line"})
+                quarantined.append(
+                    {
+                        "source_file": str(path),
+                        "source_row": row,
+                        "raw": line[:MAX_RAW],
+                        "reason": f"record at {path} line {row}: invalid JSON ({err.msg}, column "
+                        f"{err.colno}); fix or remove the line",
+                    }
+                )
                 continue
             if not isinstance(obj, dict):
-                quarantined.append({"source_file": str(path), "source_row": row, "raw": line[:MAX_RAW],
-                                    "reason": f"record at {path} line {row}: expected a JSON object, got "
-                                              f"{type(obj).__name__}; write one object per line"})
+                quarantined.append(
+                    {
+                        "source_file": str(path),
+                        "source_row": row,
+                        "raw": line[:MAX_RAW],
+                        "reason": f"record at {path} line {row}: expected a JSON object, got "
+                        f"{type(obj).__name__}; write one object per line",
+                    }
+                )
                 continue
             keep(obj, row, line)
     else:
@@ -171,13 +209,24 @@ def read_pairs(path: str | Path, fmt: str, columns: dict[str, str] | None = None
         shape = "the header has" if header else "most rows have (no header line)"
         for first, last, fields in records:
             raw = delimiter.join(fields)
-            span = "" if first == last else (f" (the record spans lines {first}-{last}: check for an unbalanced "
-                                             "double quote that merged rows)")
+            span = (
+                ""
+                if first == last
+                else (
+                    f" (the record spans lines {first}-{last}: check for an unbalanced double quote that merged rows)"
+                )
+            )
             if len(fields) != len(names):
-                quarantined.append({"source_file": str(path), "source_row": first, "raw": raw[:MAX_RAW],
-                                    "reason": f"record at {path} line {first}: {fields_count(len(fields))}, {shape} "
-                                              f"{len(names)}; quote fields that contain "
-                                              f"{'a tab' if fmt == 'tsv' else 'a comma'}, or fix the row{span}"})
+                quarantined.append(
+                    {
+                        "source_file": str(path),
+                        "source_row": first,
+                        "raw": raw[:MAX_RAW],
+                        "reason": f"record at {path} line {first}: {fields_count(len(fields))}, {shape} "
+                        f"{len(names)}; quote fields that contain "
+                        f"{'a tab' if fmt == 'tsv' else 'a comma'}, or fix the row{span}",
+                    }
+                )
                 continue
             keep({name: fields[k] for name, k in index.items()}, first, raw, span)
     if quarantined:

@@ -40,8 +40,7 @@ from tasks.progress import progress
 
 def env_ranks() -> tuple[int, int, int]:
     """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) outside torchrun."""
-    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-            int(os.environ.get("LOCAL_RANK", 0)))
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
 
 
 def is_writer() -> bool:
@@ -86,8 +85,10 @@ class Replicas:
         if owns:
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         if dist.get_world_size() != world or dist.get_rank() != rank:
-            raise RuntimeError(f"process group has rank {dist.get_rank()}/{dist.get_world_size()} but the "
-                               f"environment says {rank}/{world}")
+            raise RuntimeError(
+                f"process group has rank {dist.get_rank()}/{dist.get_world_size()} but the "
+                f"environment says {rank}/{world}"
+            )
         return cls(device, rank, world, owns)
 
     def wrap(self, model: nn.Module, seed: int = 0, find_unused_parameters: bool = False) -> nn.Module:
@@ -101,8 +102,7 @@ class Replicas:
             return model
         torch.manual_seed(seed + 1_000_003 * self.rank)
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=ids,
-                                                   find_unused_parameters=find_unused_parameters)
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
     def shard(self, batches: list) -> Iterable:
         """This rank's share of an epoch's batches: equal counts on every rank, in the shared order.
@@ -112,7 +112,7 @@ class Replicas:
         if self.active and batches:
             total = -(-len(batches) // self.world_size) * self.world_size
             filled = [batches[i % len(batches)] for i in range(total)]  # a few batches seen twice per epoch
-            batches = filled[self.rank::self.world_size]
+            batches = filled[self.rank :: self.world_size]
         return progress(batches, "batches", enabled=self.is_writer)
 
     def agree(self, score: float) -> float:

@@ -36,20 +36,24 @@ def encode_rows(rows: pa.Table, spec: dict) -> pa.Table:
     return out
 
 
-def encode_table(table: pa.Table, cfg: dict, labels: list[str], vocab: Vocab | None = None) -> tuple[pa.Table, Vocab, dict]:
+def encode_table(
+    table: pa.Table, cfg: dict, labels: list[str], vocab: Vocab | None = None
+) -> tuple[pa.Table, Vocab, dict]:
     """The encode stage: the vocabulary from the train split (or `vocab`, a trained model's, on new data),
     then every partition of rows encoded on the runner `encode.runner` names."""
     from tasks import partition
 
     if vocab is None:
         train = table.filter(pc.equal(table.column("split"), "train"))
-        vocab = build_vocab(train.column("tokens"), int(cfg["min_freq"]), int(cfg["max_size"]),
-                            bool(cfg.get("lowercase", True)))
+        vocab = build_vocab(
+            train.column("tokens"), int(cfg["min_freq"]), int(cfg["max_size"]), bool(cfg.get("lowercase", True))
+        )
     # Threads by default: Arrow and numpy release the GIL for this work, so threads scale without a process
     # pool's start-up or copies (process and dask are there for clusters).
     settings = partition.stage_settings({"workers": 0, **cfg}, table.num_rows, default_kind="thread")
-    out, partitions = partition.map_rows(table, encode_rows, {"vocab": vocab, "labels": labels,
-                                                              "ngrams": cfg.get("ngrams") or {}}, settings)
+    out, partitions = partition.map_rows(
+        table, encode_rows, {"vocab": vocab, "labels": labels, "ngrams": cfg.get("ngrams") or {}}, settings
+    )
     flat = pc.list_flatten(out.column("ids"))
     n_tokens = max(1, len(flat))
     report = {

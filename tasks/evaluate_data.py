@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-QUARANTINE = pa.schema([("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()),
-                        ("reason", pa.string())])
+QUARANTINE = pa.schema(
+    [("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()), ("reason", pa.string())]
+)
 
 
 def check_data_path(path: str | Path, folder_ok: bool = False) -> None:
@@ -29,8 +30,10 @@ def check_data_path(path: str | Path, folder_ok: bool = False) -> None:
         raise ValueError(f"{path}: is a directory; pass one data file to --data")
     if not stat.S_ISREG(mode):
         kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket or device"
-        raise ValueError(f"{path}: is {kind}, not a regular file; evaluate reads data files only: "
-                         "save the data to a file and pass that to --data")
+        raise ValueError(
+            f"{path}: is {kind}, not a regular file; evaluate reads data files only: "
+            "save the data to a file and pass that to --data"
+        )
 
 
 def line_of(path: str | Path, source_file: str | None, row: int | None) -> str:
@@ -48,11 +51,11 @@ def refuse_unknown(path: str | Path, found: list[tuple[str, str]], known: list[s
     rows: dict[str, list[str]] = {}
     for value, row in found:
         rows.setdefault(value, []).append(row)
-    shown = "; ".join(f"{value!r} ({n}, e.g. line {', '.join(rows[value][:3])})"
-                      for value, n in counts.most_common(10))
+    shown = "; ".join(f"{value!r} ({n}, e.g. line {', '.join(rows[value][:3])})" for value, n in counts.most_common(10))
     more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""
-    raise ValueError(f"{path}: {len(found)} {what} the model's schema does not know: {shown}{more}; "
-                     f"known: {known}. {fix}")
+    raise ValueError(
+        f"{path}: {len(found)} {what} the model's schema does not know: {shown}{more}; known: {known}. {fix}"
+    )
 
 
 def quarantine_table(rows: list[dict] | pa.Table) -> pa.Table:
@@ -81,13 +84,16 @@ def nothing_left(path: str | Path, what: str, quarantined: list[dict] | pa.Table
         return ValueError(f"{path}: no {what} found")
     top = Counter(map(reason_kind, table.column("reason").to_pylist())).most_common(3)
     reasons = "; ".join(f"{reason} ({n})" for reason, n in top)
-    return ValueError(f"{path}: no usable {what}: all {table.num_rows} were quarantined"
-                      + (f" (top reasons: {reasons})" if reasons else "")
-                      + (f"; each, with its line and reason, is in {written}" if written else ""))
+    return ValueError(
+        f"{path}: no usable {what}: all {table.num_rows} were quarantined"
+        + (f" (top reasons: {reasons})" if reasons else "")
+        + (f"; each, with its line and reason, is in {written}" if written else "")
+    )
 
 
-def check_column_keys(problem: str, mapping: dict, keys: tuple[str, ...], example: str = "",
-                      header: bool = True) -> None:
+def check_column_keys(
+    problem: str, mapping: dict, keys: tuple[str, ...], example: str = "", header: bool = True
+) -> None:
     """Refuse a --column key the problem type does not map (it would be ignored), and --no-header for formats
     with fixed columns (keys empty)."""
     if not keys and not header:
@@ -96,10 +102,13 @@ def check_column_keys(problem: str, mapping: dict, keys: tuple[str, ...], exampl
     if not unknown:
         return
     if not keys:
-        raise ValueError(f"--column does not apply to {problem}: its formats have fixed columns; drop "
-                         f"--column {', '.join(unknown)}")
-    raise ValueError(f"--column {', '.join(unknown)}: {problem} maps only {', '.join(keys)}"
-                     + (f", e.g. {example}" if example else ""))
+        raise ValueError(
+            f"--column does not apply to {problem}: its formats have fixed columns; drop --column {', '.join(unknown)}"
+        )
+    raise ValueError(
+        f"--column {', '.join(unknown)}: {problem} maps only {', '.join(keys)}"
+        + (f", e.g. {example}" if example else "")
+    )
 
 
 def first_line(path: str | Path, encoding: str = "utf-8") -> str | None:
@@ -130,8 +139,13 @@ def header_names(path: str | Path, delimiter: str, quoted: bool, encoding: str =
     return [name.strip() for name in row]
 
 
-_OPTIONS = {"path": "--data", "format": "--format", "encoding": "--encoding", "header": "--header/--no-header",
-            "columns": "--column"}
+_OPTIONS = {
+    "path": "--data",
+    "format": "--format",
+    "encoding": "--encoding",
+    "header": "--header/--no-header",
+    "columns": "--column",
+}
 _PHRASES = [  # the readers' hints name params keys (what `hanflow run` takes); evaluate takes options
     (re.compile(r"\(params key (?:\w+\.)?data\.path, or --data\)"), "(--data)"),
     (re.compile(r"data\.path \(or --data\)"), "--data"),
@@ -139,12 +153,15 @@ _PHRASES = [  # the readers' hints name params keys (what `hanflow run` takes); 
     (re.compile(r"data\.header: false"), "--no-header"),
     (re.compile(r"data\.header: true"), "--header"),
     (re.compile(r"data\.encoding: "), "--encoding "),
-    (re.compile(r"data\.columns: \{([^}]*)\}"),
-     lambda m: " ".join(f"--column {k.strip()}={v.strip().strip(chr(39))}" for k, _, v in
-                        (pair.partition(":") for pair in m.group(1).split(",")))),
+    (
+        re.compile(r"data\.columns: \{([^}]*)\}"),
+        lambda m: " ".join(
+            f"--column {k.strip()}={v.strip().strip(chr(39))}"
+            for k, _, v in (pair.partition(":") for pair in m.group(1).split(","))
+        ),
+    ),
     (re.compile(r"params key (?:\w+\.)?data\.(\w+)"), lambda m: _OPTIONS.get(m.group(1), m.group(0))),
-    (re.compile(r"\b(?:n2\w*\.|n21\.)?data\.(path|format|encoding|header|columns)\b"),
-     lambda m: _OPTIONS[m.group(1)]),
+    (re.compile(r"\b(?:n2\w*\.|n21\.)?data\.(path|format|encoding|header|columns)\b"), lambda m: _OPTIONS[m.group(1)]),
 ]
 
 

@@ -23,8 +23,12 @@ def decode_settings(bundle: dict, override: dict | None = None) -> dict:
     return check_decode({**cfg, **(override or {})})
 
 
-def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict, train_pairs: pa.Table | None = None,
-                     ) -> tuple[dict, list[dict]]:
+def evaluate_encoded(
+    rows: pa.Table,
+    model_dir: str | Path,
+    cfg: dict,
+    train_pairs: pa.Table | None = None,
+) -> tuple[dict, list[dict]]:
     """chrF, BLEU, perplexity, length and distinct-n of decoded answers, the baselines, and every sample.
 
     train_pairs (question, answer of the train split) adds the constant-answer and retrieval baselines on
@@ -51,26 +55,32 @@ def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict, train_pai
     if train_pairs is not None:
         train_q, train_a = train_pairs.column("question").to_pylist(), train_pairs.column("answer").to_pylist()
         metrics["constant_baseline"] = constant_answer_baseline(train_a, references, bleu_tokenize=bleu_tokenize)
-        metrics["retrieval_baseline"] = retrieval_baseline(train_q, train_a, questions, references,
-                                                           bleu_tokenize=bleu_tokenize)
+        metrics["retrieval_baseline"] = retrieval_baseline(
+            train_q, train_a, questions, references, bleu_tokenize=bleu_tokenize
+        )
     if "retrieved_answer" in rows.column_names:  # the candidate handed to the model, without generating
-        metrics["retrieved_candidate"] = generation_metrics(rows.column("retrieved_answer").to_pylist(), references,
-                                                            bleu_tokenize=bleu_tokenize)
+        metrics["retrieved_candidate"] = generation_metrics(
+            rows.column("retrieved_answer").to_pylist(), references, bleu_tokenize=bleu_tokenize
+        )
     if train_pairs is None and BASELINE_FILE in bundle:
         answer = bundle[BASELINE_FILE]["constant_answer"]
-        metrics["constant_baseline"] = generation_metrics([answer] * len(references), references,
-                                                          bleu_tokenize=bleu_tokenize)
+        metrics["constant_baseline"] = generation_metrics(
+            [answer] * len(references), references, bleu_tokenize=bleu_tokenize
+        )
     labels = rows.column("label").to_pylist() if "label" in rows.column_names else [None] * rows.num_rows
-    samples = [{"id": rid, "question": q, "reference": r, "generated": h, "label": lab}
-               for rid, q, r, h, lab in zip(rows.column("id").to_pylist(), questions, references, hypotheses, labels)]
+    samples = [
+        {"id": rid, "question": q, "reference": r, "generated": h, "label": lab}
+        for rid, q, r, h, lab in zip(rows.column("id").to_pylist(), questions, references, hypotheses, labels)
+    ]
     return metrics, samples
 
 
 N2M_FIELDS = ("question", "answer", "label")
 
 
-def eval_columns(path: str | Path, fmt: str, encoding: str, mapping: dict, trained: dict | None,
-                 header: bool = True) -> dict | None:
+def eval_columns(
+    path: str | Path, fmt: str, encoding: str, mapping: dict, trained: dict | None, header: bool = True
+) -> dict | None:
     """read_pairs' columns for `hanflow evaluate`: --column (mapping) over the training file's names (trained:
     params data section, used for a file of the same format) over the format's defaults. Checked against the
     header line here, so a missing column is named with the option that maps it; a label column the user did
@@ -78,8 +88,11 @@ def eval_columns(path: str | Path, fmt: str, encoding: str, mapping: dict, train
     from tasks.dialogue import CHATBOT_COLUMNS, DEFAULT_COLUMNS
     from tasks.evaluate_data import header_names
 
-    inherited = {k: v for k, v in ((trained or {}).get("columns") or {}).items()
-                 if v is not None and (trained or {}).get("format") == fmt}
+    inherited = {
+        k: v
+        for k, v in ((trained or {}).get("columns") or {}).items()
+        if v is not None and (trained or {}).get("format") == fmt
+    }
     columns = {**inherited, **mapping}
     if fmt == "jsonl" or not header:
         return columns or None  # no header line to check: keys missing from a record quarantine it
@@ -87,20 +100,32 @@ def eval_columns(path: str | Path, fmt: str, encoding: str, mapping: dict, train
     if names is None:
         return columns or None
     chosen = {**(CHATBOT_COLUMNS if fmt == "chatbot" else DEFAULT_COLUMNS), **columns}
-    missing = [f for f in N2M_FIELDS if chosen.get(f) is not None and str(chosen[f]) not in names
-               and (f != "label" or "label" in mapping)]
+    missing = [
+        f
+        for f in N2M_FIELDS
+        if chosen.get(f) is not None and str(chosen[f]) not in names and (f != "label" or "label" in mapping)
+    ]
     if missing:
-        raise ValueError(f"{path}: header {names} has no column {', '.join(repr(str(chosen[f])) for f in missing)} "
-                         f"(for {', '.join(missing)}); map the columns with "
-                         + " ".join(f"--column {f}=<column>" for f in missing))
+        raise ValueError(
+            f"{path}: header {names} has no column {', '.join(repr(str(chosen[f])) for f in missing)} "
+            f"(for {', '.join(missing)}); map the columns with " + " ".join(f"--column {f}=<column>" for f in missing)
+        )
     if chosen.get("label") is not None and str(chosen["label"]) not in names:
         columns = {**columns, "label": None}  # the training file had labels; this one has none
     return {k: v for k, v in columns.items() if v is not None} or None
 
 
-def evaluate_file(model_dir: str | Path, path: str | Path, fmt: str, encoding: str = "utf-8",
-                  columns: dict | None = None, batch_size: int = 128, *, header: bool = True,
-                  quarantine_path: str | Path | None = None) -> tuple[dict, list[dict]]:
+def evaluate_file(
+    model_dir: str | Path,
+    path: str | Path,
+    fmt: str,
+    encoding: str = "utf-8",
+    columns: dict | None = None,
+    batch_size: int = 128,
+    *,
+    header: bool = True,
+    quarantine_path: str | Path | None = None,
+) -> tuple[dict, list[dict]]:
     """`hanflow evaluate --problem n2m`: every readable pair of the file is evaluation data; the quarantined
     ones are written to quarantine_path. columns: the --column mapping (see eval_columns)."""
     from tasks.dialogue import read_pairs
@@ -140,13 +165,17 @@ def label_breakdown(samples: list[dict], classes: list[dict], split: str, top_k:
     labelled = [s for s in samples if s.get("label") is not None]
     out = {"title": "Answers per label", "split": split, "tables": []}
     if not labelled:
-        out["notes"] = ["No most-confused pairs: N2M generates answers and predicts no class, and the evaluated "
-                        "pairs carry no label (the data has no label column), so there is nothing to break down per "
-                        "class either."]
+        out["notes"] = [
+            "No most-confused pairs: N2M generates answers and predicts no class, and the evaluated "
+            "pairs carry no label (the data has no label column), so there is nothing to break down per "
+            "class either."
+        ]
         return out
-    out["notes"] = ["No most-confused pairs: N2M generates answers and predicts no class. Instead, per label, how "
-                    f"close the generated answers are to the references (chrF) and the {min(3, top_k)} lowest-scoring "
-                    "pairs (id: question → reference / generated)."]
+    out["notes"] = [
+        "No most-confused pairs: N2M generates answers and predicts no class. Instead, per label, how "
+        f"close the generated answers are to the references (chrF) and the {min(3, top_k)} lowest-scoring "
+        "pairs (id: question → reference / generated)."
+    ]
     chrf = CHRF()
     rows = []
     by_label: dict = {}
@@ -155,13 +184,21 @@ def label_breakdown(samples: list[dict], classes: list[dict], split: str, top_k:
     for value, group in sorted(by_label.items(), key=lambda kv: -len(kv[1])):
         hyps = [" ".join(s["generated"].split()) for s in group]
         refs = [" ".join(s["reference"].split()) for s in group]
-        scored = sorted(zip((chrf.sentence_score(h, [r]).score for h, r in zip(hyps, refs)), group),
-                        key=lambda x: x[0])
-        worst = [f"{s['id']}: {s['question']} → {s['reference']} / {s['generated']} ({score:.0f})"
-                 for score, s in scored[:min(3, top_k)]]
-        rows.append([names.get(value, value), len(group), f"{chrf.corpus_score(hyps, [refs]).score:.1f}",
-                     " ‖ ".join(worst)])
+        scored = sorted(zip((chrf.sentence_score(h, [r]).score for h, r in zip(hyps, refs)), group), key=lambda x: x[0])
+        worst = [
+            f"{s['id']}: {s['question']} → {s['reference']} / {s['generated']} ({score:.0f})"
+            for score, s in scored[: min(3, top_k)]
+        ]
+        rows.append(
+            [names.get(value, value), len(group), f"{chrf.corpus_score(hyps, [refs]).score:.1f}", " ‖ ".join(worst)]
+        )
     unlabelled = len(samples) - len(labelled)
-    out["tables"].append({"title": "chrF per label", "columns": ["label", "pairs", "chrF", "lowest-scoring pairs"],
-                          "rows": rows, "note": f"{unlabelled} pairs without a label left out." if unlabelled else ""})
+    out["tables"].append(
+        {
+            "title": "chrF per label",
+            "columns": ["label", "pairs", "chrF", "lowest-scoring pairs"],
+            "rows": rows,
+            "note": f"{unlabelled} pairs without a label left out." if unlabelled else "",
+        }
+    )
     return out

@@ -20,21 +20,31 @@ def _spans(entities: list[dict]) -> list[tuple[int, int, str]]:
     return sorted((e["start"], e["end"], e["type"]) for e in entities)
 
 
-def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict,
-                     train_table: pa.Table | None = None) -> tuple[dict, list[dict]]:
+def evaluate_encoded(
+    rows: pa.Table, model_dir: str | Path, cfg: dict, train_table: pa.Table | None = None
+) -> tuple[dict, list[dict]]:
     """Entity P/R/F1 (exact character spans and type), syllable tag accuracy, and a sample of errors."""
     metrics, errors, _ = evaluate_with_predictions(rows, model_dir, cfg, train_table)
     return metrics, errors
 
 
-def evaluate_with_predictions(rows: pa.Table, model_dir: str | Path, cfg: dict, train_table: pa.Table | None = None,
-                              ) -> tuple[dict, list[dict], list[list[tuple[int, int, str]]]]:
+def evaluate_with_predictions(
+    rows: pa.Table,
+    model_dir: str | Path,
+    cfg: dict,
+    train_table: pa.Table | None = None,
+) -> tuple[dict, list[dict], list[list[tuple[int, int, str]]]]:
     """evaluate_encoded's metrics and errors, and the predicted spans per row (for type_confusions)."""
     model, bundle = load_model_dir(model_dir)
     params = bundle["params.json"]
     types = sorted({t[2:] for t in bundle["vocab.json"]["tags"] if t != "O"})
-    pred = predict_table(model, rows, int(params["train"].get("max_len", 0)) or None,
-                         int(cfg.get("batch_size", 128)), pick_device(params["train"].get("device", "auto")))
+    pred = predict_table(
+        model,
+        rows,
+        int(params["train"].get("max_len", 0)) or None,
+        int(cfg.get("batch_size", 128)),
+        pick_device(params["train"].get("device", "auto")),
+    )
     texts = rows.column("text").to_pylist()
     gold = [_spans(ents) for ents in rows.column("entities").to_pylist()]
     metrics = entity_metrics(gold, pred, types)
@@ -53,15 +63,21 @@ def evaluate_with_predictions(rows: pa.Table, model_dir: str | Path, cfg: dict, 
     errors = []
     for rid, text, g, p in zip(rows.column("id").to_pylist(), texts, gold, pred):
         if set(g) != set(p) and len(errors) < int(cfg.get("error_samples", 20)):
-            errors.append({"id": rid, "text": text,
-                           "missed": [f"{text[s:e]}/{t}" for s, e, t in sorted(set(g) - set(p))],
-                           "spurious": [f"{text[s:e]}/{t}" for s, e, t in sorted(set(p) - set(g))]})
+            errors.append(
+                {
+                    "id": rid,
+                    "text": text,
+                    "missed": [f"{text[s:e]}/{t}" for s, e, t in sorted(set(g) - set(p))],
+                    "spurious": [f"{text[s:e]}/{t}" for s, e, t in sorted(set(p) - set(g))],
+                }
+            )
     return metrics, errors, pred
 
 
 def predictions_table(ids: list[str], gold: list[list[tuple]], pred: list[list[tuple]]) -> pa.Table:
     """Per sentence, the gold and the predicted entity spans: what a paired comparison with another tagger
     (or a bootstrap over sentences) needs."""
+
     def entities(spans: list[list[tuple]]) -> pa.Array:
         return pa.array([[{"start": s, "end": e, "type": t} for s, e, t in row] for row in spans], pa.list_(ENTITY))
 
@@ -73,9 +89,10 @@ MISSED, SPURIOUS = "(missed)", "(spurious)"
 
 def _marked(rid: str, text: str, start: int, end: int, width: int = 30) -> str:
     """'id: …left [entity] right…' with the span in brackets and the context cut to `width` characters a side."""
-    left, right = text[max(0, start - width):start], text[end:end + width]
-    return (f"{rid}: {'…' if start > width else ''}{left}[{text[start:end]}]{right}"
-            f"{'…' if end + width < len(text) else ''}")
+    left, right = text[max(0, start - width) : start], text[end : end + width]
+    return (
+        f"{rid}: {'…' if start > width else ''}{left}[{text[start:end]}]{right}{'…' if end + width < len(text) else ''}"
+    )
 
 
 def _entity_pairs(gold: list[list[tuple]], pred: list[list[tuple]]) -> Iterator[tuple[int, int, int, str, str]]:
@@ -92,8 +109,9 @@ def _entity_pairs(gold: list[list[tuple]], pred: list[list[tuple]]) -> Iterator[
                 yield row, s, e, SPURIOUS, t
 
 
-def type_confusions(ids: list[str], texts: list[str], gold: list[list[tuple]], pred: list[list[tuple]], split: str,
-                    top_k: int = 5) -> dict:
+def type_confusions(
+    ids: list[str], texts: list[str], gold: list[list[tuple]], pred: list[list[tuple]], split: str, top_k: int = 5
+) -> dict:
     """Entity type confusions (same span, wrong type) and missed/spurious entities per type, with examples:
     the class design review's evaluation part."""
     from tasks.class_review import pairs_table, top_pairs
@@ -109,14 +127,24 @@ def type_confusions(ids: list[str], texts: list[str], gold: list[list[tuple]], p
         elif predicted != actual:
             confused.append((actual, predicted, example))
     n_missed = sum(1 for m in missed if m[1] == MISSED)
-    return {"title": "Most-confused entity types", "split": split,
-            "notes": [f"{len(confused)} entities found with the right span but the wrong type; {n_missed} missed "
-                      f"and {len(missed) - n_missed} spurious (a span with the wrong boundaries counts as one of "
-                      "each). Examples: id: sentence with the gold span "
-                      "(for spurious ones the predicted span) in [brackets]."],
-            "tables": [pairs_table(f"Top {top_k} type confusions (same span, wrong type)",
-                                   top_pairs(confused, top_k, support=support), "entities"),
-                       pairs_table(f"Top {top_k} missed and spurious", top_pairs(missed, top_k), "entities")]}
+    return {
+        "title": "Most-confused entity types",
+        "split": split,
+        "notes": [
+            f"{len(confused)} entities found with the right span but the wrong type; {n_missed} missed "
+            f"and {len(missed) - n_missed} spurious (a span with the wrong boundaries counts as one of "
+            "each). Examples: id: sentence with the gold span "
+            "(for spurious ones the predicted span) in [brackets]."
+        ],
+        "tables": [
+            pairs_table(
+                f"Top {top_k} type confusions (same span, wrong type)",
+                top_pairs(confused, top_k, support=support),
+                "entities",
+            ),
+            pairs_table(f"Top {top_k} missed and spurious", top_pairs(missed, top_k), "entities"),
+        ],
+    }
 
 
 def entity_confusion(gold: list[list[tuple]], pred: list[list[tuple]], types: list[str]) -> dict:
@@ -134,8 +162,9 @@ def entity_confusion(gold: list[list[tuple]], pred: list[list[tuple]], types: li
     return {"rows": rows, "actual": actual, "predicted": predicted, "matrix": matrix}
 
 
-def write_confusion(gold: list[list[tuple]], pred: list[list[tuple]], types: list[str], json_path: str | Path,
-                    png_path: str | Path) -> dict:
+def write_confusion(
+    gold: list[list[tuple]], pred: list[list[tuple]], types: list[str], json_path: str | Path, png_path: str | Path
+) -> dict:
     """entity_confusion's rows as JSON (for `dvc plots`) and its matrix as an image (for the dashboard)."""
     from tasks import io
     from tasks.classification_metrics import plot_confusion_png
@@ -149,19 +178,29 @@ def write_confusion(gold: list[list[tuple]], pred: list[list[tuple]], types: lis
 def prepare_texts(texts: list[str], bundle: dict, entities: list[list[dict]] | None = None) -> pa.Table:
     """Tokenize and encode new sentences exactly as the model's training data was."""
     n = len(texts)
-    table = pa.table({"id": [str(i) for i in range(n)], "text": texts,
-                      "entities": pa.array(entities if entities is not None else [[] for _ in texts],
-                                           pa.list_(ENTITY)),
-                      "split": ["test"] * n,
-                      # New text is tagged as if it came from this source (params n2n.train.predict_domain).
-                      "domain": [str(bundle["params.json"]["train"].get("predict_domain") or "<unk>")] * n})
+    table = pa.table(
+        {
+            "id": [str(i) for i in range(n)],
+            "text": texts,
+            "entities": pa.array(entities if entities is not None else [[] for _ in texts], pa.list_(ENTITY)),
+            "split": ["test"] * n,
+            # New text is tagged as if it came from this source (params n2n.train.predict_domain).
+            "domain": [str(bundle["params.json"]["train"].get("predict_domain") or "<unk>")] * n,
+        }
+    )
     tokens, _ = tokenize_ner(table, {**bundle["params.json"]["tokenize"], **bundle["tokenizer.json"]})
     encoded, _ = encode_ner(tokens, bundle["vocab.json"])
     return encoded
 
 
-def evaluate_file(model_dir: str | Path, path: str | Path, fmt: str, encoding: str = "utf-8",
-                  batch_size: int = 128, quarantine_path: str | Path | None = None) -> dict:
+def evaluate_file(
+    model_dir: str | Path,
+    path: str | Path,
+    fmt: str,
+    encoding: str = "utf-8",
+    batch_size: int = 128,
+    quarantine_path: str | Path | None = None,
+) -> dict:
     """`hanflow evaluate --problem n2n`: every readable sentence of the file is evaluation data; the
     quarantined ones are written to quarantine_path. Gold entity types the model has no tag for are refused:
     scored, each would count as a miss the model could never avoid."""
@@ -177,10 +216,18 @@ def evaluate_file(model_dir: str | Path, path: str | Path, fmt: str, encoding: s
     if not records:
         raise nothing_left(path, f"sentences in format {fmt!r}", quarantined, written)
     known = sorted({t[2:] for t in bundle["vocab.json"]["tags"] if t != "O"})
-    refuse_unknown(path, [(e["type"], line_of(path, r.get("source_file"), r.get("source_row")))
-                          for r in records for e in r["entities"] if e["type"] not in known],
-                   known, "entities have types",
-                   "Map them to the model's types (or drop them) in the file, or evaluate a model trained on them.")
+    refuse_unknown(
+        path,
+        [
+            (e["type"], line_of(path, r.get("source_file"), r.get("source_row")))
+            for r in records
+            for e in r["entities"]
+            if e["type"] not in known
+        ],
+        known,
+        "entities have types",
+        "Map them to the model's types (or drop them) in the file, or evaluate a model trained on them.",
+    )
     encoded = prepare_texts([r["text"] for r in records], bundle, [r["entities"] for r in records])
     encoded = encoded.set_column(0, "id", pa.array([str(r["id"]) for r in records]))
     metrics, errors = evaluate_encoded(encoded, model_dir, {"batch_size": batch_size})

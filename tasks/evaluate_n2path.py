@@ -22,8 +22,12 @@ def _base(rels: list[list[str]]) -> list[list[str]]:
     return [[r.split(":")[0] for r in row] for row in rels]
 
 
-def score(gold_heads: list[list[int]], gold_rels: list[list[str]],
-          pred: list[tuple[list[int], list[str]] | None], ids: list[str] | None = None) -> dict:
+def score(
+    gold_heads: list[list[int]],
+    gold_rels: list[list[str]],
+    pred: list[tuple[list[int], list[str]] | None],
+    ids: list[str] | None = None,
+) -> dict:
     """UAS/LAS (all words, punctuation included), LAS per gold relation, the right-neighbour baseline.
 
     A sentence `_parse` left unparsed (None: over the parser's max_len) is not scored; `skipped_over_max_len`
@@ -37,13 +41,17 @@ def score(gold_heads: list[list[int]], gold_rels: list[list[str]],
     metrics["las_base_relation"] = attachment_scores(gold_heads, _base(gold_rels), heads, _base(rels))["las"]
     metrics["punctuation"] = "included"
     metrics["rows"] = len(gold_heads)
-    metrics["right_neighbour_baseline"] = {"name": "every word headed by the next, the last by the root",
-                                           "uas": right_neighbour_baseline(gold_heads)}
+    metrics["right_neighbour_baseline"] = {
+        "name": "every word headed by the next, the last by the root",
+        "uas": right_neighbour_baseline(gold_heads),
+    }
     if skipped:
         names = [str(ids[k]) if ids is not None else str(k + 1) for k in skipped]
-        metrics["skipped_over_max_len"] = {"count": len(skipped), "ids": names[:MAX_NAMED],
-                                           "note": "sentences longer than the parser's train.max_len words: "
-                                                   "not parsed, not scored"}
+        metrics["skipped_over_max_len"] = {
+            "count": len(skipped),
+            "ids": names[:MAX_NAMED],
+            "note": "sentences longer than the parser's train.max_len words: not parsed, not scored",
+        }
     return metrics
 
 
@@ -93,9 +101,11 @@ def _parse(model, bundle: dict, encoded: pa.Table, batch_size: int) -> list[tupl
 def parsed_sentences(rows: pa.Table, pred: list[tuple[list[int], list[str]] | None]) -> list[dict]:
     """Sentence dicts with the predicted tree, ready for tasks.treebank.write_conllu; unparsed rows are left out."""
     cols = {c: rows.column(c).to_pylist() for c in ("id", "text", "words", "lemmas", "xpos")}
-    return [{"id": sid, "text": text, "words": words, "lemmas": lemmas, "xpos": xpos, "heads": p[0],
-             "deprels": p[1]}
-            for sid, text, words, lemmas, xpos, p in zip(*cols.values(), pred) if p is not None]
+    return [
+        {"id": sid, "text": text, "words": words, "lemmas": lemmas, "xpos": xpos, "heads": p[0], "deprels": p[1]}
+        for sid, text, words, lemmas, xpos, p in zip(*cols.values(), pred)
+        if p is not None
+    ]
 
 
 def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict) -> tuple[dict, list[dict]]:
@@ -112,17 +122,28 @@ def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict) -> tuple[
     trained_with = morpheme_settings(bundle)["morphemes"]
     metrics["morphemes"] = trained_with
     if cfg.get("compare_tagger") and trained_with == "treebank":
-        sentences = [{"id": i, "text": t, "words": w, "heads": h, "deprels": r} for i, t, w, h, r in
-                     zip(*(rows.column(c).to_pylist() for c in ("id", "text", "words", "heads", "deprels")))]
+        sentences = [
+            {"id": i, "text": t, "words": w, "heads": h, "deprels": r}
+            for i, t, w, h, r in zip(*(rows.column(c).to_pylist() for c in ("id", "text", "words", "heads", "deprels")))
+        ]
         retagged, _ = prepare_sentences(sentences, bundle, morphemes="tagger")
         raw = score(gold_heads, gold_rels, _parse(model, bundle, retagged, batch_size))
-        metrics["with_tagger_morphemes"] = {"uas": raw["uas"], "las": raw["las"],
-                                            "note": "same words, morphemes from the tagger: what predict gets"}
+        metrics["with_tagger_morphemes"] = {
+            "uas": raw["uas"],
+            "las": raw["las"],
+            "note": "same words, morphemes from the tagger: what predict gets",
+        }
     return metrics, parsed_sentences(rows, pred)
 
 
-def evaluate_file(model_dir: str | Path, path: str | Path, fmt: str, encoding: str = "utf-8",
-                  batch_size: int = 64, quarantine_path: str | Path | None = None) -> dict:
+def evaluate_file(
+    model_dir: str | Path,
+    path: str | Path,
+    fmt: str,
+    encoding: str = "utf-8",
+    batch_size: int = 64,
+    quarantine_path: str | Path | None = None,
+) -> dict:
     """`hanflow evaluate --problem n2path`: every readable sentence of the file is evaluation data.
 
     A model trained on treebank morphemes reads the file's LEMMA/XPOS; a file without them (all '_')
@@ -138,15 +159,20 @@ def evaluate_file(model_dir: str | Path, path: str | Path, fmt: str, encoding: s
     if not sentences:
         raise nothing_left(path, f"sentences in format {fmt!r}", quarantined, written)
     morphemes = None
-    if morpheme_settings(bundle)["morphemes"] == "treebank" and \
-            all(x in ("", "_") for s in sentences for x in s["xpos"]):
+    if morpheme_settings(bundle)["morphemes"] == "treebank" and all(
+        x in ("", "_") for s in sentences for x in s["xpos"]
+    ):
         morphemes = "tagger"
     encoded, _ = prepare_sentences(sentences, bundle, morphemes)
     pred = _parse(model, bundle, encoded, batch_size)
-    metrics = score([s["heads"] for s in sentences], [s["deprels"] for s in sentences], pred,
-                    [s["id"] for s in sentences])
-    metrics.update(morphemes=morphemes or morpheme_settings(bundle)["morphemes"], source=str(path),
-                   rows_quarantined=len(quarantined))
+    metrics = score(
+        [s["heads"] for s in sentences], [s["deprels"] for s in sentences], pred, [s["id"] for s in sentences]
+    )
+    metrics.update(
+        morphemes=morphemes or morpheme_settings(bundle)["morphemes"],
+        source=str(path),
+        rows_quarantined=len(quarantined),
+    )
     if written:
         metrics["quarantine_path"] = written
     unknown = sorted({r for s in sentences for r in s["deprels"]} - set(bundle["vocab.json"]["relations"]))
@@ -165,8 +191,10 @@ def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 64)
 
 def _marked_words(words: list[str], dependent: int, head: int, width: int = 6) -> str:
     """The sentence around a word: the dependent in [brackets], its head in {braces} (0-based; head -1 = root)."""
-    lo, hi = max(0, min(dependent, head if head >= 0 else dependent) - width), \
-        min(len(words), max(dependent, head) + width + 1)
+    lo, hi = (
+        max(0, min(dependent, head if head >= 0 else dependent) - width),
+        min(len(words), max(dependent, head) + width + 1),
+    )
     shown = [f"[{w}]" if i == dependent else f"{{{w}}}" if i == head else w for i, w in enumerate(words)][lo:hi]
     return ("… " if lo else "") + " ".join(shown) + (" …" if hi < len(words) else "")
 
@@ -179,8 +207,12 @@ def relation_confusions(rows: pa.Table, parsed: list[dict], split: str, top_k: i
     items, support, right_head = [], {}, 0
     pending = iter(parsed)  # the rows' trees in order, without the rows left unparsed (parsed_sentences)
     sent = next(pending, None)
-    for rid, words, heads, rels in zip(rows.column("id").to_pylist(), rows.column("words").to_pylist(),
-                                       rows.column("heads").to_pylist(), rows.column("deprels").to_pylist()):
+    for rid, words, heads, rels in zip(
+        rows.column("id").to_pylist(),
+        rows.column("words").to_pylist(),
+        rows.column("heads").to_pylist(),
+        rows.column("deprels").to_pylist(),
+    ):
         if sent is None or sent["id"] != rid or len(sent["words"]) != len(words):
             continue
         tree, sent = sent, next(pending, None)
@@ -191,8 +223,18 @@ def relation_confusions(rows: pa.Table, parsed: list[dict], split: str, top_k: i
             right_head += 1
             if tree["deprels"][i] != rel:
                 items.append((rel, tree["deprels"][i], f"{rid}: {_marked_words(words, i, int(head) - 1)}"))
-    return {"title": "Most-confused relations", "split": split,
-            "notes": [f"{len(items)} of {right_head} words with the right head got the wrong relation. Examples: id: "
-                      "sentence with the word in [brackets] and its head in {braces} (no braces: the root)."],
-            "tables": [pairs_table(f"Top {top_k} relation confusions (right head, wrong relation)",
-                                   top_pairs(items, top_k, support=support), "arcs")]}
+    return {
+        "title": "Most-confused relations",
+        "split": split,
+        "notes": [
+            f"{len(items)} of {right_head} words with the right head got the wrong relation. Examples: id: "
+            "sentence with the word in [brackets] and its head in {braces} (no braces: the root)."
+        ],
+        "tables": [
+            pairs_table(
+                f"Top {top_k} relation confusions (right head, wrong relation)",
+                top_pairs(items, top_k, support=support),
+                "arcs",
+            )
+        ],
+    }

@@ -27,11 +27,31 @@ from typing import Iterable
 MARKER = ".hanflow"
 MARKER_VERSION = 1
 PROJECT_FILES = ("params.yaml", "dvc.yaml", ".git")
-SOURCE_FOLDERS = ("flows", "tasks", "models", "tests", "bench", "docs", "data/sample", "data/schema", ".git", ".dvc",
-                  ".venv")
+SOURCE_FOLDERS = (
+    "flows",
+    "tasks",
+    "models",
+    "tests",
+    "bench",
+    "docs",
+    "data/sample",
+    "data/schema",
+    ".git",
+    ".dvc",
+    ".venv",
+)
 # What hanflow itself puts into a work dir besides the stage graph's artifacts.
-WORK_EXTRAS = ("token_cache", "model", "class_history.json", "perf_prepared.json", "eval-*", ".gitignore",
-               MARKER, ".hanflow.lock", ".*.hanflow.lock")
+WORK_EXTRAS = (
+    "token_cache",
+    "model",
+    "class_history.json",
+    "perf_prepared.json",
+    "eval-*",
+    ".gitignore",
+    MARKER,
+    ".hanflow.lock",
+    ".*.hanflow.lock",
+)
 MODEL_FILES = ("weights.pt", "*.json", "*.skops", "*.npz")
 
 
@@ -94,8 +114,10 @@ def check_model_dir(path: str | Path, key: str = "model_dir") -> Path:
     path = Path(path)
     _refuse_protected(path, key)
     if path.is_symlink():
-        raise FolderError(f"{key} {path} is a symbolic link: hanflow replaces the model folder as a whole and would "
-                          "remove the link; set it to the folder the link points at")
+        raise FolderError(
+            f"{key} {path} is a symbolic link: hanflow replaces the model folder as a whole and would "
+            "remove the link; set it to the folder the link points at"
+        )
     entries = _entries(path, key)
     if not entries:
         return path
@@ -103,14 +125,18 @@ def check_model_dir(path: str | Path, key: str = "model_dir") -> Path:
     if kind in ("model", ""):
         return path
     if kind is not None:
-        raise FolderError(f"{key} {path} is a hanflow {kind} dir, not a model dir: hanflow would replace it as a "
-                          "whole; set it to a new folder (e.g. <work_dir>/model)")
+        raise FolderError(
+            f"{key} {path} is a hanflow {kind} dir, not a model dir: hanflow would replace it as a "
+            "whole; set it to a new folder (e.g. <work_dir>/model)"
+        )
     if _legacy_model(path, entries):
         return path
-    raise FolderError(f"{key} {path} already holds files hanflow did not write ({_some(entries)}): hanflow replaces "
-                      "the model folder as a whole and never deletes a folder it did not create; set it to a new or "
-                      f"empty folder, or move those files out (a model dir of an older hanflow: add an empty {MARKER} "
-                      "file to it)")
+    raise FolderError(
+        f"{key} {path} already holds files hanflow did not write ({_some(entries)}): hanflow replaces "
+        "the model folder as a whole and never deletes a folder it did not create; set it to a new or "
+        f"empty folder, or move those files out (a model dir of an older hanflow: add an empty {MARKER} "
+        "file to it)"
+    )
 
 
 def check_work_dir(path: str | Path, known: Iterable[str], key: str = "work_dir") -> Path:
@@ -127,10 +153,12 @@ def check_work_dir(path: str | Path, known: Iterable[str], key: str = "work_dir"
     patterns = [*known, *WORK_EXTRAS]
     unknown = [e for e in entries if not _known_entry(e, patterns)]
     if unknown:
-        raise FolderError(f"{key} {path} already holds files hanflow did not write ({_some(unknown)}): a run writes "
-                          "and replaces its artifacts there and never touches a folder it did not create; set it to "
-                          "a new or empty folder, or move those files out (a work dir of an older hanflow: add an "
-                          f"empty {MARKER} file to it)")
+        raise FolderError(
+            f"{key} {path} already holds files hanflow did not write ({_some(unknown)}): a run writes "
+            "and replaces its artifacts there and never touches a folder it did not create; set it to "
+            "a new or empty folder, or move those files out (a work dir of an older hanflow: add an "
+            f"empty {MARKER} file to it)"
+        )
     return path
 
 
@@ -142,15 +170,18 @@ def check_apart(work_dir: str | Path, model_dir: str | Path, cache_dir: str | Pa
             continue
         other_path = Path(other).resolve()
         if other_path == model or model in other_path.parents:
-            raise FolderError(f"{prefix}model_dir {model_dir} holds {key} {other}: the model folder is replaced as a "
-                              f"whole on every save; give it a folder of its own (e.g. <work_dir>/model)")
+            raise FolderError(
+                f"{prefix}model_dir {model_dir} holds {key} {other}: the model folder is replaced as a "
+                f"whole on every save; give it a folder of its own (e.g. <work_dir>/model)"
+            )
 
 
 def _refuse_protected(path: Path, key: str) -> None:
     reason = protected(path)
     if reason:
-        raise FolderError(f"{key} {path} {reason}: hanflow never writes there; set {key} to a folder of its own "
-                          "(e.g. data/<problem>)")
+        raise FolderError(
+            f"{key} {path} {reason}: hanflow never writes there; set {key} to a folder of its own (e.g. data/<problem>)"
+        )
 
 
 def _entries(path: Path, key: str) -> list[str]:

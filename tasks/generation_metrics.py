@@ -29,7 +29,7 @@ def _mecab_split(texts: list[str]) -> list[str]:
 
 
 def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(words[k:k + n]) for k in range(len(words) - n + 1)]
+    return [tuple(words[k : k + n]) for k in range(len(words) - n + 1)]
 
 
 def distinct_n(hypotheses: list[str], n: int) -> float:
@@ -48,8 +48,10 @@ def generation_metrics(hypotheses: list[str], references: list[str], bleu_tokeni
     from sacrebleu.metrics import BLEU, CHRF
 
     if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references; pass one reference "
-                         "per generated answer, in the same order")
+        raise ValueError(
+            f"{len(hypotheses)} hypotheses but {len(references)} references; pass one reference "
+            "per generated answer, in the same order"
+        )
     if not hypotheses:
         raise ValueError("no hypotheses to score; the test split is empty")
     if bleu_tokenize not in BLEU_TOKENIZERS:
@@ -96,20 +98,23 @@ def retrieval_answers(train_q: list[str], train_a: list[str], test_q: list[str])
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if len(train_q) != len(train_a) or not train_q:
-        raise ValueError(f"retrieval needs matching, non-empty train questions and answers "
-                         f"({len(train_q)} questions, {len(train_a)} answers)")
+        raise ValueError(
+            f"retrieval needs matching, non-empty train questions and answers "
+            f"({len(train_q)} questions, {len(train_a)} answers)"
+        )
     # char_wb keeps n-grams inside words, so "날씨 좋" does not create cross-word noise grams;
     # sublinear tf stops a repeated ㅋㅋㅋㅋ from dominating a question.
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
     train = vectorizer.fit_transform(train_q)
     out: list[str] = []
     for start in range(0, len(test_q), 1024):  # bounds the dense [chunk, train] similarity matrix
-        sims = vectorizer.transform(test_q[start:start + 1024]) @ train.T
+        sims = vectorizer.transform(test_q[start : start + 1024]) @ train.T
         out.extend(train_a[int(k)] for k in sims.toarray().argmax(axis=1))
     return out
 
 
-def retrieval_baseline(train_q: list[str], train_a: list[str], test_q: list[str], references: list[str],
-                       **kwargs: Any) -> dict[str, Any]:
+def retrieval_baseline(
+    train_q: list[str], train_a: list[str], test_q: list[str], references: list[str], **kwargs: Any
+) -> dict[str, Any]:
     """generation_metrics of retrieval_answers: what copying a known answer achieves without generating."""
     return generation_metrics(retrieval_answers(train_q, train_a, test_q), references, **kwargs)

@@ -25,8 +25,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.splits import SPLITS, IngestError, assign_splits, refuse_all_quarantined
-from tasks.textfile import (MAX_RAW, check_file, csv_records, fields_count, long_line, normalize_label, read_text,
-                            reason_kind)
+from tasks.textfile import (
+    MAX_RAW,
+    check_file,
+    csv_records,
+    fields_count,
+    long_line,
+    normalize_label,
+    read_text,
+    reason_kind,
+)
 
 FORMATS = ("nsmc", "csv", "tsv", "jsonl", "parquet")
 # NSMC's own layout: `id<TAB>document<TAB>label`, never quoted (130 reviews contain `"`).
@@ -67,8 +75,10 @@ def read_rows(path: str | Path, fmt: str, encoding: str = "utf-8", header: bool 
     if fmt not in FORMATS:
         raise IngestError(f"{path}: unknown format {fmt!r}; use one of {', '.join(FORMATS)} (params key data.format)")
     if not header and fmt not in ("csv", "tsv"):
-        raise IngestError(f"{path}: data.header is false, which only the csv and tsv formats read (format {fmt!r}); "
-                          "set data.format to tsv or csv for a file without a header line, or data.header: true")
+        raise IngestError(
+            f"{path}: data.header is false, which only the csv and tsv formats read (format {fmt!r}); "
+            "set data.format to tsv or csv for a file without a header line, or data.header: true"
+        )
     try:
         check_file(path)
         if fmt == "parquet":
@@ -90,8 +100,9 @@ def _bad(path: Path, row: int, raw: str, reason: str) -> dict:
 def _read_delimited(text: str, path: Path, fmt: str, has_header: bool = True) -> RawRows:
     delimiter = "," if fmt == "csv" else "\t"
     # NSMC and TSV are never quoted: a `"` inside a review is text (130 NSMC reviews have one).
-    header, records = csv_records(text, path, delimiter, csv.QUOTE_MINIMAL if fmt == "csv" else csv.QUOTE_NONE,
-                                  has_header)
+    header, records = csv_records(
+        text, path, delimiter, csv.QUOTE_MINIMAL if fmt == "csv" else csv.QUOTE_NONE, has_header
+    )
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise IngestError(f"{path}: line 1: the header names column(s) {dupes} more than once; rename them")
@@ -100,10 +111,16 @@ def _read_delimited(text: str, path: Path, fmt: str, has_header: bool = True) ->
     for first, last, fields in records:
         raw = delimiter.join(fields)
         if len(fields) != len(header):
-            fix = ("quote fields that contain a comma, or fix the row" if fmt == "csv"
-                   else "a tab inside a field or a missing field? fix the row")
-            span = (f" (the record spans lines {first}-{last}: check for an unbalanced double quote that merged rows)"
-                    if first != last else "")
+            fix = (
+                "quote fields that contain a comma, or fix the row"
+                if fmt == "csv"
+                else "a tab inside a field or a missing field? fix the row"
+            )
+            span = (
+                f" (the record spans lines {first}-{last}: check for an unbalanced double quote that merged rows)"
+                if first != last
+                else ""
+            )
             reason = f"{fields_count(len(fields))}, {shape} {len(header)}; {fix}{span}"
             bad.append(_bad(path, first, raw, reason))
         elif (too_long := long_line([raw], first)) is not None:
@@ -128,12 +145,12 @@ def _read_jsonl(text: str, path: Path) -> RawRows:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
-            bad.append(_bad(path, row, line, f"invalid JSON ({err.msg}, column {err.colno}); "
-                                             "fix or remove the line"))
+            bad.append(_bad(path, row, line, f"invalid JSON ({err.msg}, column {err.colno}); fix or remove the line"))
             continue
         if not isinstance(obj, dict):
-            bad.append(_bad(path, row, line, f"expected a JSON object, got {type(obj).__name__}; "
-                                             "write one object per line"))
+            bad.append(
+                _bad(path, row, line, f"expected a JSON object, got {type(obj).__name__}; write one object per line")
+            )
             continue
         numbers.update(k for k, v in obj.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
         kinds = {k: "object" if isinstance(v, dict) else "list" for k, v in obj.items() if isinstance(v, (dict, list))}
@@ -166,15 +183,22 @@ def _read_parquet(path: Path) -> RawRows:
         try:
             columns[name] = table.column(name).cast(pa.string())
         except pa.ArrowException:
-            raise IngestError(f"{path}: column {name!r} has type {table.schema.field(name).type}, which cannot be "
-                              "read as text; store text, labels and ids as strings or numbers") from None
+            raise IngestError(
+                f"{path}: column {name!r} has type {table.schema.field(name).type}, which cannot be "
+                "read as text; store text, labels and ids as strings or numbers"
+            ) from None
     frame = pa.table(columns).to_pandas().fillna("") if columns else pd.DataFrame()
     return RawRows(frame, list(range(1, table.num_rows + 1)))
 
 
-def canonicalize(raw: pd.DataFrame, columns: dict, source_file: str, split_cfg: dict,
-                 source_rows: list[int] | None = None,
-                 nested: dict[int, dict[str, str]] | None = None) -> tuple[pa.Table, pa.Table, dict]:
+def canonicalize(
+    raw: pd.DataFrame,
+    columns: dict,
+    source_file: str,
+    split_cfg: dict,
+    source_rows: list[int] | None = None,
+    nested: dict[int, dict[str, str]] | None = None,
+) -> tuple[pa.Table, pa.Table, dict]:
     """Map raw columns to the canonical table; return (kept rows, quarantined rows, label spellings).
 
     `nested` (RawRows.nested): JSON objects or lists read from a record; one in a mapped column
@@ -188,8 +212,9 @@ def canonicalize(raw: pd.DataFrame, columns: dict, source_file: str, split_cfg: 
             "Map them with params key data.columns (e.g. --set n21.data.columns.text=document)."
         )
     # Row numbers as a person sees them in an editor: line 1 is the header.
-    source_row = pd.Series(source_rows if source_rows is not None else range(2, len(raw) + 2), index=raw.index,
-                           dtype="int64")
+    source_row = pd.Series(
+        source_rows if source_rows is not None else range(2, len(raw) + 2), index=raw.index, dtype="int64"
+    )
     text = _cells(raw, columns["text"])
     label = _cells(raw, columns.get("label")).map(normalize_label)
     raw_label = raw[columns["label"]].fillna("").astype(str) if columns.get("label") else label
@@ -200,8 +225,9 @@ def canonicalize(raw: pd.DataFrame, columns: dict, source_file: str, split_cfg: 
     for pos, kinds in (nested or {}).items():
         hit = next((k for k in kinds if k in used), None)
         if hit is not None:
-            reasons.iloc[pos] = (f"{used[hit]} (key {hit!r}) is a JSON {kinds[hit]}, not one value; "
-                                 "write it as a string or a number")
+            reasons.iloc[pos] = (
+                f"{used[hit]} (key {hit!r}) is a JSON {kinds[hit]}, not one value; write it as a string or a number"
+            )
     reasons[(reasons == "") & (text == "")] = "empty text"
     reasons[(reasons == "") & (label == "")] = "empty label"
     reasons[(reasons == "") & (ids == "")] = "empty id"
@@ -267,8 +293,9 @@ def ingest(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     raw = read_rows(path, fmt, data_cfg.get("encoding", "utf-8"), header)
     rows_in = len(raw.frame) + len(raw.quarantined)
     if rows_in == 0:
-        raise IngestError(f"{path}: the file has a header line but no data rows" if header
-                          else f"{path}: the file has no data rows")
+        raise IngestError(
+            f"{path}: the file has a header line but no data rows" if header else f"{path}: the file has no data rows"
+        )
     kept, quarantined, spellings = canonicalize(raw.frame, columns, path, data_cfg["split"], raw.rows, raw.nested)
     if raw.quarantined:
         quarantined = pa.concat_tables([pa.Table.from_pylist(raw.quarantined, schema=QUARANTINE), quarantined])

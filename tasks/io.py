@@ -90,7 +90,7 @@ def remove_stale_temps(target: str | Path) -> list[Path]:
         return removed
     prefix = f".{target.name}."
     for leftover in target.parent.iterdir():
-        pid = leftover.name[len(prefix):].split(".", 1)[0] if leftover.name.startswith(prefix) else ""
+        pid = leftover.name[len(prefix) :].split(".", 1)[0] if leftover.name.startswith(prefix) else ""
         if not pid.isdigit() or int(pid) == os.getpid() or alive(int(pid)):
             continue
         if leftover.is_dir() and not leftover.is_symlink():
@@ -124,8 +124,7 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
-            f"{path} does not exist: run the stage that writes it first "
-            "(`hanflow run` or `dvc repro`)."
+            f"{path} does not exist: run the stage that writes it first (`hanflow run` or `dvc repro`)."
         )
     return pq.read_table(path, columns=columns)
 

@@ -63,7 +63,8 @@ def pick(texts: Sequence[str], scores: np.ndarray, size: int, near_duplicate: fl
         return [], {"exact_duplicates": exact, "near_duplicates": 0}
     # Plain n-gram presence: idf from a small pool would weight a duplicate's one odd n-gram over all it shares.
     vectors = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), binary=True, use_idf=False).fit_transform(
-        [texts[i] for i in pool])
+        [texts[i] for i in pool]
+    )
     chosen: list[int] = []
     near = 0
     for k in range(len(pool)):
@@ -94,7 +95,7 @@ def n2n_syllable_probabilities(predictor: Any, texts: list[str]) -> list[np.ndar
             index = np.arange(start, min(start + predictor.batch_size, len(texts)))
             chars, lengths, feats = inputs.batch(index, predictor.device)
             probs = torch.softmax(predictor.model(chars, lengths, **feats).float(), dim=-1).cpu().numpy()
-            out += [probs[k, :int(n)] for k, n in enumerate(lengths.tolist())]
+            out += [probs[k, : int(n)] for k, n in enumerate(lengths.tolist())]
     return out
 
 
@@ -103,8 +104,9 @@ def sentence_uncertainty(syllables: list[np.ndarray], by: str) -> np.ndarray:
     return np.array([float(uncertainty(p, by).max()) if len(p) else 0.0 for p in syllables])
 
 
-def queue_rows(problem: str, predictor: Any, ids: list[str], texts: list[str], size: int,
-               cfg: dict[str, Any]) -> tuple[list[dict], dict]:
+def queue_rows(
+    problem: str, predictor: Any, ids: list[str], texts: list[str], size: int, cfg: dict[str, Any]
+) -> tuple[list[dict], dict]:
     """The queue: rows with id, text, the model's prediction, its score; and a report."""
     rows = predictor.predict(texts)
     usable = [k for k, row in enumerate(rows) if row.get("error") is None]
@@ -122,11 +124,21 @@ def queue_rows(problem: str, predictor: Any, ids: list[str], texts: list[str], s
         k = usable[c]
         row = {"rank": rank, "id": ids[k], "text": texts[k], "score": round(float(scores[c]), 4)}
         if problem == "n21":
-            row.update(label=rows[k]["label"], name=rows[k]["name"], confidence=rows[k]["confidence"],
-                       probabilities=rows[k]["probabilities"])
+            row.update(
+                label=rows[k]["label"],
+                name=rows[k]["name"],
+                confidence=rows[k]["confidence"],
+                probabilities=rows[k]["probabilities"],
+            )
         else:
             row["entities"] = [{key: e[key] for key in ("start", "end", "type")} for e in rows[k]["entities"]]
         out.append(row)
-    report = {"rows_in": len(texts), "predicted": len(usable), "flagged": len(texts) - len(usable),
-              "queued": len(out), "by": cfg["by"], **skipped}
+    report = {
+        "rows_in": len(texts),
+        "predicted": len(usable),
+        "flagged": len(texts) - len(usable),
+        "queued": len(out),
+        "by": cfg["by"],
+        **skipped,
+    }
     return out, report

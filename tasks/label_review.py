@@ -20,10 +20,30 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
-N21_COLUMNS = ("rank", "id", "text", "split", "given_label", "suggested_label", "self_confidence",
-               "suggested_confidence", "label_quality")
-N2N_COLUMNS = ("rank", "id", "text", "split", "start", "end", "span", "given_tags", "suggested_tags",
-               "self_confidence", "sentence_quality")
+N21_COLUMNS = (
+    "rank",
+    "id",
+    "text",
+    "split",
+    "given_label",
+    "suggested_label",
+    "self_confidence",
+    "suggested_confidence",
+    "label_quality",
+)
+N2N_COLUMNS = (
+    "rank",
+    "id",
+    "text",
+    "split",
+    "start",
+    "end",
+    "span",
+    "given_tags",
+    "suggested_tags",
+    "self_confidence",
+    "sentence_quality",
+)
 
 
 def folds_for(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -33,8 +53,11 @@ def folds_for(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarra
     folds = max(2, min(int(folds), len(labels)))
     counts = np.bincount(labels)
     smallest = counts[counts > 0].min() if counts.any() else 0
-    splitter = (StratifiedKFold(folds, shuffle=True, random_state=seed) if smallest >= folds
-                else KFold(folds, shuffle=True, random_state=seed))
+    splitter = (
+        StratifiedKFold(folds, shuffle=True, random_state=seed)
+        if smallest >= folds
+        else KFold(folds, shuffle=True, random_state=seed)
+    )
     return list(splitter.split(np.zeros(len(labels)), labels))
 
 
@@ -53,21 +76,28 @@ def _view(name: str, texts: Sequence[str], tokens: Sequence[Sequence[str]]) -> t
     raise ValueError(f"label_review.views: unknown view {name!r}; choose from words, nospace")
 
 
-def n21_out_of_fold(texts: Sequence[str], tokens: Sequence[Sequence[str]], labels: np.ndarray, num_classes: int,
-                    cfg: dict[str, Any]) -> np.ndarray:
+def n21_out_of_fold(
+    texts: Sequence[str], tokens: Sequence[Sequence[str]], labels: np.ndarray, num_classes: int, cfg: dict[str, Any]
+) -> np.ndarray:
     """[N, classes] probabilities, each row's from the linear models trained on the other folds, views averaged."""
     from tasks.linear_classifier import fit_linear, linear_probabilities
 
     labels = np.asarray(labels, np.int64)
     out = np.zeros((len(texts), num_classes))
-    linear = {"char_n": list(cfg["char_n"]), "token_n": list(cfg["token_n"]), "min_df": int(cfg["min_df"]),
-              "C": float(cfg["C"]), "class_weight": "none"}
+    linear = {
+        "char_n": list(cfg["char_n"]),
+        "token_n": list(cfg["token_n"]),
+        "min_df": int(cfg["min_df"]),
+        "C": float(cfg["C"]),
+        "class_weight": "none",
+    }
     views = [_view(name, texts, tokens) for name in cfg["views"]]
     for train, held in folds_for(labels, cfg["folds"], cfg["seed"]):
         for view_texts, view_tokens in views:
             with one_thread():
-                model = fit_linear([view_texts[i] for i in train], [view_tokens[i] for i in train], labels[train],
-                                   num_classes, linear)
+                model = fit_linear(
+                    [view_texts[i] for i in train], [view_tokens[i] for i in train], labels[train], num_classes, linear
+                )
             out[held] += linear_probabilities(model, [view_texts[i] for i in held], [view_tokens[i] for i in held])
     return out / len(views)
 
@@ -83,7 +113,9 @@ def _compact(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndar
     return remap[labels], kept, present
 
 
-def rank_issues(labels: np.ndarray, probs: np.ndarray, rank_by: str = "self_confidence") -> tuple[np.ndarray, np.ndarray]:
+def rank_issues(
+    labels: np.ndarray, probs: np.ndarray, rank_by: str = "self_confidence"
+) -> tuple[np.ndarray, np.ndarray]:
     """(indices of the flagged rows, most likely errors first; every row's label quality score) via cleanlab."""
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
@@ -108,52 +140,94 @@ def n21_review(table: pa.Table, classes: list[dict], cfg: dict[str, Any]) -> tup
     values = [c["value"] for c in classes]
     summary = {"rows": rows.num_rows, "method": method_line(cfg, "n21"), "min_rows": int(cfg["min_rows"])}
     if rows.num_rows < int(cfg["min_rows"]):
-        return pa.table({c: pa.array([], _N21_TYPES[c]) for c in N21_COLUMNS}), {**summary, "suspected": 0,
-                                                                                 "skipped": True, "per_class": []}
+        return pa.table({c: pa.array([], _N21_TYPES[c]) for c in N21_COLUMNS}), {
+            **summary,
+            "suspected": 0,
+            "skipped": True,
+            "per_class": [],
+        }
     texts = rows.column("text").to_pylist()
     probs = n21_out_of_fold(texts, rows.column("tokens").to_pylist(), labels, len(values), cfg)
     flagged, quality = rank_issues(labels, probs, cfg["rank_by"])
     suggested = probs[flagged].argmax(axis=1)
-    out = pa.table({
-        "rank": pa.array(np.arange(1, len(flagged) + 1), pa.int32()),
-        "id": pc.take(rows.column("id"), pa.array(flagged)),
-        "text": pa.array([texts[i] for i in flagged], pa.string()),
-        "split": pc.take(rows.column("split"), pa.array(flagged)),
-        "given_label": pa.array([values[labels[i]] for i in flagged], pa.string()),
-        "suggested_label": pa.array([values[k] for k in suggested], pa.string()),
-        "self_confidence": pa.array(probs[flagged, labels[flagged]].round(4), pa.float64()),
-        "suggested_confidence": pa.array(probs[flagged, suggested].round(4), pa.float64()),
-        "label_quality": pa.array(quality[flagged].round(4), pa.float64()),
-    })
+    out = pa.table(
+        {
+            "rank": pa.array(np.arange(1, len(flagged) + 1), pa.int32()),
+            "id": pc.take(rows.column("id"), pa.array(flagged)),
+            "text": pa.array([texts[i] for i in flagged], pa.string()),
+            "split": pc.take(rows.column("split"), pa.array(flagged)),
+            "given_label": pa.array([values[labels[i]] for i in flagged], pa.string()),
+            "suggested_label": pa.array([values[k] for k in suggested], pa.string()),
+            "self_confidence": pa.array(probs[flagged, labels[flagged]].round(4), pa.float64()),
+            "suggested_confidence": pa.array(probs[flagged, suggested].round(4), pa.float64()),
+            "label_quality": pa.array(quality[flagged].round(4), pa.float64()),
+        }
+    )
     counts = np.bincount(labels, minlength=len(values))
     suspected = np.bincount(labels[flagged], minlength=len(values))
-    per_class = [{"class": c["value"], "name": c["name"], "rows": int(counts[k]), "suspected": int(suspected[k]),
-                  "share": round(float(suspected[k] / counts[k]), 4) if counts[k] else 0.0}
-                 for k, c in enumerate(classes)]
-    return out, {**summary, "suspected": len(flagged), "skipped": False, "per_class": per_class,
-                 "oof_accuracy": round(float((probs.argmax(axis=1) == labels).mean()), 4)}
+    per_class = [
+        {
+            "class": c["value"],
+            "name": c["name"],
+            "rows": int(counts[k]),
+            "suspected": int(suspected[k]),
+            "share": round(float(suspected[k] / counts[k]), 4) if counts[k] else 0.0,
+        }
+        for k, c in enumerate(classes)
+    ]
+    return out, {
+        **summary,
+        "suspected": len(flagged),
+        "skipped": False,
+        "per_class": per_class,
+        "oof_accuracy": round(float((probs.argmax(axis=1) == labels).mean()), 4),
+    }
 
 
-_N21_TYPES = {"rank": pa.int32(), "id": pa.string(), "text": pa.string(), "split": pa.string(),
-              "given_label": pa.string(), "suggested_label": pa.string(), "self_confidence": pa.float64(),
-              "suggested_confidence": pa.float64(), "label_quality": pa.float64()}
-_N2N_TYPES = {"rank": pa.int32(), "id": pa.string(), "text": pa.string(), "split": pa.string(), "start": pa.int32(),
-              "end": pa.int32(), "span": pa.string(), "given_tags": pa.string(), "suggested_tags": pa.string(),
-              "self_confidence": pa.float64(), "sentence_quality": pa.float64()}
+_N21_TYPES = {
+    "rank": pa.int32(),
+    "id": pa.string(),
+    "text": pa.string(),
+    "split": pa.string(),
+    "given_label": pa.string(),
+    "suggested_label": pa.string(),
+    "self_confidence": pa.float64(),
+    "suggested_confidence": pa.float64(),
+    "label_quality": pa.float64(),
+}
+_N2N_TYPES = {
+    "rank": pa.int32(),
+    "id": pa.string(),
+    "text": pa.string(),
+    "split": pa.string(),
+    "start": pa.int32(),
+    "end": pa.int32(),
+    "span": pa.string(),
+    "given_tags": pa.string(),
+    "suggested_tags": pa.string(),
+    "self_confidence": pa.float64(),
+    "sentence_quality": pa.float64(),
+}
 
 
 def method_line(cfg: dict[str, Any], problem: str) -> str:
-    model = (f"the N21 linear model (views {' + '.join(cfg['views'])}, C {cfg['C']})" if problem == "n21"
-             else f"a per-syllable logistic regression (window ±{cfg['window']}, C {cfg['C']})")
-    return (f"out-of-fold probabilities from {model}, {cfg['folds']} folds (seed {cfg['seed']}), ranked by "
-            f"cleanlab ({cfg['rank_by']})")
+    model = (
+        f"the N21 linear model (views {' + '.join(cfg['views'])}, C {cfg['C']})"
+        if problem == "n21"
+        else f"a per-syllable logistic regression (window ±{cfg['window']}, C {cfg['C']})"
+    )
+    return (
+        f"out-of-fold probabilities from {model}, {cfg['folds']} folds (seed {cfg['seed']}), ranked by "
+        f"cleanlab ({cfg['rank_by']})"
+    )
 
 
 # ---------------------------------------------------------------- N2N: syllables
 
 
-def syllable_features(chars: list[str], morphs: list[str], pos: list[str], boundary: list[int],
-                      window: int) -> list[list[str]]:
+def syllable_features(
+    chars: list[str], morphs: list[str], pos: list[str], boundary: list[int], window: int
+) -> list[list[str]]:
     """String features of each syllable: itself and its neighbours, bigrams, its morpheme, POS and boundary."""
     n = len(chars)
 
@@ -162,10 +236,17 @@ def syllable_features(chars: list[str], morphs: list[str], pos: list[str], bound
 
     out = []
     for i in range(n):
-        feats = [f"c={chars[i]}", f"m={morphs[i]}", f"p={pos[i]}", f"b={boundary[i]}",
-                 f"p-1={at(pos, i - 1, '<s>')}", f"p+1={at(pos, i + 1, '</s>')}",
-                 f"b+1={at(boundary, i + 1, 0)}", f"cc={at(chars, i - 1, '<s>')}{chars[i]}",
-                 f"cc+={chars[i]}{at(chars, i + 1, '</s>')}"]
+        feats = [
+            f"c={chars[i]}",
+            f"m={morphs[i]}",
+            f"p={pos[i]}",
+            f"b={boundary[i]}",
+            f"p-1={at(pos, i - 1, '<s>')}",
+            f"p+1={at(pos, i + 1, '</s>')}",
+            f"b+1={at(boundary, i + 1, 0)}",
+            f"cc={at(chars, i - 1, '<s>')}{chars[i]}",
+            f"cc+={chars[i]}{at(chars, i + 1, '</s>')}",
+        ]
         feats += [f"c{d:+d}={at(chars, i + d, '_')}" for d in range(-window, window + 1) if d]
         out.append(feats)
     return out
@@ -177,9 +258,15 @@ def n2n_out_of_fold(rows: pa.Table, num_tags: int, cfg: dict[str, Any]) -> list[
     from sklearn.linear_model import LogisticRegression
 
     window = int(cfg["window"])
-    features = [syllable_features(c, m, p, b, window) for c, m, p, b in zip(
-        rows.column("chars").to_pylist(), rows.column("char_morph").to_pylist(), rows.column("char_pos").to_pylist(),
-        rows.column("boundary").to_pylist())]
+    features = [
+        syllable_features(c, m, p, b, window)
+        for c, m, p, b in zip(
+            rows.column("chars").to_pylist(),
+            rows.column("char_morph").to_pylist(),
+            rows.column("char_pos").to_pylist(),
+            rows.column("boundary").to_pylist(),
+        )
+    ]
     tags = [np.asarray(t, np.int64) for t in rows.column("tag_ids").to_pylist()]
     lengths = np.array([len(t) for t in tags])
     offsets = np.concatenate([[0], np.cumsum(lengths)])
@@ -200,7 +287,7 @@ def n2n_out_of_fold(rows: pa.Table, num_tags: int, cfg: dict[str, Any]) -> list[
         with one_thread():
             model = LogisticRegression(C=float(cfg["C"]), max_iter=500).fit(matrix[train_tok], flat[train_tok])
         probs[np.ix_(held_tok, model.classes_)] = model.predict_proba(matrix[held_tok])
-    return [probs[offsets[i]:offsets[i + 1]] for i in range(len(tags))]
+    return [probs[offsets[i] : offsets[i + 1]] for i in range(len(tags))]
 
 
 def n2n_review(table: pa.Table, tag_names: list[str], cfg: dict[str, Any]) -> tuple[pa.Table, dict]:
@@ -234,17 +321,32 @@ def n2n_review(table: pa.Table, tag_names: list[str], cfg: dict[str, Any]) -> tu
         given = [tag_names[t] for t in tags[i][start:end]]
         suggested = [tag_names[present[k]] for k in kept[i][start:end].argmax(axis=1)]
         confidence = float(min(kept[i][j, compact[i][j]] for j in range(start, end)))
-        records.append({"id": ids[i], "text": texts[i], "split": splits[i], "start": start, "end": end,
-                        "span": texts[i][start:end], "given_tags": " ".join(given),
-                        "suggested_tags": " ".join(suggested), "self_confidence": round(confidence, 4),
-                        "sentence_quality": round(float(sentence_quality[i]), 4)})
+        records.append(
+            {
+                "id": ids[i],
+                "text": texts[i],
+                "split": splits[i],
+                "start": start,
+                "end": end,
+                "span": texts[i][start:end],
+                "given_tags": " ".join(given),
+                "suggested_tags": " ".join(suggested),
+                "self_confidence": round(confidence, 4),
+                "sentence_quality": round(float(sentence_quality[i]), 4),
+            }
+        )
     records.sort(key=lambda r: (r["self_confidence"], r["sentence_quality"]))
     for rank, record in enumerate(records, 1):
         record["rank"] = rank
-    out = pa.Table.from_pylist(records, schema=pa.schema([(c, _N2N_TYPES[c]) for c in N2N_COLUMNS])) \
-        if records else empty
-    return out, {**summary, "suspected": len(records), "skipped": False, "per_class": _n2n_per_class(records, tags,
-                                                                                                      tag_names)}
+    out = (
+        pa.Table.from_pylist(records, schema=pa.schema([(c, _N2N_TYPES[c]) for c in N2N_COLUMNS])) if records else empty
+    )
+    return out, {
+        **summary,
+        "suspected": len(records),
+        "skipped": False,
+        "per_class": _n2n_per_class(records, tags, tag_names),
+    }
 
 
 def _merge_spans(issues: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
@@ -277,9 +379,16 @@ def _n2n_per_class(records: list[dict], tags: list[np.ndarray], tag_names: list[
 
     syllables = Counter(tag_names[t][2:] if tag_names[t] != "O" else "(none)" for row in tags for t in row)
     suspected = Counter(_type_of(r["given_tags"]) for r in records)
-    return [{"class": kind, "name": kind, "rows": syllables[kind], "suspected": suspected[kind],
-             "share": round(suspected[kind] / syllables[kind], 4) if syllables[kind] else 0.0}
-            for kind in sorted(set(syllables) | set(suspected))]
+    return [
+        {
+            "class": kind,
+            "name": kind,
+            "rows": syllables[kind],
+            "suspected": suspected[kind],
+            "share": round(suspected[kind] / syllables[kind], 4) if syllables[kind] else 0.0,
+        }
+        for kind in sorted(set(syllables) | set(suspected))
+    ]
 
 
 # ---------------------------------------------------------------- the class review's section
@@ -292,26 +401,66 @@ def review_section(summary: dict, table: pa.Table, problem: str, top: int, corre
     unit = "syllables" if problem == "n2n" else "rows"
     lines = ["## Suspected label errors", ""]
     if summary.get("skipped"):
-        lines += [f"Not computed: {summary['rows']} train+dev {unit if problem == 'n21' else 'sentences'}, under "
-                  f"label_review.min_rows = {summary['min_rows']}."]
+        lines += [
+            f"Not computed: {summary['rows']} train+dev {unit if problem == 'n21' else 'sentences'}, under "
+            f"label_review.min_rows = {summary['min_rows']}."
+        ]
     else:
-        lines += [f"{summary['suspected']} suspected among {summary['rows']} train+dev "
-                  f"{'rows' if problem == 'n21' else 'sentences'}: {summary['method']}. No label was changed; a "
-                  "person decides (`hanflow label export`, then `hanflow label import`). All of them: "
-                  "`label_review.parquet`.", ""]
-        lines += _table(["class", unit, "suspected", "share"],
-                        [[c["name"] if c["name"] == c["class"] else f"{c['name']} (`{c['class']}`)", c["rows"],
-                          c["suspected"], f"{c['share']:.1%}"] for c in summary["per_class"]], right=(1, 2, 3))
+        lines += [
+            f"{summary['suspected']} suspected among {summary['rows']} train+dev "
+            f"{'rows' if problem == 'n21' else 'sentences'}: {summary['method']}. No label was changed; a "
+            "person decides (`hanflow label export`, then `hanflow label import`). All of them: "
+            "`label_review.parquet`.",
+            "",
+        ]
+        lines += _table(
+            ["class", unit, "suspected", "share"],
+            [
+                [
+                    c["name"] if c["name"] == c["class"] else f"{c['name']} (`{c['class']}`)",
+                    c["rows"],
+                    c["suspected"],
+                    f"{c['share']:.1%}",
+                ]
+                for c in summary["per_class"]
+            ],
+            right=(1, 2, 3),
+        )
         shown = table.slice(0, top).to_pylist()
         if shown:
             lines += ["", f"Top {len(shown)}:", ""]
             if problem == "n21":
-                lines += _table(["rank", "id", "text", "given", "suggested", "self-confidence"],
-                                [[r["rank"], r["id"], r["text"][:120], r["given_label"], r["suggested_label"],
-                                  f"{r['self_confidence']:.3f}"] for r in shown], right=(0, 5))
+                lines += _table(
+                    ["rank", "id", "text", "given", "suggested", "self-confidence"],
+                    [
+                        [
+                            r["rank"],
+                            r["id"],
+                            r["text"][:120],
+                            r["given_label"],
+                            r["suggested_label"],
+                            f"{r['self_confidence']:.3f}",
+                        ]
+                        for r in shown
+                    ],
+                    right=(0, 5),
+                )
             else:
-                lines += _table(["rank", "id", "span", "given", "suggested", "self-confidence", "sentence"],
-                                [[r["rank"], r["id"], r["span"], r["given_tags"], r["suggested_tags"],
-                                  f"{r['self_confidence']:.3f}", r["text"][:100]] for r in shown], right=(0, 5))
+                lines += _table(
+                    ["rank", "id", "span", "given", "suggested", "self-confidence", "sentence"],
+                    [
+                        [
+                            r["rank"],
+                            r["id"],
+                            r["span"],
+                            r["given_tags"],
+                            r["suggested_tags"],
+                            f"{r['self_confidence']:.3f}",
+                            r["text"][:100],
+                        ]
+                        for r in shown
+                    ],
+                    right=(0, 5),
+                )
     lines += ["", "## Label corrections in this data version", "", *corrections]
     return "\n".join(lines) + "\n"

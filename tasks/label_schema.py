@@ -29,8 +29,12 @@ import pyarrow.compute as pc
 import yaml
 
 # problem -> (what a class is, what is counted)
-KINDS = {"n21": ("label", "rows"), "n2n": ("entity type", "entities"), "n2m": ("label", "pairs"),
-         "n2path": ("relation", "arcs")}
+KINDS = {
+    "n21": ("label", "rows"),
+    "n2n": ("entity type", "entities"),
+    "n2m": ("label", "pairs"),
+    "n2path": ("relation", "arcs"),
+}
 
 
 class SchemaError(ValueError):
@@ -45,18 +49,23 @@ def load_schema(path: str | Path, problem: str | None = None) -> list[dict]:
     """The classes of a schema file, in id order: [{id, value, name, description, examples}]."""
     path = Path(path)
     if not path.is_file():
-        raise SchemaError(f"label schema {path} not found (params key {_key(problem)}); write it (see "
-                          "data/schema/ for the format) or point the key at an existing file")
+        raise SchemaError(
+            f"label schema {path} not found (params key {_key(problem)}); write it (see "
+            "data/schema/ for the format) or point the key at an existing file"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise SchemaError(f"label schema {path} is not valid YAML: {err}") from err
     if not isinstance(data, dict) or not isinstance(data.get("classes"), list) or not data["classes"]:
-        raise SchemaError(f"label schema {path}: expected a mapping with a non-empty `classes:` list, "
-                          "each class with id, value, name, description and examples")
+        raise SchemaError(
+            f"label schema {path}: expected a mapping with a non-empty `classes:` list, "
+            "each class with id, value, name, description and examples"
+        )
     if problem and data.get("problem") not in (None, problem):
-        raise SchemaError(f"label schema {path} is for problem {data['problem']!r}, not {problem!r}; "
-                          f"check params key {_key(problem)}")
+        raise SchemaError(
+            f"label schema {path} is for problem {data['problem']!r}, not {problem!r}; check params key {_key(problem)}"
+        )
     classes, values, names = [], set(), set()
     for i, item in enumerate(data["classes"]):
         if not isinstance(item, dict) or item.get("value") is None:
@@ -64,8 +73,10 @@ def load_schema(path: str | Path, problem: str | None = None) -> list[dict]:
         # YAML reads `value: 0` as an int; the data holds the string "0".
         value = str(item["value"])
         if item.get("id") is not None and item["id"] != i:
-            raise SchemaError(f"label schema {path}: class {value!r} has id {item['id']!r} but is number {i} in "
-                              "the list; ids follow the list order (append new classes at the end, never renumber)")
+            raise SchemaError(
+                f"label schema {path}: class {value!r} has id {item['id']!r} but is number {i} in "
+                "the list; ids follow the list order (append new classes at the end, never renumber)"
+            )
         name = str(item.get("name") or value)
         if value in values:
             raise SchemaError(f"label schema {path} lists value {value!r} twice")
@@ -77,9 +88,15 @@ def load_schema(path: str | Path, problem: str | None = None) -> list[dict]:
             raise SchemaError(f"label schema {path}: class {value!r} `examples` must be a list of sentences")
         values.add(value)
         names.add(name)
-        classes.append({"id": i, "value": value, "name": name,
-                        "description": " ".join(str(item.get("description") or "").split()),
-                        "examples": [" ".join(e.split()) for e in examples]})
+        classes.append(
+            {
+                "id": i,
+                "value": value,
+                "name": name,
+                "description": " ".join(str(item.get("description") or "").split()),
+                "examples": [" ".join(e.split()) for e in examples],
+            }
+        )
     return classes
 
 
@@ -103,8 +120,9 @@ def unknown_values(table: pa.Table, column: str, known: list[str], field: str | 
     if field:
         values = pc.struct_field(values, field)
     values = values.cast(pa.string())
-    outside = pc.and_(pc.invert(pc.is_in(values, value_set=pa.array(sorted(set(known)), pa.string()))),
-                      pc.is_valid(values)).fill_null(False)
+    outside = pc.and_(
+        pc.invert(pc.is_in(values, value_set=pa.array(sorted(set(known)), pa.string()))), pc.is_valid(values)
+    ).fill_null(False)
     positions = np.flatnonzero(outside.to_numpy(zero_copy_only=False))
     if not len(positions):
         return []
@@ -137,16 +155,21 @@ def unknown_message(unknown: list[dict], problem: str, schema_file: str | None) 
     listed = ", ".join(where(e) for e in unknown[:20]) + (f" and {n - 20} more" if n > 20 else "")
     values = f"{n} {kind} value{'s are' if n > 1 else ' is'}"
     if schema_file:
-        return (f"{problem}: {values} not in the label schema {schema_file}: {listed}. Add each real class to "
-                f"{schema_file} (value, name, description, examples; new classes at the end), or fix or remove "
-                "those rows in the data.")
-    return (f"{problem}: {values} not in the train split, from which the classes are derived ({_key(problem)} is "
-            f"null): {listed}. A model cannot learn a class it never sees in training: write a schema file and "
-            f"point {_key(problem)} at it, or fix the split.")
+        return (
+            f"{problem}: {values} not in the label schema {schema_file}: {listed}. Add each real class to "
+            f"{schema_file} (value, name, description, examples; new classes at the end), or fix or remove "
+            "those rows in the data."
+        )
+    return (
+        f"{problem}: {values} not in the train split, from which the classes are derived ({_key(problem)} is "
+        f"null): {listed}. A model cannot learn a class it never sees in training: write a schema file and "
+        f"point {_key(problem)} at it, or fix the split."
+    )
 
 
-def check_known(table: pa.Table, column: str, known: list[str], problem: str, schema_file: str | None,
-                field: str | None = None) -> None:
+def check_known(
+    table: pa.Table, column: str, known: list[str], problem: str, schema_file: str | None, field: str | None = None
+) -> None:
     """Refuse data with values of `column` the schema does not list (SchemaError naming them)."""
     unknown = unknown_values(table, column, known, field)
     if unknown:

@@ -34,15 +34,21 @@ def labeling_config(problem: str, classes: list[dict]) -> str:
     ET.SubElement(view, "Header", value="$note", size="6")
     if problem == "n21":
         ET.SubElement(view, "Text", name=TO_NAME, value="$text")
-        choices = ET.SubElement(view, "Choices", name=FROM_NAME, toName=TO_NAME, choice="single-radio",
-                                showInline="true", required="true")
+        choices = ET.SubElement(
+            view, "Choices", name=FROM_NAME, toName=TO_NAME, choice="single-radio", showInline="true", required="true"
+        )
         for c in classes:
             ET.SubElement(choices, "Choice", value=c["name"], hint=c.get("description") or c["name"])
     elif problem == "n2n":
         labels = ET.SubElement(view, "Labels", name=FROM_NAME, toName=TO_NAME)
         for k, c in enumerate(classes):
-            ET.SubElement(labels, "Label", value=c["name"], background=COLORS[k % len(COLORS)],
-                          hint=f"{c['value']}: {c.get('description') or c['name']}")
+            ET.SubElement(
+                labels,
+                "Label",
+                value=c["name"],
+                background=COLORS[k % len(COLORS)],
+                hint=f"{c['value']}: {c.get('description') or c['name']}",
+            )
         ET.SubElement(view, "Text", name=TO_NAME, value="$text", granularity="symbol")
     else:
         raise ValueError(f"Label Studio export: {problem} is not supported (n21, n2n)")
@@ -55,13 +61,35 @@ def _choice(name: str) -> dict:
 
 
 def _spans(text: str, entities: list[dict], names: dict[str, str]) -> list[dict]:
-    return [{"id": f"e{k}", "from_name": FROM_NAME, "to_name": TO_NAME, "type": "labels",
-             "value": {"start": int(e["start"]), "end": int(e["end"]), "text": text[int(e["start"]):int(e["end"])],
-                       "labels": [names.get(e["type"], e["type"])]}} for k, e in enumerate(entities)]
+    return [
+        {
+            "id": f"e{k}",
+            "from_name": FROM_NAME,
+            "to_name": TO_NAME,
+            "type": "labels",
+            "value": {
+                "start": int(e["start"]),
+                "end": int(e["end"]),
+                "text": text[int(e["start"]) : int(e["end"])],
+                "labels": [names.get(e["type"], e["type"])],
+            },
+        }
+        for k, e in enumerate(entities)
+    ]
 
 
-def task(problem: str, kind: str, row_id: str, text: str, note: str, prediction: Any, classes: list[dict],
-         model_version: str, score: float | None = None, extra: dict | None = None) -> dict:
+def task(
+    problem: str,
+    kind: str,
+    row_id: str,
+    text: str,
+    note: str,
+    prediction: Any,
+    classes: list[dict],
+    model_version: str,
+    score: float | None = None,
+    extra: dict | None = None,
+) -> dict:
     """One task (`kind`: review, a row of the data, or queue, a new one): N21 `prediction` is a class value,
     N2N a list of {start, end, type}."""
     names = {c["value"]: c["name"] for c in classes}
@@ -69,33 +97,71 @@ def task(problem: str, kind: str, row_id: str, text: str, note: str, prediction:
     entry = {"model_version": model_version, "result": result}
     if score is not None:
         entry["score"] = round(float(score), 4)
-    return {"data": {"text": text, "note": note, "hanflow_id": str(row_id), "hanflow_problem": problem,
-                     "hanflow_kind": kind, **(extra or {})},
-            "predictions": [entry]}
+    return {
+        "data": {
+            "text": text,
+            "note": note,
+            "hanflow_id": str(row_id),
+            "hanflow_problem": problem,
+            "hanflow_kind": kind,
+            **(extra or {}),
+        },
+        "predictions": [entry],
+    }
 
 
-def review_tasks(problem: str, rows: list[dict], classes: list[dict], entities: dict[str, list[dict]] | None = None
-                 ) -> list[dict]:
+def review_tasks(
+    problem: str, rows: list[dict], classes: list[dict], entities: dict[str, list[dict]] | None = None
+) -> list[dict]:
     """Tasks for the label review's suspects (label_review.parquet rows, best first). N21: pre-annotated with the
     suggested class; N2N: one task per sentence, pre-annotated with the data's spans (`entities`: id -> spans)."""
     names = {c["value"]: c["name"] for c in classes}
     if problem == "n21":
-        return [task(problem, "review", r["id"], r["text"],
-                     f"Suspected label error #{r['rank']}: the data says {names.get(r['given_label'], r['given_label'])}"
-                     f", the model suggests {names.get(r['suggested_label'], r['suggested_label'])} "
-                     f"({r['suggested_confidence']:.0%}). Choose the right class.", r["suggested_label"], classes,
-                     "label_review", r["suggested_confidence"], {"given_label": r["given_label"]})
-                for r in rows]
+        return [
+            task(
+                problem,
+                "review",
+                r["id"],
+                r["text"],
+                f"Suspected label error #{r['rank']}: the data says {names.get(r['given_label'], r['given_label'])}"
+                f", the model suggests {names.get(r['suggested_label'], r['suggested_label'])} "
+                f"({r['suggested_confidence']:.0%}). Choose the right class.",
+                r["suggested_label"],
+                classes,
+                "label_review",
+                r["suggested_confidence"],
+                {"given_label": r["given_label"]},
+            )
+            for r in rows
+        ]
     by_sentence: dict[str, list[dict]] = {}
     for r in rows:
         by_sentence.setdefault(r["id"], []).append(r)
     out = []
     for row_id, suspects in by_sentence.items():
         # Pre-annotated with the spans as the data has them: the person fixes what the note points at.
-        note = "Suspected: " + "; ".join(f"“{s['span']}” ({s['start']}-{s['end']}) is tagged {s['given_tags']}, the "
-                                        f"model suggests {s['suggested_tags']}" for s in suspects) + ". Fix the spans."
-        out.append(task(problem, "review", row_id, suspects[0]["text"], note, (entities or {}).get(row_id, []), classes, "data",
-                        1.0 - min(s["self_confidence"] for s in suspects)))
+        note = (
+            "Suspected: "
+            + "; ".join(
+                f"“{s['span']}” ({s['start']}-{s['end']}) is tagged {s['given_tags']}, the "
+                f"model suggests {s['suggested_tags']}"
+                for s in suspects
+            )
+            + ". Fix the spans."
+        )
+        out.append(
+            task(
+                problem,
+                "review",
+                row_id,
+                suspects[0]["text"],
+                note,
+                (entities or {}).get(row_id, []),
+                classes,
+                "data",
+                1.0 - min(s["self_confidence"] for s in suspects),
+            )
+        )
     return out
 
 
@@ -105,13 +171,16 @@ def queue_tasks(problem: str, rows: list[dict], classes: list[dict]) -> list[dic
     out = []
     for r in rows:
         if problem == "n21":
-            note = (f"Unlabeled #{r['rank']}: the model says {names.get(r['label'], r['label'])} "
-                    f"({r['confidence']:.0%}). Choose the right class.")
+            note = (
+                f"Unlabeled #{r['rank']}: the model says {names.get(r['label'], r['label'])} "
+                f"({r['confidence']:.0%}). Choose the right class."
+            )
             out.append(task(problem, "queue", r["id"], r["text"], note, r["label"], classes, "model", r["confidence"]))
         else:
             note = f"Unlabeled #{r['rank']}: the model's entities are marked. Fix or complete the spans."
-            out.append(task(problem, "queue", r["id"], r["text"], note, r["entities"], classes, "model",
-                            1.0 - r["score"]))
+            out.append(
+                task(problem, "queue", r["id"], r["text"], note, r["entities"], classes, "model", 1.0 - r["score"])
+            )
     return out
 
 
@@ -126,18 +195,23 @@ def read_export(path: str | Path) -> list[dict]:
     except FileNotFoundError:
         raise ExportError(f"{path}: no such file; export the project from Label Studio as JSON") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ExportError(f"{path}: not a JSON file ({err}); export the project from Label Studio as JSON "
-                          "(not JSON-MIN, CSV or CoNLL)") from None
+        raise ExportError(
+            f"{path}: not a JSON file ({err}); export the project from Label Studio as JSON "
+            "(not JSON-MIN, CSV or CoNLL)"
+        ) from None
     if not isinstance(data, list) or not all(isinstance(t, dict) and "data" in t for t in data):
-        raise ExportError(f"{path}: expected Label Studio's JSON export, a list of tasks each with `data`; export "
-                          "the project as JSON (not JSON-MIN, CSV or CoNLL)")
+        raise ExportError(
+            f"{path}: expected Label Studio's JSON export, a list of tasks each with `data`; export "
+            "the project as JSON (not JSON-MIN, CSV or CoNLL)"
+        )
     return data
 
 
 def _latest(annotations: list[dict]) -> dict | None:
     done = [a for a in annotations or [] if not a.get("was_cancelled")]
-    return max(done, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0),
-               default=None)
+    return max(
+        done, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0), default=None
+    )
 
 
 def _annotator(annotation: dict) -> str:
@@ -153,12 +227,13 @@ def _code_points(text: str, start: int, end: int, shown: str | None) -> tuple[in
     if shown is None or text[start:end] == shown:
         return start, end
     units = text.encode("utf-16-le")
-    a, b = len(units[:2 * start].decode("utf-16-le", "ignore")), len(units[:2 * end].decode("utf-16-le", "ignore"))
+    a, b = len(units[: 2 * start].decode("utf-16-le", "ignore")), len(units[: 2 * end].decode("utf-16-le", "ignore"))
     return (a, b) if text[a:b] == shown else (start, end)
 
 
-def corrections_from_export(tasks: list[dict], problem: str, classes: list[dict], source: str,
-                            import_name: str) -> tuple[list[dict], dict]:
+def corrections_from_export(
+    tasks: list[dict], problem: str, classes: list[dict], source: str, import_name: str
+) -> tuple[list[dict], dict]:
     """The person's answers as corrections (tasks/corrections.py lines; `kind` queue: a new row, not in the data),
     and counts of the tasks skipped."""
     by_name = {c["name"]: c["value"] for c in classes}
@@ -177,15 +252,24 @@ def corrections_from_export(tasks: list[dict], problem: str, classes: list[dict]
             skipped["not_annotated"] += 1
             continue
         results = [r for r in annotation.get("result") or [] if r.get("from_name") == FROM_NAME]
-        entry = {"id": str(data["hanflow_id"]), "text": data.get("text"), "kind": data.get("hanflow_kind", "review"),
-                 "annotator": _annotator(annotation),
-                 "time": annotation.get("updated_at") or annotation.get("created_at"), "task": t.get("id"),
-                 "annotation": annotation.get("id"), "import": import_name, "source": source}
+        entry = {
+            "id": str(data["hanflow_id"]),
+            "text": data.get("text"),
+            "kind": data.get("hanflow_kind", "review"),
+            "annotator": _annotator(annotation),
+            "time": annotation.get("updated_at") or annotation.get("created_at"),
+            "task": t.get("id"),
+            "annotation": annotation.get("id"),
+            "import": import_name,
+            "source": source,
+        }
         if problem == "n21":
             chosen = [c for r in results for c in (r.get("value") or {}).get("choices") or []]
             if len(chosen) != 1:
-                raise ExportError(f"{source} (Label Studio task {t.get('id')}): the annotation chose "
-                                  f"{len(chosen)} classes, not one; annotate the task again with one class")
+                raise ExportError(
+                    f"{source} (Label Studio task {t.get('id')}): the annotation chose "
+                    f"{len(chosen)} classes, not one; annotate the task again with one class"
+                )
             entry["label"] = by_name.get(chosen[0], by_value.get(chosen[0], chosen[0]))
             if data.get("given_label") is not None:
                 entry["previous"] = data["given_label"]
@@ -195,12 +279,16 @@ def corrections_from_export(tasks: list[dict], problem: str, classes: list[dict]
                 value = r.get("value") or {}
                 kinds = value.get("labels") or []
                 if len(kinds) != 1 or value.get("start") is None:
-                    raise ExportError(f"{source} (Label Studio task {t.get('id')}): a region has {len(kinds)} "
-                                      "labels or no character offsets; give each span exactly one type")
-                start, end = _code_points(data.get("text") or "", int(value["start"]), int(value["end"]),
-                                          value.get("text"))
-                spans.append({"start": start, "end": end, "type": by_name.get(kinds[0], by_value.get(kinds[0],
-                                                                                                     kinds[0]))})
+                    raise ExportError(
+                        f"{source} (Label Studio task {t.get('id')}): a region has {len(kinds)} "
+                        "labels or no character offsets; give each span exactly one type"
+                    )
+                start, end = _code_points(
+                    data.get("text") or "", int(value["start"]), int(value["end"]), value.get("text")
+                )
+                spans.append(
+                    {"start": start, "end": end, "type": by_name.get(kinds[0], by_value.get(kinds[0], kinds[0]))}
+                )
             entry["entities"] = sorted(spans, key=lambda e: e["start"])
         out.append(entry)
     return out, skipped

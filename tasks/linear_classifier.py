@@ -28,8 +28,11 @@ def _hashed(texts: Sequence[str], tokens: Sequence[Sequence[str]], char_n, token
     """(row index, n-gram id) of every distinct n-gram of every row."""
     from tasks.ngrams import hashed_ngrams
 
-    column = hashed_ngrams(list(texts), [list(t) for t in tokens],
-                           {"buckets": BUCKETS, "char_n": list(char_n), "token_n": list(token_n), "hash": _HASH})
+    column = hashed_ngrams(
+        list(texts),
+        [list(t) for t in tokens],
+        {"buckets": BUCKETS, "char_n": list(char_n), "token_n": list(token_n), "hash": _HASH},
+    )
     offsets = column.offsets.to_numpy(zero_copy_only=False)
     ids = column.values.to_numpy(zero_copy_only=False).astype(np.int64)
     return np.repeat(np.arange(len(texts)), np.diff(offsets)), ids
@@ -47,8 +50,9 @@ def _weights(model: dict, rows: np.ndarray, ids: np.ndarray, n_rows: int) -> tup
     return rows, column, weight / np.maximum(norm[rows], 1e-12)
 
 
-def fit_linear(texts: Sequence[str], tokens: Sequence[Sequence[str]], label_ids: np.ndarray, num_classes: int,
-               cfg: dict[str, Any]) -> dict[str, np.ndarray]:
+def fit_linear(
+    texts: Sequence[str], tokens: Sequence[Sequence[str]], label_ids: np.ndarray, num_classes: int, cfg: dict[str, Any]
+) -> dict[str, np.ndarray]:
     """The model's arrays, from the train rows: ids, idf, coef [classes, ids], intercept [classes], and its sizes."""
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
@@ -58,8 +62,12 @@ def fit_linear(texts: Sequence[str], tokens: Sequence[Sequence[str]], label_ids:
     rows, ids = _hashed(texts, tokens, cfg["char_n"], cfg["token_n"])
     seen, df = np.unique(ids, return_counts=True)
     keep = df >= int(cfg["min_df"])
-    model = {"ids": seen[keep], "idf": (np.log((1 + n) / (1 + df[keep])) + 1).astype(np.float32),
-             "char_n": np.asarray(cfg["char_n"], np.int64), "token_n": np.asarray(cfg["token_n"], np.int64)}
+    model = {
+        "ids": seen[keep],
+        "idf": (np.log((1 + n) / (1 + df[keep])) + 1).astype(np.float32),
+        "char_n": np.asarray(cfg["char_n"], np.int64),
+        "token_n": np.asarray(cfg["token_n"], np.int64),
+    }
     r, c, w = _weights(model, rows, ids, n)
     features = csr_matrix((w, (r, c)), shape=(n, len(model["ids"])))
     # balanced: each class weighs the same in the loss, so a rare class (hate, a rare intent) is not traded away
@@ -78,15 +86,20 @@ def fit_linear(texts: Sequence[str], tokens: Sequence[Sequence[str]], label_ids:
     return model
 
 
-def linear_probabilities(model: dict[str, np.ndarray], texts: Sequence[str],
-                         tokens: Sequence[Sequence[str]]) -> np.ndarray:
+def linear_probabilities(
+    model: dict[str, np.ndarray], texts: Sequence[str], tokens: Sequence[Sequence[str]]
+) -> np.ndarray:
     """[N, classes] class probabilities (float32)."""
     n, classes = len(texts), len(model["intercept"])
     if n == 0:
         return np.zeros((0, classes), np.float32)
     rows, column, weight = _weights(model, *_hashed(texts, tokens, model["char_n"], model["token_n"]), n)
-    logits = np.stack([np.bincount(rows, weights=weight * model["coef"][k, column], minlength=n)
-                       for k in range(classes)], axis=1) + model["intercept"]
+    logits = (
+        np.stack(
+            [np.bincount(rows, weights=weight * model["coef"][k, column], minlength=n) for k in range(classes)], axis=1
+        )
+        + model["intercept"]
+    )
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -99,8 +112,9 @@ def blend(network: np.ndarray, linear: np.ndarray | None, weight: float) -> np.n
     return (1.0 - weight) * network + weight * linear
 
 
-def choose_weight(network: np.ndarray, linear: np.ndarray, gold: np.ndarray, metric: str,
-                  grid: Sequence[float], prefer: float) -> tuple[float, dict[str, float]]:
+def choose_weight(
+    network: np.ndarray, linear: np.ndarray, gold: np.ndarray, metric: str, grid: Sequence[float], prefer: float
+) -> tuple[float, dict[str, float]]:
     """The linear model's share that scores best on the dev rows (metric: accuracy | macro_f1), and each share's
     score. Ties go to the share nearest `prefer`: a flat dev curve keeps the configured average."""
     from sklearn.metrics import f1_score
@@ -108,8 +122,11 @@ def choose_weight(network: np.ndarray, linear: np.ndarray, gold: np.ndarray, met
     scores = {}
     for weight in grid:
         pred = blend(network, linear, float(weight)).argmax(axis=1)
-        scores[f"{float(weight):g}"] = (float((pred == gold).mean()) if metric == "accuracy"
-                                       else float(f1_score(gold, pred, average="macro", zero_division=0)))
+        scores[f"{float(weight):g}"] = (
+            float((pred == gold).mean())
+            if metric == "accuracy"
+            else float(f1_score(gold, pred, average="macro", zero_division=0))
+        )
     best = max(scores.values())
     chosen = min((float(w) for w, s in scores.items() if s == best), key=lambda w: (abs(w - prefer), w))
     return chosen, scores

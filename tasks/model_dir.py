@@ -29,7 +29,9 @@ def build_model(model_config: dict[str, Any]) -> nn.Module:
     return architecture(model_config["architecture"])(model_config)
 
 
-def save_model_dir(model_dir: str | Path, model: nn.Module, model_config: dict[str, Any], files: dict[str, Any]) -> Path:
+def save_model_dir(
+    model_dir: str | Path, model: nn.Module, model_config: dict[str, Any], files: dict[str, Any]
+) -> Path:
     """Write weights, config and `files` (name -> JSON-able, or bytes) to a fresh folder, then swap it in.
 
     Readers see the old complete folder or the new complete one, never a mix of
@@ -73,15 +75,18 @@ def load_model_dir(
     bytes of every .skops and .npz file)."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
-        raise FileNotFoundError(f"model directory {model_dir} does not exist: train a model first "
-                                "(`hanflow run` or `dvc repro`).")
+        raise FileNotFoundError(
+            f"model directory {model_dir} does not exist: train a model first (`hanflow run` or `dvc repro`)."
+        )
     expected = [WEIGHTS, MODEL_CONFIG, *required]
     if (model_dir / MANIFEST).exists():
         expected += read_json(model_dir / MANIFEST)["files"]
     missing = sorted({name for name in expected if not (model_dir / name).exists()})
     if missing:
-        raise FileNotFoundError(f"model directory {model_dir} lacks {', '.join(missing)}: it is incomplete or "
-                                "from an older version; retrain (`hanflow run` or `dvc repro`).")
+        raise FileNotFoundError(
+            f"model directory {model_dir} lacks {', '.join(missing)}: it is incomplete or "
+            "from an older version; retrain (`hanflow run` or `dvc repro`)."
+        )
     bundle = {p.name: read_json(p) for p in sorted(model_dir.glob("*.json")) if p.name != MANIFEST}
     # skops trees and numpy arrays, kept as bytes: loading either runs no pickled code
     bundle.update({p.name: p.read_bytes() for p in sorted([*model_dir.glob("*.skops"), *model_dir.glob("*.npz")])})

@@ -16,15 +16,24 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.splits import SPLITS, assign_splits, refuse_all_quarantined
+from tasks.splits import SPLITS, assign_splits, refuse_all_quarantined, same_text_key
 from tasks.vocab import SPECIALS, Vocab, build_vocab
 
 PAD, UNK, BOS, EOS = (SPECIALS.index(s) for s in ("<pad>", "<unk>", "<bos>", "<eos>"))
-CANONICAL = pa.schema([("id", pa.string()), ("question", pa.string()), ("answer", pa.string()),
-                       ("label", pa.string()), ("split", pa.string()), ("source_file", pa.string()),
-                       ("source_row", pa.int64())])
-QUARANTINE = pa.schema([("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()),
-                        ("reason", pa.string())])
+CANONICAL = pa.schema(
+    [
+        ("id", pa.string()),
+        ("question", pa.string()),
+        ("answer", pa.string()),
+        ("label", pa.string()),
+        ("split", pa.string()),
+        ("source_file", pa.string()),
+        ("source_row", pa.int64()),
+    ]
+)
+QUARANTINE = pa.schema(
+    [("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()), ("reason", pa.string())]
+)
 NO_LABEL = "(none)"
 
 
@@ -51,15 +60,32 @@ def pairs_table(rows: list[dict], split_cfg: dict) -> pa.Table:
     block = int(split_cfg.get("block_rows") or 0)
     keys = [f"block {int(r['source_row']) // block}" if block > 0 else _norm(r["question"]) for r in rows]
     splits = assign_splits(keys, float(split_cfg["dev"]), float(split_cfg["test"]), int(split_cfg["seed"]))
-    return pa.table({
-        "id": [str(r["id"]) for r in rows],
-        "question": [r["question"] for r in rows],
-        "answer": [r["answer"] for r in rows],
-        "label": [r.get("label") for r in rows],
-        "split": splits,
-        "source_file": [str(r["source_file"]) for r in rows],
-        "source_row": [int(r["source_row"]) for r in rows],
-    }, schema=CANONICAL)
+    if block > 0:
+        splits = one_split_per_question([r["question"] for r in rows], splits)
+    return pa.table(
+        {
+            "id": [str(r["id"]) for r in rows],
+            "question": [r["question"] for r in rows],
+            "answer": [r["answer"] for r in rows],
+            "label": [r.get("label") for r in rows],
+            "split": splits,
+            "source_file": [str(r["source_file"]) for r in rows],
+            "source_row": [int(r["source_row"]) for r in rows],
+        },
+        schema=CANONICAL,
+    )
+
+
+def one_split_per_question(questions: list[str], splits: list[str]) -> list[str]:
+    """Blocks hold paraphrases, but the same question can recur in blocks far apart: all its rows take the
+    most training-side split any of them has (train, then dev), so no test question is one train has seen."""
+    rank = {name: i for i, name in enumerate(SPLITS)}
+    first: dict[str, str] = {}
+    for question, split in zip(questions, splits):
+        key = same_text_key(question)
+        if key not in first or rank[split] < rank[first[key]]:
+            first[key] = split
+    return [first[same_text_key(q)] for q in questions]
 
 
 def dedupe_pairs(rows: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -69,9 +95,14 @@ def dedupe_pairs(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     for row in rows:
         key = (_norm(row["question"]), _norm(row["answer"]))
         if key in first:
-            dropped.append({"source_file": row["source_file"], "source_row": row["source_row"],
-                            "raw": f"{row['question']}\t{row['answer']}"[:2000],
-                            "reason": f"duplicate pair: same question and answer as line {first[key]['source_row']}"})
+            dropped.append(
+                {
+                    "source_file": row["source_file"],
+                    "source_row": row["source_row"],
+                    "raw": f"{row['question']}\t{row['answer']}"[:2000],
+                    "reason": f"duplicate pair: same question and answer as line {first[key]['source_row']}",
+                }
+            )
             continue
         first[key] = row
         kept.append(row)
@@ -82,8 +113,13 @@ def read_pairs_cfg(data_cfg: dict) -> tuple[list[dict], list[dict]]:
     """params `data` (path, format, columns, encoding, header) -> read_pairs' (rows, quarantined rows)."""
     from tasks.dialogue import read_pairs
 
-    return read_pairs(data_cfg["path"], data_cfg["format"], column_mapping(data_cfg.get("columns")),
-                      data_cfg.get("encoding", "utf-8"), header=bool(data_cfg.get("header", True)))
+    return read_pairs(
+        data_cfg["path"],
+        data_cfg["format"],
+        column_mapping(data_cfg.get("columns")),
+        data_cfg.get("encoding", "utf-8"),
+        header=bool(data_cfg.get("header", True)),
+    )
 
 
 def ingest_pairs(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
@@ -95,8 +131,7 @@ def ingest_pairs(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
         rows, duplicates = dedupe_pairs(rows)
         quarantined = quarantined + duplicates
     table = pairs_table(rows, data_cfg["split"])
-    quarantine = pa.Table.from_pylist(
-        [{k: q[k] for k in QUARANTINE.names} for q in quarantined], schema=QUARANTINE)
+    quarantine = pa.Table.from_pylist([{k: q[k] for k in QUARANTINE.names} for q in quarantined], schema=QUARANTINE)
     splits = Counter(table.column("split").to_pylist())
     report = {
         "rows_in": table.num_rows + quarantine.num_rows,
@@ -112,9 +147,11 @@ def ingest_pairs(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     }
     refuse_all_quarantined(report, quarantine)
     if report["splits"]["train"] == 0:
-        raise ValueError(f"{data_cfg['path']}: no training pairs after splitting ({table.num_rows} kept, "
-                         f"{quarantine.num_rows} quarantined); check n2m.data.split, n2m.data.format and "
-                         "n2m.data.columns")
+        raise ValueError(
+            f"{data_cfg['path']}: no training pairs after splitting ({table.num_rows} kept, "
+            f"{quarantine.num_rows} quarantined); check n2m.data.split, n2m.data.format and "
+            "n2m.data.columns"
+        )
     return table, quarantine, report
 
 
@@ -135,10 +172,14 @@ def tokenize_pairs(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
     out = table.append_column("src_tokens", pa.array(src, pa.list_(pa.string())))
     out = out.append_column("tgt_tokens", pa.array(tgt, pa.list_(pa.string())))
     report = {
-        "rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0,
+        "rows_in": table.num_rows,
+        "rows_kept": out.num_rows,
+        "rows_quarantined": 0,
         "tagger": cfg["tagger"],
-        "src_tokens_total": sum(map(len, src)), "tgt_tokens_total": sum(map(len, tgt)),
-        "src_tokens_max": max(map(len, src), default=0), "tgt_tokens_max": max(map(len, tgt), default=0),
+        "src_tokens_total": sum(map(len, src)),
+        "tgt_tokens_total": sum(map(len, tgt)),
+        "src_tokens_max": max(map(len, src), default=0),
+        "tgt_tokens_max": max(map(len, tgt), default=0),
         "rows_without_tokens": sum(1 for a, b in zip(src, tgt) if not a or not b),
     }
     return out, report
@@ -157,9 +198,11 @@ def build_vocabs(table: pa.Table, cfg: dict) -> dict:
     if cfg.get("shared_vocab", True):
         vocab = build_vocab(src + tgt, min_freq, max_size, lowercase=False).to_json()
         return {"shared": True, "src": vocab, "tgt": vocab}
-    return {"shared": False,
-            "src": build_vocab(src, min_freq, max_size, lowercase=False).to_json(),
-            "tgt": build_vocab(tgt, min_freq, max_size, lowercase=False).to_json()}
+    return {
+        "shared": False,
+        "src": build_vocab(src, min_freq, max_size, lowercase=False).to_json(),
+        "tgt": build_vocab(tgt, min_freq, max_size, lowercase=False).to_json(),
+    }
 
 
 def special_ids(vocabs: dict) -> dict:
@@ -177,9 +220,12 @@ def encode_pairs(table: pa.Table, vocabs: dict, partitions: dict | None = None) 
     tgt_flat = pc.list_flatten(out.column("tgt_ids"))
     tgt_tokens = len(tgt_flat) - 2 * out.num_rows  # <bos> and <eos> are not answer tokens (and never <unk>)
     report = {
-        "rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0,
+        "rows_in": table.num_rows,
+        "rows_kept": out.num_rows,
+        "rows_quarantined": 0,
         "shared_vocab": bool(vocabs.get("shared")),
-        "src_vocab": len(vocabs["src"]["itos"]), "tgt_vocab": len(vocabs["tgt"]["itos"]),
+        "src_vocab": len(vocabs["src"]["itos"]),
+        "tgt_vocab": len(vocabs["tgt"]["itos"]),
         "src_unk_share": round((pc.sum(pc.equal(src_flat, UNK)).as_py() or 0) / max(1, len(src_flat)), 4),
         "tgt_unk_share": round((pc.sum(pc.equal(tgt_flat, UNK)).as_py() or 0) / max(1, tgt_tokens), 4),
         "partitions": parts,
@@ -198,14 +244,20 @@ def _pair_ids(table: pa.Table, spec: dict) -> pa.Table:
     return out.append_column("tgt_ids", pa.array(tgt_ids, pa.list_(pa.int32())))
 
 
-def tokens_and_ids(questions: list[str], answers: list[str] | None, bundle: dict,
-                   retrieval: tuple | None = None) -> pa.Table:
+def tokens_and_ids(
+    questions: list[str], answers: list[str] | None, bundle: dict, retrieval: tuple | None = None
+) -> pa.Table:
     """New pairs (answers may be None: predict) tokenized and encoded exactly as the model's training data.
     retrieval: (memory, reranker) of tasks.rerank.load_retrieval, for a caller that encodes many batches."""
     n = len(questions)
-    table = pa.table({"id": [str(i) for i in range(n)], "question": questions,
-                      "answer": answers if answers is not None else [""] * n,
-                      "split": ["test"] * n})
+    table = pa.table(
+        {
+            "id": [str(i) for i in range(n)],
+            "question": questions,
+            "answer": answers if answers is not None else [""] * n,
+            "split": ["test"] * n,
+        }
+    )
     cfg = {**bundle["params.json"]["tokenize"], **bundle["tokenizer.json"]}
     tokens, _ = tokenize_pairs(table, cfg)
     if bundle["vocab.json"].get("retrieve"):
@@ -242,17 +294,26 @@ def class_design(table: pa.Table, cfg: dict) -> dict:
     for value in values:
         per_split = {s: counts.get((value, s), 0) for s in SPLITS}
         entry = schema.get(value, {})
-        distribution.append({"id": ids.get(value, "—"), "value": value, "name": str(entry.get("name") or value),
-                             "description": str(entry.get("description") or
-                                                ("pairs without a label" if value == NO_LABEL else "")),
-                             "examples": list(entry.get("examples") or []), **per_split,
-                             "total": sum(per_split.values())})
+        distribution.append(
+            {
+                "id": ids.get(value, "—"),
+                "value": value,
+                "name": str(entry.get("name") or value),
+                "description": str(entry.get("description") or ("pairs without a label" if value == NO_LABEL else "")),
+                "examples": list(entry.get("examples") or []),
+                **per_split,
+                "total": sum(per_split.values()),
+            }
+        )
     totals = {s: sum(1 for x in splits if x == s) for s in SPLITS}
     ratio = float(cfg.get("imbalance_ratio", 0.1))
     labelled = [d for d in distribution if d["value"] != NO_LABEL]
     largest = max((d["train"] for d in labelled), default=0)
-    warnings = [f"label {d['name']!r} has {d['train']} train pairs, under {ratio:.0%} of the largest ({largest})"
-                for d in labelled if largest and d["train"] < ratio * largest]
+    warnings = [
+        f"label {d['name']!r} has {d['train']} train pairs, under {ratio:.0%} of the largest ({largest})"
+        for d in labelled
+        if largest and d["train"] < ratio * largest
+    ]
 
     diversity = {}
     for split in SPLITS:
@@ -279,9 +340,14 @@ def class_design(table: pa.Table, cfg: dict) -> dict:
     # A test answer never seen in training can only be matched by generating it, never by retrieval.
     test_answers = [answers[i] for i, s in enumerate(splits) if s == "test"]
     unseen = sum(1 for a in test_answers if a not in train_answers)
-    return {"labels": distribution, "totals": totals, "imbalance_warnings": warnings, "answer_diversity": diversity,
-            "top_train_answers": top,
-            "test_answers_unseen_in_train": round(unseen / len(test_answers), 4) if test_answers else None}
+    return {
+        "labels": distribution,
+        "totals": totals,
+        "imbalance_warnings": warnings,
+        "answer_diversity": diversity,
+        "top_train_answers": top,
+        "test_answers_unseen_in_train": round(unseen / len(test_answers), 4) if test_answers else None,
+    }
 
 
 def n2m_review(design: dict, cfg: dict, version: str) -> dict:
@@ -290,27 +356,46 @@ def n2m_review(design: dict, cfg: dict, version: str) -> dict:
 
     classes = [{**d, "counts": {s: d[s] for s in SPLITS}} for d in design["labels"]]
     if all(d["value"] == NO_LABEL for d in design["labels"] if d["total"]):
-        notes = ["The data has no labels (every pair is `(none)`): the classes above come from the schema file "
-                 "and have no rows."]
+        notes = [
+            "The data has no labels (every pair is `(none)`): the classes above come from the schema file "
+            "and have no rows."
+        ]
     else:
         notes = ["The label column does not steer generation; it shows which kinds of conversation each split holds."]
 
     def cell(text) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
 
-    diversity = ["| split | pairs | unique questions | unique answers | unique share | top answer share "
-                 "| questions with several answers | distinct-1 | distinct-2 | avg answer words |",
-                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    diversity += [f"| {split} | {d['pairs']} | {d['unique_questions']} | {d['unique_answers']} "
-                  f"| {d['unique_answer_share']:.3f} | {d['top_answer_share']:.3f} "
-                  f"| {d['questions_with_several_answers']} "
-                  f"| {d['distinct_1']:.3f} | {d['distinct_2']:.3f} | {d['avg_answer_words']:.2f} |"
-                  for split, d in design["answer_diversity"].items()]
+    diversity = [
+        "| split | pairs | unique questions | unique answers | unique share | top answer share "
+        "| questions with several answers | distinct-1 | distinct-2 | avg answer words |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    diversity += [
+        f"| {split} | {d['pairs']} | {d['unique_questions']} | {d['unique_answers']} "
+        f"| {d['unique_answer_share']:.3f} | {d['top_answer_share']:.3f} "
+        f"| {d['questions_with_several_answers']} "
+        f"| {d['distinct_1']:.3f} | {d['distinct_2']:.3f} | {d['avg_answer_words']:.2f} |"
+        for split, d in design["answer_diversity"].items()
+    ]
     if design.get("test_answers_unseen_in_train") is not None:
         diversity += ["", f"Share of test answers never seen in train: {design['test_answers_unseen_in_train']:.3f}"]
-    top = ["| count | answer |", "|---:|---|", *(f"| {a['count']} | {cell(a['answer'])} |"
-                                                for a in design["top_train_answers"])]
-    return design_review("n2m", "sequence → sequence (dialogue)", "pairs", classes, design["imbalance_warnings"], cfg,
-                         version, notes=notes,
-                         sections=[{"title": "Answer diversity", "markdown": "\n".join(diversity)},
-                                   {"title": "Most frequent train answers", "markdown": "\n".join(top)}])
+    top = [
+        "| count | answer |",
+        "|---:|---|",
+        *(f"| {a['count']} | {cell(a['answer'])} |" for a in design["top_train_answers"]),
+    ]
+    return design_review(
+        "n2m",
+        "sequence → sequence (dialogue)",
+        "pairs",
+        classes,
+        design["imbalance_warnings"],
+        cfg,
+        version,
+        notes=notes,
+        sections=[
+            {"title": "Answer diversity", "markdown": "\n".join(diversity)},
+            {"title": "Most frequent train answers", "markdown": "\n".join(top)},
+        ],
+    )

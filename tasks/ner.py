@@ -20,8 +20,9 @@ from tasks.textfile import reason_kind
 from tasks.vocab import Vocab, build_vocab
 
 ENTITY = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("type", pa.string())])
-QUARANTINE = pa.schema([("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()),
-                        ("reason", pa.string())])
+QUARANTINE = pa.schema(
+    [("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()), ("reason", pa.string())]
+)
 # Syllable position: 0 is padding, then word start, morpheme start inside a word, anything else.
 WORD_START, MORPH_START, INSIDE = 1, 2, 3
 ID_COLUMNS = ("char_ids", "morph_ids", "pos_ids", "boundary", "tag_ids")
@@ -36,8 +37,10 @@ def ingest_ner(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     from tasks.ner_formats import map_types, read_ner
 
     # data.path is the main source (and DVC's dependency); extra_sources add more, e.g. a second corpus.
-    sources = [{"path": data_cfg["path"], "format": data_cfg["format"], "split": data_cfg.get("split_as")},
-               *(data_cfg.get("extra_sources") or [])]
+    sources = [
+        {"path": data_cfg["path"], "format": data_cfg["format"], "split": data_cfg.get("split_as")},
+        *(data_cfg.get("extra_sources") or []),
+    ]
     records, quarantined, per_source = [], [], []
     notes: Counter[str] = Counter()  # repairs made to sentences that were kept (ner_formats.last_read_notes)
     for source in sources:
@@ -49,12 +52,14 @@ def ingest_ner(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
             rec["domain"] = str(source.get("domain") or source["format"])
         records += got
         quarantined += bad
-        per_source.append({"path": str(source["path"]), "format": source["format"], "rows": len(got),
-                           "quarantined": len(bad)})
+        per_source.append(
+            {"path": str(source["path"]), "format": source["format"], "rows": len(got), "quarantined": len(bad)}
+        )
     type_report = None
     if data_cfg.get("type_map"):
-        records, type_report = map_types(records, dict(data_cfg["type_map"]),
-                                         keep_unmapped=bool(data_cfg.get("keep_unmapped_types", False)))
+        records, type_report = map_types(
+            records, dict(data_cfg["type_map"]), keep_unmapped=bool(data_cfg.get("keep_unmapped_types", False))
+        )
 
     kept, seen = [], set()
     for rec in records:
@@ -66,26 +71,41 @@ def ingest_ner(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
         elif rec.get("split") not in (None, *SPLITS):
             reason = f"split {rec['split']!r} is not one of train/dev/test"
         if reason:
-            quarantined.append({"source_file": rec["source_file"], "source_row": rec["source_row"],
-                                "raw": rec["text"][:2000], "reason": reason})
+            quarantined.append(
+                {
+                    "source_file": rec["source_file"],
+                    "source_row": rec["source_row"],
+                    "raw": rec["text"][:2000],
+                    "reason": reason,
+                }
+            )
             continue
         seen.add(rec["id"])
         kept.append(rec)
     unsplit = [i for i, rec in enumerate(kept) if not rec.get("split")]
     split_cfg = data_cfg["split"]
-    for i, split in zip(unsplit, assign_splits([kept[i]["text"] for i in unsplit], float(split_cfg["dev"]),
-                                               float(split_cfg["test"]), int(split_cfg["seed"]))):
+    for i, split in zip(
+        unsplit,
+        assign_splits(
+            [kept[i]["text"] for i in unsplit],
+            float(split_cfg["dev"]),
+            float(split_cfg["test"]),
+            int(split_cfg["seed"]),
+        ),
+    ):
         kept[i]["split"] = split
 
-    table = pa.table({
-        "id": [r["id"] for r in kept],
-        "text": [r["text"] for r in kept],
-        "entities": pa.array([r["entities"] for r in kept], pa.list_(ENTITY)),
-        "split": [r["split"] for r in kept],
-        "domain": [r["domain"] for r in kept],
-        "source_file": [str(r["source_file"]) for r in kept],
-        "source_row": pa.array([int(r["source_row"]) for r in kept], pa.int64()),
-    })
+    table = pa.table(
+        {
+            "id": [r["id"] for r in kept],
+            "text": [r["text"] for r in kept],
+            "entities": pa.array([r["entities"] for r in kept], pa.list_(ENTITY)),
+            "split": [r["split"] for r in kept],
+            "domain": [r["domain"] for r in kept],
+            "source_file": [str(r["source_file"]) for r in kept],
+            "source_row": pa.array([int(r["source_row"]) for r in kept], pa.int64()),
+        }
+    )
     quarantine = pa.Table.from_pylist(quarantined, schema=QUARANTINE)
     splits = Counter(r["split"] for r in kept)
     report = {
@@ -103,7 +123,9 @@ def ingest_ner(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
         report["repairs"] = dict(notes)
     refuse_all_quarantined(report, quarantine)
     if report["splits"]["train"] == 0:
-        raise ValueError(f"{[s['path'] for s in sources]}: no training sentences; check data.split and the sources' split")
+        raise ValueError(
+            f"{[s['path'] for s in sources]}: no training sentences; check data.split and the sources' split"
+        )
     return table, quarantine, report
 
 
@@ -172,8 +194,9 @@ def tokenize_ner(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
     entities = table.column("entities").to_pylist() if "entities" in table.column_names else [[] for _ in texts]
     cols: dict[str, list] = {"chars": [], "char_morph": [], "char_pos": [], "boundary": [], "tags": []}
     unaligned = off_boundary = n_entities = 0
-    for text, morphs, pos, ents in zip(texts, tagged.column("tokens").to_pylist(), tagged.column("pos").to_pylist(),
-                                       entities):
+    for text, morphs, pos, ents in zip(
+        texts, tagged.column("tokens").to_pylist(), tagged.column("pos").to_pylist(), entities
+    ):
         char_morph, char_pos, boundary, missed = syllable_features(text, morphs, pos)
         unaligned += missed
         morph_starts = {i for i, b in enumerate(boundary) if b in (WORD_START, MORPH_START)}
@@ -189,9 +212,13 @@ def tokenize_ner(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
     out = tagged
     for name, values in cols.items():
         out = out.append_column(name, pa.array(values, pa.list_(pa.int8() if name == "boundary" else pa.string())))
-    report = {**tok_report, "morphemes_unaligned": unaligned, "entities": n_entities,
-              # What tagging morphemes instead of syllables would lose (module docstring).
-              "entities_off_morpheme_boundaries": off_boundary}
+    report = {
+        **tok_report,
+        "morphemes_unaligned": unaligned,
+        "entities": n_entities,
+        # What tagging morphemes instead of syllables would lose (module docstring).
+        "entities_off_morpheme_boundaries": off_boundary,
+    }
     return out, report
 
 
@@ -214,12 +241,14 @@ def build_vocabs(table: pa.Table, cfg: dict, types: list[str]) -> dict:
     min_freq, max_size = int(cfg.get("min_freq", 1)), int(cfg.get("max_size", 50000))
     return {
         "chars": build_vocab(train.column("chars").to_pylist(), min_freq, max_size, lowercase=False).to_json(),
-        "morphs": build_vocab(train.column("char_morph").to_pylist(), int(cfg.get("morph_min_freq", 2)), max_size,
-                              lowercase=False).to_json(),
+        "morphs": build_vocab(
+            train.column("char_morph").to_pylist(), int(cfg.get("morph_min_freq", 2)), max_size, lowercase=False
+        ).to_json(),
         "pos": build_vocab(train.column("char_pos").to_pylist(), 1, 1000, lowercase=False).to_json(),
         "tags": tag_names(types),
         "domains": ["<pad>", "<unk>", *sorted(set(train.column("domain").to_pylist()))]
-        if "domain" in train.column_names else ["<pad>", "<unk>"],
+        if "domain" in train.column_names
+        else ["<pad>", "<unk>"],
     }
 
 
@@ -231,10 +260,17 @@ def encode_ner(table: pa.Table, vocabs: dict, partitions: dict | None = None) ->
     out, parts = partition.map_rows(table, _ner_ids, {"vocabs": vocabs}, partitions)
     chars, morphs, pos = (Vocab.from_json(vocabs[k]) for k in ("chars", "morphs", "pos"))
     flat = pc.list_flatten(out.column("char_ids"))
-    report = {"rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0,
-              "char_vocab": len(chars), "morph_vocab": len(morphs), "pos_vocab": len(pos),
-              "tags": len(vocabs["tags"]),
-              "char_unk_share": round(pc.sum(pc.equal(flat, 1)).as_py() / max(1, len(flat)), 4), "partitions": parts}
+    report = {
+        "rows_in": table.num_rows,
+        "rows_kept": out.num_rows,
+        "rows_quarantined": 0,
+        "char_vocab": len(chars),
+        "morph_vocab": len(morphs),
+        "pos_vocab": len(pos),
+        "tags": len(vocabs["tags"]),
+        "char_unk_share": round(pc.sum(pc.equal(flat, 1)).as_py() / max(1, len(flat)), 4),
+        "partitions": parts,
+    }
     return out, report
 
 
@@ -300,14 +336,22 @@ def entity_metrics(gold: list[list[tuple]], pred: list[list[tuple]], types: list
         precision = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 0.0
         recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return {"precision": precision, "recall": recall, "f1": f1, "support": c["tp"] + c["fn"],
-                "predicted": c["tp"] + c["fp"]}
+        return {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": c["tp"] + c["fn"],
+            "predicted": c["tp"] + c["fp"],
+        }
 
     total = sum(counts.values(), Counter())
     per_type = {t: prf(c) for t, c in counts.items()}
     macro = [per_type[t]["f1"] for t in per_type if per_type[t]["support"]]
-    return {**{k: v for k, v in prf(total).items()}, "macro_f1": sum(macro) / len(macro) if macro else 0.0,
-            "per_type": per_type}
+    return {
+        **{k: v for k, v in prf(total).items()},
+        "macro_f1": sum(macro) / len(macro) if macro else 0.0,
+        "per_type": per_type,
+    }
 
 
 def gazetteer_baseline(train: pa.Table, texts: list[str]) -> list[list[tuple[int, int, str]]]:
@@ -315,7 +359,7 @@ def gazetteer_baseline(train: pa.Table, texts: list[str]) -> list[list[tuple[int
     seen: dict[str, Counter] = {}
     for text, ents in zip(train.column("text").to_pylist(), train.column("entities").to_pylist()):
         for e in ents:
-            seen.setdefault(text[e["start"]:e["end"]], Counter())[e["type"]] += 1
+            seen.setdefault(text[e["start"] : e["end"]], Counter())[e["type"]] += 1
     names = sorted((s for s in seen if len(s) > 1), key=len, reverse=True)
     out = []
     for text in texts:

@@ -46,11 +46,19 @@ def _files(path: Path, fmt: str) -> list[Path]:
     if not path.is_dir():
         check_file(path)  # a FIFO or a device: refused without opening it
         return [path]
-    files = sorted((p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-                    and (fmt != "kmou" or p.suffix == ".txt")), key=lambda p: p.name)
+    files = sorted(
+        (
+            p
+            for p in path.iterdir()
+            if p.is_file() and not p.name.startswith(".") and (fmt != "kmou" or p.suffix == ".txt")
+        ),
+        key=lambda p: p.name,
+    )
     if not files:
-        raise ValueError(f"{path}: directory holds no input files{' (*.txt)' if fmt == 'kmou' else ''}; "
-                         "point read_ner at the corpus folder or at one file")
+        raise ValueError(
+            f"{path}: directory holds no input files{' (*.txt)' if fmt == 'kmou' else ''}; "
+            "point read_ner at the corpus folder or at one file"
+        )
     return files
 
 
@@ -67,7 +75,7 @@ def _spans_from_marks(marked: str, raw: str) -> list[dict]:
     """Offsets come from the marked line: it carries the raw spacing, the BIO lines are morphemes."""
     pieces, found, pos, length = [], [], 0, 0
     for m in _MARK.finditer(marked):
-        pieces.append(marked[pos:m.start()])
+        pieces.append(marked[pos : m.start()])
         length += m.start() - pos
         found.append((length, length + len(m.group(1)), m.group(2)))
         pieces.append(m.group(1))
@@ -130,9 +138,11 @@ def _mark_reason(plain: str, raw: str) -> str:
     if (m := _MARK.search(plain)) is not None:
         return f"another mark is nested inside {m.group(0)!r}; nested entities are not supported, keep one mark"
     k = next((n for n, (a, b) in enumerate(zip(plain, raw)) if a != b), min(len(plain), len(raw)))
-    return (f"the marked line without its <text:TAG> marks differs from the raw sentence at char {k} "
-            f"(raw ...{raw[max(0, k - 12):k + 12]!r}, marked ...{plain[max(0, k - 12):k + 12]!r}); "
-            "fix an unbalanced '<' or ':TAG>' in the marked line, or the raw line")
+    return (
+        f"the marked line without its <text:TAG> marks differs from the raw sentence at char {k} "
+        f"(raw ...{raw[max(0, k - 12) : k + 12]!r}, marked ...{plain[max(0, k - 12) : k + 12]!r}); "
+        "fix an unbalanced '<' or ':TAG>' in the marked line, or the raw line"
+    )
 
 
 def _finish(spans: list[tuple[int, int, str]], text: str) -> list[dict]:
@@ -161,14 +171,16 @@ def _fields(lines: list[str], first_row: int, n: int, what: str) -> list[list[st
     for k, line in enumerate(lines):
         cols = line.split("\t")
         if len(cols) != n:
-            raise _Bad(f"line {first_row + k}: {len(cols)} tab-separated fields, expected {n} ({what}); "
-                       "the line is damaged or the sentence is cut off")
+            raise _Bad(
+                f"line {first_row + k}: {len(cols)} tab-separated fields, expected {n} ({what}); "
+                "the line is damaged or the sentence is cut off"
+            )
         rows.append(cols)
     return rows
 
 
 def _after(line: str, prefix: str) -> str:
-    return line[len(prefix) + 1:] if line.startswith(prefix + " ") else line[len(prefix):]
+    return line[len(prefix) + 1 :] if line.startswith(prefix + " ") else line[len(prefix) :]
 
 
 # ---------------------------------------------------------------- per-format sentence parsers
@@ -178,8 +190,10 @@ def _kmou(block: list[str], path: Path, row: int, index: int) -> dict:
     """`## n`, `## raw`, `## marked`, then `surface<TAB>surface<TAB>POS<TAB>BIO` with `_` between words."""
     nhead = next((k for k, ln in enumerate(block) if not ln.startswith("##")), len(block))
     if nhead != 3:
-        raise _Bad(f"{nhead} '##' header lines, expected 3 (## <n>, ## <raw sentence>, ## <marked sentence>); "
-                   "restore the missing line, or add the blank line missing between two sentences")
+        raise _Bad(
+            f"{nhead} '##' header lines, expected 3 (## <n>, ## <raw sentence>, ## <marked sentence>); "
+            "restore the missing line, or add the blank line missing between two sentences"
+        )
     num = re.fullmatch(r"##\s*(\d+)\s*", block[0])
     if num is None:
         raise _Bad(f"first header line {block[0][:40]!r} is not '## <sentence number>'; fix the header")
@@ -199,8 +213,10 @@ def _kmou(block: list[str], path: Path, row: int, index: int) -> dict:
 def _klp(block: list[str], path: Path, row: int, index: int) -> dict:
     """`; raw`, `$marked`, then `eojeol_index<TAB>morpheme<TAB>POS<TAB>tag`."""
     if len(block) < 2 or not block[0].startswith(";") or not block[1].startswith("$"):
-        raise _Bad("expected '; <raw sentence>' then '$<marked sentence>' at the start of the sentence; "
-                   "restore the missing line, or add the blank line missing between two sentences")
+        raise _Bad(
+            "expected '; <raw sentence>' then '$<marked sentence>' at the start of the sentence; "
+            "restore the missing line, or add the blank line missing between two sentences"
+        )
     raw, marked = _after(block[0], ";"), block[1][1:]
     toks = _fields(block[2:], row + 2, 4, "eojeol index, morpheme, POS, tag")
     bad = next((k for k, t in enumerate(toks) if not t[0].isdigit()), None)
@@ -218,8 +234,10 @@ def _klue(block: list[str], path: Path, row: int, index: int) -> dict | None:
     """`## id<TAB>marked`, then `char<TAB>tag` per character; the characters are the source of truth."""
     nhead = next((k for k, ln in enumerate(block) if not ln.startswith("##")), len(block))
     if nhead == 0:
-        raise _Bad("the sentence does not start with a '## <id>\\t<sentence>' line; restore it, or the blank "
-                   "line missing between two sentences")
+        raise _Bad(
+            "the sentence does not start with a '## <id>\\t<sentence>' line; restore it, or the blank "
+            "line missing between two sentences"
+        )
     header = block[nhead - 1][2:].strip(" ")
     if nhead == len(block):
         if "\t" not in header:
@@ -247,11 +265,16 @@ def _klue(block: list[str], path: Path, row: int, index: int) -> dict | None:
     want = _MARK.sub(r"\1", marked).strip()
     if want and want != text.strip():
         if want.startswith(text.strip()):
-            raise _Bad(f"the character lines stop after {len(text)} of {len(want)} characters of the header "
-                       "sentence: the sentence is cut off")
+            raise _Bad(
+                f"the character lines stop after {len(text)} of {len(want)} characters of the header "
+                "sentence: the sentence is cut off"
+            )
         last_read_notes["klue_header_differs_from_chars"] += 1
-    rec = {"id": sid.strip() or f"{path.stem}:{row + nhead - 1}", "text": text,
-           "entities": _finish([tuple(s) for s in spans], text)}
+    rec = {
+        "id": sid.strip() or f"{path.stem}:{row + nhead - 1}",
+        "text": text,
+        "entities": _finish([tuple(s) for s in spans], text),
+    }
     rec["source_row"] = row + nhead - 1
     return rec
 
@@ -283,14 +306,18 @@ def _jsonl(block: list[str], path: Path, row: int, index: int) -> dict:
             etype = etype.strip()
             last_read_notes["entity_type_spaces_trimmed"] += 1
         if not 0 <= s < t <= len(text):
-            raise _Bad(f"{where}: span {s}-{t} is not inside the text (length {len(text)}) with start < end; "
-                       "fix the offsets (end is exclusive)")
+            raise _Bad(
+                f"{where}: span {s}-{t} is not inside the text (length {len(text)}) with start < end; "
+                "fix the offsets (end is exclusive)"
+            )
         out.append({"start": s, "end": t, "type": etype})
     out.sort(key=lambda d: (d["start"], d["end"]))
     for a, b in zip(out, out[1:]):
         if b["start"] < a["end"]:
-            raise _Bad(f"entities overlap: {a['type']} {a['start']}-{a['end']} and {b['type']} "
-                       f"{b['start']}-{b['end']}; nested or duplicate spans are not supported, keep one")
+            raise _Bad(
+                f"entities overlap: {a['type']} {a['start']}-{a['end']} and {b['type']} "
+                f"{b['start']}-{b['end']}; nested or duplicate spans are not supported, keep one"
+            )
     rec = {"id": _json_id(obj.get("id")) or f"{path.stem}:{row}", "text": text, "entities": out}
     if "split" in obj:
         rec["split"] = obj["split"]
@@ -303,15 +330,21 @@ def _json_id(value: object) -> str | None:
         return None
     if isinstance(value, (dict, list, bool)):
         kind = {dict: "object", list: "list", bool: "boolean"}[type(value)]
-        raise _Bad(f"field 'id' is a JSON {kind}, not a string or number; write the id as a string (or leave it "
-                   "out: the line number stands in)")
+        raise _Bad(
+            f"field 'id' is a JSON {kind}, not a string or number; write the id as a string (or leave it "
+            "out: the line number stands in)"
+        )
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip() or None
 
 
 _PARSERS: dict[str, Callable[[list[str], Path, int, int], dict | None]] = {
-    "kmou": _kmou, "klp": _klp, "klue": _klue, "jsonl": _jsonl}
+    "kmou": _kmou,
+    "klp": _klp,
+    "klue": _klue,
+    "jsonl": _jsonl,
+}
 
 
 # ---------------------------------------------------------------- public API
@@ -344,15 +377,22 @@ def read_ner(path: str | Path, fmt: str, encoding: str = "utf-8") -> tuple[list[
                 continue
             if not ended and fmt != "jsonl":
                 reason += " (it is the last block and the file does not end with a blank line: truncated file?)"
-            quarantined.append({"source_file": str(file), "source_row": row,
-                                "raw": "\n".join(block)[:MAX_RAW], "reason": f"sentence at {file} line {row}: {reason}"})
+            quarantined.append(
+                {
+                    "source_file": str(file),
+                    "source_row": row,
+                    "raw": "\n".join(block)[:MAX_RAW],
+                    "reason": f"sentence at {file} line {row}: {reason}",
+                }
+            )
     if quarantined:
         _log.warning("read_ner(%s, %s): %d sentences read, %d quarantined", path, fmt, len(records), len(quarantined))
     return records, quarantined
 
 
-def map_types(records: list[dict], mapping: dict[str, str | None],
-              keep_unmapped: bool = False) -> tuple[list[dict], dict]:
+def map_types(
+    records: list[dict], mapping: dict[str, str | None], keep_unmapped: bool = False
+) -> tuple[list[dict], dict]:
     """Rename entity types to one tag set (None drops a type); returns new records and what was dropped."""
     out: list[dict] = []
     dropped: Counter[str] = Counter()

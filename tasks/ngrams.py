@@ -109,16 +109,20 @@ def _token_ngrams(tokens: pa.Array, token_n: list[int]) -> tuple[np.ndarray, np.
     row = pc.list_parent_indices(tokens).to_numpy().astype(np.int64)
     encoded = pc.dictionary_encode(pc.fill_null(flat, ""))
     distinct = encoded.dictionary.to_pylist()
-    token_hash = np.fromiter((int.from_bytes(blake2b(t.encode("utf-8"), digest_size=8).digest(), "little")
-                              for t in distinct), np.uint64, len(distinct))
+    token_hash = np.fromiter(
+        (int.from_bytes(blake2b(t.encode("utf-8"), digest_size=8).digest(), "little") for t in distinct),
+        np.uint64,
+        len(distinct),
+    )
     values = token_hash[encoded.indices.to_numpy(zero_copy_only=False)]
     offsets = tokens.offsets.to_numpy()
     row_end = offsets[row + 1] - offsets[0]  # a window stays inside its row when it ends by the row's end
     return _windows(values, row_end, row, token_n, _TOKEN_SPACE)
 
 
-def _windows(values: np.ndarray, stop: np.ndarray, row: np.ndarray, sizes: list[int],
-             space: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+def _windows(
+    values: np.ndarray, stop: np.ndarray, row: np.ndarray, sizes: list[int], space: np.uint64
+) -> tuple[np.ndarray, np.ndarray]:
     """Polynomial hashes of every window of `sizes[0]..sizes[1]` values that ends before `stop`."""
     rows, hashes = [], []
     start = np.arange(len(values))
@@ -156,6 +160,7 @@ def _finish(h: np.ndarray) -> np.ndarray:
 
 # --- murmur3: the first hash, for models trained with it ---------------------------------------------
 
+
 def _ngrams(items: list[str], low: int, high: int, prefix: str) -> Iterator[str]:
     for n in range(low, high + 1):
         for start in range(len(items) - n + 1):
@@ -170,13 +175,19 @@ def _features(text: str, tokens: list[str], char_n: list[int], token_n: list[int
     return feats
 
 
-def _murmur3(texts: list[str], token_lists: list[list[str]], buckets: int, char_n: list[int],
-             token_n: list[int]) -> pa.Array:
+def _murmur3(
+    texts: list[str], token_lists: list[list[str]], buckets: int, char_n: list[int], token_n: list[int]
+) -> pa.Array:
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    hasher = HashingVectorizer(analyzer=lambda pair: _features(pair[0] or "", pair[1], char_n, token_n),
-                               n_features=buckets, alternate_sign=False, norm=None, binary=True,
-                               dtype=np.float32)
+    hasher = HashingVectorizer(
+        analyzer=lambda pair: _features(pair[0] or "", pair[1], char_n, token_n),
+        n_features=buckets,
+        alternate_sign=False,
+        norm=None,
+        binary=True,
+        dtype=np.float32,
+    )
     matrix = hasher.transform(zip(texts, (list(t or []) for t in token_lists)))
     matrix.sort_indices()  # the same row always yields the same id order
     offsets = pa.array(matrix.indptr.astype(np.int32))

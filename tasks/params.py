@@ -39,36 +39,75 @@ import yaml
 PARAMS_FILE = Path("params.yaml")
 SCHEMA_FILE = Path(__file__).with_name("params_schema.json")
 # Keys that may be null although their default is not: columns a file lacks, "take it from the data".
-NULLABLE = ("*.data.columns.*", "*.data.extra_sources", "*.data.type_map", "*.class_design.schema",
-            "*.data.corrections")
+NULLABLE = (
+    "*.data.columns.*",
+    "*.data.extra_sources",
+    "*.data.type_map",
+    "*.class_design.schema",
+    "*.data.corrections",
+)
 # Allowed intervals of numeric keys; the first pattern that matches a key wins. 0 where params.yaml says
 # "0: auto / off / no cut" (workers, threads, max_len, buckets, char_cnn_dim, patience: never stop).
 RANGES = (
-    ("*.evaluate.decode.beam_width", "[1, inf)"), ("*.evaluate.decode.max_len", "[1, inf)"),
-    ("*.evaluate.decode.repetition_penalty", "(0, inf)"), ("*.evaluate.decode.*", "[0, inf)"),
-    ("*.train.epochs", "[1, inf)"), ("*.train.finetune.epochs", "[1, inf)"),
-    ("*.batch_size", "[1, inf)"), ("*.chunk_size", "[1, inf)"),
-    ("*.train.char_cnn_dim", "[0, inf)"), ("*.train.*_dim", "[1, inf)"), ("*.train.*_mlp", "[1, inf)"),
+    ("*.evaluate.decode.beam_width", "[1, inf)"),
+    ("*.evaluate.decode.max_len", "[1, inf)"),
+    ("*.evaluate.decode.repetition_penalty", "(0, inf)"),
+    ("*.evaluate.decode.*", "[0, inf)"),
+    ("*.train.epochs", "[1, inf)"),
+    ("*.train.finetune.epochs", "[1, inf)"),
+    ("*.batch_size", "[1, inf)"),
+    ("*.chunk_size", "[1, inf)"),
+    ("*.train.char_cnn_dim", "[0, inf)"),
+    ("*.train.*_dim", "[1, inf)"),
+    ("*.train.*_mlp", "[1, inf)"),
     ("*.train.num_layers", "[1, inf)"),
-    ("*dropout", "[0, 1)"), ("*.train.label_smoothing", "[0, 1)"),
-    ("*.lr", "(0, inf)"), ("*.train.lr_decay", "(0, inf)"), ("*.train.weight_decay", "[0, inf)"),
-    ("*.patience", "[0, inf)"), ("*.train.grad_clip", "[0, inf)"), ("*.train.threads", "[0, inf)"),
-    ("*max_len", "[0, inf)"), ("*max_src_len", "[0, inf)"), ("*.seed", "[0, inf)"),
+    ("*dropout", "[0, 1)"),
+    ("*.train.label_smoothing", "[0, 1)"),
+    ("*.lr", "(0, inf)"),
+    ("*.train.lr_decay", "(0, inf)"),
+    ("*.train.weight_decay", "[0, inf)"),
+    ("*.patience", "[0, inf)"),
+    ("*.train.grad_clip", "[0, inf)"),
+    ("*.train.threads", "[0, inf)"),
+    ("*max_len", "[0, inf)"),
+    ("*max_src_len", "[0, inf)"),
+    ("*.seed", "[0, inf)"),
     ("*.workers", "[0, inf)"),
-    ("*.data.max_quarantine_share", "[0, 1]"), ("*.data.split.dev", "[0, 1]"), ("*.data.split.test", "[0, 1]"),
+    ("*.data.max_quarantine_share", "[0, 1]"),
+    ("*.data.split.dev", "[0, 1]"),
+    ("*.data.split.test", "[0, 1]"),
     ("*.data.split.block_rows", "[0, inf)"),
-    ("*min_freq", "[0, inf)"), ("*.encode.max_size", "[1, inf)"), ("*.encode.ngrams.buckets", "[0, inf)"),
-    ("*.encode.retrieve_k", "[1, inf)"), ("*.encode.retrieve_gold_share", "[0, 1]"),
-    ("*.encode.rerank_candidates", "[1, inf)"), ("*.encode.rerank_folds", "[2, inf)"),
-    ("*.train.linear.weight", "[0, 1]"), ("*.train.linear.min_df", "[1, inf)"), ("*.train.linear.C", "(0, inf)"),
-    ("*.label_review.folds", "[2, inf)"), ("*.label_review.min_df", "[1, inf)"), ("*.label_review.C", "(0, inf)"),
-    ("*.label_review.*", "[0, inf)"), ("*.label_queue.near_duplicate", "[0, 1]"),
-    ("*_share", "[0, 1]"), ("*_mostly", "[0, 1]"), ("*.class_design.drift_warn", "[0, 1]"),
-    ("*.validate.*", "[0, inf)"), ("*.class_design.*", "[0, inf)"),
+    ("*min_freq", "[0, inf)"),
+    ("*.encode.max_size", "[1, inf)"),
+    ("*.encode.ngrams.buckets", "[0, inf)"),
+    ("*.encode.retrieve_k", "[1, inf)"),
+    ("*.encode.retrieve_gold_share", "[0, 1]"),
+    ("*.encode.rerank_candidates", "[1, inf)"),
+    ("*.encode.rerank_folds", "[2, inf)"),
+    ("*.train.linear.weight", "[0, 1]"),
+    ("*.train.linear.min_df", "[1, inf)"),
+    ("*.train.linear.C", "(0, inf)"),
+    ("*.label_review.folds", "[2, inf)"),
+    ("*.label_review.min_df", "[1, inf)"),
+    ("*.label_review.C", "(0, inf)"),
+    ("*.label_review.*", "[0, inf)"),
+    ("*.label_queue.near_duplicate", "[0, 1]"),
+    ("*_share", "[0, 1]"),
+    ("*_mostly", "[0, 1]"),
+    ("*.class_design.drift_warn", "[0, 1]"),
+    ("*.validate.*", "[0, inf)"),
+    ("*.class_design.*", "[0, inf)"),
     ("*.evaluate.*", "[0, inf)"),
 )
-_EXPECT = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-           "list": "a list", "map": "a mapping", "section": "a section (a mapping of the keys below)"}
+_EXPECT = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "list": "a list",
+    "map": "a mapping",
+    "section": "a section (a mapping of the keys below)",
+}
 _INTERVAL = re.compile(r"^([\[(])\s*([^,]*?)\s*,\s*([^\])]*?)\s*([\])])$")
 
 
@@ -76,8 +115,9 @@ class ParamsError(ValueError):
     pass
 
 
-def load_params(path: str | Path = PARAMS_FILE, overrides: list[str] | None = None,
-                schema: dict[str, str] | None = None) -> dict:
+def load_params(
+    path: str | Path = PARAMS_FILE, overrides: list[str] | None = None, schema: dict[str, str] | None = None
+) -> dict:
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found: run hanflow from the project root (the folder holding params.yaml).")
@@ -88,8 +128,9 @@ def load_params(path: str | Path = PARAMS_FILE, overrides: list[str] | None = No
     except UnicodeDecodeError as err:
         raise ParamsError(f"{path}: byte offset {err.start} is not valid utf-8; save the file as UTF-8") from None
     if not isinstance(params, dict):
-        raise ParamsError(f"{path}: expected a mapping of problem sections (n21:, n2n:, ...), "
-                          f"got a {type(params).__name__}")
+        raise ParamsError(
+            f"{path}: expected a mapping of problem sections (n21:, n2n:, ...), got a {type(params).__name__}"
+        )
     schema = load_schema() if schema is None else schema
     params = check_params(params, schema, source=str(path))
     return apply_overrides(params, overrides or [], source=str(path), schema=schema)
@@ -98,8 +139,9 @@ def load_params(path: str | Path = PARAMS_FILE, overrides: list[str] | None = No
 # ---------------------------------------------------------------- --set overrides
 
 
-def apply_overrides(params: dict, overrides: list[str], source: str = "params.yaml",
-                    schema: dict[str, str] | None = None) -> dict:
+def apply_overrides(
+    params: dict, overrides: list[str], source: str = "params.yaml", schema: dict[str, str] | None = None
+) -> dict:
     """Return a copy of params with each `a.b.c=value` applied.
 
     Values are parsed as YAML (so `5`, `0.1`, `true`, `[2,3]` keep their types) and checked against the
@@ -133,16 +175,19 @@ def apply_overrides(params: dict, overrides: list[str], source: str = "params.ya
             if not isinstance(child, dict) or schema.get(here) not in ("section", "map", "map?"):
                 if key not in node:
                     raise ParamsError(f"--set {item}: {_unknown_override(here, node, schema, source)}")
-                raise ParamsError(f"--set {item}: {here!r} is not a section of {source} (it takes "
-                                  f"{_expected(schema.get(here, 'any'))}), so it has no key {keys[depth + 1]!r}")
+                raise ParamsError(
+                    f"--set {item}: {here!r} is not a section of {source} (it takes "
+                    f"{_expected(schema.get(here, 'any'))}), so it has no key {keys[depth + 1]!r}"
+                )
             node = child
         _assign(node, keys[-1], dotted, value, schema, source, item, assigned)
     _follow_work_dir(original, params, assigned)
     return params
 
 
-def _assign(node: dict, key: str, dotted: str, value: Any, schema: dict[str, str], source: str, item: str,
-            assigned: set[str]) -> None:
+def _assign(
+    node: dict, key: str, dotted: str, value: Any, schema: dict[str, str], source: str, item: str, assigned: set[str]
+) -> None:
     parent = dotted.rsplit(".", 1)[0] if "." in dotted else ""
     expected = schema.get(dotted)
     if expected is None:
@@ -153,8 +198,10 @@ def _assign(node: dict, key: str, dotted: str, value: Any, schema: dict[str, str
         raise ParamsError(f"--set {item}: {_unknown_override(dotted, node, schema, source)}")
     if expected == "section":
         if not isinstance(value, dict):
-            raise ParamsError(f"--set {item}: {dotted} is a section: expected a mapping of its keys "
-                              f"({', '.join(_children(dotted, schema))}), got {_show(value)}")
+            raise ParamsError(
+                f"--set {item}: {dotted} is a section: expected a mapping of its keys "
+                f"({', '.join(_children(dotted, schema))}), got {_show(value)}"
+            )
         target = node.get(key)
         if not isinstance(target, dict):
             target = node[key] = {}
@@ -172,8 +219,13 @@ def _assign(node: dict, key: str, dotted: str, value: Any, schema: dict[str, str
 def _follow_work_dir(original: dict, params: dict, assigned: set[str]) -> None:
     for name, section in params.items():
         before = original.get(name)
-        if (f"{name}.work_dir" not in assigned or f"{name}.model_dir" in assigned or not isinstance(before, dict)
-                or not isinstance(before.get("work_dir"), str) or not isinstance(before.get("model_dir"), str)):
+        if (
+            f"{name}.work_dir" not in assigned
+            or f"{name}.model_dir" in assigned
+            or not isinstance(before, dict)
+            or not isinstance(before.get("work_dir"), str)
+            or not isinstance(before.get("model_dir"), str)
+        ):
             continue
         if Path(before["model_dir"]) == Path(before["work_dir"]) / "model":
             section["model_dir"] = str(Path(section["work_dir"]) / "model")
@@ -190,8 +242,9 @@ def _unknown_override(dotted: str, node: dict, schema: dict[str, str], source: s
 
 def _children(parent: str, schema: dict[str, str]) -> list[str]:
     depth = parent.count(".") + 1 if parent else 0
-    return sorted(k.rsplit(".", 1)[-1] for k in schema
-                  if k.count(".") == depth and (not parent or k.startswith(parent + ".")))
+    return sorted(
+        k.rsplit(".", 1)[-1] for k in schema if k.count(".") == depth and (not parent or k.startswith(parent + "."))
+    )
 
 
 def _known(node: Any) -> str:
@@ -220,7 +273,9 @@ def schema_of(params: dict) -> dict[str, str]:
                 continue
             kind = _kind(value)
             nullable = kind != "any" and any(fnmatchcase(dotted, p) for p in NULLABLE)
-            interval = next((r for p, r in RANGES if fnmatchcase(dotted, p)), None) if kind in ("int", "float") else None
+            interval = (
+                next((r for p, r in RANGES if fnmatchcase(dotted, p)), None) if kind in ("int", "float") else None
+            )
             out[dotted] = kind + ("?" if nullable else "") + (f" {interval}" if interval else "")
 
     walk(params, "")
@@ -230,8 +285,7 @@ def schema_of(params: dict) -> dict[str, str]:
 def _kind(value: Any) -> str:
     if value is None:
         return "any"
-    for kind, types in (("bool", bool), ("int", int), ("float", float), ("str", str), ("list", list),
-                        ("map", dict)):
+    for kind, types in (("bool", bool), ("int", int), ("float", float), ("str", str), ("list", list), ("map", dict)):
         if isinstance(value, types):
             return kind
     raise ParamsError(f"cannot describe a {type(value).__name__} in the params schema")
@@ -289,8 +343,10 @@ def _unknown(dotted: str, parent: str, schema: dict[str, str]) -> str:
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {'.'.join([parent, close[0]]) if parent else close[0]!r}?)" if close else ""
     where = f"in {parent}" if parent else "at the top level"
-    return (f"unknown key {dotted!r}{hint}; known keys {where}: {', '.join(known) or '(none)'}. A key new in the "
-            "code? Run `python -m tasks.params --write-schema` after adding it to the project's params.yaml")
+    return (
+        f"unknown key {dotted!r}{hint}; known keys {where}: {', '.join(known) or '(none)'}. A key new in the "
+        "code? Run `python -m tasks.params --write-schema` after adding it to the project's params.yaml"
+    )
 
 
 class _Invalid(ValueError):
@@ -370,8 +426,15 @@ def _expected(expected: str) -> str:
 
 
 def _show(value: Any) -> str:
-    name = {type(None): "null", bool: "bool", int: "int", float: "float", str: "str", list: "list",
-            dict: "mapping"}.get(type(value), type(value).__name__)
+    name = {
+        type(None): "null",
+        bool: "bool",
+        int: "int",
+        float: "float",
+        str: "str",
+        list: "list",
+        dict: "mapping",
+    }.get(type(value), type(value).__name__)
     return f"{name} {value!r}" if value is not None else "null"
 
 

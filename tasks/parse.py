@@ -35,14 +35,21 @@ FORMATS = ("conllu", "klue_dp")
 SUFFIXES = {"conllu": (".conllu",), "klue_dp": (".tsv",)}
 MORPHEME_SOURCES = ("treebank", "tagger")
 WORD_LISTS = ("words", "lemmas", "xpos", "deprels")
-CANONICAL = pa.schema([
-    ("id", pa.string()), ("text", pa.string()),
-    *((name, pa.list_(pa.string())) for name in ("words", "lemmas", "xpos")),
-    ("heads", pa.list_(pa.int32())), ("deprels", pa.list_(pa.string())),
-    ("split", pa.string()), ("source_file", pa.string()), ("source_row", pa.int64()),
-])
-QUARANTINE = pa.schema([("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()),
-                        ("reason", pa.string())])
+CANONICAL = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        *((name, pa.list_(pa.string())) for name in ("words", "lemmas", "xpos")),
+        ("heads", pa.list_(pa.int32())),
+        ("deprels", pa.list_(pa.string())),
+        ("split", pa.string()),
+        ("source_file", pa.string()),
+        ("source_row", pa.int64()),
+    ]
+)
+QUARANTINE = pa.schema(
+    [("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()), ("reason", pa.string())]
+)
 NESTED = pa.list_(pa.list_(pa.string()))
 NESTED_IDS = pa.list_(pa.list_(pa.int32()))
 
@@ -89,39 +96,53 @@ def reason_kind(reason: str) -> str:
 
 def sentences_table(sentences: list[dict]) -> pa.Table:
     """Canonical table from sentence dicts (the readers' form); missing lemmas/xpos become '_'."""
+
     def per_word(s: dict, key: str) -> list[str]:
         values = s.get(key)
         return [str(v) for v in values] if values is not None else ["_"] * len(s["words"])
 
-    return pa.table({
-        "id": [str(s["id"]) for s in sentences],
-        "text": [s.get("text") or " ".join(s["words"]) for s in sentences],
-        "words": [list(s["words"]) for s in sentences],
-        "lemmas": [per_word(s, "lemmas") for s in sentences],
-        "xpos": [per_word(s, "xpos") for s in sentences],
-        "heads": [[int(h) for h in s.get("heads") or [0] * len(s["words"])] for s in sentences],
-        "deprels": [per_word(s, "deprels") for s in sentences],
-        "split": [s.get("split") for s in sentences],
-        "source_file": [str(s.get("source_file", "")) for s in sentences],
-        "source_row": [int(s.get("source_row", 0)) for s in sentences],
-    }, schema=CANONICAL)
+    return pa.table(
+        {
+            "id": [str(s["id"]) for s in sentences],
+            "text": [s.get("text") or " ".join(s["words"]) for s in sentences],
+            "words": [list(s["words"]) for s in sentences],
+            "lemmas": [per_word(s, "lemmas") for s in sentences],
+            "xpos": [per_word(s, "xpos") for s in sentences],
+            "heads": [[int(h) for h in s.get("heads") or [0] * len(s["words"])] for s in sentences],
+            "deprels": [per_word(s, "deprels") for s in sentences],
+            "split": [s.get("split") for s in sentences],
+            "source_file": [str(s.get("source_file", "")) for s in sentences],
+            "source_row": [int(s.get("source_row", 0)) for s in sentences],
+        },
+        schema=CANONICAL,
+    )
 
 
 def ingest_parse(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     """Every source in params `data` -> (canonical table, quarantine table, report)."""
-    sources = [{"path": data_cfg["path"], "format": data_cfg["format"], "split_as": data_cfg.get("split_as")},
-               *(data_cfg.get("extra_sources") or [])]
+    sources = [
+        {"path": data_cfg["path"], "format": data_cfg["format"], "split_as": data_cfg.get("split_as")},
+        *(data_cfg.get("extra_sources") or []),
+    ]
     encoding = data_cfg.get("encoding", "utf-8")
     records, quarantined, per_source = [], [], []
     for source in sources:
-        got, bad = read_treebank(source["path"], source.get("format", data_cfg["format"]),
-                                 source.get("encoding", encoding))
+        got, bad = read_treebank(
+            source["path"], source.get("format", data_cfg["format"]), source.get("encoding", encoding)
+        )
         for rec in got:
             rec["split"] = source.get("split_as") or None
         records += got
         quarantined += bad
-        per_source.append({"path": str(source["path"]), "format": source.get("format", data_cfg["format"]),
-                           "split_as": source.get("split_as"), "sentences": len(got), "quarantined": len(bad)})
+        per_source.append(
+            {
+                "path": str(source["path"]),
+                "format": source.get("format", data_cfg["format"]),
+                "split_as": source.get("split_as"),
+                "sentences": len(got),
+                "quarantined": len(bad),
+            }
+        )
 
     kept, seen = [], set()
     for rec in records:
@@ -133,15 +154,28 @@ def ingest_parse(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
         elif rec["split"] not in (None, *SPLITS):
             reason = f"split {rec['split']!r} is not one of train/dev/test (data.split_as / extra_sources)"
         if reason:
-            quarantined.append({"source_file": rec["source_file"], "source_row": rec["source_row"],
-                                "raw": " ".join(rec["words"])[:2000], "reason": reason})
+            quarantined.append(
+                {
+                    "source_file": rec["source_file"],
+                    "source_row": rec["source_row"],
+                    "raw": " ".join(rec["words"])[:2000],
+                    "reason": reason,
+                }
+            )
             continue
         seen.add(rec["id"])
         kept.append(rec)
     unsplit = [i for i, rec in enumerate(kept) if not rec["split"]]
     split_cfg = data_cfg["split"]
-    for i, split in zip(unsplit, assign_splits([kept[i]["text"] for i in unsplit], float(split_cfg["dev"]),
-                                               float(split_cfg["test"]), int(split_cfg["seed"]))):
+    for i, split in zip(
+        unsplit,
+        assign_splits(
+            [kept[i]["text"] for i in unsplit],
+            float(split_cfg["dev"]),
+            float(split_cfg["test"]),
+            int(split_cfg["seed"]),
+        ),
+    ):
         kept[i]["split"] = split
 
     table = sentences_table(kept)
@@ -158,8 +192,10 @@ def ingest_parse(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     }
     refuse_all_quarantined(report, quarantine)
     if report["splits"]["train"] == 0:
-        raise ValueError(f"{[str(s['path']) for s in sources]}: no training sentences; check data.split, "
-                         "data.split_as and the extra sources' split_as")
+        raise ValueError(
+            f"{[str(s['path']) for s in sources]}: no training sentences; check data.split, "
+            "data.split_as and the extra sources' split_as"
+        )
     return table, quarantine, report
 
 
@@ -197,8 +233,7 @@ def tokenize_parse(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
     xpos = table.column("xpos").to_pylist()
     morphs: list[list[list[str]]] = []
     tags: list[list[list[str]]] = []
-    report: dict = {"rows_in": table.num_rows, "rows_kept": table.num_rows, "rows_quarantined": 0,
-                    "morphemes": mode}
+    report: dict = {"rows_in": table.num_rows, "rows_kept": table.num_rows, "rows_quarantined": 0, "morphemes": mode}
     if mode == "treebank":
         missing = unequal = 0
         for ws, ls, xs in zip(words, lemmas, xpos):
@@ -209,8 +244,10 @@ def tokenize_parse(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
             unequal += sum(len(m) != len(t) for m, t in pairs if t)
         report.update(words_without_xpos=missing, words_lemma_xpos_unequal=unequal)
         if missing and missing == sum(map(len, words)):
-            raise ValueError("tokenize.morphemes is 'treebank' but the data has no XPOS analysis (all '_'); "
-                             "set n2path.tokenize.morphemes=tagger")
+            raise ValueError(
+                "tokenize.morphemes is 'treebank' but the data has no XPOS analysis (all '_'); "
+                "set n2path.tokenize.morphemes=tagger"
+            )
     else:
         analysis = tagger_morphemes([w for ws in words for w in ws], cfg)
         agree = compared = 0
@@ -260,34 +297,60 @@ def relation_schema(table: pa.Table, configured: list | None, min_count: int = 1
     relations = []
     for value in names:
         entry = described.get(value, {})
-        relations.append({"value": value, "name": str(entry.get("name") or value),
-                          "description": str(entry.get("description") or ""),
-                          "examples": list(entry.get("examples") or []),
-                          "counts": {s: counts.get((value, s), 0) for s in SPLITS}})
+        relations.append(
+            {
+                "value": value,
+                "name": str(entry.get("name") or value),
+                "description": str(entry.get("description") or ""),
+                "examples": list(entry.get("examples") or []),
+                "counts": {s: counts.get((value, s), 0) for s in SPLITS},
+            }
+        )
     known = set(names)
     unknown = sorted({r for r, _ in counts} - known)
-    warnings = [f"relation {r['value']} has {r['counts']['train']} train arcs (under {min_count}): the parser will "
-                "rarely predict it" for r in relations if 0 < r["counts"]["train"] < min_count]
-    warnings += [f"relation {r['value']} has no train arcs: the parser can never predict it"
-                 for r in relations if r["counts"]["train"] == 0]
+    warnings = [
+        f"relation {r['value']} has {r['counts']['train']} train arcs (under {min_count}): the parser will "
+        "rarely predict it"
+        for r in relations
+        if 0 < r["counts"]["train"] < min_count
+    ]
+    warnings += [
+        f"relation {r['value']} has no train arcs: the parser can never predict it"
+        for r in relations
+        if r["counts"]["train"] == 0
+    ]
     if unknown:
-        where = ("the train split" if derived else "the schema file, n2path.class_design.schema")
-        warnings.append(f"the data has relations outside the schema ({where}): {unknown}; list them in "
-                        "the schema file, or fix those sentences")
-    return {"relations": relations, "derived_from_train": derived, "unknown_relations": unknown,
-            "arcs": {s: sum(c for (_, split), c in counts.items() if split == s) for s in SPLITS},
-            "warnings": warnings}
+        where = "the train split" if derived else "the schema file, n2path.class_design.schema"
+        warnings.append(
+            f"the data has relations outside the schema ({where}): {unknown}; list them in "
+            "the schema file, or fix those sentences"
+        )
+    return {
+        "relations": relations,
+        "derived_from_train": derived,
+        "unknown_relations": unknown,
+        "arcs": {s: sum(c for (_, split), c in counts.items() if split == s) for s in SPLITS},
+        "warnings": warnings,
+    }
 
 
 def n2path_review(schema: dict, cfg: dict, version: str) -> dict:
     """The class design review's data (tasks/class_review.py) for the dependency relations."""
     from tasks.class_review import design_review
 
-    note = ("Counts are arcs (one per word, punctuation included) per split."
-            + (" The relations are derived from the train split (no schema file)." if schema["derived_from_train"]
-               else ""))
-    return design_review("n2path", "tokens → dependency graph", "arcs", schema["relations"], schema["warnings"],
-                         cfg, version, notes=[note])
+    note = "Counts are arcs (one per word, punctuation included) per split." + (
+        " The relations are derived from the train split (no schema file)." if schema["derived_from_train"] else ""
+    )
+    return design_review(
+        "n2path",
+        "tokens → dependency graph",
+        "arcs",
+        schema["relations"],
+        schema["warnings"],
+        cfg,
+        version,
+        notes=[note],
+    )
 
 
 # ---------------------------------------------------------------- encode
@@ -304,13 +367,19 @@ def build_parse_vocabs(table: pa.Table, cfg: dict, relations: list[str]) -> dict
     max_size = int(cfg.get("max_size", 50000))
     words = train.column("words").to_pylist()
     return {
-        "words": build_vocab(words, int(cfg.get("min_freq", 2)), max_size,
-                             lowercase=bool(cfg.get("lowercase", True))).to_json(),
-        "morphs": build_vocab(_flat_words(train.column("morphs").to_pylist()), int(cfg.get("morph_min_freq", 1)),
-                              max_size, lowercase=False).to_json(),
+        "words": build_vocab(
+            words, int(cfg.get("min_freq", 2)), max_size, lowercase=bool(cfg.get("lowercase", True))
+        ).to_json(),
+        "morphs": build_vocab(
+            _flat_words(train.column("morphs").to_pylist()),
+            int(cfg.get("morph_min_freq", 1)),
+            max_size,
+            lowercase=False,
+        ).to_json(),
         "tags": build_vocab(_flat_words(train.column("tags").to_pylist()), 1, 1000, lowercase=False).to_json(),
-        "chars": build_vocab([[c for w in ws for c in w] for ws in words], int(cfg.get("char_min_freq", 1)),
-                             max_size, lowercase=False).to_json(),
+        "chars": build_vocab(
+            [[c for w in ws for c in w] for ws in words], int(cfg.get("char_min_freq", 1)), max_size, lowercase=False
+        ).to_json(),
         "relations": list(relations),
     }
 
@@ -330,11 +399,17 @@ def encode_parse(table: pa.Table, vocabs: dict, partitions: dict | None = None) 
 
     rels = pc.list_flatten(out.column("rel_ids"))
     sizes = {f"{k[:-1]}_vocab": len(vocabs[k]["itos"]) for k in ("words", "morphs", "tags", "chars")}
-    report = {"rows_in": table.num_rows, "rows_kept": out.num_rows, "rows_quarantined": 0, **sizes,
-              "relations": len(vocabs["relations"]),
-              "word_unk_share": unk_share(out.column("word_ids"), 1),
-              "morph_unk_share": unk_share(out.column("morph_ids"), 2),
-              "arcs_outside_schema": int(pc.sum(pc.equal(rels, -1)).as_py() or 0), "partitions": parts}
+    report = {
+        "rows_in": table.num_rows,
+        "rows_kept": out.num_rows,
+        "rows_quarantined": 0,
+        **sizes,
+        "relations": len(vocabs["relations"]),
+        "word_unk_share": unk_share(out.column("word_ids"), 1),
+        "morph_unk_share": unk_share(out.column("morph_ids"), 2),
+        "arcs_outside_schema": int(pc.sum(pc.equal(rels, -1)).as_py() or 0),
+        "partitions": parts,
+    }
     return out, report
 
 
@@ -346,12 +421,12 @@ def _parse_ids(table: pa.Table, spec: dict) -> pa.Table:
     word_rows = table.column("words").to_pylist()
     ids = {
         "word_ids": pa.array([words.ids(ws) for ws in word_rows], pa.list_(pa.int32())),
-        "morph_ids": pa.array([[morphs.ids(m) for m in row] for row in table.column("morphs").to_pylist()],
-                              NESTED_IDS),
+        "morph_ids": pa.array([[morphs.ids(m) for m in row] for row in table.column("morphs").to_pylist()], NESTED_IDS),
         "tag_ids": pa.array([[tags.ids(t) for t in row] for row in table.column("tags").to_pylist()], NESTED_IDS),
         "char_ids": pa.array([[chars.ids(list(w)) for w in ws] for ws in word_rows], NESTED_IDS),
-        "rel_ids": pa.array([[rel_index.get(r, -1) for r in rels] for rels in table.column("deprels").to_pylist()],
-                            pa.list_(pa.int32())),
+        "rel_ids": pa.array(
+            [[rel_index.get(r, -1) for r in rels] for rels in table.column("deprels").to_pylist()], pa.list_(pa.int32())
+        ),
     }
     out = table
     for name, values in ids.items():

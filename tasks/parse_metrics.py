@@ -32,8 +32,10 @@ def attachment_scores(
         m = len(gold_heads[k])
         for name, values in lists.items():
             if len(values[k]) != m:
-                raise ValueError(f"sentence {k}: {name} has {len(values[k])} entries for {m} gold words; "
-                                 "predictions must keep the gold tokenisation")
+                raise ValueError(
+                    f"sentence {k}: {name} has {len(values[k])} entries for {m} gold words; "
+                    "predictions must keep the gold tokenisation"
+                )
         for i in range(m):
             if punct_mask is not None and punct_mask[k][i]:
                 continue

@@ -49,8 +49,10 @@ def settings(cfg: dict) -> tuple[str, int, str | None]:
         runner = {"kind": runner}
     kind = runner.get("kind") or "process"
     if kind not in KINDS:
-        raise ValueError(f"runner.kind is {kind!r} (tokenize.runner or encode.runner in params.yaml); "
-                         f"choose one of {', '.join(KINDS)}")
+        raise ValueError(
+            f"runner.kind is {kind!r} (tokenize.runner or encode.runner in params.yaml); "
+            f"choose one of {', '.join(KINDS)}"
+        )
     return kind, max(1, int(cfg.get("workers", 1))), runner.get("address")  # 0 (auto): resolved by the caller
 
 
@@ -67,8 +69,13 @@ def chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def run(cfg: dict, fn: Callable[[Any, dict], Any], body: Callable[[MapFn], Any],
-        warm: Callable[[dict], None] | None = None, name: str = "tokenize-partition") -> Any:
+def run(
+    cfg: dict,
+    fn: Callable[[Any, dict], Any],
+    body: Callable[[MapFn], Any],
+    warm: Callable[[dict], None] | None = None,
+    name: str = "tokenize-partition",
+) -> Any:
     """body(map_fn): map_fn runs fn(chunk, cfg) for each chunk on the runner cfg names.
 
     A serial map_fn is used when one worker is asked for. `warm(cfg)` runs once per worker process
@@ -86,8 +93,12 @@ def run(cfg: dict, fn: Callable[[Any, dict], Any], body: Callable[[MapFn], Any],
             if kind == "thread":
                 pool = ThreadPoolExecutor(workers)
             else:
-                pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                                           initializer=start_worker, initargs=(os.getpid(), warm, cfg))
+                pool = ProcessPoolExecutor(
+                    workers,
+                    mp_context=get_context("spawn"),
+                    initializer=start_worker,
+                    initargs=(os.getpid(), warm, cfg),
+                )
         return collect(pool.map(fn, parts, [cfg] * len(parts)), done)
 
     try:
@@ -117,8 +128,7 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)  # the parent is gone: nobody will read a result
 
 
-def _dask(cfg: dict, fn: Callable, body: Callable[[MapFn], Any], workers: int, address: str | None,
-          name: str) -> Any:
+def _dask(cfg: dict, fn: Callable, body: Callable[[MapFn], Any], workers: int, address: str | None, name: str) -> Any:
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError as err:
@@ -138,19 +148,25 @@ def _dask(cfg: dict, fn: Callable, body: Callable[[MapFn], Any], workers: int, a
         # Worker processes, one thread each: one tagger (and one JVM) per worker. Spawned, not forked.
         # Scheduler and dashboard on loopback (":0" alone binds every interface); HANFLOW_DASK_DASHBOARD
         # (e.g. 0.0.0.0:8787) opens the dashboard wider on purpose.
-        runner = DaskTaskRunner(cluster_class="distributed.LocalCluster",
-                                cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                                "host": "127.0.0.1",
-                                                "dashboard_address": os.environ.get("HANFLOW_DASK_DASHBOARD",
-                                                                                    "127.0.0.1:0"),
-                                                "env": {"PREFECT_API_URL": api_url}})
+        runner = DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={
+                "n_workers": workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "host": "127.0.0.1",
+                "dashboard_address": os.environ.get("HANFLOW_DASK_DASHBOARD", "127.0.0.1:0"),
+                "env": {"PREFECT_API_URL": api_url},
+            },
+        )
     token = uuid.uuid4().hex
     _RUNS[token] = (task(fn, name=name, cache_policy=NO_CACHE, persist_result=False), cfg, body)
     try:
         # A module-level function: Prefect ships the flow run's context (the flow included) to the Dask
         # workers, and a closure would drag the stage's open files along.
-        return flow(_partitions, name="hanflow-partitions", task_runner=runner, validate_parameters=False,
-                    persist_result=False)(token)
+        return flow(
+            _partitions, name="hanflow-partitions", task_runner=runner, validate_parameters=False, persist_result=False
+        )(token)
     finally:
         del _RUNS[token]
 
@@ -174,16 +190,20 @@ def _partitions(token: str) -> Any:
 def stage_settings(cfg: dict, rows: int, default_kind: str = "thread") -> dict:
     """An encode stage's `workers/chunk_size/runner` with `workers: 0` (auto) resolved: one per CPU once there
     are two partitions (a missing `workers` means 1: here, no pool)."""
-    settings = {"workers": int(cfg.get("workers", 1)), "chunk_size": int(cfg.get("chunk_size", 50_000)),
-                "runner": cfg.get("runner") or {"kind": default_kind}}
+    settings = {
+        "workers": int(cfg.get("workers", 1)),
+        "chunk_size": int(cfg.get("chunk_size", 50_000)),
+        "runner": cfg.get("runner") or {"kind": default_kind},
+    }
     if settings["workers"] <= 0:
         parts = -(-rows // max(1, settings["chunk_size"]))
         settings["workers"] = max(1, min(os.cpu_count() or 1, parts))
     return settings
 
 
-def map_rows(table, fn: Callable[[Any, dict], Any], spec: dict, settings: dict | None,
-             name: str = "encode-partition") -> tuple[Any, int]:
+def map_rows(
+    table, fn: Callable[[Any, dict], Any], spec: dict, settings: dict | None, name: str = "encode-partition"
+) -> tuple[Any, int]:
     """`fn(rows, spec)` over slices of an Arrow table on the runner `settings` names (None: the whole table,
     here); the results concatenated in row order, and how many partitions there were. `fn` must be a
     module-level function (process and Dask runners pickle it) that depends on nothing but `spec`."""
@@ -195,4 +215,3 @@ def map_rows(table, fn: Callable[[Any, dict], Any], spec: dict, settings: dict |
     parts = [table.slice(start, size) for start in range(0, table.num_rows, size)] or [table]
     results = run({**settings, **spec}, fn, lambda map_fn: map_fn(parts), name=name)
     return pa.concat_tables(results), len(parts)
-

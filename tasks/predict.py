@@ -29,8 +29,10 @@ def text_error(text: str) -> str | None:
     if not text.strip():
         return EMPTY
     if len(text) > MAX_TEXT_CHARS:
-        return (f"text of {len(text):,} characters, over the {MAX_TEXT_CHARS:,}-character limit "
-                "(ingest quarantines such lines too); split it")
+        return (
+            f"text of {len(text):,} characters, over the {MAX_TEXT_CHARS:,}-character limit "
+            "(ingest quarantines such lines too); split it"
+        )
     return None
 
 
@@ -65,8 +67,9 @@ class Predictor:
     def failed(self, text: str, error: str) -> dict:
         return {self.text_key: text, **{name: None for name in self.fields}, "error": error}
 
-    def predict(self, texts: list[str], words: list[list[str] | None] | None = None,
-                ids: list[str] | None = None) -> list[dict]:
+    def predict(
+        self, texts: list[str], words: list[list[str] | None] | None = None, ids: list[str] | None = None
+    ) -> list[dict]:
         """One row per text, in order. words: pre-split words per text (N2Path from a treebank), else None;
         ids: names for the texts where the output has them (N2Path's CoNLL-U sent_id), else their positions."""
         words = words if words is not None else [None] * len(texts)
@@ -80,8 +83,9 @@ class Predictor:
             else:
                 todo.append(k)
         if todo:
-            for k, row in zip(todo, self._predict([texts[k] for k in todo], [words[k] for k in todo],
-                                                  [ids[k] for k in todo])):
+            for k, row in zip(
+                todo, self._predict([texts[k] for k in todo], [words[k] for k in todo], [ids[k] for k in todo])
+            ):
                 rows[k] = {**row, "error": None}
         return rows
 
@@ -102,10 +106,16 @@ class N21Predictor(Predictor):
         # Tokens past train.max_len are cut, as in training; the text is bounded by MAX_TEXT_CHARS.
         probs, _ = class_probabilities(self.model, self.bundle, encoded, self.batch_size, self.device)
         pred = probs.argmax(axis=1)
-        return [{"text": text, "label": labels[k]["value"], "name": labels[k]["name"],
-                 "confidence": round(float(p[k]), 4),
-                 "probabilities": {entry["name"]: round(float(x), 4) for entry, x in zip(labels, p)}}
-                for text, k, p in zip(texts, pred, probs)]
+        return [
+            {
+                "text": text,
+                "label": labels[k]["value"],
+                "name": labels[k]["name"],
+                "confidence": round(float(p[k]), 4),
+                "probabilities": {entry["name"]: round(float(x), 4) for entry, x in zip(labels, p)},
+            }
+            for text, k, p in zip(texts, pred, probs)
+        ]
 
 
 class N2NPredictor(Predictor):
@@ -118,10 +128,13 @@ class N2NPredictor(Predictor):
 
         encoded = prepare_texts(texts, self.bundle)
         # Syllables past train.max_len are tagged O, as in evaluation.
-        spans = predict_table(self.model, encoded, int(self.params["train"].get("max_len", 0)) or None,
-                              self.batch_size, self.device)
-        return [{"text": text, "entities": [{"start": s, "end": e, "type": t, "text": text[s:e]} for s, e, t in row]}
-                for text, row in zip(texts, spans)]
+        spans = predict_table(
+            self.model, encoded, int(self.params["train"].get("max_len", 0)) or None, self.batch_size, self.device
+        )
+        return [
+            {"text": text, "entities": [{"start": s, "end": e, "type": t, "text": text[s:e]} for s, e, t in row]}
+            for text, row in zip(texts, spans)
+        ]
 
 
 class N2MPredictor(Predictor):
@@ -138,7 +151,8 @@ class N2MPredictor(Predictor):
         # model takes (train.max_src_len, else validate.max_src_tokens: no training question was longer), so a
         # pasted page costs what a long question does; the encoder reads its first max_src_len morphemes.
         longest = int(self.params["train"].get("max_src_len") or 0) or int(
-            (self.params.get("validate") or {}).get("max_src_tokens") or 100)
+            (self.params.get("validate") or {}).get("max_src_tokens") or 100
+        )
         self.question_chars = QUESTION_CHARS_PER_TOKEN * longest
         self.retrieval = None
         if self.bundle["vocab.json"].get("retrieve"):
@@ -151,14 +165,21 @@ class N2MPredictor(Predictor):
         from tasks.n2m_stages import tokens_and_ids
         from tasks.train_seq2seq import answers_for
 
-        asked = [text[:self.question_chars] for text in texts]
+        asked = [text[: self.question_chars] for text in texts]
         answers = self.exact_answers(asked)
         todo = [k for k in range(len(texts)) if k not in answers]
         if todo:
             encoded = tokens_and_ids([asked[k] for k in todo], None, self.bundle, self.retrieval)
             cut = int(self.params["train"].get("max_src_len") or 0)  # as in training
-            generated = answers_for(self.model, encoded, self.bundle["vocab.json"]["tgt"]["itos"],
-                                    decode_settings(self.bundle), self.batch_size, self.device, cut)
+            generated = answers_for(
+                self.model,
+                encoded,
+                self.bundle["vocab.json"]["tgt"]["itos"],
+                decode_settings(self.bundle),
+                self.batch_size,
+                self.device,
+                cut,
+            )
             answers.update(zip(todo, generated))
         return [{"question": q, "answer": answers[k], "exact_match": k not in todo} for k, q in enumerate(texts)]
 
@@ -195,8 +216,10 @@ class N2PathPredictor(Predictor):
             return error
         n, limit = len(words if words is not None else ud_words(text)), max_words(self.bundle)
         if limit and n > limit:
-            return (f"sentence of {n:,} words, over the {limit} words this parser takes (its train.max_len): "
-                    "split it into sentences")
+            return (
+                f"sentence of {n:,} words, over the {limit} words this parser takes (its train.max_len): "
+                "split it into sentences"
+            )
         return None
 
     def _predict(self, texts: list[str], words: list, ids: list[str]) -> list[dict]:
@@ -212,21 +235,39 @@ class N2PathPredictor(Predictor):
             sentences.append({"id": sid, "text": " ".join(text.split()) or " ".join(split), "words": split})
         encoded, _ = prepare_sentences(sentences, self.bundle, morphemes="tagger")
         # The tagger's analysis fills LEMMA/XPOS of the CoNLL-U output.
-        encoded = encoded.set_column(encoded.schema.get_field_index("lemmas"), "lemmas", pa.array(
-            [["+".join(m) for m in row] for row in encoded.column("morphs").to_pylist()], pa.list_(pa.string())))
-        encoded = encoded.set_column(encoded.schema.get_field_index("xpos"), "xpos", pa.array(
-            [["+".join(t) or "_" for t in row] for row in encoded.column("tags").to_pylist()], pa.list_(pa.string())))
+        encoded = encoded.set_column(
+            encoded.schema.get_field_index("lemmas"),
+            "lemmas",
+            pa.array(
+                [["+".join(m) for m in row] for row in encoded.column("morphs").to_pylist()], pa.list_(pa.string())
+            ),
+        )
+        encoded = encoded.set_column(
+            encoded.schema.get_field_index("xpos"),
+            "xpos",
+            pa.array(
+                [["+".join(t) or "_" for t in row] for row in encoded.column("tags").to_pylist()], pa.list_(pa.string())
+            ),
+        )
         parsed = parsed_sentences(encoded, _parse(self.model, self.bundle, encoded, self.batch_size))
-        return [{"text": text, "words": sent["words"], "heads": sent["heads"], "deprels": sent["deprels"],
-                 "conllu": write_conllu([sent])}
-                for text, sent in zip(texts, parsed)]
+        return [
+            {
+                "text": text,
+                "words": sent["words"],
+                "heads": sent["heads"],
+                "deprels": sent["deprels"],
+                "conllu": write_conllu([sent]),
+            }
+            for text, sent in zip(texts, parsed)
+        ]
 
 
 PREDICTORS = {cls.problem: cls for cls in (N21Predictor, N2NPredictor, N2MPredictor, N2PathPredictor)}
 
 
-def load_predictor(problem: str, model_dir: str | Path, batch_size: int | None = None,
-                   threads: int | None = None) -> Predictor:
+def load_predictor(
+    problem: str, model_dir: str | Path, batch_size: int | None = None, threads: int | None = None
+) -> Predictor:
     if problem not in PREDICTORS:
         raise ValueError(f"unknown problem type {problem!r}; use one of {', '.join(PROBLEMS)}")
     return PREDICTORS[problem](model_dir, batch_size, threads)

@@ -24,13 +24,27 @@ def parquet_schema(predictor: Predictor):
     import pyarrow as pa
 
     s = pa.string()
-    fields = {"n21": lambda: [("label", s), ("name", s), ("confidence", pa.float64()), ("probabilities", pa.struct(
-                  [(e["name"], pa.float64()) for e in predictor.bundle["label_schema.json"]["labels"]]))],
-              "n2n": lambda: [("entities", pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()),
-                                                                ("type", s), ("text", s)])))],
-              "n2m": lambda: [("answer", s), ("exact_match", pa.bool_())],
-              "n2path": lambda: [("words", pa.list_(s)), ("heads", pa.list_(pa.int64())), ("deprels", pa.list_(s)),
-                                 ("conllu", s)]}[predictor.problem]()
+    fields = {
+        "n21": lambda: [
+            ("label", s),
+            ("name", s),
+            ("confidence", pa.float64()),
+            (
+                "probabilities",
+                pa.struct([(e["name"], pa.float64()) for e in predictor.bundle["label_schema.json"]["labels"]]),
+            ),
+        ],
+        "n2n": lambda: [
+            ("entities", pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()), ("type", s), ("text", s)])))
+        ],
+        "n2m": lambda: [("answer", s), ("exact_match", pa.bool_())],
+        "n2path": lambda: [
+            ("words", pa.list_(s)),
+            ("heads", pa.list_(pa.int64())),
+            ("deprels", pa.list_(s)),
+            ("conllu", s),
+        ],
+    }[predictor.problem]()
     return pa.schema([("id", s), (predictor.text_key, s), *fields, ("error", s)])
 
 
@@ -40,10 +54,11 @@ class Writer:
     def __init__(self, predictor: Predictor, path: Path | None, conllu: bool = False, plain: bool = False):
         # plain: stdout's JSON lines without id and error (texts given as arguments or on stdin)
         self.predictor, self.path, self.plain = predictor, path, plain and path is None
-        self.kind = (path.suffix.lower() if path is not None else (".conllu" if conllu else ".jsonl"))
+        self.kind = path.suffix.lower() if path is not None else (".conllu" if conllu else ".jsonl")
         if self.kind not in OUTPUTS or (self.kind == ".conllu" and predictor.problem != "n2path"):
-            raise PredictInputError(f"--out {path}: write .parquet or .jsonl"
-                                    + (" (or .conllu)" if predictor.problem == "n2path" else ""))
+            raise PredictInputError(
+                f"--out {path}: write .parquet or .jsonl" + (" (or .conllu)" if predictor.problem == "n2path" else "")
+            )
         self._parquet = self._file = None
         self._tmp_context = self._tmp = None
 
@@ -72,8 +87,11 @@ class Writer:
             out.write("".join(r["conllu"] for r in rows if r.get("conllu")))
         else:
             drop = ("id", "error") if self.plain else ()
-            out.write("".join(json.dumps({k: v for k, v in r.items() if k not in drop}, ensure_ascii=False) + "\n"
-                              for r in rows))
+            out.write(
+                "".join(
+                    json.dumps({k: v for k, v in r.items() if k not in drop}, ensure_ascii=False) + "\n" for r in rows
+                )
+            )
         out.flush()
 
     def __exit__(self, *exc) -> None:
@@ -92,8 +110,14 @@ def _reason_kind(reason: str) -> str:
     return re.sub(r"\d[\d,]*(-\d[\d,]*)?", "N", reason)
 
 
-def predict_items(predictor: Predictor, items: Iterator[Item], writer: Writer, batch_rows: int = 256,
-                  bar=None, refuse: str | None = None) -> dict:
+def predict_items(
+    predictor: Predictor,
+    items: Iterator[Item],
+    writer: Writer,
+    batch_rows: int = 256,
+    bar=None,
+    refuse: str | None = None,
+) -> dict:
     """Predict every item in batches of batch_rows and write the rows; returns the counts (errors by reason).
 
     refuse: a text that cannot be predicted stops the run (PredictInputError) before its batch is predicted,
@@ -105,9 +129,12 @@ def predict_items(predictor: Predictor, items: Iterator[Item], writer: Writer, b
         for item in batch if refuse else ():
             error = item.error or predictor.check(item.text, item.words)
             if error:
-                raise PredictInputError(f"{refuse.format(row=item.row)}: {error}; give every text some words "
-                                        "(a blank line between texts is an empty text)" if error == EMPTY
-                                        else f"{refuse.format(row=item.row)}: {error}")
+                raise PredictInputError(
+                    f"{refuse.format(row=item.row)}: {error}; give every text some words "
+                    "(a blank line between texts is an empty text)"
+                    if error == EMPTY
+                    else f"{refuse.format(row=item.row)}: {error}"
+                )
         predicted = predictor.predict([i.text for i in batch], [i.words for i in batch], [i.id for i in batch])
         out = []
         for item, row in zip(batch, predicted):
@@ -132,8 +159,16 @@ def predict_items(predictor: Predictor, items: Iterator[Item], writer: Writer, b
     return {"rows": rows, "predicted": counts[""], "flagged": sum(errors.values()), "errors": errors}
 
 
-def predict_to(predictor: Predictor, items: Iterator[Item], out: Path | None, *, conllu: bool = False,
-               batch_rows: int = 256, refuse: str | None = None, progress: bool = False) -> dict:
+def predict_to(
+    predictor: Predictor,
+    items: Iterator[Item],
+    out: Path | None,
+    *,
+    conllu: bool = False,
+    batch_rows: int = 256,
+    refuse: str | None = None,
+    progress: bool = False,
+) -> dict:
     """predict_items into `out` (None: stdout; refuse set: texts from arguments or stdin, printed without id and
     error), with a progress bar over the rows on a terminal when `progress`."""
     from tasks.progress import on_terminal

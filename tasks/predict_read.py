@@ -23,10 +23,24 @@ from typing import Iterator
 from tasks.predict import MAX_TEXT_CHARS
 from tasks.textfile import MAX_RECORD_LINES
 
-FORMATS = {"n21": ("lines", "csv", "tsv", "nsmc", "jsonl", "parquet"), "n2n": ("lines", "jsonl", "kmou", "klp", "klue"),
-           "n2m": ("lines", "csv", "tsv", "chatbot", "jsonl"), "n2path": ("lines", "conllu", "klue_dp")}
-SUFFIXES = {".txt": "lines", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet",
-            ".conllu": "conllu", ".train": "klp", ".dev": "klp", ".test": "klp"}
+FORMATS = {
+    "n21": ("lines", "csv", "tsv", "nsmc", "jsonl", "parquet"),
+    "n2n": ("lines", "jsonl", "kmou", "klp", "klue"),
+    "n2m": ("lines", "csv", "tsv", "chatbot", "jsonl"),
+    "n2path": ("lines", "conllu", "klue_dp"),
+}
+SUFFIXES = {
+    ".txt": "lines",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".conllu": "conllu",
+    ".train": "klp",
+    ".dev": "klp",
+    ".test": "klp",
+}
 MAX_BLOCK_LINES = 10_000  # lines kept of one sentence block; a longer one is flagged, not held
 _PIECE = 1 << 20
 
@@ -78,8 +92,10 @@ def _physical_lines(f, path: Path, encoding: str, too_long: set[int]) -> Iterato
                     pass
                 line += "\n"
         except UnicodeDecodeError as err:
-            raise PredictInputError(f"{path}: line {n} is not valid {encoding} ({err.reason}); pass the file's "
-                                    "encoding with --encoding (e.g. cp949)") from None
+            raise PredictInputError(
+                f"{path}: line {n} is not valid {encoding} ({err.reason}); pass the file's "
+                "encoding with --encoding (e.g. cp949)"
+            ) from None
         if not line:
             return
         yield line
@@ -128,14 +144,17 @@ def stdin_items(stream=None) -> Iterator[Item]:
         yield Item(n, str(n), line, error=error)
 
 
-def _pick(header: list[str], wanted: str | None, fallbacks: list[str | None], what: str, path: Path,
-          option: str) -> int | None:
-    for name in ([wanted] if wanted else [f for f in fallbacks if f]):
+def _pick(
+    header: list[str], wanted: str | None, fallbacks: list[str | None], what: str, path: Path, option: str
+) -> int | None:
+    for name in [wanted] if wanted else [f for f in fallbacks if f]:
         if name in header:
             return header.index(name)
     if wanted or what != "id":
-        raise PredictInputError(f"{path}: the header {header[:12]} has no {what} column "
-                                f"{wanted or fallbacks[0]!r}; name it with --column {option}=<column>")
+        raise PredictInputError(
+            f"{path}: the header {header[:12]} has no {what} column "
+            f"{wanted or fallbacks[0]!r}; name it with --column {option}=<column>"
+        )
     return None
 
 
@@ -163,17 +182,21 @@ def _read_delimited(path: Path, fmt: str, encoding: str, fields: dict, header: b
                 if not fields_row:
                     continue
                 rid = fields_row[id_col] if id_col is not None and id_col < len(fields_row) else str(first)
-                error = (_overlong(min(too_long & set(range(first, last + 1))))
-                         if too_long & set(range(first, last + 1)) else
-                         f"the record spans lines {first}-{last}: an unbalanced double quote?"
-                         if last - first >= MAX_RECORD_LINES else
-                         f"{len(fields_row)} fields where the {'header has' if header else 'first row has'} {width}"
-                         if len(fields_row) != width else None)
+                error = (
+                    _overlong(min(too_long & set(range(first, last + 1))))
+                    if too_long & set(range(first, last + 1))
+                    else f"the record spans lines {first}-{last}: an unbalanced double quote?"
+                    if last - first >= MAX_RECORD_LINES
+                    else f"{len(fields_row)} fields where the {'header has' if header else 'first row has'} {width}"
+                    if len(fields_row) != width
+                    else None
+                )
                 text = fields_row[text_col] if text_col < len(fields_row) and error is None else ""
                 yield Item(first, rid, text, error=error)
         except csv.Error as err:
-            raise PredictInputError(f"{path}: line {reader.line_num}: {err} (an unbalanced double quote?); "
-                                    "fix the line") from None
+            raise PredictInputError(
+                f"{path}: line {reader.line_num}: {err} (an unbalanced double quote?); fix the line"
+            ) from None
 
 
 def _read_jsonl(path: Path, encoding: str, fields: dict) -> Iterator[Item]:
@@ -215,8 +238,12 @@ def _read_parquet(path: Path, fields: dict, batch_rows: int) -> Iterator[Item]:
         for text, rid in zip(texts, ids):
             row += 1
             ok = isinstance(text, str)
-            yield Item(row, str(rid if rid is not None else row), text if ok else "",
-                       error=None if ok else "null or non-text cell")
+            yield Item(
+                row,
+                str(rid if rid is not None else row),
+                text if ok else "",
+                error=None if ok else "null or non-text cell",
+            )
 
 
 def _blocks(path: Path, encoding: str) -> Iterator[tuple[int, list[str], str | None]]:
@@ -255,8 +282,12 @@ def _treebank_item(fmt: str, path: Path, start: int, block: list[str]) -> Item |
             continue
         cols = line.split("\t")
         if len(cols) != (6 if fmt == "klue_dp" else 10):
-            return Item(start, sid or f"{path.stem}:{start}", "", error=f"line {start + k}: {len(cols)} tab-separated "
-                        f"fields, expected {6 if fmt == 'klue_dp' else 10}")
+            return Item(
+                start,
+                sid or f"{path.stem}:{start}",
+                "",
+                error=f"line {start + k}: {len(cols)} tab-separated fields, expected {6 if fmt == 'klue_dp' else 10}",
+            )
         if cols[0].isdigit():
             words.append(cols[1])
     if not words:
@@ -287,8 +318,16 @@ def _read_blocks(problem: str, path: Path, fmt: str, encoding: str) -> Iterator[
                 yield Item(start, str(record.get("id") or start), record["text"])
 
 
-def read_items(problem: str, path: str | Path, fmt: str, encoding: str = "utf-8", columns: dict | None = None,
-               header: bool = True, trained: dict | None = None, batch_rows: int = 256) -> Iterator[Item]:
+def read_items(
+    problem: str,
+    path: str | Path,
+    fmt: str,
+    encoding: str = "utf-8",
+    columns: dict | None = None,
+    header: bool = True,
+    trained: dict | None = None,
+    batch_rows: int = 256,
+) -> Iterator[Item]:
     """The records of a file to predict, one at a time. columns: --column's text/question and id (None: the
     training file's (trained: params `data`), else the format's usual name); an id-less file numbers its rows."""
     path = Path(path)
@@ -300,13 +339,18 @@ def read_items(problem: str, path: str | Path, fmt: str, encoding: str = "utf-8"
     text_key = "question" if problem == "n2m" else "text"
     unknown = sorted(set(columns) - {text_key, "id"})
     if unknown:
-        raise PredictInputError(f"--column {', '.join(unknown)}: predict reads only {text_key} and id, "
-                                f"e.g. --column {text_key}=<column>")
+        raise PredictInputError(
+            f"--column {', '.join(unknown)}: predict reads only {text_key} and id, e.g. --column {text_key}=<column>"
+        )
     trained_cols = (trained or {}).get("columns") or {}
     chatbot = {"question": "Q"} if fmt == "chatbot" else {}
-    fields = {"text": columns.get(text_key), "id": columns.get("id"), "option": text_key,
-              "text_defaults": [chatbot.get(text_key), trained_cols.get(text_key), text_key, "document"],
-              "id_defaults": [] if "id" in columns and columns["id"] is None else [trained_cols.get("id"), "id"]}
+    fields = {
+        "text": columns.get(text_key),
+        "id": columns.get("id"),
+        "option": text_key,
+        "text_defaults": [chatbot.get(text_key), trained_cols.get(text_key), text_key, "document"],
+        "id_defaults": [] if "id" in columns and columns["id"] is None else [trained_cols.get("id"), "id"],
+    }
     if fmt == "nsmc":
         fields.update(text="document", id="id")
     if fmt == "lines":

@@ -28,11 +28,33 @@ import numpy as np
 
 from tasks.retrieval import AnswerMemory, normalize
 
-FEATURES = ("rank", "sim", "sim_gap", "sim_ratio", "top1_sim", "question_answer_fit", "own_question_answer_fit",
-            "answer_chars", "answer_words", "question_chars", "length_ratio", "relative_length", "log_frequency",
-            "consensus", "consensus_top5", "consensus_weighted", "consensus_gap", "votes", "vote_similarity",
-            "label_probability", "label_agrees", "candidate_label", "char_jaccard", "answer_chars_in_question",
-            "question_chars_in_answer")
+FEATURES = (
+    "rank",
+    "sim",
+    "sim_gap",
+    "sim_ratio",
+    "top1_sim",
+    "question_answer_fit",
+    "own_question_answer_fit",
+    "answer_chars",
+    "answer_words",
+    "question_chars",
+    "length_ratio",
+    "relative_length",
+    "log_frequency",
+    "consensus",
+    "consensus_top5",
+    "consensus_weighted",
+    "consensus_gap",
+    "votes",
+    "vote_similarity",
+    "label_probability",
+    "label_agrees",
+    "candidate_label",
+    "char_jaccard",
+    "answer_chars_in_question",
+    "question_chars_in_answer",
+)
 TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 EXACT_FIRST = 1e6  # added to a copy's score: above any centred chrF the trees predict
 ORDER = 6  # sacrebleu's chrF: character n-grams up to 6, beta 2, whitespace ignored
@@ -83,7 +105,8 @@ class AnswerReranker:
         self._label_index = np.array([self.label_values.index(v) if v else -1 for v in self.labels])
         # One character TF-IDF space over train questions and answers: does this answer fit this question?
         self._fit_space = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True).fit(
-            memory.questions + self.answers)
+            memory.questions + self.answers
+        )
         self._answer_vectors = self._fit_space.transform(self.answers)
         own = self._fit_space.transform(memory.questions)
         self._own_fit = np.asarray(self._answer_vectors.multiply(own).sum(1)).ravel()
@@ -103,8 +126,10 @@ class AnswerReranker:
         group_ids = np.unique(np.asarray(groups), return_inverse=True)[1]
         folds = min(folds, int(group_ids.max()) + 1)
         if folds < 2 or n < 50:
-            raise ValueError(f"the reranker needs at least 50 train pairs in 2 groups (has {n} in {folds}); "
-                             "set n2m.encode.rerank: false")
+            raise ValueError(
+                f"the reranker needs at least 50 train pairs in 2 groups (has {n} in {folds}); "
+                "set n2m.encode.rerank: false"
+            )
         fold = np.zeros(n, np.int64)
         for f, (_, held) in enumerate(GroupKFold(folds).split(np.zeros(n), groups=group_ids)):
             fold[held] = f
@@ -114,20 +139,28 @@ class AnswerReranker:
         in_fold = [Counter(a for a, f in zip(self.answers, fold) if f == k) for k in range(folds)]
 
         def frequency(i: int, answer: str) -> float:  # the count in the memory this row retrieves from, scaled up
-            gone = in_fold[fold[i]][answer] + sum(1 for j in self.memory.copies(questions[i])
-                                                  if fold[j] != fold[i] and self.answers[j] == answer)
+            gone = in_fold[fold[i]][answer] + sum(
+                1 for j in self.memory.copies(questions[i]) if fold[j] != fold[i] and self.answers[j] == answer
+            )
             return (self._frequency[answer] - gone) * n / max(1, n - sum(in_fold[fold[i]].values()))
 
         features = self._features(questions, rows, sims, proba, frequency)
-        target = np.array([[self._chrf.chrf(self.answers[j], self.answers[i]) for j in row] for i, row in enumerate(rows)])
-        self.model = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, max_leaf_nodes=31,
-                                                   min_samples_leaf=50, random_state=seed)
+        target = np.array(
+            [[self._chrf.chrf(self.answers[j], self.answers[i]) for j in row] for i, row in enumerate(rows)]
+        )
+        self.model = HistGradientBoostingRegressor(
+            max_iter=300, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=50, random_state=seed
+        )
         self.model.fit(features, (target - target.mean(1, keepdims=True)).ravel())
         picked = self.model.predict(features).reshape(rows.shape).argmax(1)
-        return {"rows": n, "candidates": int(rows.shape[1]), "folds": folds,
-                "train_top1_sentence_chrf": round(float(target[:, 0].mean()), 2),
-                "train_reranked_sentence_chrf": round(float(target[np.arange(n), picked].mean()), 2),
-                "train_best_candidate_sentence_chrf": round(float(target.max(1).mean()), 2)}
+        return {
+            "rows": n,
+            "candidates": int(rows.shape[1]),
+            "folds": folds,
+            "train_top1_sentence_chrf": round(float(target[:, 0].mean()), 2),
+            "train_reranked_sentence_chrf": round(float(target[np.arange(n), picked].mean()), 2),
+            "train_best_candidate_sentence_chrf": round(float(target.max(1).mean()), 2),
+        }
 
     def _fit_labels(self, fold: np.ndarray) -> np.ndarray:
         """Fit the label model on every row; return out-of-fold label probabilities for the rows themselves."""
@@ -139,8 +172,11 @@ class AnswerReranker:
             return proba
         x = self.memory.vectors(self.memory.questions)
         full = LogisticRegression(C=4.0, max_iter=2000).fit(x[known], self._label_index[known])
-        self.label_model = {"coef": full.coef_.tolist(), "intercept": full.intercept_.tolist(),
-                            "classes": full.classes_.tolist()}
+        self.label_model = {
+            "coef": full.coef_.tolist(),
+            "intercept": full.intercept_.tolist(),
+            "classes": full.classes_.tolist(),
+        }
         for f in np.unique(fold):
             fit_rows = known & (fold != f)
             if len(np.unique(self._label_index[fit_rows])) < 2:
@@ -171,16 +207,18 @@ class AnswerReranker:
             raise RuntimeError("the reranker is not trained")
         normed = [normalize(q) for q in questions]
         rows, sims = self.memory.scored_top(normed, self.candidates)
-        scores = self.model.predict(self._features(normed, rows, sims, self._label_proba(normed),
-                                                   lambda _, answer: self._frequency[answer])).reshape(rows.shape)
+        scores = self.model.predict(
+            self._features(normed, rows, sims, self._label_proba(normed), lambda _, answer: self._frequency[answer])
+        ).reshape(rows.shape)
         for i, q in enumerate(normed):
             if copies := self.memory.copies(q):
                 scores[i, np.isin(rows[i], copies)] += EXACT_FIRST
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(rows, order, 1).tolist()
 
-    def _features(self, questions: list[str], rows: np.ndarray, sims: np.ndarray, proba: np.ndarray,
-                  frequency) -> np.ndarray:
+    def _features(
+        self, questions: list[str], rows: np.ndarray, sims: np.ndarray, proba: np.ndarray, frequency
+    ) -> np.ndarray:
         k = rows.shape[1]
         fit = self._fit_space.transform(questions)
         off = ~np.eye(k, dtype=bool)
@@ -188,8 +226,12 @@ class AnswerReranker:
         for i, q in enumerate(questions):
             cands = [self.answers[j] for j in rows[i]]
             s = sims[i]
-            pair = np.array([[self._chrf.chrf(a, b) if a_i != b_i else 0.0 for b_i, b in enumerate(cands)]
-                             for a_i, a in enumerate(cands)])
+            pair = np.array(
+                [
+                    [self._chrf.chrf(a, b) if a_i != b_i else 0.0 for b_i, b in enumerate(cands)]
+                    for a_i, a in enumerate(cands)
+                ]
+            )
             weight = np.clip(s, 1e-6, None)
             consensus = pair.sum(1) / max(1, k - 1)
             top5 = (pair[:, :5] * off[:, :5]).sum(1) / np.maximum(off[:, :5].sum(1), 1)
@@ -206,13 +248,33 @@ class AnswerReranker:
                 c_set = set(c.replace(" ", ""))
                 shared = len(q_set & c_set)
                 label = int(self._label_index[j])
-                out[i, c_i] = (c_i, s[c_i], s[c_i] - s[0], s[c_i] / max(s[0], 1e-6), s[0], question_fit[c_i],
-                               self._own_fit[j], chars[c_i], len(c.split()), q_chars, chars[c_i] / q_chars,
-                               chars[c_i] / max(chars.mean(), 1e-6), np.log1p(frequency(i, c)), consensus[c_i],
-                               top5[c_i], weighted[c_i], consensus[c_i] - consensus.max(), votes[c], vote_sim[c],
-                               proba[i, label] if label >= 0 else 0.0, float(label == predicted and label >= 0),
-                               label, shared / max(1, len(q_set | c_set)), shared / max(1, len(c_set)),
-                               shared / max(1, len(q_set)))
+                out[i, c_i] = (
+                    c_i,
+                    s[c_i],
+                    s[c_i] - s[0],
+                    s[c_i] / max(s[0], 1e-6),
+                    s[0],
+                    question_fit[c_i],
+                    self._own_fit[j],
+                    chars[c_i],
+                    len(c.split()),
+                    q_chars,
+                    chars[c_i] / q_chars,
+                    chars[c_i] / max(chars.mean(), 1e-6),
+                    np.log1p(frequency(i, c)),
+                    consensus[c_i],
+                    top5[c_i],
+                    weighted[c_i],
+                    consensus[c_i] - consensus.max(),
+                    votes[c],
+                    vote_sim[c],
+                    proba[i, label] if label >= 0 else 0.0,
+                    float(label == predicted and label >= 0),
+                    label,
+                    shared / max(1, len(q_set | c_set)),
+                    shared / max(1, len(c_set)),
+                    shared / max(1, len(q_set)),
+                )
         return out.reshape(-1, len(FEATURES))
 
     # ---------------------------------------------------------------- model directory files
@@ -220,8 +282,16 @@ class AnswerReranker:
     def to_files(self) -> tuple[dict, bytes]:
         import skops.io
 
-        return ({"candidates": self.candidates, "answers": self.answers, "labels": self.labels,
-                 "label_model": self.label_model, "features": list(FEATURES)}, skops.io.dumps(self.model))
+        return (
+            {
+                "candidates": self.candidates,
+                "answers": self.answers,
+                "labels": self.labels,
+                "label_model": self.label_model,
+                "features": list(FEATURES),
+            },
+            skops.io.dumps(self.model),
+        )
 
     @classmethod
     def from_files(cls, memory: AnswerMemory, data: dict, trees: bytes) -> "AnswerReranker":
@@ -229,8 +299,10 @@ class AnswerReranker:
 
         untrusted = set(skops.io.get_untrusted_types(data=trees)) - set(TRUSTED)
         if untrusted:
-            raise ValueError(f"reranker.skops holds types a reranker never has ({sorted(untrusted)}); "
-                             "retrain the model instead of loading this file")
+            raise ValueError(
+                f"reranker.skops holds types a reranker never has ({sorted(untrusted)}); "
+                "retrain the model instead of loading this file"
+            )
         reranker = cls(memory, data["answers"], data["labels"], data["candidates"])
         reranker.label_model = data["label_model"]
         reranker.model = skops.io.loads(trees, trusted=TRUSTED)
@@ -248,13 +320,16 @@ def fit_for_table(table, memory: AnswerMemory, encode_cfg: dict, split_cfg: dict
     train = table.filter(pc.equal(table.column("split"), "train"))
     block = int(split_cfg.get("block_rows") or 0)
     if block > 0:
-        groups = [f"{f}:{int(r) // block}" for f, r in zip(train.column("source_file").to_pylist(),
-                                                            train.column("source_row").to_pylist())]
+        groups = [
+            f"{f}:{int(r) // block}"
+            for f, r in zip(train.column("source_file").to_pylist(), train.column("source_row").to_pylist())
+        ]
     else:
         groups = [normalize(q) for q in train.column("question").to_pylist()]
     labels = train.column("label").to_pylist() if "label" in train.column_names else [None] * train.num_rows
-    reranker = AnswerReranker(memory, train.column("answer").to_pylist(), labels,
-                              int(encode_cfg.get("rerank_candidates", 20)))
+    reranker = AnswerReranker(
+        memory, train.column("answer").to_pylist(), labels, int(encode_cfg.get("rerank_candidates", 20))
+    )
     return reranker, reranker.fit(groups, int(encode_cfg.get("rerank_folds", 5)))
 
 
@@ -280,8 +355,10 @@ def load(memory: AnswerMemory, data: dict | None, trees: bytes | None) -> Answer
     if not data or not data.get("enabled"):
         return None
     if trees is None:
-        raise FileNotFoundError("reranker.json says a reranker was trained but reranker.skops is missing; "
-                                "retrain (`hanflow run --problem n2m` or `dvc repro`)")
+        raise FileNotFoundError(
+            "reranker.json says a reranker was trained but reranker.skops is missing; "
+            "retrain (`hanflow run --problem n2m` or `dvc repro`)"
+        )
     return AnswerReranker.from_files(memory, data, trees)
 
 

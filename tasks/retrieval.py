@@ -43,8 +43,10 @@ class AnswerMemory:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         if not questions or len(questions) != len(answer_tokens):
-            raise ValueError(f"the answer memory needs matching, non-empty questions and answers "
-                             f"({len(questions)} questions, {len(answer_tokens)} answers)")
+            raise ValueError(
+                f"the answer memory needs matching, non-empty questions and answers "
+                f"({len(questions)} questions, {len(answer_tokens)} answers)"
+            )
         self.questions = [normalize(q) for q in questions]
         self.answer_tokens = [list(t) for t in answer_tokens]
         self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
@@ -70,9 +72,14 @@ class AnswerMemory:
         rows, _ = self.scored_top(questions, k, exclude_same_question)
         return rows.tolist()
 
-    def scored_top(self, questions: list[str], k: int, exclude_same_question: bool = False,
-                   query_groups: np.ndarray | None = None, memory_groups: np.ndarray | None = None,
-                   ) -> tuple[np.ndarray, np.ndarray]:
+    def scored_top(
+        self,
+        questions: list[str],
+        k: int,
+        exclude_same_question: bool = False,
+        query_groups: np.ndarray | None = None,
+        memory_groups: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """[questions, k] memory rows, best first, and their cosine similarities. With groups, a question never
         retrieves a memory row of its own group (the reranker's cross-validation folds).
 
@@ -82,7 +89,7 @@ class AnswerMemory:
         k = max(1, min(k, len(self.questions)))
         rows, scores = np.zeros((len(normed), k), np.int64), np.zeros((len(normed), k))
         for start in range(0, len(normed), _CHUNK):
-            chunk = normed[start:start + _CHUNK]
+            chunk = normed[start : start + _CHUNK]
             sims = (self._vectorizer.transform(chunk) @ self._matrix.T).toarray()
             rank_by = sims
             for row, q in enumerate(chunk):
@@ -94,12 +101,15 @@ class AnswerMemory:
                     rank_by[row, copies] = 2.0 + sims[row, copies]  # above any cosine, in cosine order
                 if query_groups is not None:
                     sims[row, memory_groups == query_groups[start + row]] = -1.0
-            best = np.argpartition(-rank_by, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(
-                np.arange(sims.shape[1]), (len(chunk), 1))
+            best = (
+                np.argpartition(-rank_by, k - 1, axis=1)[:, :k]
+                if k < sims.shape[1]
+                else np.tile(np.arange(sims.shape[1]), (len(chunk), 1))
+            )
             best_sims = np.take_along_axis(sims, best, 1)
             order = np.argsort(-np.take_along_axis(rank_by, best, 1), axis=1, kind="stable")
-            rows[start:start + len(chunk)] = np.take_along_axis(best, order, 1)
-            scores[start:start + len(chunk)] = np.take_along_axis(best_sims, order, 1)
+            rows[start : start + len(chunk)] = np.take_along_axis(best, order, 1)
+            scores[start : start + len(chunk)] = np.take_along_axis(best_sims, order, 1)
         return rows, scores
 
     def to_json(self) -> dict[str, Any]:
@@ -120,8 +130,9 @@ def memory_from(table: pa.Table) -> AnswerMemory:
     return AnswerMemory(train.column("question").to_pylist(), train.column("tgt_tokens").to_pylist())
 
 
-def with_retrieved(table: pa.Table, memory: AnswerMemory, gold_share: float = 0.0, seed: int = 13,
-                   k: int = 1, reranker=None) -> tuple[pa.Table, dict]:
+def with_retrieved(
+    table: pa.Table, memory: AnswerMemory, gold_share: float = 0.0, seed: int = 13, k: int = 1, reranker=None
+) -> tuple[pa.Table, dict]:
     """`src_tokens` become question <sep> answer 1 [<sep> answer 2 ...] of the k nearest train questions;
     `retrieved_answer` keeps the first readable.
 
@@ -160,9 +171,13 @@ def with_retrieved(table: pa.Table, memory: AnswerMemory, gold_share: float = 0.
     retrieved = [detokenize(c[0]) for c in candidates]
     out = table.set_column(table.column_names.index("src_tokens"), "src_tokens", pa.array(src, pa.list_(pa.string())))
     out = out.append_column("retrieved_answer", pa.array(retrieved, pa.string()))
-    report = {"memory_rows": len(memory.questions), "train_rows_given_their_own_answer": int(sum(gold)),
-              "retrieved_equals_answer": sum(1 for r, a in zip(retrieved, table.column("answer").to_pylist())
-                                             if normalize(r) == normalize(a or ""))}
+    report = {
+        "memory_rows": len(memory.questions),
+        "train_rows_given_their_own_answer": int(sum(gold)),
+        "retrieved_equals_answer": sum(
+            1 for r, a in zip(retrieved, table.column("answer").to_pylist()) if normalize(r) == normalize(a or "")
+        ),
+    }
     return out, report
 
 

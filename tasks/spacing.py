@@ -118,7 +118,9 @@ def spaced_tokens(texts: list[str], cfg: dict) -> list[list[str]]:
     from tasks.tokenize import tokenize_texts
 
     if cfg.get("join_pos"):
-        raise ValueError("spaced_tokens needs plain morphemes: set tokenize.join_pos to false for N2M, "
-                         "a 'morpheme/TAG' token cannot be turned back into text")
+        raise ValueError(
+            "spaced_tokens needs plain morphemes: set tokenize.join_pos to false for N2M, "
+            "a 'morpheme/TAG' token cannot be turned back into text"
+        )
     tokens, _ = tokenize_texts(texts, cfg)
     return [attach_spacing(text, morphs) for text, morphs in zip(texts, tokens)]

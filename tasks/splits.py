@@ -64,12 +64,16 @@ def _top_reasons(quarantine: pa.Table) -> str:
 
 
 def _where(quarantine_path: str | None) -> str:
-    return (f"Each row, with its file, line and reason, is in {quarantine_path}. " if quarantine_path
-            else "Each row's file, line and reason is in the quarantine table. ")
+    return (
+        f"Each row, with its file, line and reason, is in {quarantine_path}. "
+        if quarantine_path
+        else "Each row's file, line and reason is in the quarantine table. "
+    )
 
 
-def refuse_all_quarantined(report: dict, quarantine: pa.Table, quarantine_path: str | None = None,
-                           source: str | None = None) -> None:
+def refuse_all_quarantined(
+    report: dict, quarantine: pa.Table, quarantine_path: str | None = None, source: str | None = None
+) -> None:
     """Raise QuarantineError (carrying the report and the table) when rows were read but none was kept:
     what to fix is why they were quarantined, not the split."""
     rows_in = int(report["rows_in"])
@@ -79,11 +83,15 @@ def refuse_all_quarantined(report: dict, quarantine: pa.Table, quarantine_path: 
     raise QuarantineError(
         f"{sources}: all {rows_in} rows were quarantined, none is left to train on. Top reasons: "
         f"{_top_reasons(quarantine)}. {_where(quarantine_path)}Fix the data (or data.format, data.columns, "
-        "data.header, data.encoding).", report, quarantine)
+        "data.header, data.encoding).",
+        report,
+        quarantine,
+    )
 
 
-def check_quarantine_share(report: dict, quarantine: pa.Table, data_cfg: dict, quarantine_path: str,
-                           problem: str | None = None) -> dict:
+def check_quarantine_share(
+    report: dict, quarantine: pa.Table, data_cfg: dict, quarantine_path: str, problem: str | None = None
+) -> dict:
     """Fail the flow when more than `data.max_quarantine_share` of the rows went to quarantine.
 
     Every ingest report must satisfy rows_in = rows_kept + rows_quarantined (nothing dropped
@@ -94,12 +102,17 @@ def check_quarantine_share(report: dict, quarantine: pa.Table, data_cfg: dict, q
     key = f"{problem + '.' if problem else ''}data.max_quarantine_share"
     rows_in, kept, quarantined = (int(report[k]) for k in ("rows_in", "rows_kept", "rows_quarantined"))
     if rows_in != kept + quarantined or quarantined != quarantine.num_rows:
-        raise IngestError(f"ingest report does not add up: rows_in {rows_in} != rows_kept {kept} + rows_quarantined "
-                          f"{quarantined} (quarantine table: {quarantine.num_rows} rows); this is a bug, please report")
+        raise IngestError(
+            f"ingest report does not add up: rows_in {rows_in} != rows_kept {kept} + rows_quarantined "
+            f"{quarantined} (quarantine table: {quarantine.num_rows} rows); this is a bug, please report"
+        )
     share = quarantined / rows_in if rows_in else 0.0
     report["quarantine_share"] = round(share, 4)
-    sources = report.get("source") or ", ".join(str(s.get("path")) for s in report.get("sources", [])) \
+    sources = (
+        report.get("source")
+        or ", ".join(str(s.get("path")) for s in report.get("sources", []))
         or str(data_cfg.get("path"))
+    )
     refuse_all_quarantined(report, quarantine, quarantine_path, sources)
     limit = data_cfg.get("max_quarantine_share")
     if limit is None or share <= float(limit):

@@ -34,13 +34,19 @@ def check_file(path: Path) -> None:
     try:
         mode = Path(path).stat().st_mode
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file; check the data path (params key data.path, or --data)") from None
+        raise FileNotFoundError(
+            f"{path}: no such file; check the data path (params key data.path, or --data)"
+        ) from None
     if stat.S_ISDIR(mode):
-        raise ValueError(f"{path}: is a directory; point data.path (or --data) at a data file (this format reads "
-                         "one file, not a folder)")
+        raise ValueError(
+            f"{path}: is a directory; point data.path (or --data) at a data file (this format reads "
+            "one file, not a folder)"
+        )
     if not stat.S_ISREG(mode):
-        raise ValueError(f"{path}: is not a regular file (a FIFO, socket or device); hanflow reads data files "
-                         "only: save the data to a file and point data.path (or --data) at it")
+        raise ValueError(
+            f"{path}: is not a regular file (a FIFO, socket or device); hanflow reads data files "
+            "only: save the data to a file and point data.path (or --data) at it"
+        )
 
 
 def read_text(path: Path, encoding: str) -> str:
@@ -49,23 +55,29 @@ def read_text(path: Path, encoding: str) -> str:
     check_file(path)
     data = path.read_bytes()
     if not data.strip():
-        raise ValueError(f"{path}: the file is empty{' (only blank lines)' if data else ''}; "
-                         "point data.path at the file with the data")
+        raise ValueError(
+            f"{path}: the file is empty{' (only blank lines)' if data else ''}; "
+            "point data.path at the file with the data"
+        )
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as err:
         raise ValueError(decode_error(path, data, encoding, err)) from None
     except LookupError:
-        raise ValueError(f"{path}: unknown encoding {encoding!r}; set data.encoding to a Python codec name "
-                         "such as 'utf-8' or 'cp949'") from None
+        raise ValueError(
+            f"{path}: unknown encoding {encoding!r}; set data.encoding to a Python codec name "
+            "such as 'utf-8' or 'cp949'"
+        ) from None
     return text.removeprefix("\ufeff")
 
 
 def decode_error(path: Path, data: bytes, encoding: str, err: UnicodeDecodeError) -> str:
     """'<file>: byte offset N (line L) is not valid <encoding> (<why>); <what to do>'."""
     line = data.count(b"\n", 0, err.start) + 1
-    hint = ("convert the file to UTF-8, or set data.encoding to the file's encoding "
-            "(e.g. cp949 for files saved by Korean Windows tools)")
+    hint = (
+        "convert the file to UTF-8, or set data.encoding to the file's encoding "
+        "(e.g. cp949 for files saved by Korean Windows tools)"
+    )
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         hint = "the file starts with a UTF-16 byte-order mark: save it as UTF-8, or set data.encoding: utf-16"
     return f"{path}: byte offset {err.start} (line {line}) is not valid {encoding} ({err.reason}); {hint}"
@@ -99,8 +111,10 @@ def long_line(lines: list[str], first_row: int) -> str | None:
     """The quarantine reason for a block or record holding a line over MAX_LINE_CHARS, else None."""
     for k, line in enumerate(lines):
         if len(line) > MAX_LINE_CHARS:
-            return (f"line {first_row + k} is {len(line):,} characters long, over the {MAX_LINE_CHARS:,}-character "
-                    "limit for one line: a missing line break or a pasted document? split or remove it")
+            return (
+                f"line {first_row + k} is {len(line):,} characters long, over the {MAX_LINE_CHARS:,}-character "
+                "limit for one line: a missing line break or a pasted document? split or remove it"
+            )
     return None
 
 
@@ -108,8 +122,9 @@ def fields_count(n: int) -> str:
     return f"{n} field{'' if n == 1 else 's'}"
 
 
-def csv_records(text: str, path: Path, delimiter: str, quoting: int, header: bool = True
-                ) -> tuple[list[str], list[tuple[int, int, list[str]]]]:
+def csv_records(
+    text: str, path: Path, delimiter: str, quoting: int, header: bool = True
+) -> tuple[list[str], list[tuple[int, int, list[str]]]]:
     """(column names, [(first line, last line, fields)]) of CSV/TSV text.
 
     With `header`, line 1 names the columns. Without, columns are named by position, "0", "1", ...
@@ -148,7 +163,7 @@ def csv_records(text: str, path: Path, delimiter: str, quoting: int, header: boo
     if quoting != csv.QUOTE_NONE:
         for first, last, _ in records:
             if last > first:
-                _check_quoted_span(lines[first - 1:last], first, len(names), path, delimiter)
+                _check_quoted_span(lines[first - 1 : last], first, len(names), path, delimiter)
     return names, records
 
 
@@ -158,8 +173,14 @@ def _check_quoted_span(span: list[str], first: int, width: int, path: Path, deli
     A line that ends inside the quoted field and reads as a row of its own is a row swallowed; a line
     that closes the field does not count (a review's last line may hold commas before the quote)."""
     states = _quote_states(span, delimiter)
-    shaped = next((first + k for k, line in enumerate(span[1:], 1) if states[k][0] and width > 1
-                   and len(next(csv.reader([line], delimiter=delimiter), [])) == width), None)
+    shaped = next(
+        (
+            first + k
+            for k, line in enumerate(span[1:], 1)
+            if states[k][0] and width > 1 and len(next(csv.reader([line], delimiter=delimiter), [])) == width
+        ),
+        None,
+    )
     last = first + len(span) - 1
     if shaped is not None:
         what, state = f"is still open at line {shaped}, which reads as a row of its own ({width} fields)", shaped - 1
@@ -171,9 +192,11 @@ def _check_quoted_span(span: list[str], first: int, width: int, path: Path, deli
     else:
         return
     opened = first + states[state - first][1]
-    raise ValueError(f"{path}: line {opened}: the double quote that opens a field on this line {what}: an unclosed "
-                     "quote merges every following line into one record. Close the quote (a quote inside a "
-                     'quoted field is written ""), or remove it')
+    raise ValueError(
+        f"{path}: line {opened}: the double quote that opens a field on this line {what}: an unclosed "
+        "quote merges every following line into one record. Close the quote (a quote inside a "
+        'quoted field is written ""), or remove it'
+    )
 
 
 def _quote_states(span: list[str], delimiter: str) -> list[tuple[bool, int]]:

@@ -57,8 +57,13 @@ def _version(package: str) -> str:
 
 def namespace(cfg: dict) -> dict:
     tagger = cfg["tagger"]
-    return {"format": FORMAT, "tagger": tagger, "norm": bool(cfg.get("norm")), "stem": bool(cfg.get("stem")),
-            "versions": {p: _version(p) for p in PACKAGES.get(tagger, ("konlpy", "JPype1"))}}
+    return {
+        "format": FORMAT,
+        "tagger": tagger,
+        "norm": bool(cfg.get("norm")),
+        "stem": bool(cfg.get("stem")),
+        "versions": {p: _version(p) for p in PACKAGES.get(tagger, ("konlpy", "JPype1"))},
+    }
 
 
 def store_dir(root: str | Path, cfg: dict) -> Path:
@@ -293,6 +298,7 @@ def active(cfg: dict) -> TokenCache | None:
 
 def cached(run):
     """Wrap a stage runner (params section -> report) so its tokenization goes through the cache."""
+
     def stage(section: dict) -> dict:
         with using(stage_settings(section)) as counts:
             report = run(section)

@@ -129,8 +129,12 @@ def tag_partition(texts: list[str], cfg: dict) -> tuple[pa.Array, pa.Array, int,
             tags.extend(t)
         offsets.append(len(morphs))
     off = pa.array(offsets, pa.int32())
-    return (pa.ListArray.from_arrays(off, pa.array(morphs, pa.string())),
-            pa.ListArray.from_arrays(off, pa.array(tags, pa.string())), os.getpid(), _built)
+    return (
+        pa.ListArray.from_arrays(off, pa.array(morphs, pa.string())),
+        pa.ListArray.from_arrays(off, pa.array(tags, pa.string())),
+        os.getpid(),
+        _built,
+    )
 
 
 def warm(cfg: dict) -> None:
@@ -142,8 +146,13 @@ def _empty() -> pa.Array:
     return pa.array([], STRINGS)
 
 
-def analyze(texts: list[str] | pa.Array, cfg: dict, map_fn: partition.MapFn | None = None,
-            cache: token_cache.TokenCache | None = None, rows_bar=None) -> tuple[pa.Array, pa.Array, dict]:
+def analyze(
+    texts: list[str] | pa.Array,
+    cfg: dict,
+    map_fn: partition.MapFn | None = None,
+    cache: token_cache.TokenCache | None = None,
+    rows_bar=None,
+) -> tuple[pa.Array, pa.Array, dict]:
     """texts -> (morphs, tags) list<string> arrays in row order, and counts.
 
     Cached texts are looked up (`cache`, or the one `token_cache.using` switched on); every other
@@ -171,8 +180,9 @@ def analyze(texts: list[str] | pa.Array, cfg: dict, map_fn: partition.MapFn | No
     rows_bar.update(len(hit_pos))
     tick = lambda result: rows_bar.update(len(result[0]))  # noqa: E731
     if len(parts) > 1 and map_fn is None and partition.settings(with_workers(cfg, len(distinct)))[1] > 1:
-        results = partition.run(with_workers(cfg, len(distinct)), tag_partition,
-                                lambda pool_map: pool_map(parts, tick), warm=warm)
+        results = partition.run(
+            with_workers(cfg, len(distinct)), tag_partition, lambda pool_map: pool_map(parts, tick), warm=warm
+        )
     elif len(parts) > 1 and map_fn is not None:
         results = map_fn(parts, tick)
     else:  # one partition (or one worker): here, no pool to start
@@ -183,15 +193,24 @@ def analyze(texts: list[str] | pa.Array, cfg: dict, map_fn: partition.MapFn | No
     if cache is not None and len(distinct):
         cache.add(distinct, pa.concat_arrays([r[0] for r in results]), pa.concat_arrays([r[1] for r in results]))
     built = {pid: count for _, _, pid, count in results}
-    stats = {"cache_hits": len(hit_pos), "tagged": len(distinct), "partitions": len(parts),
-             "worker_processes": len(built), "taggers_built": sum(built.values())}
+    stats = {
+        "cache_hits": len(hit_pos),
+        "tagged": len(distinct),
+        "partitions": len(parts),
+        "worker_processes": len(built),
+        "taggers_built": sum(built.values()),
+    }
     # Data appended to in its old order (the usual rerun) needs no gather: the cached blocks and the newly
     # tagged rows, end to end, already are the batch; that saves a third of a 1%-new rerun.
     in_order = len(slot) == sum(len(m) for m, _ in chunks) + len(distinct) and bool(
-        len(slot) == 0 or (slot[0] == 0 and np.all(np.diff(slot) == 1)))
+        len(slot) == 0 or (slot[0] == 0 and np.all(np.diff(slot) == 1))
+    )
     take = None if in_order else pa.array(slot, pa.int64())
-    return (_take([m for m, _ in chunks] + [r[0] for r in results], take),
-            _take([t for _, t in chunks] + [r[1] for r in results], take), stats)
+    return (
+        _take([m for m, _ in chunks] + [r[0] for r in results], take),
+        _take([t for _, t in chunks] + [r[1] for r in results], take),
+        stats,
+    )
 
 
 def _take(sources: list[pa.Array], rows: pa.Array | None) -> pa.Array:
@@ -206,7 +225,7 @@ def _take(sources: list[pa.Array], rows: pa.Array | None) -> pa.Array:
 
 
 def join_pos(morphs: pa.Array, tags: pa.Array) -> pa.Array:
-    """"morpheme/TAG" tokens, computed on the flat arrays (no Python object per token)."""
+    """ "morpheme/TAG" tokens, computed on the flat arrays (no Python object per token)."""
     offsets = pc.subtract(morphs.offsets, morphs.offsets[0])
     flat = pc.binary_join_element_wise(pc.list_flatten(morphs), pc.list_flatten(tags), "/")
     return pa.ListArray.from_arrays(offsets, flat)
@@ -219,8 +238,13 @@ def tokenize_texts(texts: list[str], cfg: dict) -> tuple[list[list[str]], list[l
     return tokens.to_pylist(), tags.to_pylist()
 
 
-def _tokenized(table: pa.Table, cfg: dict, map_fn: partition.MapFn | None = None,
-               cache: token_cache.TokenCache | None = None, rows_bar=None) -> tuple[pa.Table, dict]:
+def _tokenized(
+    table: pa.Table,
+    cfg: dict,
+    map_fn: partition.MapFn | None = None,
+    cache: token_cache.TokenCache | None = None,
+    rows_bar=None,
+) -> tuple[pa.Table, dict]:
     morphs, tags, stats = analyze(table.column("text"), cfg, map_fn, cache, rows_bar)
     tokens = join_pos(morphs, tags) if cfg.get("join_pos") else morphs
     out = table.append_column("tokens", tokens).append_column("pos", tags)
@@ -230,9 +254,12 @@ def _tokenized(table: pa.Table, cfg: dict, map_fn: partition.MapFn | None = None
 def _content_counts(out: pa.Table) -> dict:
     """What a tokens table holds (kept with each stored part, so a reused part reports without being read)."""
     lengths = pc.list_value_length(out.column("tokens"))
-    return {"rows_in": out.num_rows, "tokens_total": pc.sum(lengths).as_py() or 0,
-            "tokens_per_row_max": pc.max(lengths).as_py() or 0,
-            "rows_without_tokens": pc.sum(pc.equal(lengths, 0)).as_py() or 0}
+    return {
+        "rows_in": out.num_rows,
+        "tokens_total": pc.sum(lengths).as_py() or 0,
+        "tokens_per_row_max": pc.max(lengths).as_py() or 0,
+        "rows_without_tokens": pc.sum(pc.equal(lengths, 0)).as_py() or 0,
+    }
 
 
 def with_workers(cfg: dict, rows: int) -> dict:
@@ -248,9 +275,16 @@ def with_workers(cfg: dict, rows: int) -> dict:
 
 def _report(cfg: dict, counts: dict) -> dict:
     kind, workers, _ = partition.settings(cfg)
-    return {"rows_in": counts["rows_in"], "rows_kept": counts["rows_in"], "rows_quarantined": 0,
-            "tagger": cfg["tagger"], **{k: v for k, v in counts.items() if k != "rows_in"},
-            "workers": workers, "runner": kind, "cache": str(token_cache.cache_dir(cfg) or "off")}
+    return {
+        "rows_in": counts["rows_in"],
+        "rows_kept": counts["rows_in"],
+        "rows_quarantined": 0,
+        "tagger": cfg["tagger"],
+        **{k: v for k, v in counts.items() if k != "rows_in"},
+        "workers": workers,
+        "runner": kind,
+        "cache": str(token_cache.cache_dir(cfg) or "off"),
+    }
 
 
 def tokenize_table(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
@@ -294,14 +328,19 @@ def tokenize_file(source, target, cfg: dict, batch_rows: int = STREAM_ROWS, part
         # Queued parts are tagged together once they hold batch_rows rows, then written (Arrow's C++ writer, no
         # GIL) while the next ones are tagged: at most two batches in memory.
         rows = source_file.metadata.num_rows
-        with token_parts.part_folder(target) as folder, ThreadPoolExecutor(1) as background, \
-                progress.bar(rows, "rows", f"tokenize ({cfg['tagger']})") as rows_bar:
+        with (
+            token_parts.part_folder(target) as folder,
+            ThreadPoolExecutor(1) as background,
+            progress.bar(rows, "rows", f"tokenize ({cfg['tagger']})") as rows_bar,
+        ):
             pending, queued = [], []
 
             def flush() -> None:
                 if not queued:
                     return
-                out, counts = _tokenized(pa.Table.from_batches([b for _, b, _ in queued]), cfg, map_fn, cache(), rows_bar)
+                out, counts = _tokenized(
+                    pa.Table.from_batches([b for _, b, _ in queued]), cfg, map_fn, cache(), rows_bar
+                )
                 add(counts)
                 offset = 0
                 for index, batch, key in queued:
@@ -338,8 +377,16 @@ def tokenize_file(source, target, cfg: dict, batch_rows: int = STREAM_ROWS, part
         for session in sessions:
             session.close()
     parts.prune()
-    return _report(cfg, {"cache_hits": 0, "tagged": 0, "parts_reused": 0, **totals,
-                         **({"parts_dropped": parts.dropped} if parts.dropped else {})})
+    return _report(
+        cfg,
+        {
+            "cache_hits": 0,
+            "tagged": 0,
+            "parts_reused": 0,
+            **totals,
+            **({"parts_dropped": parts.dropped} if parts.dropped else {}),
+        },
+    )
 
 
 def _writer(path, schema: pa.Schema):
@@ -347,6 +394,9 @@ def _writer(path, schema: pa.Schema):
     and id columns — a third faster to write than the defaults, which matters most to incremental reruns."""
     import pyarrow.parquet as pq
 
-    dictionary = [f"{f.name}.list.element" if pa.types.is_list(f.type) else f.name for f in schema
-                  if f.name not in ("text", "id") and (pa.types.is_list(f.type) or not pa.types.is_nested(f.type))]
+    dictionary = [
+        f"{f.name}.list.element" if pa.types.is_list(f.type) else f.name
+        for f in schema
+        if f.name not in ("text", "id") and (pa.types.is_list(f.type) or not pa.types.is_nested(f.type))
+    ]
     return pq.ParquetWriter(path, schema, compression="lz4", write_statistics=False, use_dictionary=dictionary)

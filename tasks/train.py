@@ -24,8 +24,12 @@ MONITORS = ("macro_f1", "accuracy")
 class ModelInputs:
     """Everything the classifier reads per row: token ids and, if it uses them, n-gram ids."""
 
-    def __init__(self, ids: pa.ChunkedArray | pa.Array, max_len: int | None = None,
-                 ngram_ids: pa.ChunkedArray | pa.Array | None = None):
+    def __init__(
+        self,
+        ids: pa.ChunkedArray | pa.Array,
+        max_len: int | None = None,
+        ngram_ids: pa.ChunkedArray | pa.Array | None = None,
+    ):
         self.tokens = TokenIds(ids, max_len)
         self.ngrams = TokenIds(ngram_ids) if ngram_ids is not None else None
         self.lengths = self.tokens.lengths
@@ -35,16 +39,19 @@ class ModelInputs:
         ngram_ids = None
         if int(model_config.get("ngram_buckets", 0)) > 0:
             if "ngram_ids" not in table.column_names:
-                raise ValueError("the model uses n-gram features (ngram_buckets > 0) but the encoded table has "
-                                 "no ngram_ids column: set encode.ngrams.buckets to the same value and re-encode")
+                raise ValueError(
+                    "the model uses n-gram features (ngram_buckets > 0) but the encoded table has "
+                    "no ngram_ids column: set encode.ngrams.buckets to the same value and re-encode"
+                )
             ngram_ids = table.column("ngram_ids")
         return cls(table.column("ids"), max_len, ngram_ids)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def batch(self, index: np.ndarray, device: torch.device, token_dropout: float = 0.0,
-              ngram_dropout: float = 0.0) -> tuple[torch.Tensor, ...]:
+    def batch(
+        self, index: np.ndarray, device: torch.device, token_dropout: float = 0.0, ngram_dropout: float = 0.0
+    ) -> tuple[torch.Tensor, ...]:
         ids, lengths = self.tokens.batch(index)
         if token_dropout > 0:
             ids = _drop_tokens(ids, token_dropout)
@@ -92,23 +99,38 @@ def train_classifier(
     batch_size, grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 0.0))
     patience, epochs = int(cfg.get("patience", 0)), int(cfg.get("epochs", 10))
     log = log if replicas.is_writer else (lambda _: None)
-    log(f"training on {device}"
+    log(
+        f"training on {device}"
         + (f" × {replicas.world_size} processes" if replicas.active else "")
-        + f": {len(train_idx)} train, {len(dev_idx)} dev rows, {sum(p.numel() for p in model.parameters()):,} parameters")
+        + f": {len(train_idx)} train, {len(dev_idx)} dev rows, {sum(p.numel() for p in model.parameters()):,} parameters"
+    )
 
     history: dict[str, Any] = {"epochs": [], "monitor": monitor, "device": str(device), "best_epoch": 0}
     stopper = EarlyStopping(patience)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         batches = [train_idx[b] for b in bucket_batches(tokens.lengths[train_idx], batch_size, shuffler)]
-        loss_sum, n_tokens, n_rows = replicas.sum(*_train_epoch(
-            net, tokens, labels, replicas.shard(batches), optimizer, loss_fn, device, grad_clip, token_dropout,
-            ngram_dropout))
+        loss_sum, n_tokens, n_rows = replicas.sum(
+            *_train_epoch(
+                net,
+                tokens,
+                labels,
+                replicas.shard(batches),
+                optimizer,
+                loss_fn,
+                device,
+                grad_clip,
+                token_dropout,
+                ngram_dropout,
+            )
+        )
         scheduler.step()
         train_seconds = time.perf_counter() - start
         pred, _ = _predict(model, tokens, dev_idx, max(batch_size, 256), device)
         gold = labels[dev_idx]
-        from sklearn.metrics import f1_score  # here, not at the top: predict never scores, and sklearn costs ~1 s to import
+        from sklearn.metrics import (
+            f1_score,
+        )  # here, not at the top: predict never scores, and sklearn costs ~1 s to import
 
         row = {
             "epoch": epoch,
@@ -120,8 +142,10 @@ def train_classifier(
             "tokens_per_s": round(n_tokens / max(train_seconds, 1e-9), 1),
             "sentences_per_s": round(n_rows / max(train_seconds, 1e-9), 1),
         }
-        line = (f"epoch {epoch}: loss {row['train_loss']:.4f} dev acc {row['dev_accuracy']:.4f} "
-                f"macro-F1 {row['dev_macro_f1']:.4f} ({row['seconds']:.1f}s, {row['tokens_per_s']:.0f} tok/s)")
+        line = (
+            f"epoch {epoch}: loss {row['train_loss']:.4f} dev acc {row['dev_accuracy']:.4f} "
+            f"macro-F1 {row['dev_macro_f1']:.4f} ({row['seconds']:.1f}s, {row['tokens_per_s']:.0f} tok/s)"
+        )
         if stopper.end_epoch(model, epoch, row, row[f"dev_{monitor}"], history, replicas, log, line, monitor):
             break
     history["stopped_early"] = len(history["epochs"]) < epochs
@@ -133,9 +157,18 @@ def train_classifier(
     return model, history
 
 
-def _train_epoch(model: nn.Module, tokens: ModelInputs, labels: np.ndarray, batches: list[np.ndarray],
-                 optimizer: torch.optim.Optimizer, loss_fn: nn.Module, device: torch.device,
-                 grad_clip: float, token_dropout: float, ngram_dropout: float = 0.0) -> tuple[float, int, int]:
+def _train_epoch(
+    model: nn.Module,
+    tokens: ModelInputs,
+    labels: np.ndarray,
+    batches: list[np.ndarray],
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    device: torch.device,
+    grad_clip: float,
+    token_dropout: float,
+    ngram_dropout: float = 0.0,
+) -> tuple[float, int, int]:
     """One pass; returns the example-weighted loss sum, the real tokens and the rows seen."""
     model.train()
     loss_sum, n_tokens, n_rows = 0.0, 0, 0
@@ -164,11 +197,14 @@ def _drop_tokens(ids: torch.Tensor, rate: float) -> torch.Tensor:
 def _check_ranges(tokens: TokenIds, labels: np.ndarray, model_config: dict[str, Any]) -> None:
     # An out-of-range id fails deep inside nn.Embedding with an opaque index error.
     if len(tokens.values) and int(tokens.values.max()) >= int(model_config["vocab_size"]):
-        raise ValueError(f"token id {int(tokens.values.max())} >= vocab_size {model_config['vocab_size']}: "
-                         "the vocabulary and the encoded table are out of sync; rerun the encode stage")
+        raise ValueError(
+            f"token id {int(tokens.values.max())} >= vocab_size {model_config['vocab_size']}: "
+            "the vocabulary and the encoded table are out of sync; rerun the encode stage"
+        )
     if len(labels) and (labels.min() < 0 or labels.max() >= int(model_config["num_classes"])):
-        raise ValueError(f"label ids span {labels.min()}..{labels.max()} but num_classes is "
-                         f"{model_config['num_classes']}")
+        raise ValueError(
+            f"label ids span {labels.min()}..{labels.max()} but num_classes is {model_config['num_classes']}"
+        )
 
 
 @torch.no_grad()

@@ -23,8 +23,19 @@ from tasks.training import EarlyStopping, TokenIds, bucket_batches, pick_device,
 # Items kept per word: longer words keep their first ones (a 40-syllable URL needs no more).
 MAX_MORPHS = 16
 MAX_CHARS = 24
-MODEL_KEYS = ("word_emb_dim", "morph_emb_dim", "tag_emb_dim", "char_emb_dim", "char_cnn_dim", "char_kernel",
-              "hidden_dim", "num_layers", "arc_mlp", "rel_mlp", "dropout")
+MODEL_KEYS = (
+    "word_emb_dim",
+    "morph_emb_dim",
+    "tag_emb_dim",
+    "char_emb_dim",
+    "char_cnn_dim",
+    "char_kernel",
+    "hidden_dim",
+    "num_layers",
+    "arc_mlp",
+    "rel_mlp",
+    "dropout",
+)
 
 
 class NestedIds:
@@ -81,37 +92,50 @@ class ParseInputs:
 
 def model_config(vocabs: dict, cfg: dict) -> dict:
     """The parser's config: sizes from the vocabularies and relation schema, dimensions from params train."""
-    return {"architecture": "n2path.BiaffineParser",
-            "word_vocab_size": len(vocabs["words"]["itos"]), "morph_vocab_size": len(vocabs["morphs"]["itos"]),
-            "tag_vocab_size": len(vocabs["tags"]["itos"]), "char_vocab_size": len(vocabs["chars"]["itos"]),
-            "num_rels": len(vocabs["relations"]), "rel_names": list(vocabs["relations"]),
-            **{k: cfg[k] for k in MODEL_KEYS if k in cfg}}
+    return {
+        "architecture": "n2path.BiaffineParser",
+        "word_vocab_size": len(vocabs["words"]["itos"]),
+        "morph_vocab_size": len(vocabs["morphs"]["itos"]),
+        "tag_vocab_size": len(vocabs["tags"]["itos"]),
+        "char_vocab_size": len(vocabs["chars"]["itos"]),
+        "num_rels": len(vocabs["relations"]),
+        "rel_names": list(vocabs["relations"]),
+        **{k: cfg[k] for k in MODEL_KEYS if k in cfg},
+    }
 
 
 def _optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
     # Dozat & Manning's beta2 = 0.9: the parser's gradients change fast and a long memory slows it down.
-    kwargs = dict(lr=float(cfg.get("lr", 2e-3)), betas=tuple(float(b) for b in cfg.get("betas", (0.9, 0.9))),
-                  weight_decay=float(cfg.get("weight_decay", 0.0)))
+    kwargs = dict(
+        lr=float(cfg.get("lr", 2e-3)),
+        betas=tuple(float(b) for b in cfg.get("betas", (0.9, 0.9))),
+        weight_decay=float(cfg.get("weight_decay", 0.0)),
+    )
     try:
         return torch.optim.AdamW(model.parameters(), fused=True, **kwargs)
     except (RuntimeError, TypeError):
         return torch.optim.AdamW(model.parameters(), **kwargs)
 
 
-def train_parser(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any],
-                 log: Callable[[str], Any] = print) -> tuple[nn.Module, dict[str, Any]]:
+def train_parser(
+    encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any], log: Callable[[str], Any] = print
+) -> tuple[nn.Module, dict[str, Any]]:
     seed = int(cfg.get("seed", 13))
     replicas = start_training(cfg)  # seed, threads, device; DDP under torchrun (tasks/distributed.py)
     device = replicas.device
     split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
     train_idx, dev_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "dev")
     if len(train_idx) == 0 or len(dev_idx) == 0:
-        raise ValueError(f"training needs 'train' and 'dev' sentences (found {len(train_idx)} and {len(dev_idx)}); "
-                         "check n2path.data.split and the sources' split_as")
+        raise ValueError(
+            f"training needs 'train' and 'dev' sentences (found {len(train_idx)} and {len(dev_idx)}); "
+            "check n2path.data.split and the sources' split_as"
+        )
     inputs = ParseInputs(encoded)
     if len(inputs.rels.values) and int(inputs.rels.values.min()) < 0:
-        raise ValueError("relation id -1 in the encoded table: a relation is not in the schema; "
-                         "the validate stage names the sentences")
+        raise ValueError(
+            "relation id -1 in the encoded table: a relation is not in the schema; "
+            "the validate stage names the sentences"
+        )
     max_len = int(cfg.get("max_len", 0))
     skipped = 0
     if max_len > 0:
@@ -128,11 +152,19 @@ def train_parser(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any],
     gold_heads = encoded.column("heads").take(pa.array(dev_idx)).to_pylist()
     gold_rels = encoded.column("deprels").take(pa.array(dev_idx)).to_pylist()
     log = log if replicas.is_writer else (lambda _: None)
-    log(f"training on {device}: {len(train_idx)} train ({skipped} over max_len {max_len} left out), "
-        f"{len(dev_idx)} dev sentences, {sum(p.numel() for p in model.parameters()):,} parameters")
+    log(
+        f"training on {device}: {len(train_idx)} train ({skipped} over max_len {max_len} left out), "
+        f"{len(dev_idx)} dev sentences, {sum(p.numel() for p in model.parameters()):,} parameters"
+    )
 
-    history: dict[str, Any] = {"epochs": [], "monitor": "dev_las", "device": str(device), "best_epoch": 0,
-                               "train_sentences": len(train_idx), "skipped_over_max_len": skipped}
+    history: dict[str, Any] = {
+        "epochs": [],
+        "monitor": "dev_las",
+        "device": str(device),
+        "best_epoch": 0,
+        "train_sentences": len(train_idx),
+        "skipped_over_max_len": skipped,
+    }
     stopper = EarlyStopping(patience)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -154,30 +186,40 @@ def train_parser(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any],
         loss_sum, words, n_rows = replicas.sum(loss_sum, words, n_rows)
         train_seconds = time.perf_counter() - start
         pred = predict_parses(model, inputs, dev_idx, max(batch_size, 64), device)
-        scores = attachment_scores(gold_heads, gold_rels, [h for h, _ in pred],
-                                   [[rel_names[r] for r in rs] for _, rs in pred])
-        row = {"epoch": epoch, "train_loss": loss_sum / max(1, n_rows), "dev_uas": scores["uas"],
-               "dev_las": scores["las"], "train_seconds": round(train_seconds, 3),
-               "words_per_s": round(words / max(train_seconds, 1e-9), 1),
-               "seconds": round(time.perf_counter() - start, 3)}
-        line = (f"epoch {epoch}: loss {row['train_loss']:.4f} dev UAS {row['dev_uas']:.4f} LAS {row['dev_las']:.4f} "
-                f"({row['seconds']:.1f}s, {row['words_per_s']:.0f} words/s)")
+        scores = attachment_scores(
+            gold_heads, gold_rels, [h for h, _ in pred], [[rel_names[r] for r in rs] for _, rs in pred]
+        )
+        row = {
+            "epoch": epoch,
+            "train_loss": loss_sum / max(1, n_rows),
+            "dev_uas": scores["uas"],
+            "dev_las": scores["las"],
+            "train_seconds": round(train_seconds, 3),
+            "words_per_s": round(words / max(train_seconds, 1e-9), 1),
+            "seconds": round(time.perf_counter() - start, 3),
+        }
+        line = (
+            f"epoch {epoch}: loss {row['train_loss']:.4f} dev UAS {row['dev_uas']:.4f} LAS {row['dev_las']:.4f} "
+            f"({row['seconds']:.1f}s, {row['words_per_s']:.0f} words/s)"
+        )
         if stopper.end_epoch(model, epoch, row, row["dev_las"], history, replicas, log, line, "LAS"):
             break
     history["stopped_early"] = len(history["epochs"]) < epochs
     if stopper.restore(model):
         best = history["epochs"][history["best_epoch"] - 1]
         history["best_dev_las"], history["best_dev_uas"] = best["dev_las"], best["dev_uas"]
-    history["seconds_per_epoch"] = round(float(np.mean([r["seconds"] for r in history["epochs"]])), 3) \
-        if history["epochs"] else 0.0
+    history["seconds_per_epoch"] = (
+        round(float(np.mean([r["seconds"] for r in history["epochs"]])), 3) if history["epochs"] else 0.0
+    )
     history["distributed"] = replicas.finish(model)
     model.eval()
     return model, history
 
 
 @torch.no_grad()
-def predict_parses(model: nn.Module, inputs: ParseInputs, index: np.ndarray, batch_size: int,
-                   device: torch.device) -> list[tuple[list[int], list[int]]]:
+def predict_parses(
+    model: nn.Module, inputs: ParseInputs, index: np.ndarray, batch_size: int, device: torch.device
+) -> list[tuple[list[int], list[int]]]:
     """(heads, relation ids) per row of `index`, in that order; every result is one tree."""
     was_training = model.training
     model.eval()
@@ -190,8 +232,9 @@ def predict_parses(model: nn.Module, inputs: ParseInputs, index: np.ndarray, bat
     return out
 
 
-def parse_table(model: nn.Module, encoded: pa.Table, batch_size: int = 64,
-                device: str | torch.device = "auto") -> list[tuple[list[int], list[str]]]:
+def parse_table(
+    model: nn.Module, encoded: pa.Table, batch_size: int = 64, device: str | torch.device = "auto"
+) -> list[tuple[list[int], list[str]]]:
     """(heads, relation names) per row of an encoded table."""
     device = pick_device(device) if isinstance(device, str) else device
     model.to(device)

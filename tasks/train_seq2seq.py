@@ -25,8 +25,17 @@ from tasks.vocab import UNK
 
 MONITORS = ("chrf", "perplexity")
 DECODE_METHODS = ("greedy", "beam")
-MODEL_KEYS = ("emb_dim", "hidden_dim", "num_layers", "dropout", "encoder", "rnn", "attention", "tie_embeddings",
-              "label_smoothing")
+MODEL_KEYS = (
+    "emb_dim",
+    "hidden_dim",
+    "num_layers",
+    "dropout",
+    "encoder",
+    "rnn",
+    "attention",
+    "tie_embeddings",
+    "label_smoothing",
+)
 
 
 class PairInputs:
@@ -62,8 +71,9 @@ def model_config(vocabs: dict, cfg: dict) -> dict[str, Any]:
     }
 
 
-def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any], itos: list[str],
-                  log: Callable[[str], Any] = print) -> tuple[nn.Module, dict[str, Any]]:
+def train_seq2seq(
+    encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any], itos: list[str], log: Callable[[str], Any] = print
+) -> tuple[nn.Module, dict[str, Any]]:
     """Train on the 'train' rows, pick the epoch by dev chrF or perplexity; `itos` is the target vocabulary."""
     seed = int(cfg.get("seed", 13))
     replicas = start_training(cfg)  # seed, threads, device; DDP under torchrun (tasks/distributed.py)
@@ -74,14 +84,19 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
     split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
     train_idx, dev_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "dev")
     if len(train_idx) == 0 or len(dev_idx) == 0:
-        raise ValueError(f"training needs 'train' and 'dev' pairs (found {len(train_idx)} and {len(dev_idx)}); "
-                         "check n2m.data.split")
+        raise ValueError(
+            f"training needs 'train' and 'dev' pairs (found {len(train_idx)} and {len(dev_idx)}); check n2m.data.split"
+        )
     inputs = PairInputs(encoded, int(cfg.get("max_src_len", 0)) or None)
-    for name, ids, size in (("src", inputs.src, config["src_vocab_size"]),
-                            ("tgt", inputs.tgt, config["tgt_vocab_size"])):
+    for name, ids, size in (
+        ("src", inputs.src, config["src_vocab_size"]),
+        ("tgt", inputs.tgt, config["tgt_vocab_size"]),
+    ):
         if len(ids.values) and int(ids.values.max()) >= int(size):
-            raise ValueError(f"{name} id {int(ids.values.max())} >= vocabulary size {size}: the vocabulary and the "
-                             "encoded table are out of sync; rerun the encode stage")
+            raise ValueError(
+                f"{name} id {int(ids.values.max())} >= vocabulary size {size}: the vocabulary and the "
+                "encoded table are out of sync; rerun the encode stage"
+            )
     model = build_model(config).to(device)
     net = replicas.wrap(model, seed)
     optimizer = adamw(model, float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.0)))
@@ -98,8 +113,10 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
     # Dev answers are decoded greedily, a little longer than any train answer needs.
     max_len = int(inputs.tgt.lengths[train_idx].max()) + 4
     log = log if replicas.is_writer else (lambda _: None)
-    log(f"training on {device}: {len(train_idx)} train, {len(dev_idx)} dev pairs, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters, monitor dev {monitor}")
+    log(
+        f"training on {device}: {len(train_idx)} train, {len(dev_idx)} dev pairs, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters, monitor dev {monitor}"
+    )
 
     history: dict[str, Any] = {"epochs": [], "monitor": monitor, "device": str(device), "best_epoch": 0}
     stopper = EarlyStopping(patience)
@@ -128,17 +145,22 @@ def train_seq2seq(encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any]
         nll, tokens = nll_sum(model, inputs, dev_idx, max(batch_size, 128), device)
         row = {"epoch": epoch, "train_loss": loss_sum / max(1, n_tokens), "dev_perplexity": perplexity(nll, tokens)}
         if monitor == "chrf":
-            hyps = [detokenize([itos[i] for i in ids])
-                    for ids in decode_ids(model, inputs, dev_idx, {"method": "greedy", "max_len": max_len},
-                                          max(batch_size, 128), device)]
+            hyps = [
+                detokenize([itos[i] for i in ids])
+                for ids in decode_ids(
+                    model, inputs, dev_idx, {"method": "greedy", "max_len": max_len}, max(batch_size, 128), device
+                )
+            ]
             row["dev_chrf"] = chrf(hyps, dev_refs)
         row["train_seconds"] = round(train_seconds, 3)
         row["seconds"] = round(time.perf_counter() - start, 3)
         row["train_tokens_per_s"] = round(n_tokens / max(train_seconds, 1e-9), 1)
         score = row["dev_chrf"] if monitor == "chrf" else -row["dev_perplexity"]
-        line = (f"epoch {epoch}: loss {row['train_loss']:.4f} dev ppl {row['dev_perplexity']:.2f}"
-                + (f" dev chrF {row['dev_chrf']:.2f}" if "dev_chrf" in row else "")
-                + f" ({row['seconds']:.1f}s, {row['train_tokens_per_s']:.0f} tok/s)")
+        line = (
+            f"epoch {epoch}: loss {row['train_loss']:.4f} dev ppl {row['dev_perplexity']:.2f}"
+            + (f" dev chrF {row['dev_chrf']:.2f}" if "dev_chrf" in row else "")
+            + f" ({row['seconds']:.1f}s, {row['train_tokens_per_s']:.0f} tok/s)"
+        )
         if stopper.end_epoch(model, epoch, row, score, history, replicas, log, line, monitor):
             break
     history["stopped_early"] = len(history["epochs"]) < epochs
@@ -168,13 +190,17 @@ def config_pad(model: nn.Module) -> int:
 def chrf(hypotheses: list[str], references: list[str]) -> float:
     from sacrebleu.metrics import CHRF
 
-    return float(CHRF().corpus_score([" ".join(h.split()) for h in hypotheses],
-                                     [[" ".join(r.split()) for r in references]]).score)
+    return float(
+        CHRF()
+        .corpus_score([" ".join(h.split()) for h in hypotheses], [[" ".join(r.split()) for r in references]])
+        .score
+    )
 
 
 @torch.no_grad()
-def nll_sum(model: nn.Module, inputs: PairInputs, index: np.ndarray, batch_size: int,
-            device: torch.device) -> tuple[float, int]:
+def nll_sum(
+    model: nn.Module, inputs: PairInputs, index: np.ndarray, batch_size: int, device: torch.device
+) -> tuple[float, int]:
     """Summed target NLL (no label smoothing; <eos> counted, padding not) and the token count."""
     was_training = model.training
     model.eval()
@@ -197,19 +223,28 @@ def check_decode(cfg: dict) -> dict:
 
 
 @torch.no_grad()
-def decode_ids(model: nn.Module, inputs: PairInputs, index: np.ndarray, cfg: dict, batch_size: int,
-               device: torch.device) -> list[list[int]]:
+def decode_ids(
+    model: nn.Module, inputs: PairInputs, index: np.ndarray, cfg: dict, batch_size: int, device: torch.device
+) -> list[list[int]]:
     """Answer ids (no <bos>/<eos>) per row of `index`, in that order, by greedy or beam search."""
     cfg = check_decode(cfg)
-    common = {"max_len": int(cfg.get("max_len", 40)), "min_len": int(cfg.get("min_len", 0)),
-              "no_repeat_ngram_size": int(cfg.get("no_repeat_ngram_size", 0)),
-              "repetition_penalty": float(cfg.get("repetition_penalty", 1.0))}
+    common = {
+        "max_len": int(cfg.get("max_len", 40)),
+        "min_len": int(cfg.get("min_len", 0)),
+        "no_repeat_ngram_size": int(cfg.get("no_repeat_ngram_size", 0)),
+        "repetition_penalty": float(cfg.get("repetition_penalty", 1.0)),
+    }
     out: list[list[int]] = [[] for _ in index]
     for batch in bucket_batches(inputs.src.lengths[index], batch_size):
         src, src_lengths = inputs.source(index[batch], device)
         if cfg.get("method", "greedy") == "beam":
-            got = model.beam_search(src, src_lengths, beam_width=int(cfg.get("beam_width", 4)),
-                                    length_penalty=float(cfg.get("length_penalty", 0.6)), **common)
+            got = model.beam_search(
+                src,
+                src_lengths,
+                beam_width=int(cfg.get("beam_width", 4)),
+                length_penalty=float(cfg.get("length_penalty", 0.6)),
+                **common,
+            )
         else:
             got = model.greedy(src, src_lengths, **common)
         for k, ids in zip(batch, got):
@@ -217,8 +252,15 @@ def decode_ids(model: nn.Module, inputs: PairInputs, index: np.ndarray, cfg: dic
     return out
 
 
-def answers_for(model: nn.Module, encoded: pa.Table, itos: list[str], cfg: dict, batch_size: int = 128,
-                device: str | torch.device = "auto", max_src_len: int | None = None) -> list[str]:
+def answers_for(
+    model: nn.Module,
+    encoded: pa.Table,
+    itos: list[str],
+    cfg: dict,
+    batch_size: int = 128,
+    device: str | torch.device = "auto",
+    max_src_len: int | None = None,
+) -> list[str]:
     """Readable answers (spaced Korean text, never space-separated morphemes) for every row of `encoded`."""
     device = pick_device(device) if isinstance(device, str) else device
     model.to(device)
@@ -227,10 +269,16 @@ def answers_for(model: nn.Module, encoded: pa.Table, itos: list[str], cfg: dict,
     return [detokenize([itos[i] for i in row]) for row in ids]
 
 
-def table_perplexity(model: nn.Module, encoded: pa.Table, batch_size: int = 128,
-                     device: str | torch.device = "auto", max_src_len: int | None = None) -> tuple[float, int]:
+def table_perplexity(
+    model: nn.Module,
+    encoded: pa.Table,
+    batch_size: int = 128,
+    device: str | torch.device = "auto",
+    max_src_len: int | None = None,
+) -> tuple[float, int]:
     device = pick_device(device) if isinstance(device, str) else device
     model.to(device)
-    nll, tokens = nll_sum(model, PairInputs(encoded, max_src_len or None), np.arange(encoded.num_rows), batch_size,
-                          device)
+    nll, tokens = nll_sum(
+        model, PairInputs(encoded, max_src_len or None), np.arange(encoded.num_rows), batch_size, device
+    )
     return (perplexity(nll, tokens) if tokens else math.nan), tokens

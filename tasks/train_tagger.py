@@ -21,8 +21,12 @@ from tasks.ner import entity_metrics, spans_from_tags
 from tasks.training import EarlyStopping, TokenIds, adamw, bucket_batches, pick_device, start_training
 
 FEATURE_COLUMNS = {"morphs": "morph_ids", "pos": "pos_ids", "boundary": "boundary", "domain": "domain_ids"}
-SIZE_KEYS = {"morphs": "morph_vocab_size", "pos": "pos_vocab_size", "boundary": "boundary_vocab_size",
-             "domain": "domain_vocab_size"}
+SIZE_KEYS = {
+    "morphs": "morph_vocab_size",
+    "pos": "pos_vocab_size",
+    "boundary": "boundary_vocab_size",
+    "domain": "domain_vocab_size",
+}
 
 
 class TaggerInputs:
@@ -30,8 +34,9 @@ class TaggerInputs:
 
     def __init__(self, table: pa.Table, max_len: int | None, use: dict[str, bool]):
         self.chars = TokenIds(table.column("char_ids"), max_len)
-        self.features = {name: TokenIds(table.column(col), max_len) for name, col in FEATURE_COLUMNS.items()
-                         if use.get(name)}
+        self.features = {
+            name: TokenIds(table.column(col), max_len) for name, col in FEATURE_COLUMNS.items() if use.get(name)
+        }
         self.tags = TokenIds(table.column("tag_ids"), max_len) if "tag_ids" in table.column_names else None
         self.lengths = self.chars.lengths
 
@@ -49,20 +54,25 @@ class TaggerInputs:
         return self.tags.batch(index)[0].to(device)
 
 
-def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any],
-                 log: Callable[[str], Any] = print) -> tuple[nn.Module, dict[str, Any]]:
+def train_tagger(
+    encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any], log: Callable[[str], Any] = print
+) -> tuple[nn.Module, dict[str, Any]]:
     """Train on the 'train' rows, early-stopping on dev entity F1; with `finetune.domain` set, go on
     training on that source's rows alone (see `_finetune_rows` for why)."""
     replicas = start_training(cfg)  # seed, threads, device; DDP under torchrun (tasks/distributed.py)
     split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
     train_idx, dev_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "dev")
     if len(train_idx) == 0 or len(dev_idx) == 0:
-        raise ValueError(f"training needs 'train' and 'dev' rows (found {len(train_idx)} and {len(dev_idx)}); "
-                         "check n2n.data.split and the sources' split")
+        raise ValueError(
+            f"training needs 'train' and 'dev' rows (found {len(train_idx)} and {len(dev_idx)}); "
+            "check n2n.data.split and the sources' split"
+        )
     finetune = _finetune_rows(encoded, cfg.get("finetune") or {}, train_idx, dev_idx)
     fit = _TaggerFit(encoded, model_config, cfg, replicas, log)
-    fit.log(f"training on {fit.device}: {len(train_idx)} train, {len(dev_idx)} dev sentences, "
-            f"{sum(p.numel() for p in fit.model.parameters()):,} parameters")
+    fit.log(
+        f"training on {fit.device}: {len(train_idx)} train, {len(dev_idx)} dev sentences, "
+        f"{sum(p.numel() for p in fit.model.parameters()):,} parameters"
+    )
 
     history: dict[str, Any] = {"epochs": [], "monitor": "entity_f1", "device": str(fit.device), "best_epoch": 0}
     stopper = EarlyStopping(int(cfg.get("patience", 0)))
@@ -79,8 +89,9 @@ def train_tagger(encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str,
     return fit.model, history
 
 
-def _finetune_rows(encoded: pa.Table, spec: dict[str, Any], train_idx: np.ndarray,
-                   dev_idx: np.ndarray) -> tuple[str, np.ndarray, np.ndarray] | None:
+def _finetune_rows(
+    encoded: pa.Table, spec: dict[str, Any], train_idx: np.ndarray, dev_idx: np.ndarray
+) -> tuple[str, np.ndarray, np.ndarray] | None:
     """The train and dev rows of the source named by n2n.train.finetune.domain (None when unset).
 
     Corpora annotate differently (KLP tags 하루 and 밤 as DT/TI, KMOU only dates and clock times): joint
@@ -90,13 +101,16 @@ def _finetune_rows(encoded: pa.Table, spec: dict[str, Any], train_idx: np.ndarra
     domain = spec.get("domain")
     if not domain:
         return None
-    domains = np.asarray(encoded.column("domain").to_pylist() if "domain" in encoded.column_names
-                         else [""] * encoded.num_rows).astype(str)
+    domains = np.asarray(
+        encoded.column("domain").to_pylist() if "domain" in encoded.column_names else [""] * encoded.num_rows
+    ).astype(str)
     own_train = train_idx[domains[train_idx] == str(domain)]
     if len(own_train) == 0:
         known = sorted(map(str, set(domains[train_idx])))
-        raise ValueError(f"n2n.train.finetune.domain: no train rows come from {domain!r}; the train rows' "
-                         f"sources are {known} (a source's domain is its `domain` key or its format)")
+        raise ValueError(
+            f"n2n.train.finetune.domain: no train rows come from {domain!r}; the train rows' "
+            f"sources are {known} (a source's domain is its `domain` key or its format)"
+        )
     own_dev = dev_idx[domains[dev_idx] == str(domain)]
     return str(domain), own_train, own_dev if len(own_dev) else dev_idx
 
@@ -104,13 +118,15 @@ def _finetune_rows(encoded: pa.Table, spec: dict[str, Any], train_idx: np.ndarra
 class _TaggerFit:
     """One training run's model, inputs and dev gold, shared by its phases (joint, then fine-tune)."""
 
-    def __init__(self, encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any], replicas,
-                 log: Callable[[str], Any]):
+    def __init__(
+        self, encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any], replicas, log: Callable[[str], Any]
+    ):
         self.cfg, self.replicas, self.device = cfg, replicas, replicas.device
         self.inputs = TaggerInputs.for_model(encoded, model_config, int(cfg.get("max_len", 0)) or None)
         if len(self.inputs.tags.values) and int(self.inputs.tags.values.min()) < 0:
-            raise ValueError("tag id -1 in the encoded table: an entity type is not in the schema; "
-                             "the validate stage names it")
+            raise ValueError(
+                "tag id -1 in the encoded table: an entity type is not in the schema; the validate stage names it"
+            )
         seed = int(cfg.get("seed", 13))
         self.model = build_model(model_config).to(self.device)
         self.net = replicas.wrap(self.model, seed)
@@ -135,8 +151,9 @@ class _TaggerFit:
     def train_epoch(self, optimizer: torch.optim.Optimizer, train_idx: np.ndarray) -> float:
         self.net.train()
         loss_sum, n_rows = 0.0, 0
-        for index in self.replicas.shard(bucket_batches(self.inputs.lengths[train_idx], self.batch_size,
-                                                        self.shuffler)):
+        for index in self.replicas.shard(
+            bucket_batches(self.inputs.lengths[train_idx], self.batch_size, self.shuffler)
+        ):
             rows = train_idx[index]
             chars, lengths, feats = self.inputs.batch(rows, self.device)
             optimizer.zero_grad(set_to_none=True)
@@ -150,8 +167,17 @@ class _TaggerFit:
         loss_sum, n_rows = self.replicas.sum(loss_sum, n_rows)
         return loss_sum / max(1, n_rows)
 
-    def run(self, phase: str, train_idx: np.ndarray, dev_idx: np.ndarray, lr: float, first: int, last: int,
-            stopper: EarlyStopping, history: dict[str, Any]) -> None:
+    def run(
+        self,
+        phase: str,
+        train_idx: np.ndarray,
+        dev_idx: np.ndarray,
+        lr: float,
+        first: int,
+        last: int,
+        stopper: EarlyStopping,
+        history: dict[str, Any],
+    ) -> None:
         """Epochs first..last of one phase; each phase has its own optimizer (fine-tuning starts with fresh
         Adam moments, not the joint phase's)."""
         optimizer = adamw(self.model, lr, float(self.cfg.get("weight_decay", 0.0)))
@@ -160,37 +186,63 @@ class _TaggerFit:
             start = time.perf_counter()
             loss = self.train_epoch(optimizer, train_idx)
             scores = self.dev_scores(dev_idx, gold)
-            row = {"epoch": epoch, "phase": phase, "train_loss": loss, "dev_f1": scores["f1"],
-                   "dev_precision": scores["precision"], "dev_recall": scores["recall"],
-                   "seconds": round(time.perf_counter() - start, 3)}
-            line = (f"{'' if phase == 'joint' else phase + ' '}epoch {epoch}: loss {loss:.4f} dev entity F1 "
-                    f"{row['dev_f1']:.4f} (P {row['dev_precision']:.3f} R {row['dev_recall']:.3f}, "
-                    f"{row['seconds']:.1f}s)")
+            row = {
+                "epoch": epoch,
+                "phase": phase,
+                "train_loss": loss,
+                "dev_f1": scores["f1"],
+                "dev_precision": scores["precision"],
+                "dev_recall": scores["recall"],
+                "seconds": round(time.perf_counter() - start, 3),
+            }
+            line = (
+                f"{'' if phase == 'joint' else phase + ' '}epoch {epoch}: loss {loss:.4f} dev entity F1 "
+                f"{row['dev_f1']:.4f} (P {row['dev_precision']:.3f} R {row['dev_recall']:.3f}, "
+                f"{row['seconds']:.1f}s)"
+            )
             if stopper.end_epoch(self.model, epoch, row, row["dev_f1"], history, self.replicas, self.log, line, "F1"):
                 break
 
-    def finetune(self, domain: str, train_idx: np.ndarray, dev_idx: np.ndarray, spec: dict[str, Any],
-                 history: dict[str, Any]) -> dict[str, Any]:
+    def finetune(
+        self, domain: str, train_idx: np.ndarray, dev_idx: np.ndarray, spec: dict[str, Any], history: dict[str, Any]
+    ) -> dict[str, Any]:
         """Go on from the joint phase's best weights on one source's rows; its weights are kept only when
         they beat the joint model on the fine-tune dev rows."""
         joint_epoch = history["best_epoch"]
         baseline = self.replicas.agree(self.dev_scores(dev_idx, self.gold_spans(dev_idx))["f1"])
         stopper = EarlyStopping(int(spec.get("patience", 0)))
         stopper.update(self.model, baseline, joint_epoch)
-        self.log(f"fine-tuning on {len(train_idx)} {domain!r} train rows; joint model's F1 on "
-                 f"{len(dev_idx)} dev rows: {baseline:.4f}")
+        self.log(
+            f"fine-tuning on {len(train_idx)} {domain!r} train rows; joint model's F1 on "
+            f"{len(dev_idx)} dev rows: {baseline:.4f}"
+        )
         first = len(history["epochs"]) + 1
-        self.run(f"finetune[{domain}]", train_idx, dev_idx, float(spec.get("lr", 1e-3)), first,
-                 first + int(spec.get("epochs", 10)) - 1, stopper, history)
+        self.run(
+            f"finetune[{domain}]",
+            train_idx,
+            dev_idx,
+            float(spec.get("lr", 1e-3)),
+            first,
+            first + int(spec.get("epochs", 10)) - 1,
+            stopper,
+            history,
+        )
         stopper.restore(self.model)  # end_epoch kept history["best_epoch"] in step
-        return {"domain": domain, "train_rows": int(len(train_idx)), "dev_rows": int(len(dev_idx)),
-                "joint_best_epoch": joint_epoch, "joint_dev_f1": baseline, "best_dev_f1": stopper.best,
-                "kept": stopper.best_epoch != joint_epoch}
+        return {
+            "domain": domain,
+            "train_rows": int(len(train_idx)),
+            "dev_rows": int(len(dev_idx)),
+            "joint_best_epoch": joint_epoch,
+            "joint_dev_f1": baseline,
+            "best_dev_f1": stopper.best,
+            "kept": stopper.best_epoch != joint_epoch,
+        }
 
 
 @torch.no_grad()
-def predict_tag_ids(model: nn.Module, inputs: TaggerInputs, index: np.ndarray, batch_size: int,
-                    device: torch.device) -> list[list[int]]:
+def predict_tag_ids(
+    model: nn.Module, inputs: TaggerInputs, index: np.ndarray, batch_size: int, device: torch.device
+) -> list[list[int]]:
     """Tag ids per row of `index`, in that order; rows longer than max_len get O past the cut."""
     was_training = model.training
     model.eval()
@@ -204,8 +256,9 @@ def predict_tag_ids(model: nn.Module, inputs: TaggerInputs, index: np.ndarray, b
     return out
 
 
-def predict_table(model: nn.Module, encoded: pa.Table, max_len: int | None, batch_size: int = 128,
-                  device: str | torch.device = "auto") -> list[list[tuple[int, int, str]]]:
+def predict_table(
+    model: nn.Module, encoded: pa.Table, max_len: int | None, batch_size: int = 128, device: str | torch.device = "auto"
+) -> list[list[tuple[int, int, str]]]:
     """Entity spans (start, end, type) per row of an encoded table."""
     device = pick_device(device) if isinstance(device, str) else device
     model.to(device)

@@ -118,8 +118,18 @@ class EarlyStopping:
     def should_stop(self) -> bool:
         return bool(self.patience) and self.stale >= self.patience
 
-    def end_epoch(self, model: nn.Module, epoch: int, row: dict, score: float, history: dict, replicas: Replicas,
-                  log: Callable[[str], None], line: str, metric: str) -> bool:
+    def end_epoch(
+        self,
+        model: nn.Module,
+        epoch: int,
+        row: dict,
+        score: float,
+        history: dict,
+        replicas: Replicas,
+        log: Callable[[str], None],
+        line: str,
+        metric: str,
+    ) -> bool:
         """Every trainer's end of an epoch: record `row`, update on the score all replicas agree on, log `line`
         (starred when it is the best so far); True when training should stop."""
         history["epochs"].append(row)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 from tasks.textfile import blocks as _blocks, long_line, read_lines as _read_lines
 
@@ -50,8 +50,10 @@ def _tree_problems(heads: list[int], where: Callable[[int], str]) -> list[str]:
     if not roots:
         problems.append("no word has head 0: the sentence needs exactly one root")
     elif len(roots) > 1:
-        problems.append(f"{len(roots)} words have head 0 ({', '.join(where(i) for i in roots)}): "
-                        "keep one root and attach the others to a word")
+        problems.append(
+            f"{len(roots)} words have head 0 ({', '.join(where(i) for i in roots)}): "
+            "keep one root and attach the others to a word"
+        )
     # Walk up from every word; a walk that meets its own path (not a finished word) found a cycle.
     state = [0] * (n + 1)  # 0 unseen, 1 on the current path, 2 finished
     state[0] = 2
@@ -67,7 +69,7 @@ def _tree_problems(heads: list[int], where: Callable[[int], str]) -> list[str]:
             node = h
         else:
             if state[node] == 1:
-                cycle = path[path.index(node):]
+                cycle = path[path.index(node) :]
                 if len(cycle) > 1:
                     chain = " -> ".join(str(c) for c in cycle + [cycle[0]])
                     problems.append(f"words {chain} form a cycle ({where(cycle[0])} never reaches the root)")
@@ -111,12 +113,16 @@ def _conllu(block: list[str], path: Path, row: int) -> dict | None:
         cols = line.split("\t")
         if len(cols) != 10:
             hint = " (space-separated? CoNLL-U needs tabs)" if len(cols) == 1 and " " in line else ""
-            raise _Bad(f"line {r}: {len(cols)} tab-separated fields, expected 10 ({' '.join(CONLLU_COLUMNS)})"
-                       f"{hint}; the line is damaged or the sentence is cut off")
+            raise _Bad(
+                f"line {r}: {len(cols)} tab-separated fields, expected 10 ({' '.join(CONLLU_COLUMNS)})"
+                f"{hint}; the line is damaged or the sentence is cut off"
+            )
         tid = cols[0]
         if "." in tid:
-            raise _Bad(f"line {r}: empty node {tid!r} (enhanced dependencies) is not supported; "
-                       "remove the empty-node line or convert the treebank to basic trees")
+            raise _Bad(
+                f"line {r}: empty node {tid!r} (enhanced dependencies) is not supported; "
+                "remove the empty-node line or convert the treebank to basic trees"
+            )
         if "-" in tid:
             a, _, b = tid.partition("-")
             if not (a.isdigit() and b.isdigit() and 0 < int(a) < int(b)):
@@ -124,8 +130,10 @@ def _conllu(block: list[str], path: Path, row: int) -> dict | None:
             continue  # the multiword token itself: its words follow on their own lines
         expect = len(words) + 1
         if _int(tid, r, "ID") != expect:
-            raise _Bad(f"line {r}: word ID {tid} where {expect} was expected; IDs must run 1, 2, 3, ... "
-                       "(renumber the words and their HEADs, or add the blank line missing between sentences)")
+            raise _Bad(
+                f"line {r}: word ID {tid} where {expect} was expected; IDs must run 1, 2, 3, ... "
+                "(renumber the words and their HEADs, or add the blank line missing between sentences)"
+            )
         words.append(cols)
         rows.append(r)
     if not words:
@@ -138,23 +146,34 @@ def _conllu(block: list[str], path: Path, row: int) -> dict | None:
     # Only a sentence that uses the UD label is held to it: KLUE-style labels written as CoNLL-U have none.
     for i in range(len(words)) if any(is_root) else ():
         if (heads[i] == 0) != is_root[i]:
-            raise _Bad(f"line {rows[i]}: HEAD {heads[i]} with DEPREL {words[i][7]!r}; UD gives DEPREL 'root' exactly "
-                       "to the word whose HEAD is 0, so fix one of the two columns")
+            raise _Bad(
+                f"line {rows[i]}: HEAD {heads[i]} with DEPREL {words[i][7]!r}; UD gives DEPREL 'root' exactly "
+                "to the word whose HEAD is 0, so fix one of the two columns"
+            )
     forms = [c[1] for c in words]
     if text is None:
         # Honour SpaceAfter=No so a sentence without '# text' still gets its real spacing.
         text = "".join(f + ("" if "SpaceAfter=No" in c[9].split("|") else " ") for f, c in zip(forms, words)).strip()
-    return {"id": sid or f"{path.stem}:{row}", "text": text, "words": forms, "lemmas": [c[2] for c in words],
-            "upos": [c[3] for c in words], "xpos": [c[4] for c in words], "heads": heads,
-            "deprels": [c[7] for c in words]}
+    return {
+        "id": sid or f"{path.stem}:{row}",
+        "text": text,
+        "words": forms,
+        "lemmas": [c[2] for c in words],
+        "upos": [c[3] for c in words],
+        "xpos": [c[4] for c in words],
+        "heads": heads,
+        "deprels": [c[7] for c in words],
+    }
 
 
 def _klue_dp(block: list[str], path: Path, row: int) -> dict | None:
     """`## <id><TAB><sentence>`, then `INDEX WORD LEMMA POS HEAD DEPREL` lines; the file opens with '##' notes."""
     nhead = next((k for k, ln in enumerate(block) if not ln.startswith("##")), len(block))
     if nhead == 0:
-        raise _Bad("the sentence does not start with a '## <id>\\t<sentence>' line; restore it, or the blank "
-                   "line missing between two sentences")
+        raise _Bad(
+            "the sentence does not start with a '## <id>\\t<sentence>' line; restore it, or the blank "
+            "line missing between two sentences"
+        )
     header = block[nhead - 1][2:].strip(" ")
     if "\t" not in header:
         if nhead == len(block):
@@ -170,26 +189,38 @@ def _klue_dp(block: list[str], path: Path, row: int) -> dict | None:
         r = first + k
         cols = line.split("\t")
         if len(cols) != 6:
-            raise _Bad(f"line {r}: {len(cols)} tab-separated fields, expected 6 ({' '.join(KLUE_COLUMNS)}); "
-                       "the line is damaged or the sentence is cut off")
+            raise _Bad(
+                f"line {r}: {len(cols)} tab-separated fields, expected 6 ({' '.join(KLUE_COLUMNS)}); "
+                "the line is damaged or the sentence is cut off"
+            )
         if _int(cols[0], r, "INDEX") != len(words) + 1:
-            raise _Bad(f"line {r}: INDEX {cols[0]} where {len(words) + 1} was expected; indices must run 1, 2, 3, "
-                       "... (or add the blank line missing between two sentences)")
+            raise _Bad(
+                f"line {r}: INDEX {cols[0]} where {len(words) + 1} was expected; indices must run 1, 2, 3, "
+                "... (or add the blank line missing between two sentences)"
+            )
         words.append(cols)
         rows.append(r)
     heads = [_int(c[4], rows[i], "HEAD") for i, c in enumerate(words)]
     _check_tree(heads, rows)
-    return {"id": sid.strip() or f"{path.stem}:{first - 1}", "text": text.strip() or " ".join(c[1] for c in words),
-            "words": [c[1] for c in words], "lemmas": ["+".join(c[2].split()) or "_" for c in words],
-            "upos": ["_"] * len(words), "xpos": [c[3] for c in words], "heads": heads,
-            "deprels": [c[5] for c in words], "source_row": first - 1}
+    return {
+        "id": sid.strip() or f"{path.stem}:{first - 1}",
+        "text": text.strip() or " ".join(c[1] for c in words),
+        "words": [c[1] for c in words],
+        "lemmas": ["+".join(c[2].split()) or "_" for c in words],
+        "upos": ["_"] * len(words),
+        "xpos": [c[3] for c in words],
+        "heads": heads,
+        "deprels": [c[5] for c in words],
+        "source_row": first - 1,
+    }
 
 
 # ---------------------------------------------------------------- public API
 
 
-def _read(path: str | Path, encoding: str, parse: Callable[[list[str], Path, int], dict | None],
-          name: str) -> tuple[list[dict], list[dict]]:
+def _read(
+    path: str | Path, encoding: str, parse: Callable[[list[str], Path, int], dict | None], name: str
+) -> tuple[list[dict], list[dict]]:
     file = Path(path)
     sentences: list[dict] = []
     quarantined: list[dict] = []
@@ -209,8 +240,14 @@ def _read(path: str | Path, encoding: str, parse: Callable[[list[str], Path, int
             continue
         if not ended:
             reason += " (it is the last block and the file does not end with a blank line: truncated file?)"
-        quarantined.append({"source_file": str(file), "source_row": row, "raw": "\n".join(block)[:MAX_RAW],
-                            "reason": f"sentence at {file} line {row}: {reason}"})
+        quarantined.append(
+            {
+                "source_file": str(file),
+                "source_row": row,
+                "raw": "\n".join(block)[:MAX_RAW],
+                "reason": f"sentence at {file} line {row}: {reason}",
+            }
+        )
     if quarantined:
         _log.warning("%s(%s): %d sentences read, %d quarantined", name, file, len(sentences), len(quarantined))
     return sentences, quarantined
@@ -234,15 +271,27 @@ def write_conllu(sentences: Sequence[dict]) -> str:
         n = len(words)
         for key in ("heads", "deprels"):
             if len(s[key]) != n:
-                raise ValueError(f"sentence {s.get('id')!r}: {len(s[key])} {key} for {n} words; "
-                                 "every per-word list must have one entry per word")
+                raise ValueError(
+                    f"sentence {s.get('id')!r}: {len(s[key])} {key} for {n} words; "
+                    "every per-word list must have one entry per word"
+                )
         text = s.get("text") or " ".join(words)
         out.append(f"# sent_id = {s.get('id') or k}")
         out.append(f"# text = {text}")
         glued = _space_after_no(text, words)
         for i in range(n):
-            cols = [str(i + 1), _cell(words[i]), _get(s, "lemmas", i), _get(s, "upos", i), _get(s, "xpos", i), "_",
-                    str(int(s["heads"][i])), _cell(s["deprels"][i]), "_", "SpaceAfter=No" if glued[i] else "_"]
+            cols = [
+                str(i + 1),
+                _cell(words[i]),
+                _get(s, "lemmas", i),
+                _get(s, "upos", i),
+                _get(s, "xpos", i),
+                "_",
+                str(int(s["heads"][i])),
+                _cell(s["deprels"][i]),
+                "_",
+                "SpaceAfter=No" if glued[i] else "_",
+            ]
             out.append("\t".join(cols))
         out.append("")
     return "\n".join(out) + ("\n" if out else "")

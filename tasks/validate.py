@@ -35,5 +35,4 @@ def validate_n21(table: pa.Table, label_values: list[str], cfg: dict, docs_dir=N
         add_text_columns(df, "text", splits=splits)
     if "label" in df.columns and "split" in df.columns:
         frames["classes"] = class_counts(df["label"].tolist(), df["split"].tolist(), label_values)
-    return run_suite_file("n21", frames, cfg, {"labels": label_values}, rows=int(table.num_rows),
-                          docs_dir=docs_dir)
+    return run_suite_file("n21", frames, cfg, {"labels": label_values}, rows=int(table.num_rows), docs_dir=docs_dir)

@@ -77,12 +77,15 @@ def build_data_docs(ctx, target: Path, report: dict) -> Path:
     # GX wants an absolute base_directory; work_dir in params.yaml is relative.
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent)).resolve()
     try:
-        ctx.add_data_docs_site(SITE_NAME, {
-            "class_name": "SiteBuilder",
-            "show_how_to_buttons": False,
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(tmp)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })
+        ctx.add_data_docs_site(
+            SITE_NAME,
+            {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(tmp)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
         suites_as_validated(ctx)
         ctx.build_data_docs(site_names=[SITE_NAME])
         make_offline(tmp, report)
@@ -113,8 +116,12 @@ def suites_as_validated(ctx) -> None:
             config = expectation.configuration
             kwargs = {name: value for name, value in done.expectation_config.kwargs.items() if name != "batch_id"}
             suite.expectations[k] = ExpectationConfiguration(
-                type=config.type, kwargs=kwargs, meta=config.meta, id=config.id,
-                notes=None if done.success else config.notes).to_domain_obj()
+                type=config.type,
+                kwargs=kwargs,
+                meta=config.meta,
+                id=config.id,
+                notes=None if done.success else config.notes,
+            ).to_domain_obj()
         suite.save()
 
 
@@ -152,7 +159,8 @@ def index_html(root: Path, pages: list[Path], report: dict) -> str:
             f"<td>{_cell(e['expectation'])}</td><td>{_cell(e.get('column'))}</td><td>{_cell(bounds)}</td>"
             f"<td>{e.get('unexpected_count', 0)}</td><td>{_cell(e.get('unexpected_examples'))}</td>"
             f"<td>{_cell(e.get('example_ids'))}</td>"
-            f"<td>{_cell(e.get('error') or ('' if e['success'] else e.get('fix')))}</td></tr>")
+            f"<td>{_cell(e.get('error') or ('' if e['success'] else e.get('fix')))}</td></tr>"
+        )
     links = []
     for page in pages:
         rel = page.relative_to(root).as_posix()
@@ -164,7 +172,7 @@ def index_html(root: Path, pages: list[Path], report: dict) -> str:
 <style>{STYLE}</style></head>
 <body>
 <h1>{html.escape(title)}: {verdict}</h1>
-<p>{sum(not e['success'] for e in report.get('expectations', []))} of {len(report.get('expectations', []))}
+<p>{sum(not e["success"] for e in report.get("expectations", []))} of {len(report.get("expectations", []))}
 expectations failed. The JSON result is <a href="../validation.json">validation.json</a>; the expectations are
 declared in the suite file named there.</p>
 <table>

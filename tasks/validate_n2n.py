@@ -45,5 +45,4 @@ def validate_n2n(table: pa.Table, types: list[str], cfg: dict, docs_dir=None) ->
     for name, values in row_checks(table, types).items():
         df[name] = values
     add_text_columns(df, "text", splits=df["split"].tolist())
-    return run_suite_file("n2n", {"rows": df}, cfg, rows=int(table.num_rows),
-                          docs_dir=docs_dir)
+    return run_suite_file("n2n", {"rows": df}, cfg, rows=int(table.num_rows), docs_dir=docs_dir)

@@ -71,8 +71,10 @@ def row_checks(table: pa.Table, relations: list[str]) -> tuple[dict[str, list[bo
 def validate_n2path(table: pa.Table, relations: list[str], cfg: dict, docs_dir=None) -> dict:
     """Run tasks/suites/n2path.yaml; a JSON-able report (never raises on bad data)."""
     if not relations:
-        raise ValueError("no relations to validate against: list them in the schema file of n2path.class_design.schema "
-                         "or make sure the train split has sentences")
+        raise ValueError(
+            "no relations to validate against: list them in the schema file of n2path.class_design.schema "
+            "or make sure the train split has sentences"
+        )
     df = table.select(["id", "split"]).to_pandas()
     words = table.column("words").to_pylist()
     df["n_words"] = [len(w or []) for w in words]
@@ -100,7 +102,9 @@ def check_n2path(report: dict, source: str) -> None:
         rows = report.get("row_problems") or []
         details = [f"  - {r['id']}: {'; '.join(r['problems'])}" for r in rows[:10]]
         more = [f"  ... and {len(rows) - 10} more in validation.json"] if len(rows) > 10 else []
-        hint = ("Relations outside the schema: add them to the schema file that n2path.class_design.schema names "
-                "(with schema: null the train split's relations are the schema). Sentence length, Hangul share "
-                "and leakage limits: n2path.validate.")
+        hint = (
+            "Relations outside the schema: add them to the schema file that n2path.class_design.schema names "
+            "(with schema: null the train split's relations are the schema). Sentence length, Hangul share "
+            "and leakage limits: n2path.validate."
+        )
         raise ValidationFailed("\n".join([str(err), "Sentences (by id):", *details, *more, hint]), report) from None

@@ -45,16 +45,20 @@ def load_suite(name: str) -> dict:
     params = suite.get("parameters") or {}
     for pname, spec in params.items():
         if not spec.get("runtime") and not str(spec.get("params", "")).startswith(f"{name}.validate."):
-            raise ValueError(f"{path}: parameter {pname!r} must come from a {name}.validate key "
-                             "(or be `runtime: true`, passed by the runner)")
+            raise ValueError(
+                f"{path}: parameter {pname!r} must come from a {name}.validate key "
+                "(or be `runtime: true`, passed by the runner)"
+            )
     for table, spec in suite["tables"].items():
         for i, exp in enumerate(spec.get("expectations") or []):
             if "type" not in exp:
                 raise ValueError(f"{path}: tables.{table}.expectations[{i}] has no `type`")
             for name_ in _parameters_used(exp.get("kwargs") or {}):
                 if name_ not in params:
-                    raise ValueError(f"{path}: tables.{table}.expectations[{i}] uses suite parameter "
-                                     f"{name_!r}, which `parameters:` does not declare")
+                    raise ValueError(
+                        f"{path}: tables.{table}.expectations[{i}] uses suite parameter "
+                        f"{name_!r}, which `parameters:` does not declare"
+                    )
     return {**suite, "name": name, "path": str(path), "parameters": params}
 
 
@@ -103,13 +107,15 @@ def expectations(suite: dict, table: str) -> list:
         kwargs = dict(exp.get("kwargs") or {})
         columns = exp.get("columns") or [kwargs.get("column")]
         keys = [suite["parameters"][n]["params"] for n in _parameters_used(kwargs)]
-        fix = exp.get("fix") or ("correct those rows or change " + " / ".join(keys) if keys
-                                 else "correct those rows in the source data")
+        fix = exp.get("fix") or (
+            "correct those rows or change " + " / ".join(keys) if keys else "correct those rows in the source data"
+        )
         for column in columns:
             if column is not None:
                 kwargs["column"] = column
-            config = ExpectationConfiguration(type=exp["type"], kwargs=dict(kwargs), notes=fix,
-                                              meta={"fix": fix, "params_keys": keys, "table": table})
+            config = ExpectationConfiguration(
+                type=exp["type"], kwargs=dict(kwargs), notes=fix, meta={"fix": fix, "params_keys": keys, "table": table}
+            )
             out.append(config.to_domain_obj())
     return out
 
@@ -132,8 +138,13 @@ def _remove_empty_local_site(ctx) -> None:
         pass
 
 
-def run_tables(name: str, tables: list[tuple], parameters: dict | None = None,
-               docs_dir: str | Path | None = None, docs_title: str | None = None) -> dict:
+def run_tables(
+    name: str,
+    tables: list[tuple],
+    parameters: dict | None = None,
+    docs_dir: str | Path | None = None,
+    docs_title: str | None = None,
+) -> dict:
     """Validate each (table_name, pandas frame, expectations, index_column) in one ephemeral GX
     context; a JSON-able report. With docs_dir, also GX Data Docs readable offline (validate_docs)."""
     from tasks.validation import entry_from_result
@@ -153,13 +164,15 @@ def run_tables(name: str, tables: list[tuple], parameters: dict | None = None,
         batch_def = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("all_rows")
         suite = ctx.suites.add(gx.ExpectationSuite(name=f"{name}_{table}", expectations=exps))
         vd = ctx.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{name}_{table}_validation", data=batch_def, suite=suite))
+            gx.ValidationDefinition(name=f"{name}_{table}_validation", data=batch_def, suite=suite)
+        )
         result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": _PARTIAL_UNEXPECTED}
         if index and index in df.columns:
             # Lets a failure name the offending rows by id (or classes by label), not by pandas index.
             result_format["unexpected_index_column_names"] = [index]
-        result = vd.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters or None,
-                        result_format=result_format)
+        result = vd.run(
+            batch_parameters={"dataframe": df}, expectation_parameters=parameters or None, result_format=result_format
+        )
         found = [entry_from_result(r, table=table, index=index) for r in result.results]
         success = success and bool(result.success) and all(e["success"] for e in found)
         entries += found
@@ -171,13 +184,15 @@ def run_tables(name: str, tables: list[tuple], parameters: dict | None = None,
     return report
 
 
-def run_suite_file(name: str, frames: dict, cfg: dict, runtime: dict | None = None, *, rows: int,
-                   docs_dir: str | Path | None = None) -> dict:
+def run_suite_file(
+    name: str, frames: dict, cfg: dict, runtime: dict | None = None, *, rows: int, docs_dir: str | Path | None = None
+) -> dict:
     """Run suite file `name` on `frames` ({table: pandas frame}); tables without a frame are skipped."""
     suite = load_suite(name)
     values = resolve_parameters(suite, cfg, runtime)
-    tables = [(t, frames[t], expectations(suite, t), spec.get("index"))
-              for t, spec in suite["tables"].items() if t in frames]
+    tables = [
+        (t, frames[t], expectations(suite, t), spec.get("index")) for t, spec in suite["tables"].items() if t in frames
+    ]
     title = f"{name} validation ({rows} rows)"
     report = run_tables(name, tables, values, docs_dir=docs_dir, docs_title=title)
     report = {"success": report["success"], "rows": rows, **report}

@@ -23,8 +23,13 @@ _ALWAYS_BAD = {"\ufffd", "\ufeff"}
 def is_hangul(ch: str) -> bool:
     """Hangul syllables, jamo and compatibility jamo (ㅋ, ㅠ count: they are Korean text)."""
     o = ord(ch)
-    return 0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F or 0xA960 <= o <= 0xA97F \
+    return (
+        0xAC00 <= o <= 0xD7A3
+        or 0x1100 <= o <= 0x11FF
+        or 0x3130 <= o <= 0x318F
+        or 0xA960 <= o <= 0xA97F
         or 0xD7B0 <= o <= 0xD7FF
+    )
 
 
 def hangul_share(text: str | None) -> float | None:
@@ -96,5 +101,7 @@ def class_counts(labels: list, splits: list, schema: list[str]):
     for label, split in zip(labels, splits):
         if label is not None and str(label) in counts and split in SPLITS:
             counts[str(label)][split] += 1
-    return pd.DataFrame([{"label": k, **{f"{s}_rows": v[s] for s in SPLITS}} for k, v in counts.items()],
-                        columns=["label", *(f"{s}_rows" for s in SPLITS)])
+    return pd.DataFrame(
+        [{"label": k, **{f"{s}_rows": v[s] for s in SPLITS}} for k, v in counts.items()],
+        columns=["label", *(f"{s}_rows" for s in SPLITS)],
+    )

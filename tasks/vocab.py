@@ -48,15 +48,24 @@ class Vocab:
         return cls(itos=list(obj["itos"]), lowercase=bool(obj.get("lowercase", True)))
 
 
-def build_vocab(token_lists: list[list[str]] | pa.Array | pa.ChunkedArray, min_freq: int = 1, max_size: int = 50000,
-                lowercase: bool = True) -> Vocab:
-    flat = pc.list_flatten(token_lists if isinstance(token_lists, (pa.Array, pa.ChunkedArray))
-                           else pa.array(token_lists, pa.list_(pa.string())))
+def build_vocab(
+    token_lists: list[list[str]] | pa.Array | pa.ChunkedArray,
+    min_freq: int = 1,
+    max_size: int = 50000,
+    lowercase: bool = True,
+) -> Vocab:
+    flat = pc.list_flatten(
+        token_lists
+        if isinstance(token_lists, (pa.Array, pa.ChunkedArray))
+        else pa.array(token_lists, pa.list_(pa.string()))
+    )
     counts = pc.value_counts(pc.utf8_lower(flat) if lowercase else flat)
     tokens, freqs = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
     # Ties broken by the token itself so the same data always yields the same ids.
-    ranked = sorted((item for item in zip(tokens, freqs) if item[1] >= min_freq and item[0] is not None),
-                    key=lambda kv: (-kv[1], kv[0]))
+    ranked = sorted(
+        (item for item in zip(tokens, freqs) if item[1] >= min_freq and item[0] is not None),
+        key=lambda kv: (-kv[1], kv[0]),
+    )
     words = [tok for tok, _ in ranked if tok not in SPECIALS][: max(0, max_size - len(SPECIALS))]
     return Vocab(itos=[*SPECIALS, *words], lowercase=lowercase)
 
@@ -69,5 +78,7 @@ def encode_ids(token_column: pa.ChunkedArray | pa.Array, vocab: Vocab) -> pa.Arr
     if vocab.lowercase:
         flat = pc.utf8_lower(flat)
     ids = pc.fill_null(pc.index_in(flat, value_set=vocab.values()), UNK).cast(pa.int32())
-    offsets = pc.subtract(token_column.offsets, token_column.offsets[0]) if len(token_column) else pa.array([0], pa.int32())
+    offsets = (
+        pc.subtract(token_column.offsets, token_column.offsets[0]) if len(token_column) else pa.array([0], pa.int32())
+    )
     return pa.ListArray.from_arrays(offsets, ids)

@@ -25,8 +25,9 @@ def sample_section(work: Path, *overrides: str) -> dict:
     from tasks.params import apply_overrides, load_params
 
     params = load_params(ROOT / "params.yaml")
-    params = apply_overrides(params, [f"n21.work_dir={work}", f"n21.model_dir={work / 'model'}",
-                                      f"n21.data.path={SAMPLE}", *overrides])
+    params = apply_overrides(
+        params, [f"n21.work_dir={work}", f"n21.model_dir={work / 'model'}", f"n21.data.path={SAMPLE}", *overrides]
+    )
     return params["n21"]
 
 
@@ -57,9 +58,16 @@ N2N_FAST = ("n2n.train.num_layers=1", "n2n.train.hidden_dim=64", "n2n.train.epoc
 def n2n_section(work: Path, *overrides: str) -> dict:
     from tasks.params import apply_overrides, load_params
 
-    params = apply_overrides(load_params(ROOT / "params.yaml"),
-                             [f"n2n.work_dir={work}", f"n2n.model_dir={work / 'model'}",
-                              f"n2n.data.path={N2N_SAMPLE}", *N2N_FAST, *overrides])
+    params = apply_overrides(
+        load_params(ROOT / "params.yaml"),
+        [
+            f"n2n.work_dir={work}",
+            f"n2n.model_dir={work / 'model'}",
+            f"n2n.data.path={N2N_SAMPLE}",
+            *N2N_FAST,
+            *overrides,
+        ],
+    )
     return params["n2n"]
 
 
@@ -76,16 +84,28 @@ def trained_n2n(prefect_harness, tmp_path_factory) -> dict:
 N2M_SAMPLE = ROOT / "data" / "sample" / "n2m_dialogues.tsv"
 # A smaller dialogue model than params.yaml's, one thread (tiny RNN steps lose time syncing threads on a
 # busy 2-core box) and a short greedy-checked training: the whole flow stays well under a minute.
-N2M_FAST = ("n2m.train.emb_dim=96", "n2m.train.hidden_dim=128", "n2m.train.epochs=20", "n2m.train.patience=5",
-            "n2m.train.threads=1")
+N2M_FAST = (
+    "n2m.train.emb_dim=96",
+    "n2m.train.hidden_dim=128",
+    "n2m.train.epochs=20",
+    "n2m.train.patience=5",
+    "n2m.train.threads=1",
+)
 
 
 def n2m_section(work: Path, *overrides: str) -> dict:
     from tasks.params import apply_overrides, load_params
 
-    params = apply_overrides(load_params(ROOT / "params.yaml"),
-                             [f"n2m.work_dir={work}", f"n2m.model_dir={work / 'model'}",
-                              f"n2m.data.path={N2M_SAMPLE}", *N2M_FAST, *overrides])
+    params = apply_overrides(
+        load_params(ROOT / "params.yaml"),
+        [
+            f"n2m.work_dir={work}",
+            f"n2m.model_dir={work / 'model'}",
+            f"n2m.data.path={N2M_SAMPLE}",
+            *N2M_FAST,
+            *overrides,
+        ],
+    )
     return params["n2m"]
 
 
@@ -101,18 +121,35 @@ def trained_n2m(prefect_harness, tmp_path_factory) -> dict:
 
 N2PATH_SAMPLE = ROOT / "data" / "sample" / "n2path_treebank.conllu"
 # A smaller parser than params.yaml's keeps the suite fast; it still learns the sample.
-N2PATH_FAST = ("n2path.train.word_emb_dim=32", "n2path.train.morph_emb_dim=48", "n2path.train.tag_emb_dim=24",
-               "n2path.train.char_emb_dim=24", "n2path.train.char_cnn_dim=32", "n2path.train.hidden_dim=64",
-               "n2path.train.num_layers=1", "n2path.train.arc_mlp=64", "n2path.train.rel_mlp=32",
-               "n2path.train.dropout=0.2", "n2path.train.batch_size=16", "n2path.train.epochs=12")
+N2PATH_FAST = (
+    "n2path.train.word_emb_dim=32",
+    "n2path.train.morph_emb_dim=48",
+    "n2path.train.tag_emb_dim=24",
+    "n2path.train.char_emb_dim=24",
+    "n2path.train.char_cnn_dim=32",
+    "n2path.train.hidden_dim=64",
+    "n2path.train.num_layers=1",
+    "n2path.train.arc_mlp=64",
+    "n2path.train.rel_mlp=32",
+    "n2path.train.dropout=0.2",
+    "n2path.train.batch_size=16",
+    "n2path.train.epochs=12",
+)
 
 
 def n2path_section(work: Path, *overrides: str) -> dict:
     from tasks.params import apply_overrides, load_params
 
-    params = apply_overrides(load_params(ROOT / "params.yaml"),
-                             [f"n2path.work_dir={work}", f"n2path.model_dir={work / 'model'}",
-                              f"n2path.data.path={N2PATH_SAMPLE}", *N2PATH_FAST, *overrides])
+    params = apply_overrides(
+        load_params(ROOT / "params.yaml"),
+        [
+            f"n2path.work_dir={work}",
+            f"n2path.model_dir={work / 'model'}",
+            f"n2path.data.path={N2PATH_SAMPLE}",
+            *N2PATH_FAST,
+            *overrides,
+        ],
+    )
     return params["n2path"]
 
 
@@ -128,3 +165,11 @@ def trained_n2path(prefect_harness, tmp_path_factory) -> dict:
     section["reports"] = run_problem_flow("n2path", section)
     section["flow_seconds"] = time.perf_counter() - started
     return section
+
+
+def reader(spec: str):
+    """The ingest reader a "module:function" spec names (the bad-input tables list them as strings)."""
+    import importlib
+
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.stages import ingest_runner
+from tests.conftest import reader
 from tasks.dialogue import read_pairs
 from tasks.ingest import ingest
 from tasks.splits import IngestError, QuarantineError
@@ -22,23 +23,46 @@ from tasks.ner_formats import read_ner
 from tasks.parse import ingest_parse, read_treebank
 from tests.test_bad_inputs import ALL_TRAIN, PATHS, f, n21, reasons
 
-QUOTE_FIX = ('an unclosed quote merges every following line into one record. Close the quote (a quote inside a '
-             'quoted field is written ""), or remove it')
+QUOTE_FIX = (
+    "an unclosed quote merges every following line into one record. Close the quote (a quote inside a "
+    'quoted field is written ""), or remove it'
+)
 
 
 def n2m(name: str, fmt: str = "chatbot", **extra) -> dict:
-    return {"path": str(f(name)), "format": fmt, "encoding": "utf-8", "drop_duplicate_pairs": True,
-            "columns": {"question": None, "answer": None, "label": None}, "split": dict(ALL_TRAIN), **extra}
+    return {
+        "path": str(f(name)),
+        "format": fmt,
+        "encoding": "utf-8",
+        "drop_duplicate_pairs": True,
+        "columns": {"question": None, "answer": None, "label": None},
+        "split": dict(ALL_TRAIN),
+        **extra,
+    }
 
 
 def n2n(name: str, fmt: str = "jsonl") -> dict:
-    return {"path": str(f(name)), "format": fmt, "encoding": "utf-8", "split_as": None, "extra_sources": [],
-            "type_map": {}, "keep_unmapped_types": True, "split": dict(ALL_TRAIN)}
+    return {
+        "path": str(f(name)),
+        "format": fmt,
+        "encoding": "utf-8",
+        "split_as": None,
+        "extra_sources": [],
+        "type_map": {},
+        "keep_unmapped_types": True,
+        "split": dict(ALL_TRAIN),
+    }
 
 
 def n2path(name: str) -> dict:
-    return {"path": str(f(name)), "format": "conllu", "encoding": "utf-8", "split_as": None, "extra_sources": [],
-            "split": dict(ALL_TRAIN)}
+    return {
+        "path": str(f(name)),
+        "format": "conllu",
+        "encoding": "utf-8",
+        "split_as": None,
+        "extra_sources": [],
+        "split": dict(ALL_TRAIN),
+    }
 
 
 # ---------------------------------------------------------------- "none", "NA", "null", "-" are values
@@ -54,9 +78,11 @@ def test_none_is_a_class_through_the_canonical_table_and_a_schema_listing_it(tmp
     assert [(q["source_row"], q["reason"]) for q in quarantined.to_pylist()] == [(7, "empty label")]
     assert (report["rows_in"], report["rows_kept"]) == (6, 5)
     schema = tmp_path / "hate.yaml"
-    schema.write_text("problem: n21\nclasses:\n" + "".join(
-        f"  - {{id: {i}, value: {v}, name: {v}}}\n" for i, v in enumerate(["none", "offensive", "hate"])),
-        encoding="utf-8")
+    schema.write_text(
+        "problem: n21\nclasses:\n"
+        + "".join(f"  - {{id: {i}, value: {v}, name: {v}}}\n" for i, v in enumerate(["none", "offensive", "hate"])),
+        encoding="utf-8",
+    )
     values = [c["value"] for c in load_schema(schema, "n21")]
     assert values == ["none", "offensive", "hate"]
     check_known(kept, "label", values, "n21", str(schema))  # every row's class is in the schema
@@ -69,8 +95,16 @@ def test_missing_like_cells_are_values_and_only_empty_or_null_is_missing(tmp_pat
     rows = [["1", "N/A", "none"], ["2", "null", "NA"], ["3", "-", "nan"], ["4", "", "NULL"], ["5", "좋아요", ""]]
     path = tmp_path / f"d.{fmt}"
     if fmt == "parquet":
-        pq.write_table(pa.table({"id": ["1", "2", "3", "4", "5"], "text": ["N/A", "null", "-", None, "좋아요"],
-                                 "label": ["none", "NA", "nan", "NULL", None]}), path)
+        pq.write_table(
+            pa.table(
+                {
+                    "id": ["1", "2", "3", "4", "5"],
+                    "text": ["N/A", "null", "-", None, "좋아요"],
+                    "label": ["none", "NA", "nan", "NULL", None],
+                }
+            ),
+            path,
+        )
     else:
         sep = "," if fmt == "csv" else "\t"
         head = ["id", "document" if fmt == "nsmc" else "text", "label"]
@@ -84,12 +118,18 @@ def test_missing_like_cells_are_values_and_only_empty_or_null_is_missing(tmp_pat
 def test_missing_like_values_in_json_and_the_other_readers():
     kept, quarantined, _ = ingest(n21("n21_missing_like.jsonl", "jsonl"))
     assert list(zip(kept.column("text").to_pylist(), kept.column("label").to_pylist())) == [
-        ("null", "NULL"), ("N/A", "nan"), ("괜찮아요", "-")]
+        ("null", "NULL"),
+        ("N/A", "nan"),
+        ("괜찮아요", "-"),
+    ]
     assert [(q["source_row"], q["reason"]) for q in quarantined.to_pylist()] == [(4, "empty label"), (5, "empty text")]
 
     rows, quarantined = read_pairs(f("chatbot_missing_like.csv"), "chatbot")
-    assert [(r["question"], r["answer"]) for r in rows] == [("뭐라고 할까?", "none"), ("NA", "NULL"),
-                                                           ("대답이 대시인 줄", "-")]
+    assert [(r["question"], r["answer"]) for r in rows] == [
+        ("뭐라고 할까?", "none"),
+        ("NA", "NULL"),
+        ("대답이 대시인 줄", "-"),
+    ]
     assert [q["source_row"] for q in quarantined] == [5]  # the empty answer
 
     records, _ = read_ner(f("ner_ids.jsonl"), "jsonl")
@@ -112,7 +152,8 @@ def test_headerless_tsv_columns_by_position_and_editor_lines():
     assert kept.column("source_row").to_pylist() == [1, 2, 4, 6]  # no header: the first row is line 1
     assert kept.column("id").to_pylist() == ["1", "2", "4", "6"]
     assert [(q["source_row"], q["reason"]) for q in quarantined.to_pylist()] == [
-        (3, f"3 fields, most rows have (no header line) 2; {NO_HEADER_FIX}")]
+        (3, f"3 fields, most rows have (no header line) 2; {NO_HEADER_FIX}")
+    ]
     assert (report["rows_in"], report["rows_kept"], report["rows_quarantined"]) == (5, 4, 1)
     # the same file read with a header: its first row would be the column names
     with pytest.raises(IngestError, match=r"column\(s\) \['1'\] not found; the file has \['0', '내일 비 온대'\]"):
@@ -123,10 +164,18 @@ def test_headerless_through_params_yaml_and_the_stage(tmp_path):
     from flows.stages import stages_for
     from tasks.params import load_params
 
-    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml", [
-        f"n21.work_dir={tmp_path}", f"n21.data.path={f('n21_headerless.tsv')}", "n21.data.header=false",
-        "n21.data.columns.id=null", "n21.data.columns.text=1", "n21.data.columns.label=0",
-        "n21.data.max_quarantine_share=0.5"])
+    params = load_params(
+        Path(__file__).resolve().parents[1] / "params.yaml",
+        [
+            f"n21.work_dir={tmp_path}",
+            f"n21.data.path={f('n21_headerless.tsv')}",
+            "n21.data.header=false",
+            "n21.data.columns.id=null",
+            "n21.data.columns.text=1",
+            "n21.data.columns.label=0",
+            "n21.data.max_quarantine_share=0.5",
+        ],
+    )
     ingest_stage = stages_for("n21")[0]
     assert ingest_stage.name == "ingest" and "data" in ingest_stage.params  # dvc.yaml: the stage reads n21.data
     report = ingest_stage.run(params["n21"])
@@ -142,12 +191,14 @@ def test_header_false_is_refused_where_a_format_has_no_header_line():
 
 
 def test_headerless_n2m_tsv():
-    kept, quarantined, report = ingest_pairs(n2m("n2m_headerless.tsv", "tsv", header=False,
-                                                 columns={"question": 0, "answer": 1, "label": None}))
+    kept, quarantined, report = ingest_pairs(
+        n2m("n2m_headerless.tsv", "tsv", header=False, columns={"question": 0, "answer": 1, "label": None})
+    )
     assert kept.column("question").to_pylist() == ["배고파", "심심해", "졸려"]
     assert kept.column("source_row").to_pylist() == [1, 2, 4]
-    assert reasons(quarantined)[0].endswith("line 3: 1 field, most rows have (no header line) 2; quote fields that "
-                                            "contain a tab, or fix the row")
+    assert reasons(quarantined)[0].endswith(
+        "line 3: 1 field, most rows have (no header line) 2; quote fields that contain a tab, or fix the row"
+    )
     assert report["rows_in"] == 4
     with pytest.raises(ValueError, match=r"has no header line \(data.header: false\), so its columns are \['0', '1'\]"):
         read_pairs_cfg(n2m("n2m_headerless.tsv", "tsv", header=False))
@@ -160,13 +211,17 @@ def test_unclosed_quote_is_an_error_naming_the_line_where_it_opened():
     path = f("n21_unclosed_quote.csv")
     with pytest.raises(IngestError) as err:
         ingest(n21(path.name, "csv"))
-    assert str(err.value) == (f"{path}: line 11: the double quote that opens a field on this line is still open at "
-                              f"line 12, which reads as a row of its own (3 fields): {QUOTE_FIX}")
+    assert str(err.value) == (
+        f"{path}: line 11: the double quote that opens a field on this line is still open at "
+        f"line 12, which reads as a row of its own (3 fields): {QUOTE_FIX}"
+    )
     path = f("chatbot_unclosed_quote.csv")
     with pytest.raises(ValueError) as err:
         read_pairs(path, "chatbot")
-    assert str(err.value) == (f"{path}: line 4: the double quote that opens a field on this line is still open at "
-                              f"line 5, which reads as a row of its own (3 fields): {QUOTE_FIX}")
+    assert str(err.value) == (
+        f"{path}: line 4: the double quote that opens a field on this line is still open at "
+        f"line 5, which reads as a row of its own (3 fields): {QUOTE_FIX}"
+    )
 
 
 def test_quoted_record_over_the_line_limit_is_an_error_and_short_ones_still_read(tmp_path):
@@ -174,15 +229,20 @@ def test_quoted_record_over_the_line_limit_is_an_error_and_short_ones_still_read
     path.write_text('id,text,label\n1,좋아요,positive\n2,"끝나지 않는 인용\n' + "가,나,다,라\n" * 12, encoding="utf-8")
     with pytest.raises(IngestError) as err:
         ingest(n21("x", "csv") | {"path": str(path)})
-    assert str(err.value) == (f"{path}: line 3: the double quote that opens a field on this line runs over 13 lines, "
-                              f"to line 15 (a quoted field may hold at most 10 lines): {QUOTE_FIX}")
+    assert str(err.value) == (
+        f"{path}: line 3: the double quote that opens a field on this line runs over 13 lines, "
+        f"to line 15 (a quoted field may hold at most 10 lines): {QUOTE_FIX}"
+    )
     # a quote opened in the last row is one row lost, and counted: rows_in is the file's data lines
     path.write_text('id,text,label\n1,좋아요,positive\n2,괜찮아요,negative\n3,"마지막 줄,positive\n', encoding="utf-8")
     _, quarantined, report = ingest(n21("x", "csv") | {"path": str(path)})
     assert (report["rows_in"], report["rows_quarantined"], quarantined.column("source_row").to_pylist()) == (3, 1, [4])
     path.write_text('id,text,label\n1,좋아요,positive\n2,"끝나지 않는\n인용\n', encoding="utf-8")
-    with pytest.raises(IngestError, match="line 3: the double quote that opens a field on this line never closes: "
-                                          "the file ends inside it \\(line 4\\)"):
+    with pytest.raises(
+        IngestError,
+        match="line 3: the double quote that opens a field on this line never closes: "
+        "the file ends inside it \\(line 4\\)",
+    ):
         ingest(n21("x", "csv") | {"path": str(path)})
     kept, _, report = ingest(n21("n21_crlf_quoted.csv", "csv"))  # a legitimate two-line field
     assert report["rows_in"] == 2 and kept.column("text").to_pylist()[0] == "좋아요, 정말\n두 줄 후기"
@@ -202,7 +262,8 @@ def test_n2n_jsonl_ids_that_are_numbers_or_objects():
     fix = "write the id as a string (or leave it out: the line number stands in)"
     assert reasons(quarantined) == [
         f"{at} 2: field 'id' is a JSON object, not a string or number; {fix}",
-        f"{at} 3: field 'id' is a JSON list, not a string or number; {fix}"]
+        f"{at} 3: field 'id' is a JSON list, not a string or number; {fix}",
+    ]
     table, quarantine, report = ingest_ner(n2n("ner_ids.jsonl"))  # used to fail: "Expected bytes, got a 'int'"
     assert table.column("id").to_pylist() == ["7", "ner_ids:4", "11"] and report["rows_quarantined"] == 2
 
@@ -212,14 +273,17 @@ def test_n21_and_n2m_jsonl_objects_or_lists_in_used_fields_are_quarantined():
     assert kept.column("id").to_pylist() == ["1", "5"]  # an unused key holding a list does no harm
     fix = "not one value; write it as a string or a number"
     assert [(q["source_row"], q["reason"]) for q in quarantined.to_pylist()] == [
-        (2, f"text (key 'text') is a JSON object, {fix}"), (3, f"label (key 'label') is a JSON list, {fix}"),
-        (4, f"id (key 'id') is a JSON object, {fix}")]
+        (2, f"text (key 'text') is a JSON object, {fix}"),
+        (3, f"label (key 'label') is a JSON list, {fix}"),
+        (4, f"id (key 'id') is a JSON object, {fix}"),
+    ]
     assert report["rows_in"] == report["rows_kept"] + report["rows_quarantined"] == 5
     rows, quarantined = read_pairs(f("n2m_nested.jsonl"), "jsonl")
     at = f"record at {f('n2m_nested.jsonl')} line"
     assert [r["label"] for r in rows] == ["0"] and reasons(quarantined) == [
         f"{at} 2: question (column 'question') is a JSON object, not text; write it as a string",
-        f"{at} 3: label (column 'label') is a JSON list, not text; write it as a string"]
+        f"{at} 3: label (column 'label') is a JSON list, not text; write it as a string",
+    ]
 
 
 # ---------------------------------------------------------------- data.path that is not a regular file
@@ -245,13 +309,16 @@ def _within(seconds: float, call):
 NOT_REGULAR = "is not a regular file (a FIFO, socket or device)"
 
 
-@pytest.mark.parametrize("read", [
-    lambda p: ingest(n21("x") | {"path": str(p)}),
-    lambda p: ingest(n21("x", "parquet") | {"path": str(p)}),
-    lambda p: read_pairs(p, "chatbot"),
-    lambda p: read_ner(p, "kmou"),
-    lambda p: read_treebank(p, "conllu"),
-])
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda p: ingest(n21("x") | {"path": str(p)}),
+        lambda p: ingest(n21("x", "parquet") | {"path": str(p)}),
+        lambda p: read_pairs(p, "chatbot"),
+        lambda p: read_ner(p, "kmou"),
+        lambda p: read_treebank(p, "conllu"),
+    ],
+)
 def test_a_fifo_is_refused_without_opening_it(tmp_path, read):
     fifo = tmp_path / "pipe.tsv"
     os.mkfifo(fifo)
@@ -263,8 +330,10 @@ def test_a_fifo_is_refused_without_opening_it(tmp_path, read):
 def test_a_directory_is_named_as_a_directory(tmp_path, read):
     with pytest.raises(ValueError) as err:
         read(tmp_path)
-    assert str(err.value) == (f"{tmp_path}: is a directory; point data.path (or --data) at a data file (this format "
-                              "reads one file, not a folder)")
+    assert str(err.value) == (
+        f"{tmp_path}: is a directory; point data.path (or --data) at a data file (this format "
+        "reads one file, not a folder)"
+    )
 
 
 # ---------------------------------------------------------------- every row quarantined
@@ -272,13 +341,25 @@ def test_a_directory_is_named_as_a_directory(tmp_path, read):
 
 ALL_QUARANTINED = {
     "n21": ("tasks.ingest:ingest", n21("n21_all_quarantined.tsv"), 3, "empty label (2); empty text (1)"),
-    "n2m": ("tasks.n2m_stages:ingest_pairs", n2m("chatbot_all_quarantined.csv"), 2,
-            "answer ('A') is empty or null (2)"),
-    "n2n": ("tasks.ner:ingest_ner", n2n("ner_all_quarantined.jsonl"), 2,
-            "invalid JSON (Expecting value, column 42) (1); entities[0]: span 0-40 is not inside the text (length 4) "
-            "with start < end (1)"),
-    "n2path": ("tasks.parse:ingest_parse", n2path("conllu_all_quarantined.conllu"), 2, "no word has head 0: the "
-               "sentence needs exactly one root (2)"),
+    "n2m": (
+        "tasks.n2m_stages:ingest_pairs",
+        n2m("chatbot_all_quarantined.csv"),
+        2,
+        "answer ('A') is empty or null (2)",
+    ),
+    "n2n": (
+        "tasks.ner:ingest_ner",
+        n2n("ner_all_quarantined.jsonl"),
+        2,
+        "invalid JSON (Expecting value, column 42) (1); entities[0]: span 0-40 is not inside the text (length 4) "
+        "with start < end (1)",
+    ),
+    "n2path": (
+        "tasks.parse:ingest_parse",
+        n2path("conllu_all_quarantined.conllu"),
+        2,
+        "no word has head 0: the sentence needs exactly one root (2)",
+    ),
 }
 
 
@@ -287,12 +368,13 @@ def test_all_rows_quarantined_says_so_with_reasons_and_the_quarantine_file(tmp_p
     spec, data, n, top = ALL_QUARANTINED[problem]
     section = {"work_dir": str(tmp_path), "data": {**data, "max_quarantine_share": 1.0}}  # the limit allows it
     with pytest.raises(QuarantineError) as err:
-        ingest_runner(PATHS, spec, problem)(section)
+        ingest_runner(PATHS, reader(spec), problem)(section)
     quarantine = tmp_path / "quarantine.parquet"
     assert str(err.value) == (
         f"{data['path']}: all {n} rows were quarantined, none is "
         f"left to train on. Top reasons: {top}. Each row, with its file, line and reason, is in {quarantine}. Fix "
-        "the data (or data.format, data.columns, data.header, data.encoding).")
+        "the data (or data.format, data.columns, data.header, data.encoding)."
+    )
     assert pq.read_table(quarantine).num_rows == n
     # called directly (as `hanflow evaluate` does), the ingest function says the same, without a file
     direct = {"n21": ingest, "n2m": ingest_pairs, "n2n": ingest_ner, "n2path": ingest_parse}[problem]

@@ -50,8 +50,11 @@ def test_n2m_blocks(trained_n2m):
 def test_n2m_units_are_the_split_blocks(trained_n2m, tmp_path):
     import shutil
 
-    section = {**trained_n2m, "work_dir": str(tmp_path),
-               "data": {**trained_n2m["data"], "split": {**trained_n2m["data"]["split"], "block_rows": 5}}}
+    section = {
+        **trained_n2m,
+        "work_dir": str(tmp_path),
+        "data": {**trained_n2m["data"], "split": {**trained_n2m["data"]["split"], "block_rows": 5}},
+    }
     shutil.copytree(trained_n2m["work_dir"], tmp_path, dirs_exist_ok=True)
     pair = paired("n2m", section)
     assert all(str(u).startswith("block ") for u in pair.units) and len(pair.units) < pair.rows

@@ -18,7 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_flip_changes_exactly_the_share_and_always_to_another_class():
     labels = np.array([0, 1, 2] * 100)
     noisy, flipped = flip(labels, 0.1, 0)
-    assert flipped.sum() == 30 and (noisy[flipped] != labels[flipped]).all() and (noisy[~flipped] == labels[~flipped]).all()
+    assert (
+        flipped.sum() == 30
+        and (noisy[flipped] != labels[flipped]).all()
+        and (noisy[~flipped] == labels[~flipped]).all()
+    )
     assert (flip(labels, 0.1, 0)[0] == noisy).all()  # a fixed seed: the same flips
 
 
@@ -39,9 +43,22 @@ def test_bench_labels_runs_on_an_nsmc_shaped_file(tmp_path):
         out.write("id\tdocument\tlabel\n")
         for row in rows:
             out.write(f"{row['id']}\t{row['text']}\t{int(row['label'] == 'positive')}\n")
-    done = subprocess.run([str(Path(sys.executable).parent / "hanflow"), "bench", "--problem", "labels",
-                           "--datasets", str(tmp_path), "--out-dir", str(tmp_path / "out")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "hanflow"),
+            "bench",
+            "--problem",
+            "labels",
+            "--datasets",
+            str(tmp_path),
+            "--out-dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "out" / "label_noise.json").read_text(encoding="utf-8"))
     assert result["flipped"] == round(0.1 * len(rows))

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.overlays import (METRICS, OVERLAYS, OverlayError, entry_names, entry_overrides, load_overlay,
-                            target_value)
+from bench.overlays import METRICS, OVERLAYS, OverlayError, entry_names, entry_overrides, load_overlay, target_value
 from tests.conftest import ROOT
 
 ENTRIES = ("n21_nsmc", "n21_hate", "n21_3i4k", "n2n_klp", "n2m_chatbot", "n2path_gsd")
@@ -83,13 +82,16 @@ def test_a_bad_overlay_is_refused(tmp_path, monkeypatch):
 
     good = yaml.safe_load((OVERLAYS / "n21_nsmc.yaml").read_text(encoding="utf-8"))
     monkeypatch.setattr(bench.overlays, "OVERLAYS", tmp_path)
-    cases = {"metric": ({"metric": "chrf"}, "no benchmark metric 'chrf'"),
-             "problem": ({"problem": "n3"}, "bench.problem must be one of"),
-             "floor": ({"floor": "high"}, "must be a number"),
-             "baseline": ({"baseline": "retrieval"}, "use baseline tfidf_logreg")}
+    cases = {
+        "metric": ({"metric": "chrf"}, "no benchmark metric 'chrf'"),
+        "problem": ({"problem": "n3"}, "bench.problem must be one of"),
+        "floor": ({"floor": "high"}, "must be a number"),
+        "baseline": ({"baseline": "retrieval"}, "use baseline tfidf_logreg"),
+    }
     for name, (change, message) in cases.items():
-        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**good, "bench": {**good["bench"], **change}}),
-                                               encoding="utf-8")
+        (tmp_path / f"{name}.yaml").write_text(
+            yaml.safe_dump({**good, "bench": {**good["bench"], **change}}), encoding="utf-8"
+        )
         with pytest.raises(OverlayError, match=message):
             load_overlay(name)
     with pytest.raises(OverlayError, match="no benchmark entry 'nope'"):

@@ -20,6 +20,7 @@ runner = CliRunner()
 
 def _fake_seed(gains: dict[int, float], fail_on: int | None = None):
     """A run_seed whose model is right on a share of 1,000 rows set by the seed, the baseline on 60%."""
+
     def run_seed(overlay, seed, datasets, params_file, say):
         if seed == fail_on:
             raise RuntimeError("validation failed")
@@ -27,15 +28,30 @@ def _fake_seed(gains: dict[int, float], fail_on: int | None = None):
         gold = rng.integers(0, 2, n)
         model = np.where(rng.random(n) < 0.6 + gains[seed], gold, 1 - gold)
         base = np.where(rng.random(n) < 0.6, gold, 1 - gold)
-        pair = Paired([str(i) for i in range(n)], stats.classification_stats(gold, model, 2),
-                      stats.classification_stats(gold, base, 2), ("accuracy", "macro_f1"), ("accuracy", "macro_f1"),
-                      0.5, n)
-        run = {"seed": seed, "overrides": [f"n21.train.seed={seed}"], "rows": {"train": 8000, "dev": 1000, "test": n},
-               "test_rows": n, "test_units": n, "metrics": pair.scores["model"], "recomputed": pair.scores["model"],
-               "baseline": {**pair.scores["baseline"], "seconds": 0.5},
-               "gain": stats.paired_bootstrap(pair.model, pair.baseline, "macro_f1"), "seconds": 120.0,
-               "stage_seconds": {"train": 100.0}}
+        pair = Paired(
+            [str(i) for i in range(n)],
+            stats.classification_stats(gold, model, 2),
+            stats.classification_stats(gold, base, 2),
+            ("accuracy", "macro_f1"),
+            ("accuracy", "macro_f1"),
+            0.5,
+            n,
+        )
+        run = {
+            "seed": seed,
+            "overrides": [f"n21.train.seed={seed}"],
+            "rows": {"train": 8000, "dev": 1000, "test": n},
+            "test_rows": n,
+            "test_units": n,
+            "metrics": pair.scores["model"],
+            "recomputed": pair.scores["model"],
+            "baseline": {**pair.scores["baseline"], "seconds": 0.5},
+            "gain": stats.paired_bootstrap(pair.model, pair.baseline, "macro_f1"),
+            "seconds": 120.0,
+            "stage_seconds": {"train": 100.0},
+        }
         return run, pair, {"model_dir": f"data/bench/x/seed-{seed}/model"}
+
     return run_seed
 
 
@@ -80,8 +96,9 @@ def test_a_missing_dataset_is_skipped_without_hiding_earlier_results(monkeypatch
     datasets, out = fake
     monkeypatch.setattr(quality, "run_seed", _fake_seed({13: 0.1}))
     quality.run_bench(["n21_hate"], [13], datasets, ROOT / "params.yaml", out, say=lambda _: None)
-    results = quality.run_bench(["n21_hate", "n21_nsmc"], [13], datasets / "gone", ROOT / "params.yaml", out,
-                                say=lambda _: None)
+    results = quality.run_bench(
+        ["n21_hate", "n21_nsmc"], [13], datasets / "gone", ROOT / "params.yaml", out, say=lambda _: None
+    )
     assert results["this_run"] == {"n21_hate": "skipped", "n21_nsmc": "skipped"}
     assert results["entries"]["n21_hate"]["complete"] and "skipped" in results["entries"]["n21_nsmc"]
 
@@ -91,15 +108,37 @@ def test_markdown_headline_table(monkeypatch, fake):
     monkeypatch.setattr(quality, "run_seed", _fake_seed({13: 0.2, 1: 0.25}))
     results = quality.run_bench(["n21_hate"], [13, 1], datasets, ROOT / "params.yaml", out, say=lambda _: None)
     results["entries"]["n2path_gsd"] = {
-        "problem": "n2path", "dataset": "ud_korean_gsd/ko_gsd-ud-dev.conllu", "stands_in_for": "GSD test",
-        "metric": "las", "compare_on": "uas", "floor_target": 0.83, "goal_target": 0.85,
-        "baseline": "right neighbour", "complete": True,
-        "runs": {"13": {"test_rows": 950, "test_units": 950, "metrics": {"las": 0.8}, "baseline": {"uas": 0.28},
-                        "gain": {"gain": 0.55, "low": 0.54, "high": 0.56}, "seconds": 60.0}},
-        "summary": {"model": {"las": {"mean": 0.8, "sd": None}}, "baseline": {"uas": {"mean": 0.28, "sd": None}},
-                    "gain": {"gain": 0.55, "low": 0.54, "high": 0.56}, "floor": 0.83, "goal": 0.85, "met": False,
-                    "goal_met": False, "minutes_per_seed": 1.0},
-        "time_to_first_prediction": {"error": "boom"}}
+        "problem": "n2path",
+        "dataset": "ud_korean_gsd/ko_gsd-ud-dev.conllu",
+        "stands_in_for": "GSD test",
+        "metric": "las",
+        "compare_on": "uas",
+        "floor_target": 0.83,
+        "goal_target": 0.85,
+        "baseline": "right neighbour",
+        "complete": True,
+        "runs": {
+            "13": {
+                "test_rows": 950,
+                "test_units": 950,
+                "metrics": {"las": 0.8},
+                "baseline": {"uas": 0.28},
+                "gain": {"gain": 0.55, "low": 0.54, "high": 0.56},
+                "seconds": 60.0,
+            }
+        },
+        "summary": {
+            "model": {"las": {"mean": 0.8, "sd": None}},
+            "baseline": {"uas": {"mean": 0.28, "sd": None}},
+            "gain": {"gain": 0.55, "low": 0.54, "high": 0.56},
+            "floor": 0.83,
+            "goal": 0.85,
+            "met": False,
+            "goal_met": False,
+            "minutes_per_seed": 1.0,
+        },
+        "time_to_first_prediction": {"error": "boom"},
+    }
     md = markdown(results)
     hate = next(line for line in md.splitlines() if line.startswith("| n21_hate |"))
     cells = [c.strip() for c in hate.split("|")[1:-1]]
@@ -146,16 +185,18 @@ def test_python_dash_m_bench_is_the_same_command():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "bench", "--entry", "nope"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--entry", "nope"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2 and "no such benchmark entry" in done.stderr
 
 
 def test_the_benchmark_is_not_in_the_wheel():
     import tomllib
 
-    include = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
-        "packages"]["find"]["include"]
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"][
+        "find"
+    ]["include"]
     assert not any(pattern.startswith("bench") for pattern in include)
     assert not (ROOT / "flows" / "bench.py").exists() and not (ROOT / "flows" / "perf.py").exists()
 

@@ -25,7 +25,8 @@ def test_classification_metrics_match_sklearn():
     s = stats.classification_stats(gold, pred, 4)  # class 3: in the schema, never seen nor predicted
     assert stats.score(s, "accuracy") == pytest.approx(accuracy_score(gold, pred))
     assert stats.score(s, "macro_f1") == pytest.approx(
-        f1_score(gold, pred, labels=[0, 1, 2, 3], average="macro", zero_division=0))
+        f1_score(gold, pred, labels=[0, 1, 2, 3], average="macro", zero_division=0)
+    )
 
 
 def test_chrf_from_statistics_equals_sacrebleu():

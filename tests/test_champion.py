@@ -19,8 +19,15 @@ from typer.testing import CliRunner
 # `hanflow promote` imports Prefect; imported first inside CliRunner, Prefect's console log handler would
 # keep CliRunner's stderr, which is closed after the call, and every later flow's logging would fail.
 import flows.schedule  # noqa: F401,E402
-from flows.champion import (ChampionError, ChampionStore, content_hash, decide, export_eval_set, is_better,
-                            promote_settings)
+from flows.champion import (
+    ChampionError,
+    ChampionStore,
+    content_hash,
+    decide,
+    export_eval_set,
+    is_better,
+    promote_settings,
+)
 from flows.schedule import commit_champion
 
 
@@ -40,8 +47,13 @@ def test_promote_settings_defaults_per_problem_and_direction():
     lower = promote_settings("n2m", {"promote": {"metric": "perplexity"}})
     assert lower["higher_is_better"] is False
     cfg = promote_settings("n21", {"promote": {"metric": "macro_f1", "min_gain": 0.01, "champion_dir": "x"}})
-    assert cfg == {"metric": "macro_f1", "higher_is_better": True, "min_gain": 0.01, "champion_dir": "x",
-                   "git_commit": True}
+    assert cfg == {
+        "metric": "macro_f1",
+        "higher_is_better": True,
+        "min_gain": 0.01,
+        "champion_dir": "x",
+        "git_commit": True,
+    }
     assert promote_settings("n21", {"promote": {"git_commit": False}})["git_commit"] is False
 
 
@@ -66,17 +78,29 @@ def _fake_evaluate(calls: list):
 def n21_work(tmp_path) -> dict:
     from tasks import io
 
-    rows = [{"id": f"r{i}", "text": f"문장 {i}", "label": "positive" if i % 2 else "negative",
-             "split": "test" if i < 6 else "train"} for i in range(20)]
+    rows = [
+        {
+            "id": f"r{i}",
+            "text": f"문장 {i}",
+            "label": "positive" if i % 2 else "negative",
+            "split": "test" if i < 6 else "train",
+        }
+        for i in range(20)
+    ]
     io.write_table(pa.Table.from_pylist(rows), tmp_path / "work" / "ingested.parquet")
-    return {"work_dir": str(tmp_path / "work"), "evaluate": {"split": "test"},
-            "promote": {"metric": "accuracy", "champion_dir": str(tmp_path / "champions" / "n21")}}
+    return {
+        "work_dir": str(tmp_path / "work"),
+        "evaluate": {"split": "test"},
+        "promote": {"metric": "accuracy", "champion_dir": str(tmp_path / "champions" / "n21")},
+    }
 
 
 def test_worse_challenger_refused_better_promoted_every_decision_recorded(n21_work, tmp_path):
     store, calls = ChampionStore(n21_work["promote"]["champion_dir"]), []
     evaluate = _fake_evaluate(calls)
-    first, worse, better = (_model(tmp_path / "m", n, s) for n, s in (("first", 0.70), ("worse", 0.65), ("better", 0.80)))
+    first, worse, better = (
+        _model(tmp_path / "m", n, s) for n, s in (("first", 0.70), ("worse", 0.65), ("better", 0.80))
+    )
 
     d1 = decide("n21", n21_work, first, store, {"data_version": "d1"}, evaluate=evaluate)
     assert d1["decision"] == "promoted" and d1["champion_score"] is None and "no champion yet" in d1["reason"]
@@ -160,8 +184,12 @@ def test_eval_set_export_reads_back_with_the_problem_reader(problem, tmp_path):
     """The evaluation split written out is read by the same readers `hanflow evaluate` uses, row for row."""
     from tests import conftest
 
-    make = {"n21": conftest.sample_section, "n2n": conftest.n2n_section, "n2m": conftest.n2m_section,
-            "n2path": conftest.n2path_section}[problem]
+    make = {
+        "n21": conftest.sample_section,
+        "n2n": conftest.n2n_section,
+        "n2m": conftest.n2m_section,
+        "n2path": conftest.n2path_section,
+    }[problem]
     section = make(tmp_path / "work")
     from flows.cli import problem_module
 
@@ -172,9 +200,15 @@ def test_eval_set_export_reads_back_with_the_problem_reader(problem, tmp_path):
     if problem == "n21":
         from tasks.ingest import ingest
 
-        kept, quarantined, _ = ingest({"path": path, "format": fmt, "encoding": "utf-8",
-                                       "columns": {**eval_set["mapping"], "split": None},
-                                       "split": {"dev": 0.0, "test": 0.0, "seed": 0}})
+        kept, quarantined, _ = ingest(
+            {
+                "path": path,
+                "format": fmt,
+                "encoding": "utf-8",
+                "columns": {**eval_set["mapping"], "split": None},
+                "split": {"dev": 0.0, "test": 0.0, "seed": 0},
+            }
+        )
         read = kept.num_rows
     elif problem == "n2n":
         from tasks.ner_formats import read_ner
@@ -270,10 +304,14 @@ def test_promotion_commits_only_the_pointer_files_and_leaves_other_changes_alone
     first = _promote(n21_work, store, _model(git_repo / "m", "first", 0.7))
     sha = commit_champion("n21", store, git_repo, first, logs.append)
     assert sha == _git(git_repo, "rev-parse", "HEAD").strip() and _committed(git_repo) == POINTERS
-    assert _git(git_repo, "log", "-1", "--format=%s") == \
-        f"champion n21: promote {content_hash(store.current)} (accuracy 0.7000, no champion before)\n"
-    assert _git(git_repo, "status", "--porcelain", "--untracked-files=no").splitlines() == [" M README.md",
-                                                                                              "A  notes.txt"]
+    assert (
+        _git(git_repo, "log", "-1", "--format=%s")
+        == f"champion n21: promote {content_hash(store.current)} (accuracy 0.7000, no champion before)\n"
+    )
+    assert _git(git_repo, "status", "--porcelain", "--untracked-files=no").splitlines() == [
+        " M README.md",
+        "A  notes.txt",
+    ]
     assert len(logs) == 1 and sha[:12] in logs[0]
 
     second = _promote(n21_work, store, _model(git_repo / "m", "second", 0.8))
@@ -299,8 +337,10 @@ def test_rollback_is_committed(git_repo, n21_work):
     _dvc_add(store)
     sha = commit_champion("n21", store, git_repo, entry, print)
     assert sha and _committed(git_repo) == {"champions/n21/current.dvc", "champions/n21/registry.jsonl"}
-    assert _git(git_repo, "log", "-1", "--format=%s") == \
-        f"champion n21: rollback to {entry['champion_version']} (replacing {entry['replaced_version']})\n"
+    assert (
+        _git(git_repo, "log", "-1", "--format=%s")
+        == f"champion n21: rollback to {entry['champion_version']} (replacing {entry['replaced_version']})\n"
+    )
     assert int(_git(git_repo, "rev-list", "--count", "HEAD")) == 4
 
 
@@ -318,8 +358,7 @@ def test_commit_off_not_a_repo_and_no_git_only_log_a_line(n21_work, tmp_path, mo
     assert store.history()[-1]["decision"] == "promoted" and store.champion()
 
 
-def test_commit_without_identity_uses_hanflow_and_a_failed_commit_keeps_the_champion(git_repo, n21_work,
-                                                                                     monkeypatch):
+def test_commit_without_identity_uses_hanflow_and_a_failed_commit_keeps_the_champion(git_repo, n21_work, monkeypatch):
     for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
         monkeypatch.delenv(name, raising=False)
     _git(git_repo, "config", "--unset", "user.name")

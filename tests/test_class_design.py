@@ -101,7 +101,11 @@ def test_cfg_label_absent_from_data_gets_zero_counts_and_warning():
     cfg = CFG + [{"value": "neutral", "name": "중립", "description": ""}]
     schema = build_label_schema(make_table(PAIRS), cfg)
     assert by_value(schema)["neutral"] == {
-        "id": 2, "value": "neutral", "name": "중립", "description": "", "examples": [],
+        "id": 2,
+        "value": "neutral",
+        "name": "중립",
+        "description": "",
+        "examples": [],
         "counts": {"train": 0, "dev": 0, "test": 0},
     }
     assert any("'중립'" in w and "0 train rows" in w for w in schema["imbalance_warnings"])

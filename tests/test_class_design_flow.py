@@ -19,9 +19,14 @@ def test_review_file_exists_after_the_flow(trained_n21):
     review = (work / "class_design_review.md").read_text(encoding="utf-8")
     assert review.startswith("# Class design review — n21: sequence → one class")
     assert "schema `data/schema/n21_labels.yaml`" in review
-    for part in ("## Classes", "## Distribution per split", "## Imbalance warnings",
-                 "## Label drift against the previous data version", "No previous version",
-                 "## Most-confused class pairs (evaluation on split `test`)"):
+    for part in (
+        "## Classes",
+        "## Distribution per split",
+        "## Imbalance warnings",
+        "## Label drift against the previous data version",
+        "No previous version",
+        "## Most-confused class pairs (evaluation on split `test`)",
+    ):
         assert part in review, part
     # The class_design stage's part is the review before evaluation.
     before = (work / "class_design.md").read_text(encoding="utf-8")
@@ -70,14 +75,18 @@ def test_encode_refuses_labels_the_schema_does_not_know(trained_n21, tmp_path):
     tokens = io.read_table(Path(trained_n21["work_dir"]) / "tokens.parquet")
     labels = tokens.column("label").to_pylist()
     labels[3] = labels[7] = "neutral"
-    io.write_table(tokens.set_column(tokens.schema.get_field_index("label"), "label", pa.array(labels)),
-                   tmp_path / "tokens.parquet")
+    io.write_table(
+        tokens.set_column(tokens.schema.get_field_index("label"), "label", pa.array(labels)),
+        tmp_path / "tokens.parquet",
+    )
     with pytest.raises(SchemaError) as err:
         n21.encode(section)
     ids = tokens.column("id").to_pylist()
     message = str(err.value)
-    assert message.startswith("n21: 1 label value is not in the label schema data/schema/n21_labels.yaml: "
-                              f"'neutral' (2 rows; e.g. id {ids[3]}, line {tokens.column('source_row')[3].as_py()} of ")
+    assert message.startswith(
+        "n21: 1 label value is not in the label schema data/schema/n21_labels.yaml: "
+        f"'neutral' (2 rows; e.g. id {ids[3]}, line {tokens.column('source_row')[3].as_py()} of "
+    )
     assert not (tmp_path / "encoded.parquet").exists()
 
 

@@ -15,7 +15,9 @@ runner = CliRunner()
 
 def test_predict_arguments_and_stdin(trained_n21):
     model = trained_n21["model_dir"]
-    result = runner.invoke(app, ["predict", "--model", model, "정말 최고예요 강력 추천합니다", "최악이에요 돈이 아까워요"])
+    result = runner.invoke(
+        app, ["predict", "--model", model, "정말 최고예요 강력 추천합니다", "최악이에요 돈이 아까워요"]
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["label"] for r in rows] == ["positive", "negative"]
@@ -31,11 +33,28 @@ def test_predict_arguments_and_stdin(trained_n21):
 
 def test_evaluate_any_file_writes_metrics(trained_n21, tmp_path):
     data = tmp_path / "reviews.csv"
-    data.write_text("review,stars\n정말 재밌고 감동적이에요,positive\n지루하고 최악이었어요,negative\n", encoding="utf-8")
+    data.write_text(
+        "review,stars\n정말 재밌고 감동적이에요,positive\n지루하고 최악이었어요,negative\n", encoding="utf-8"
+    )
     out = tmp_path / "metrics.json"
-    result = runner.invoke(app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data),
-                                 "--column", "text=review", "--column", "label=stars", "--column", "id=",
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            trained_n21["model_dir"],
+            "--data",
+            str(data),
+            "--column",
+            "text=review",
+            "--column",
+            "label=stars",
+            "--column",
+            "id=",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())
     assert metrics["rows"] == 2 and 0 <= metrics["accuracy"] <= 1
@@ -76,9 +95,24 @@ def test_sample_file_exists():
 
 def test_run_prints_one_json_line_per_problem(prefect_harness, tmp_path):
     work = tmp_path / "n21"
-    result = runner.invoke(app, ["run", "--problem", "n21", "--params", str(ROOT / "params.yaml"),
-                                 "--set", f"n21.work_dir={work}", "--set", f"n21.model_dir={work / 'model'}",
-                                 "--set", f"n21.data.path={SAMPLE}", "--set", "n21.train.epochs=1"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--problem",
+            "n21",
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--set",
+            f"n21.work_dir={work}",
+            "--set",
+            f"n21.model_dir={work / 'model'}",
+            "--set",
+            f"n21.data.path={SAMPLE}",
+            "--set",
+            "n21.train.epochs=1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     line = json.loads(result.stdout.strip().splitlines()[-1])
     assert line["problem"] == "n21" and line["model_dir"] == str(work / "model")
@@ -90,9 +124,11 @@ def test_dvc_stages_do_not_import_prefect():
     import subprocess
     import sys
 
-    code = ("import sys, flows.cli, flows.pipeline\n"
-            "from flows.stages import available_problems, stages_for\n"
-            "[stages_for(p) for p in available_problems()]\n"
-            "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))")
+    code = (
+        "import sys, flows.cli, flows.pipeline\n"
+        "from flows.stages import available_problems, stages_for\n"
+        "[stages_for(p) for p in available_problems()]\n"
+        "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -37,14 +37,23 @@ def _hanflow(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "HANFLOW_ERROR_LOG": str(tmp_path / "error.log")}
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+    )
 
 
 def _run_args(tmp_path: Path, *sets: str) -> list[str]:
     work = tmp_path / "work"
-    return ["run", "--problem", "n21", "--set", f"n21.work_dir={work}", "--set", f"n21.model_dir={work / 'model'}",
-            *[item for s in sets for item in ("--set", s)]]
+    return [
+        "run",
+        "--problem",
+        "n21",
+        "--set",
+        f"n21.work_dir={work}",
+        "--set",
+        f"n21.model_dir={work / 'model'}",
+        *[item for s in sets for item in ("--set", s)],
+    ]
 
 
 def test_a_failed_run_prints_one_line_and_logs_the_traceback(prefect_harness, tmp_path):
@@ -62,8 +71,9 @@ def test_a_failed_run_prints_one_line_and_logs_the_traceback(prefect_harness, tm
     from prefect.client.schemas.sorting import LogSort
 
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(log_filter=LogFilter(level=LogFilterLevel(ge_=40)), sort=LogSort.TIMESTAMP_DESC,
-                                limit=50)
+        logs = client.read_logs(
+            log_filter=LogFilter(level=LogFilterLevel(ge_=40)), sort=LogSort.TIMESTAMP_DESC, limit=50
+        )
     messages = [entry.message for entry in logs]
     assert any("Traceback" in m and "QuarantineError" in m for m in messages)
 
@@ -79,8 +89,22 @@ def test_params_or_out_that_is_a_folder(trained_n21, tmp_path):
     assert result.exit_code == 2 and "is a directory" in _one_error_line(result.output)
     data = tmp_path / "r.csv"
     data.write_text("review,sentiment\n정말 재밌어요,positive\n", encoding="utf-8")
-    result = runner.invoke(app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data),
-                                 "--column", "text=review", "--column", "label=sentiment", "--out", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            trained_n21["model_dir"],
+            "--data",
+            str(data),
+            "--column",
+            "text=review",
+            "--column",
+            "label=sentiment",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 2 and "--out" in _one_error_line(result.output)
 
 
@@ -97,8 +121,21 @@ def _broken_model(trained: dict, tmp_path: Path, name: str) -> Path:
 def _evaluate(model: Path, tmp_path: Path, *first: str):
     data = tmp_path / "r.csv"
     data.write_text("review,sentiment\n정말 재밌어요,positive\n", encoding="utf-8")
-    return runner.invoke(app, [*first, "evaluate", "--model", str(model), "--data", str(data),
-                               "--column", "text=review", "--column", "label=sentiment"])
+    return runner.invoke(
+        app,
+        [
+            *first,
+            "evaluate",
+            "--model",
+            str(model),
+            "--data",
+            str(data),
+            "--column",
+            "text=review",
+            "--column",
+            "label=sentiment",
+        ],
+    )
 
 
 def test_a_corrupted_or_symlinked_weights_file_is_one_line(trained_n21, tmp_path):

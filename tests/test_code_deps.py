@@ -34,20 +34,50 @@ def test_a_module_imported_whole_brings_every_function_and_a_name_only_its_own()
 
 # Each problem type's own modules (until they move into tasks/<problem>/ packages, which the pattern also covers).
 OWN = {
-    "n21": ("tasks/ingest.py", "tasks/encode.py", "tasks/train.py", "tasks/validate.py", "tasks/evaluate_n21.py",
-            "tasks/linear_classifier.py", "tasks/class_design.py"),
-    "n2n": ("tasks/ner.py", "tasks/ner_formats.py", "tasks/ner_schema.py", "tasks/train_tagger.py",
-            "tasks/evaluate_n2n.py", "tasks/validate_n2n.py"),
-    "n2m": ("tasks/n2m_stages.py", "tasks/dialogue.py", "tasks/train_seq2seq.py", "tasks/evaluate_n2m.py",
-            "tasks/validate_n2m.py", "tasks/retrieval.py", "tasks/rerank.py", "tasks/spacing.py",
-            "tasks/generation_metrics.py"),
-    "n2path": ("tasks/parse.py", "tasks/treebank.py", "tasks/train_parser.py", "tasks/evaluate_n2path.py",
-               "tasks/validate_n2path.py", "tasks/parse_metrics.py", "tasks/ud_tokens.py"),
+    "n21": (
+        "tasks/ingest.py",
+        "tasks/encode.py",
+        "tasks/train.py",
+        "tasks/validate.py",
+        "tasks/evaluate_n21.py",
+        "tasks/linear_classifier.py",
+        "tasks/class_design.py",
+    ),
+    "n2n": (
+        "tasks/ner.py",
+        "tasks/ner_formats.py",
+        "tasks/ner_schema.py",
+        "tasks/train_tagger.py",
+        "tasks/evaluate_n2n.py",
+        "tasks/validate_n2n.py",
+    ),
+    "n2m": (
+        "tasks/n2m_stages.py",
+        "tasks/dialogue.py",
+        "tasks/train_seq2seq.py",
+        "tasks/evaluate_n2m.py",
+        "tasks/validate_n2m.py",
+        "tasks/retrieval.py",
+        "tasks/rerank.py",
+        "tasks/spacing.py",
+        "tasks/generation_metrics.py",
+    ),
+    "n2path": (
+        "tasks/parse.py",
+        "tasks/treebank.py",
+        "tasks/train_parser.py",
+        "tasks/evaluate_n2path.py",
+        "tasks/validate_n2path.py",
+        "tasks/parse_metrics.py",
+        "tasks/ud_tokens.py",
+    ),
 }
 
 
 def _owned_by(problem: str, dep: str) -> bool:
-    return dep in OWN[problem] or bool(re.match(rf"^(tasks/{problem}/|models/{problem}\.py$|flows/{problem}\.py$)", dep))
+    return dep in OWN[problem] or bool(
+        re.match(rf"^(tasks/{problem}/|models/{problem}\.py$|flows/{problem}\.py$)", dep)
+    )
 
 
 def test_the_owned_files_exist():
@@ -59,8 +89,12 @@ def test_no_stage_depends_on_another_problem_types_code(problem):
     """Editing N21's code (models/n21.py, tasks/train.py, ...) leaves every n2n-, n2m- and n2path- stage
     unchanged in `dvc status`, and so on for each problem type."""
     for stage in stages_for(problem):
-        leaks = [(other, dep) for dep in code_deps(stage.run, stage.code) for other in PROBLEMS
-                 if other != problem and _owned_by(other, dep)]
+        leaks = [
+            (other, dep)
+            for dep in code_deps(stage.run, stage.code)
+            for other in PROBLEMS
+            if other != problem and _owned_by(other, dep)
+        ]
         assert not leaks, f"{problem}-{stage.name} depends on {leaks}"
 
 

@@ -90,10 +90,17 @@ def test_file_server_serves_registered_reports_only(docs_work, file_server, monk
     key = url.removeprefix(base + "/").split("/")[0]
     listing = httpx.get(f"{base}/{key}/reports/", timeout=10).text
     assert "ingest.json" in listing and "outside.json" not in listing
-    for path in (f"/{key}/ingested.parquet", f"/{key}/.hanflow.lock", f"/{key}/reports/outside.json",
-                 f"/{key}/../../../etc/passwd", f"/{key}/%2e%2e/%2e%2e/etc/passwd", "/../../etc/passwd",
-                 f"/{key}/validation_docs/../../{docs_work.name}/ingested.parquet", "/nokey-00000000/index.html",
-                 f"/{key}/%00"):
+    for path in (
+        f"/{key}/ingested.parquet",
+        f"/{key}/.hanflow.lock",
+        f"/{key}/reports/outside.json",
+        f"/{key}/../../../etc/passwd",
+        f"/{key}/%2e%2e/%2e%2e/etc/passwd",
+        "/../../etc/passwd",
+        f"/{key}/validation_docs/../../{docs_work.name}/ingested.parquet",
+        "/nokey-00000000/index.html",
+        f"/{key}/%00",
+    ):
         assert _raw_get(base, path) == 404, path
     assert _raw_get(base, f"/{key}/reports/ingest.json") == 200
     assert _raw_get(base, f"/{key}/reports/ingest.json", host="evil.example:80") == 403  # DNS rebinding
@@ -107,7 +114,9 @@ def test_dvc_outputs_link_docs_and_reports_not_data(docs_work, file_server, monk
     for key, value in file_server.items():
         monkeypatch.setenv(key, value)
     cell = _output_cell(docs_work / "validation_docs", "validation_docs", docs_work)
-    assert re.fullmatch(rf"\[validation_docs\]\({re.escape(file_server[URL_ENV])}/\S+/validation_docs/index.html\)", cell)
+    assert re.fullmatch(
+        rf"\[validation_docs\]\({re.escape(file_server[URL_ENV])}/\S+/validation_docs/index.html\)", cell
+    )
     assert _output_cell(docs_work / "ingested.parquet", "ingested.parquet", docs_work) == "`ingested.parquet`"
 
 
@@ -119,12 +128,17 @@ def test_data_docs_link_in_a_prefect_artifact_opens_over_http(prefect_server, do
 
     @flow(name="hanflow-links")
     def publish() -> None:
-        validation_hook("n21", "${work_dir}/validation.json", "${work_dir}/validation_docs")({}, {"work_dir": str(docs_work)})
+        validation_hook("n21", "${work_dir}/validation.json", "${work_dir}/validation_docs")(
+            {}, {"work_dir": str(docs_work)}
+        )
 
     with use_api(prefect_server, files=file_server):
         state = publish(return_state=True)
-    artifacts = api_post(prefect_server, "artifacts/filter",
-                         {"artifacts": {"flow_run_id": {"any_": [str(state.state_details.flow_run_id)]}}})
+    artifacts = api_post(
+        prefect_server,
+        "artifacts/filter",
+        {"artifacts": {"flow_run_id": {"any_": [str(state.state_details.flow_run_id)]}}},
+    )
     by_key = {a["key"]: a for a in artifacts}
     [docs_url] = re.findall(r"\((http://127\.0\.0\.1:\d+/\S+)\)", by_key["n21-validation-docs"]["data"])
     page = httpx.get(docs_url, timeout=10)
@@ -137,13 +151,29 @@ def test_data_docs_link_in_a_prefect_artifact_opens_over_http(prefect_server, do
         pytest.skip("chromium is not installed: the HTTP checks above ran, the browser check did not")
     profile = Path(os.environ.get("TMPDIR", "/tmp")) / f"hanflow-chromium-{os.getpid()}"
     try:
-        done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                               "--disable-component-update", "--disable-sync", "--no-first-run",
-                               f"--user-data-dir={profile}", "--dump-dom", docs_url],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                docs_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         shutil.rmtree(profile, ignore_errors=True)
-    assert "hangul_share" in done.stdout and "Not allowed to load local resource" not in done.stderr, done.stderr[-2000:]
+    assert "hangul_share" in done.stdout and "Not allowed to load local resource" not in done.stderr, done.stderr[
+        -2000:
+    ]
 
 
 # ---- what the run list says
@@ -205,13 +235,17 @@ def test_a_run_left_running_by_a_killed_process_is_marked_crashed(prefect_server
     running = {"type": "RUNNING", "name": "Running"}
 
     def flow_run(name: str, tag: str) -> str:
-        return api_post(prefect_server, "flow_runs/", {"flow_id": flow_id, "name": name, "tags": [tag],
-                                                       "state": running})["id"]
+        return api_post(
+            prefect_server, "flow_runs/", {"flow_id": flow_id, "name": name, "tags": [tag], "state": running}
+        )["id"]
 
     dead = _dead_pid()
     killed = flow_run("n21-killed", process_tag(dead))
-    task_run = api_post(prefect_server, "task_runs/", {"flow_run_id": killed, "task_key": "n21.train",
-                                                       "dynamic_key": "0", "name": "n21.train-0", "state": running})["id"]
+    task_run = api_post(
+        prefect_server,
+        "task_runs/",
+        {"flow_run_id": killed, "task_key": "n21.train", "dynamic_key": "0", "name": "n21.train-0", "state": running},
+    )["id"]
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
         alive = flow_run("n21-alive", process_tag(sleeper.pid))
@@ -227,8 +261,11 @@ def test_a_run_left_running_by_a_killed_process_is_marked_crashed(prefect_server
     finally:
         sleeper.kill()
         sleeper.wait()
-    new = api_post(prefect_server, "flow_runs/filter", {"flows": {"name": {"any_": ["hanflow-n21"]}},
-                                                        "flow_runs": {"tags": {"all_": [process_tag()]}}})
+    new = api_post(
+        prefect_server,
+        "flow_runs/filter",
+        {"flows": {"name": {"any_": ["hanflow-n21"]}}, "flow_runs": {"tags": {"all_": [process_tag()]}}},
+    )
     assert [r["state_type"] for r in new] == ["COMPLETED"]
 
 
@@ -243,8 +280,10 @@ def test_stop_never_kills_a_process_it_did_not_start(tmp_path):
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)  # a group leader, as the server is
     try:
         with temporary_settings(updates={PREFECT_HOME: str(tmp_path)}):
-            for info in ({"pid": sleeper.pid, "process": "1 prefect server start --port 4999"},  # the pid was reused
-                         {"pid": sleeper.pid}):  # a state file without the identity: the command is no server
+            for info in (
+                {"pid": sleeper.pid, "process": "1 prefect server start --port 4999"},  # the pid was reused
+                {"pid": sleeper.pid},
+            ):  # a state file without the identity: the command is no server
                 state_file(4999).write_text(json.dumps(info), encoding="utf-8")
                 stopped, lines = stop_server(4999)
                 assert not stopped and sleeper.poll() is None, lines
@@ -279,22 +318,33 @@ def test_dashboard_server_with_password_on_its_own_port(tmp_path, monkeypatch):
             work = tmp_path / "work"
             (work / "reports").mkdir(parents=True)
             (work / "reports" / "train.json").write_text('{"epochs": 2}')
-            code = ("from prefect import flow\nfrom prefect.artifacts import create_link_artifact\n"
-                    "from flows.files import link\nfrom flows.server import prefect_api\n"
-                    "@flow(name='hanflow-auth-check')\ndef check():\n"
-                    f"    create_link_artifact(link({str(work / 'reports' / 'train.json')!r}, {str(work)!r}), key='k')\n"
-                    "with prefect_api():\n    check()\n")
+            code = (
+                "from prefect import flow\nfrom prefect.artifacts import create_link_artifact\n"
+                "from flows.files import link\nfrom flows.server import prefect_api\n"
+                "@flow(name='hanflow-auth-check')\ndef check():\n"
+                f"    create_link_artifact(link({str(work / 'reports' / 'train.json')!r}, {str(work)!r}), key='k')\n"
+                "with prefect_api():\n    check()\n"
+            )
             env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
             env.update(PREFECT_HOME=str(home), HANFLOW_PREFECT_PORT=str(port), HANFLOW_PREFECT_AUTH=auth)
-            done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                                  timeout=300)
+            done = subprocess.run(
+                [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+            )
             assert done.returncode == 0, done.stderr[-3000:]
             assert f"View at http://127.0.0.1:{port}/runs/flow-run/" in done.stdout + done.stderr
-            runs = httpx.post(f"{url}/flow_runs/filter", headers=auth_headers(auth), timeout=30,
-                              json={"flows": {"name": {"any_": ["hanflow-auth-check"]}}}).json()
+            runs = httpx.post(
+                f"{url}/flow_runs/filter",
+                headers=auth_headers(auth),
+                timeout=30,
+                json={"flows": {"name": {"any_": ["hanflow-auth-check"]}}},
+            ).json()
             assert [r["state_type"] for r in runs] == ["COMPLETED"]
-            artifacts = httpx.post(f"{url}/artifacts/filter", headers=auth_headers(auth), timeout=30,
-                                   json={"artifacts": {"key": {"any_": ["k"]}}}).json()
+            artifacts = httpx.post(
+                f"{url}/artifacts/filter",
+                headers=auth_headers(auth),
+                timeout=30,
+                json={"artifacts": {"key": {"any_": ["k"]}}},
+            ).json()
             [report] = re.findall(r"\((http://\S+)\)", artifacts[0]["data"])
             assert report.startswith(f"{files}/work-") and report.endswith("/reports/train.json")
             assert httpx.get(report, timeout=10).status_code == 401  # the file server asks for the password too
@@ -312,8 +362,10 @@ def test_dashboard_server_with_password_on_its_own_port(tmp_path, monkeypatch):
             for path in (state_file(port), files_state(port)):  # a failed assertion above must not leak servers
                 if path.exists() and json.loads(path.read_text()).get("pid"):
                     stop_process(json.loads(path.read_text())["pid"])
-    assert stopped and [line.split(" on ")[0] for line in lines] == ["stopped the Prefect server",
-                                                                     "stopped the report file server"]
+    assert stopped and [line.split(" on ")[0] for line in lines] == [
+        "stopped the Prefect server",
+        "stopped the report file server",
+    ]
     assert not healthy(url) and not healthy(files)
 
 

@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 
 from tasks.dialogue import read_pairs
-from tasks.generation_metrics import (constant_answer_baseline, distinct_n, generation_metrics, perplexity,
-                                      retrieval_answers, retrieval_baseline)
+from tasks.generation_metrics import (
+    constant_answer_baseline,
+    distinct_n,
+    generation_metrics,
+    perplexity,
+    retrieval_answers,
+    retrieval_baseline,
+)
 from tasks.spacing import SPACE, attach_spacing, detokenize, spaced_tokens
 from tasks.tokenize import tokenize_texts
 
@@ -41,17 +47,27 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path
 
 
 def test_chatbot_crlf_quotes_label_spaces_and_empty_answer(tmp_path):
-    path = write(tmp_path, "chat.csv", "Q,A,label\r\n"
-                 "점심 뭐 먹지?,김밥 어때요.,0\r\n"
-                 "\"헤어졌어, 너무 슬퍼\",\"시간이 약이에요.\",1\r\n"
-                 "설레는 하루,좋은 일 있나 봐요.,2   \r\n"
-                 "답이 없는 질문,,0\r\n"
-                 "   ,답만 있음,0\r\n")
+    path = write(
+        tmp_path,
+        "chat.csv",
+        "Q,A,label\r\n"
+        "점심 뭐 먹지?,김밥 어때요.,0\r\n"
+        '"헤어졌어, 너무 슬퍼","시간이 약이에요.",1\r\n'
+        "설레는 하루,좋은 일 있나 봐요.,2   \r\n"
+        "답이 없는 질문,,0\r\n"
+        "   ,답만 있음,0\r\n",
+    )
     rows, quarantined = read_pairs(path, "chatbot")
     assert [r["question"] for r in rows] == ["점심 뭐 먹지?", "헤어졌어, 너무 슬퍼", "설레는 하루"]
     assert [r["label"] for r in rows] == ["0", "1", "2"]
-    assert rows[1] == {"id": "chat:3", "question": "헤어졌어, 너무 슬퍼", "answer": "시간이 약이에요.",
-                       "label": "1", "source_file": str(path), "source_row": 3}
+    assert rows[1] == {
+        "id": "chat:3",
+        "question": "헤어졌어, 너무 슬퍼",
+        "answer": "시간이 약이에요.",
+        "label": "1",
+        "source_file": str(path),
+        "source_row": 3,
+    }
     assert [q["source_row"] for q in quarantined] == [5, 6]
     reason = quarantined[0]["reason"]
     assert str(path) in reason and "line 5" in reason and "answer" in reason and "fill it in" in reason
@@ -71,8 +87,9 @@ def test_bom_is_stripped(tmp_path):
 
 
 def test_csv_empty_cell_and_field_count(tmp_path):
-    path = write(tmp_path, "p.csv", "question,answer,label\n배고파,,a\n배고파,밥 먹어요,a\n너무,많은,필드,여기\n"
-                                    "뭐라고,NaN,a\n")
+    path = write(
+        tmp_path, "p.csv", "question,answer,label\n배고파,,a\n배고파,밥 먹어요,a\n너무,많은,필드,여기\n뭐라고,NaN,a\n"
+    )
     rows, quarantined = read_pairs(path, "csv")
     assert [r["answer"] for r in rows] == ["밥 먹어요", "NaN"] and rows[0]["label"] == "a"  # "NaN" is text
     assert "answer ('answer') is empty or null" in quarantined[0]["reason"]
@@ -89,15 +106,25 @@ def test_missing_column_names_header_and_fix(tmp_path):
 
 
 def test_jsonl_mapping_and_quarantine(tmp_path):
-    lines = [json.dumps({"q": "주말에 뭐 해?", "a": "영화 봐요.", "intent": 3}, ensure_ascii=False),
-             json.dumps({"q": "심심해", "a": None}, ensure_ascii=False),
-             "{not json",
-             "",
-             json.dumps(["list"])]
+    lines = [
+        json.dumps({"q": "주말에 뭐 해?", "a": "영화 봐요.", "intent": 3}, ensure_ascii=False),
+        json.dumps({"q": "심심해", "a": None}, ensure_ascii=False),
+        "{not json",
+        "",
+        json.dumps(["list"]),
+    ]
     path = write(tmp_path, "d.jsonl", "\n".join(lines) + "\n")
     rows, quarantined = read_pairs(path, "jsonl", columns={"question": "q", "answer": "a", "label": "intent"})
-    assert rows == [{"id": "d:1", "question": "주말에 뭐 해?", "answer": "영화 봐요.", "label": "3",
-                     "source_file": str(path), "source_row": 1}]
+    assert rows == [
+        {
+            "id": "d:1",
+            "question": "주말에 뭐 해?",
+            "answer": "영화 봐요.",
+            "label": "3",
+            "source_file": str(path),
+            "source_row": 1,
+        }
+    ]
     assert [q["source_row"] for q in quarantined] == [2, 3, 5]
     assert "invalid JSON" in quarantined[1]["reason"] and "JSON object" in quarantined[2]["reason"]
 

@@ -20,8 +20,9 @@ import torch.distributed as dist
 
 from tests.conftest import ROOT, SAMPLE, sample_section
 
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
-                                reason="torch built without gloo")
+pytestmark = pytest.mark.skipif(
+    not dist.is_available() or not dist.is_gloo_available(), reason="torch built without gloo"
+)
 
 # A smaller n-gram bag (4,096 buckets instead of 262,144) keeps the gradient all-reduce and the
 # AdamW step small on 2 busy cores; the rest is params.yaml's defaults, one thread per process.
@@ -59,20 +60,37 @@ def runs(tmp_path_factory):
         run_stage("n21", stage, section)
 
     single = work / "single"
-    run_stage("n21", "train", {**section, "model_dir": str(single),
-                               "train": {**section["train"], "batch_size": SINGLE_BATCH}})
+    run_stage(
+        "n21", "train", {**section, "model_dir": str(single), "train": {**section["train"], "batch_size": SINGLE_BATCH}}
+    )
     (work / "reports" / "train.json").unlink()  # the distributed run must write it again
 
     ddp = work / "models" / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(WORLD),
-               "-m", "flows.cli", "stage", "n21", "train"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(WORLD),
+        "-m",
+        "flows.cli",
+        "stage",
+        "n21",
+        "train",
+    ]
     for item in (*overrides, f"n21.model_dir={ddp}", f"n21.train.batch_size={SINGLE_BATCH // WORLD}"):
         command += ["--set", item]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return {"work": work, "single": single, "ddp": ddp, "stdout": done.stdout,
-            "encoded": io.read_table(work / "encoded.parquet")}
+    return {
+        "work": work,
+        "single": single,
+        "ddp": ddp,
+        "stdout": done.stdout,
+        "encoded": io.read_table(work / "encoded.parquet"),
+    }
 
 
 def test_two_gloo_processes_match_one_process(runs):
@@ -80,14 +98,15 @@ def test_two_gloo_processes_match_one_process(runs):
 
     single_history = io.read_json(runs["single"] / "train_metrics.json")
     ddp_history = io.read_json(runs["ddp"] / "train_metrics.json")
-    assert ddp_history["distributed"] == {"world_size": WORLD, "rank": 0, "backend": "gloo",
-                                          "replicas_in_sync": True}
+    assert ddp_history["distributed"] == {"world_size": WORLD, "rank": 0, "backend": "gloo", "replicas_in_sync": True}
     assert single_history["distributed"]["world_size"] == 1
     # Both learn (the majority class is 0.41 of the test split) and land within the tolerance of each other.
     figures = {}
     for name in ("single", "ddp"):
-        figures[name] = {"dev": _accuracy(runs[name], runs["encoded"], "dev"),
-                         "test": _accuracy(runs[name], runs["encoded"], "test")}
+        figures[name] = {
+            "dev": _accuracy(runs[name], runs["encoded"], "dev"),
+            "test": _accuracy(runs[name], runs["encoded"], "test"),
+        }
         assert figures[name]["test"] >= 0.65, figures
     print("accuracy", figures)
     assert abs(figures["ddp"]["dev"] - figures["single"]["dev"]) <= TOLERANCE, figures

@@ -26,8 +26,10 @@ def test_missing_kiwi_points_at_the_extra_not_make_install(monkeypatch):
     doctor.run_checks(lines.append)
     text = "\n".join(lines)
     kiwi = [line for line in lines if line.startswith("[warn] kiwipiepy")]
-    assert kiwi == ["[warn] kiwipiepy: not installed (optional)\n"
-                    "       fix: pip install 'hanflow[kiwi]'  (or: pip install kiwipiepy; make install leaves it out)"]
+    assert kiwi == [
+        "[warn] kiwipiepy: not installed (optional)\n"
+        "       fix: pip install 'hanflow[kiwi]'  (or: pip install kiwipiepy; make install leaves it out)"
+    ]
     tagger = next(line for line in lines if line.startswith("[warn] tagger kiwi"))
     assert "fix: pip install 'hanflow[kiwi]'" in tagger
     assert "(or: make install)" not in text.split("[warn] kiwipiepy")[1]

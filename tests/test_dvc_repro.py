@@ -15,8 +15,11 @@ from tests.conftest import ROOT
 
 
 def _sh(*cmd: str, cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+    }
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
@@ -43,9 +46,11 @@ def test_dvc_repro_builds_then_noop_then_only_changed(tmp_path):
     _sh("git", "init", "-q", cwd=repo)
 
     first = _sh("dvc", "repro", cwd=repo)
-    assert _ran(first) == {f"{p}-{s}" for p in ("n21", "n2n", "n2m", "n2path")
-                           for s in ("ingest", "tokenize", "encode", "validate", "class_design", "train", "evaluate")
-                           } | {"n21-label_review", "n2n-label_review"}
+    assert _ran(first) == {
+        f"{p}-{s}"
+        for p in ("n21", "n2n", "n2m", "n2path")
+        for s in ("ingest", "tokenize", "encode", "validate", "class_design", "train", "evaluate")
+    } | {"n21-label_review", "n2n-label_review"}
     assert (repo / "data/n21/eval/metrics.json").is_file()
     for problem in ("n2n", "n2m", "n2path"):
         assert (repo / f"data/{problem}/eval/metrics.json").is_file()

@@ -59,11 +59,11 @@ def test_min_freq_max_size_and_tie_order():
     tokens = [["c", "b", "a", "d"], ["b", "a", "c"], ["a", "b"], ["z"]]
     # counts: a=3, b=3, c=2, d=1, z=1
     vocab = build_vocab(tokens, min_freq=1)
-    assert vocab.itos[len(SPECIALS):] == ["a", "b", "c", "d", "z"]  # by count, ties by token
-    assert build_vocab(tokens, min_freq=2).itos[len(SPECIALS):] == ["a", "b", "c"]
+    assert vocab.itos[len(SPECIALS) :] == ["a", "b", "c", "d", "z"]  # by count, ties by token
+    assert build_vocab(tokens, min_freq=2).itos[len(SPECIALS) :] == ["a", "b", "c"]
     capped = build_vocab(tokens, min_freq=1, max_size=len(SPECIALS) + 2)
     assert len(capped) == len(SPECIALS) + 2
-    assert capped.itos[len(SPECIALS):] == ["a", "b"]
+    assert capped.itos[len(SPECIALS) :] == ["a", "b"]
     # the same data in any order gives the same ids
     assert build_vocab(tokens[::-1]).itos == vocab.itos
 
@@ -71,10 +71,10 @@ def test_min_freq_max_size_and_tie_order():
 def test_lowercase_and_case_sensitive():
     tokens = [["Good", "good", "GOOD", "Bad"]]
     low = build_vocab(tokens, lowercase=True)
-    assert low.itos[len(SPECIALS):] == ["good", "bad"]
+    assert low.itos[len(SPECIALS) :] == ["good", "bad"]
     assert low.ids(["GoOd", "BAD", "ugly"]) == [low.stoi["good"], low.stoi["bad"], UNK]
     cased = build_vocab(tokens, lowercase=False)
-    assert set(cased.itos[len(SPECIALS):]) == {"Good", "good", "GOOD", "Bad"}
+    assert set(cased.itos[len(SPECIALS) :]) == {"Good", "good", "GOOD", "Bad"}
     assert cased.ids(["gOOD"]) == [UNK]
 
 
@@ -160,8 +160,9 @@ def test_partitioned_encode_equals_one_partition(kind, request):
     table = table.append_column("text", pa.array([" ".join(r[0]) for r in rows]))
     cfg = {"min_freq": 1, "max_size": 100, "ngrams": {"buckets": 256, "hash": "poly64"}}
     whole, vocab, report = encode_table(table, {**cfg, "workers": 1, "chunk_size": 1000}, ["neg", "pos"])
-    parts, _, part_report = encode_table(table, {**cfg, "workers": 2, "chunk_size": 7, "runner": {"kind": kind}},
-                                         ["neg", "pos"])
+    parts, _, part_report = encode_table(
+        table, {**cfg, "workers": 2, "chunk_size": 7, "runner": {"kind": kind}}, ["neg", "pos"]
+    )
     # Dask partitions hold at least rows / (2 x workers) rows: a Prefect task costs more than 7 rows' work.
     assert report["partitions"] == 1 and part_report["partitions"] == (4 if kind == "dask" else 6)
     assert part_report["runner"] == kind

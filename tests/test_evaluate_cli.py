@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -36,37 +35,92 @@ def test_readme_example_needs_no_id_column(trained_n21, tmp_path):
     data = tmp_path / "my_reviews.csv"
     data.write_text(REVIEWS, encoding="utf-8")
     out = tmp_path / "metrics.json"
-    result = runner.invoke(app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data),
-                                 "--column", "text=review", "--column", "label=sentiment", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            trained_n21["model_dir"],
+            "--data",
+            str(data),
+            "--column",
+            "text=review",
+            "--column",
+            "label=sentiment",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["rows"] == 2
     ids = pq.read_table(tmp_path / "eval-my_reviews" / "predictions.parquet").column("id").to_pylist()
     assert ids == ["2", "3"]  # row numbers stand in for the id
     # id=null says so explicitly; the README's spelling must not be refused
-    result = runner.invoke(app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data),
-                                 "--column", "text=review", "--column", "label=sentiment", "--column", "id=null"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            trained_n21["model_dir"],
+            "--data",
+            str(data),
+            "--column",
+            "text=review",
+            "--column",
+            "label=sentiment",
+            "--column",
+            "id=null",
+        ],
+    )
     assert result.exit_code == 0, result.output
 
 
 def test_missing_column_hint_names_an_evaluate_option(trained_n21, tmp_path):
     data = tmp_path / "reviews.csv"
     data.write_text(REVIEWS, encoding="utf-8")
-    result = runner.invoke(app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data),
-                                 "--column", "label=sentiment"])
+    result = runner.invoke(
+        app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data), "--column", "label=sentiment"]
+    )
     assert result.exit_code == 2
     (line,) = _errors(result.output)
     assert "reviews.csv" in line and "--column text=" in line and "--set" not in line
     # an explicit id column that is not there is an error, with the way out
-    result = runner.invoke(app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data),
-                                 "--column", "text=review", "--column", "label=sentiment", "--column", "id=rid"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            trained_n21["model_dir"],
+            "--data",
+            str(data),
+            "--column",
+            "text=review",
+            "--column",
+            "label=sentiment",
+            "--column",
+            "id=rid",
+        ],
+    )
     assert result.exit_code == 2 and "'rid'" in result.output and "--column id=null" in result.output
 
 
 def test_unknown_labels_name_the_file_and_rows(trained_n21, tmp_path):
     data = tmp_path / "three_classes.csv"
     data.write_text(REVIEWS + "그냥 그래요,neutral\n보통이에요,neutral\n", encoding="utf-8")
-    result = runner.invoke(app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data),
-                                 "--column", "text=review", "--column", "label=sentiment"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            trained_n21["model_dir"],
+            "--data",
+            str(data),
+            "--column",
+            "text=review",
+            "--column",
+            "label=sentiment",
+        ],
+    )
     assert result.exit_code == 2
     (line,) = _errors(result.output)
     assert "three_classes.csv" in line and "'neutral' (2, e.g. line 4, 5)" in line
@@ -78,8 +132,9 @@ def test_problem_is_read_from_the_model_and_a_mismatch_refused(trained_n2n, tmp_
     result = runner.invoke(app, ["evaluate", "--model", trained_n2n["model_dir"], "--data", str(data)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.splitlines()[-1])["rows"] == 5
-    result = runner.invoke(app, ["evaluate", "--problem", "n21", "--model", trained_n2n["model_dir"],
-                                 "--data", str(data)])
+    result = runner.invoke(
+        app, ["evaluate", "--problem", "n21", "--model", trained_n2n["model_dir"], "--data", str(data)]
+    )
     assert result.exit_code == 2 and not isinstance(result.exception, KeyError)
     (line,) = _errors(result.output)
     assert "is an n2n model (n2n.TokenTagger); you passed --problem n21: drop --problem" in line
@@ -115,8 +170,22 @@ def test_quarantined_rows_are_written_next_to_out(trained_n21, trained_n2m, tmp_
     data = tmp_path / "reviews.csv"
     data.write_text(REVIEWS + ",negative\n너무 좋아요,positive,extra\n", encoding="utf-8")
     out = tmp_path / "res" / "m.json"
-    result = runner.invoke(app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data),
-                                 "--column", "text=review", "--column", "label=sentiment", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            trained_n21["model_dir"],
+            "--data",
+            str(data),
+            "--column",
+            "text=review",
+            "--column",
+            "label=sentiment",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     quarantine = tmp_path / "res" / "m.quarantine.parquet"
     rows = pq.read_table(quarantine).to_pylist()
@@ -126,8 +195,9 @@ def test_quarantined_rows_are_written_next_to_out(trained_n21, trained_n2m, tmp_
     chat = tmp_path / "chat.csv"
     chat.write_text("Q,A,label\n좋은 아침,좋은 아침이에요.,0\n답 없는 질문,,0\n", encoding="utf-8")
     out = tmp_path / "chat.json"
-    result = runner.invoke(app, ["evaluate", "--model", trained_n2m["model_dir"], "--data", str(chat),
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app, ["evaluate", "--model", trained_n2m["model_dir"], "--data", str(chat), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert pq.read_table(tmp_path / "chat.quarantine.parquet").column("source_row").to_pylist() == [3]
 
@@ -135,9 +205,25 @@ def test_quarantined_rows_are_written_next_to_out(trained_n21, trained_n2m, tmp_
 def test_a_fifo_or_folder_is_refused_without_hanging(trained_n2m, tmp_path):
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "evaluate", "--problem", "n2m", "--model",
-                           trained_n2m["model_dir"], "--data", str(fifo)], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT, env={**os.environ, "HANFLOW_ERROR_LOG": str(tmp_path / "e.log")})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "evaluate",
+            "--problem",
+            "n2m",
+            "--model",
+            trained_n2m["model_dir"],
+            "--data",
+            str(fifo),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "HANFLOW_ERROR_LOG": str(tmp_path / "e.log")},
+    )
     assert done.returncode == 2 and "is a FIFO" in done.stderr and "Traceback" not in done.stderr
     result = runner.invoke(app, ["evaluate", "--model", trained_n2m["model_dir"], "--data", str(tmp_path)])
     assert result.exit_code == 2 and "is a directory" in result.output
@@ -146,19 +232,47 @@ def test_a_fifo_or_folder_is_refused_without_hanging(trained_n2m, tmp_path):
 def test_unknown_column_keys_are_refused(trained_n21, trained_n2n, tmp_path):
     data = tmp_path / "reviews.csv"
     data.write_text(REVIEWS, encoding="utf-8")
-    result = runner.invoke(app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data),
-                                 "--column", "text=review", "--column", "label=sentiment", "--column", "lable=x"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            trained_n21["model_dir"],
+            "--data",
+            str(data),
+            "--column",
+            "text=review",
+            "--column",
+            "label=sentiment",
+            "--column",
+            "lable=x",
+        ],
+    )
     assert result.exit_code == 2 and "--column lable: n21 maps only id, text, label" in result.output
-    result = runner.invoke(app, ["evaluate", "--model", trained_n2n["model_dir"], "--data", str(N2N_SAMPLE),
-                                 "--column", "text=body"])
+    result = runner.invoke(
+        app, ["evaluate", "--model", trained_n2n["model_dir"], "--data", str(N2N_SAMPLE), "--column", "text=body"]
+    )
     assert result.exit_code == 2 and "--column does not apply to n2n" in result.output
 
 
 def test_headerless_file(trained_n21, tmp_path):
     data = tmp_path / "plain.tsv"
     data.write_text("positive\t정말 재밌고 감동적이에요\nnegative\t지루하고 최악이었어요\n", encoding="utf-8")
-    result = runner.invoke(app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data), "--no-header",
-                                 "--column", "text=1", "--column", "label=0"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            trained_n21["model_dir"],
+            "--data",
+            str(data),
+            "--no-header",
+            "--column",
+            "text=1",
+            "--column",
+            "label=0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.splitlines()[-1])["rows"] == 2
 
@@ -169,8 +283,17 @@ def test_model_champion_names_the_promoted_model(trained_n21, tmp_path):
     shutil.copytree(trained_n21["model_dir"], tmp_path / "champs" / "n21" / "current")
     data = tmp_path / "reviews.csv"
     data.write_text(REVIEWS, encoding="utf-8")
-    base = ["evaluate", "--params", str(params), "--data", str(data), "--column", "text=review",
-            "--column", "label=sentiment"]
+    base = [
+        "evaluate",
+        "--params",
+        str(params),
+        "--data",
+        str(data),
+        "--column",
+        "text=review",
+        "--column",
+        "label=sentiment",
+    ]
     for model in (["--model", "champion:n21"], ["--model", "champion", "--problem", "n21"]):
         result = runner.invoke(app, base + model)
         assert result.exit_code == 0, result.output
@@ -185,11 +308,24 @@ def test_reader_hints_name_evaluate_options(trained_n21, trained_n2n, tmp_path):
     empty.write_text("", encoding="utf-8")
     utf16.write_text(REVIEWS, encoding="utf-16")
     for data, option in ((empty, "--data"), (utf16, "--encoding utf-16")):
-        result = runner.invoke(app, ["evaluate", "--model", trained_n21["model_dir"], "--data", str(data),
-                                     "--column", "text=review", "--column", "label=sentiment"])
+        result = runner.invoke(
+            app,
+            [
+                "evaluate",
+                "--model",
+                trained_n21["model_dir"],
+                "--data",
+                str(data),
+                "--column",
+                "text=review",
+                "--column",
+                "label=sentiment",
+            ],
+        )
         assert result.exit_code == 2
         (line,) = _errors(result.output)
         assert data.name in line and option in line and "data." not in line.replace(data.name, ""), line
-    result = runner.invoke(app, ["evaluate", "--model", trained_n2n["model_dir"], "--data", str(N2N_SAMPLE),
-                                 "--format", "conll"])
+    result = runner.invoke(
+        app, ["evaluate", "--model", trained_n2n["model_dir"], "--data", str(N2N_SAMPLE), "--format", "conll"]
+    )
     assert result.exit_code == 2 and "--format conll: n2n reads kmou, klp, klue, jsonl" in result.output

@@ -40,8 +40,15 @@ def test_sample_model_beats_majority_baseline_on_test_split(trained_n21):
 
 def test_model_directory_is_self_contained(trained_n21):
     model_dir = Path(trained_n21["model_dir"])
-    for name in ("weights.pt", "model_config.json", "vocab.json", "label_schema.json", "tokenizer.json",
-                 "params.json", "train_metrics.json"):
+    for name in (
+        "weights.pt",
+        "model_config.json",
+        "vocab.json",
+        "label_schema.json",
+        "tokenizer.json",
+        "params.json",
+        "train_metrics.json",
+    ):
         assert (model_dir / name).is_file(), name
     assert json.loads((model_dir / "tokenizer.json").read_text())["tagger"] == trained_n21["tokenize"]["tagger"]
 

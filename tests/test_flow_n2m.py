@@ -55,8 +55,15 @@ def test_model_directory_is_self_contained(trained_n2m, tmp_path):
     import shutil
 
     model_dir = Path(trained_n2m["model_dir"])
-    for name in ("weights.pt", "model_config.json", "vocab.json", "tokenizer.json", "params.json",
-                 "train_metrics.json", "baseline.json"):
+    for name in (
+        "weights.pt",
+        "model_config.json",
+        "vocab.json",
+        "tokenizer.json",
+        "params.json",
+        "train_metrics.json",
+        "baseline.json",
+    ):
         assert (model_dir / name).is_file(), name
     assert json.loads((model_dir / "model_config.json").read_text())["architecture"] == "n2m.Seq2Seq"
     assert json.loads((model_dir / "tokenizer.json").read_text())["tagger"] == trained_n2m["tokenize"]["tagger"]
@@ -73,8 +80,9 @@ def test_predict_answers_in_readable_korean(trained_n2m):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [r["question"] for r in rows] == questions
-    sample_answers = {line.split("\t")[1] for line in Path(trained_n2m["data"]["path"]).read_text(
-        encoding="utf-8").splitlines()[1:]}
+    sample_answers = {
+        line.split("\t")[1] for line in Path(trained_n2m["data"]["path"]).read_text(encoding="utf-8").splitlines()[1:]
+    }
     eojeol = {word for answer in sample_answers for word in answer.split()}
     for row in rows:
         answer = row["answer"]
@@ -91,12 +99,16 @@ def test_evaluate_a_chatbot_style_file(trained_n2m, tmp_path):
     from flows.n2m import format_for
 
     data = tmp_path / "mini.csv"
-    data.write_bytes("Q,A,label\r\n좋은 아침,좋은 아침이에요. 오늘도 힘내세요!,0\r\n"
-                     "\"잘 지냈어, 요즘?\",저는 잘 지내요. 당신은요?,0\r\n답 없는 질문,,0\r\n".encode())
+    data.write_bytes(
+        "Q,A,label\r\n좋은 아침,좋은 아침이에요. 오늘도 힘내세요!,0\r\n"
+        '"잘 지냈어, 요즘?",저는 잘 지내요. 당신은요?,0\r\n답 없는 질문,,0\r\n'.encode()
+    )
     assert format_for(data) == "chatbot"
     out = tmp_path / "m.json"
-    result = runner.invoke(app, ["evaluate", "--problem", "n2m", "--model", trained_n2m["model_dir"],
-                                 "--data", str(data), "--out", str(out)])
+    result = runner.invoke(
+        app,
+        ["evaluate", "--problem", "n2m", "--model", trained_n2m["model_dir"], "--data", str(data), "--out", str(out)],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())
     assert metrics["rows"] == 2 and metrics["rows_quarantined"] == 1 and metrics["format"] == "chatbot"
@@ -106,11 +118,26 @@ def test_evaluate_a_chatbot_style_file(trained_n2m, tmp_path):
     other = tmp_path / "other.csv"
     other.write_text("q,a\n안녕,안녕하세요! 반가워요.\n", encoding="utf-8")
     assert format_for(other) == "csv"
-    bad = runner.invoke(app, ["evaluate", "--problem", "n2m", "--model", trained_n2m["model_dir"],
-                              "--data", str(other)])
+    bad = runner.invoke(
+        app, ["evaluate", "--problem", "n2m", "--model", trained_n2m["model_dir"], "--data", str(other)]
+    )
     assert bad.exit_code == 2 and "columns" in bad.output
-    good = runner.invoke(app, ["evaluate", "--problem", "n2m", "--model", trained_n2m["model_dir"], "--data",
-                               str(other), "--column", "question=q", "--column", "answer=a"])
+    good = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--problem",
+            "n2m",
+            "--model",
+            trained_n2m["model_dir"],
+            "--data",
+            str(other),
+            "--column",
+            "question=q",
+            "--column",
+            "answer=a",
+        ],
+    )
     assert good.exit_code == 0, good.output
     assert json.loads(good.stdout.splitlines()[-1])["rows"] == 1
 
@@ -118,10 +145,23 @@ def test_evaluate_a_chatbot_style_file(trained_n2m, tmp_path):
 def test_headline_and_formats(tmp_path):
     from flows.n2m import format_for, headline
 
-    metrics = {"chrf": 30.0, "bleu": 10.0, "perplexity": 5.0, "rows": 9, "split": "test", "avg_length": 3,
-               "constant_baseline": {"chrf": 7.0}}
-    assert headline(metrics) == {"chrf": 30.0, "bleu": 10.0, "perplexity": 5.0, "rows": 9, "split": "test",
-                                 "constant_baseline_chrf": 7.0}
+    metrics = {
+        "chrf": 30.0,
+        "bleu": 10.0,
+        "perplexity": 5.0,
+        "rows": 9,
+        "split": "test",
+        "avg_length": 3,
+        "constant_baseline": {"chrf": 7.0},
+    }
+    assert headline(metrics) == {
+        "chrf": 30.0,
+        "bleu": 10.0,
+        "perplexity": 5.0,
+        "rows": 9,
+        "split": "test",
+        "constant_baseline_chrf": 7.0,
+    }
     assert format_for(Path("x.tsv")) == "tsv" and format_for(Path("x.jsonl")) == "jsonl"
     bom = tmp_path / "bom.csv"
     bom.write_text("\ufeffQ,A,label\n", encoding="utf-8")
@@ -136,6 +176,12 @@ def test_dashboard_artifacts_exist(trained_n2m):
             return {a.key for a in await client.read_artifacts() if a.key}
 
     found = asyncio.run(keys())
-    for key in ("n2m-metrics", "n2m-samples", "n2m-class-design-review", "n2m-validation", "n2m-ingest-report",
-                "n2m-train-report"):
+    for key in (
+        "n2m-metrics",
+        "n2m-samples",
+        "n2m-class-design-review",
+        "n2m-validation",
+        "n2m-ingest-report",
+        "n2m-train-report",
+    ):
         assert key in found, (key, found)

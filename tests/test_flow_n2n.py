@@ -37,8 +37,15 @@ def test_sample_tagger_beats_the_gazetteer_baseline(trained_n2n):
 
 def test_model_directory_is_self_contained(trained_n2n):
     model_dir = Path(trained_n2n["model_dir"])
-    for name in ("weights.pt", "model_config.json", "vocab.json", "entity_schema.json", "tokenizer.json",
-                 "params.json", "train_metrics.json"):
+    for name in (
+        "weights.pt",
+        "model_config.json",
+        "vocab.json",
+        "entity_schema.json",
+        "tokenizer.json",
+        "params.json",
+        "train_metrics.json",
+    ):
         assert (model_dir / name).is_file(), name
     assert json.loads((model_dir / "model_config.json").read_text())["architecture"] == "n2n.TokenTagger"
 
@@ -50,7 +57,7 @@ def test_predict_gives_character_offsets(trained_n2n):
     row = json.loads(result.stdout.splitlines()[-1])
     assert row["text"] == text
     for entity in row["entities"]:
-        assert text[entity["start"]:entity["end"]] == entity["text"]
+        assert text[entity["start"] : entity["end"]] == entity["text"]
         assert entity["type"] in {"PS", "LC", "OG", "DT", "TI"}
     assert {"start": 0, "end": 3, "type": "PS", "text": "김민준"} in row["entities"]
 
@@ -60,10 +67,25 @@ def test_evaluate_a_klp_style_file(trained_n2n, tmp_path):
     data.write_bytes(
         "; 이서연은 부산에서 일한다.\r\n$<이서연:PS>은 <부산:LC>에서 일한다.\r\n"
         "1\t이서연\tNNP\tB_PS\r\n1\t은\tJX\tO\r\n2\t부산\tNNP\tB_LC\r\n2\t에서\tJKB\tO\r\n"
-        "3\t일하\tVV\tO\r\n3\t다\tEF\tO\r\n3\t.\tSF\tO\r\n\r\n".encode())
+        "3\t일하\tVV\tO\r\n3\t다\tEF\tO\r\n3\t.\tSF\tO\r\n\r\n".encode()
+    )
     out = tmp_path / "m.json"
-    result = runner.invoke(app, ["evaluate", "--problem", "n2n", "--model", trained_n2n["model_dir"],
-                                 "--data", str(data), "--format", "klp", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--problem",
+            "n2n",
+            "--model",
+            trained_n2n["model_dir"],
+            "--data",
+            str(data),
+            "--format",
+            "klp",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())
     assert metrics["rows"] == 1 and metrics["entities_gold"] == 2 and 0 <= metrics["f1"] <= 1

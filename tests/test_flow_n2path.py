@@ -75,12 +75,24 @@ def test_sample_parser_beats_the_right_neighbour_baseline(trained_n2path):
 
 def test_model_directory_is_self_contained(trained_n2path, tmp_path):
     model_dir = Path(trained_n2path["model_dir"])
-    for name in ("weights.pt", "model_config.json", "vocab.json", "relation_schema.json", "tokenizer.json",
-                 "params.json", "train_metrics.json"):
+    for name in (
+        "weights.pt",
+        "model_config.json",
+        "vocab.json",
+        "relation_schema.json",
+        "tokenizer.json",
+        "params.json",
+        "train_metrics.json",
+    ):
         assert (model_dir / name).is_file(), name
     assert json.loads((model_dir / "model_config.json").read_text())["architecture"] == "n2path.BiaffineParser"
     assert json.loads((model_dir / "tokenizer.json").read_text()) == {
-        "morphemes": "tagger", "predict_morphemes": "tagger", "tagger": "mecab", "norm": False, "stem": False}
+        "morphemes": "tagger",
+        "predict_morphemes": "tagger",
+        "tagger": "mecab",
+        "norm": False,
+        "stem": False,
+    }
     history = json.loads((model_dir / "train_metrics.json").read_text())
     assert history["monitor"] == "dev_las" and history["seconds_per_epoch"] > 0
     # Moved away from the work dir, the model still parses: nothing is read from outside its folder.
@@ -92,8 +104,9 @@ def test_model_directory_is_self_contained(trained_n2path, tmp_path):
 
 def test_predict_prints_conllu_with_one_root(trained_n2path, tmp_path):
     texts = ["할머니는 어제 시장에서 사과를 샀다.", "철수가 책을 읽는다"]
-    result = runner.invoke(app, ["predict", "--problem", "n2path", "--model", trained_n2path["model_dir"],
-                                 "--output", "json", *texts])
+    result = runner.invoke(
+        app, ["predict", "--problem", "n2path", "--model", trained_n2path["model_dir"], "--output", "json", *texts]
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["text"] for r in rows] == texts
@@ -108,8 +121,11 @@ def test_predict_prints_conllu_with_one_root(trained_n2path, tmp_path):
         assert sentences[0]["words"] == row["words"] and sentences[0]["heads"] == row["heads"]
         assert sentences[0]["deprels"].count("root") == 1 and sentences[0]["text"] == text
 
-    result = runner.invoke(app, ["predict", "--problem", "n2path", "--model", trained_n2path["model_dir"],
-                                 "--output", "json"], input="비가 온다\n\n")
+    result = runner.invoke(
+        app,
+        ["predict", "--problem", "n2path", "--model", trained_n2path["model_dir"], "--output", "json"],
+        input="비가 온다\n\n",
+    )
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 1
 
 
@@ -117,19 +133,53 @@ def test_evaluate_a_small_conllu_file(trained_n2path, tmp_path):
     data = tmp_path / "mini.conllu"
     data.write_text(MINI, encoding="utf-8")
     out = tmp_path / "m.json"
-    result = runner.invoke(app, ["evaluate", "--problem", "n2path", "--model", trained_n2path["model_dir"],
-                                 "--data", str(data), "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--problem",
+            "n2path",
+            "--model",
+            trained_n2path["model_dir"],
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())
     assert metrics["rows"] == 2 and metrics["tokens"] == 8 and 0 <= metrics["las"] <= metrics["uas"] <= 1
     assert metrics["morphemes"] == "tagger" and metrics["punctuation"] == "included"
     assert metrics["right_neighbour_baseline"]["uas"] == 0.25  # only word 2 -> 3 is right in each sentence
 
-    result = runner.invoke(app, ["evaluate", "--problem", "n2path", "--model", trained_n2path["model_dir"],
-                                 "--data", str(data), "--column", "text=x"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--problem",
+            "n2path",
+            "--model",
+            trained_n2path["model_dir"],
+            "--data",
+            str(data),
+            "--column",
+            "text=x",
+        ],
+    )
     assert result.exit_code == 2 and "--column does not apply" in result.output
-    result = runner.invoke(app, ["evaluate", "--problem", "n2path", "--model", trained_n2path["model_dir"],
-                                 "--data", str(tmp_path / "missing.conllu")])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--problem",
+            "n2path",
+            "--model",
+            trained_n2path["model_dir"],
+            "--data",
+            str(tmp_path / "missing.conllu"),
+        ],
+    )
     assert result.exit_code == 2 and "missing.conllu" in result.output
 
 
@@ -141,6 +191,12 @@ def test_dashboard_artifacts_exist(trained_n2path):
             return {a.key for a in await client.read_artifacts() if a.key}
 
     found = asyncio.run(keys())
-    for key in ("n2path-metrics", "n2path-per-relation", "n2path-class-design-review", "n2path-validation",
-                "n2path-ingest-report", "n2path-train-report"):
+    for key in (
+        "n2path-metrics",
+        "n2path-per-relation",
+        "n2path-class-design-review",
+        "n2path-validation",
+        "n2path-ingest-report",
+        "n2path-train-report",
+    ):
         assert key in found, (key, found)

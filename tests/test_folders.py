@@ -32,11 +32,19 @@ def tiny_model_dir(folder: Path) -> Path:
 
 def section(tmp_path: Path, **paths) -> dict:
     work = paths.get("work", tmp_path / "work")
-    return {"work_dir": str(work), "model_dir": str(paths.get("model", work / "model")),
-            "data": {"path": str(SAMPLE), "format": "tsv", "encoding": "utf-8", "max_quarantine_share": 0.1,
-                     "columns": {"id": "id", "text": "text", "label": "label", "split": None},
-                     "split": {"dev": 0.1, "test": 0.15, "seed": 13}},
-            "tokenize": {"cache": False}}
+    return {
+        "work_dir": str(work),
+        "model_dir": str(paths.get("model", work / "model")),
+        "data": {
+            "path": str(SAMPLE),
+            "format": "tsv",
+            "encoding": "utf-8",
+            "max_quarantine_share": 0.1,
+            "columns": {"id": "id", "text": "text", "label": "label", "split": None},
+            "split": {"dev": 0.1, "test": 0.15, "seed": 13},
+        },
+        "tokenize": {"cache": False},
+    }
 
 
 # ---------------------------------------------------------------- never delete a folder hanflow did not create
@@ -53,11 +61,16 @@ def test_a_users_folder_as_model_dir_is_refused_and_kept(tmp_path):
 
 def test_the_projects_own_folders_are_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    for folder, reason in ((ROOT / "models", "source folder models/"), (ROOT / "tasks" / "x", "inside the project's "
-                                                                        "source folder tasks/"),
-                           (ROOT / "data" / "sample", "source folder data/sample/"), (ROOT, "is a project folder"),
-                           (Path("."), "is a project folder"), (Path("/"), "file system root"),
-                           (Path.home(), "home directory"), (ROOT.parent, "holds the current directory")):
+    for folder, reason in (
+        (ROOT / "models", "source folder models/"),
+        (ROOT / "tasks" / "x", "inside the project's source folder tasks/"),
+        (ROOT / "data" / "sample", "source folder data/sample/"),
+        (ROOT, "is a project folder"),
+        (Path("."), "is a project folder"),
+        (Path("/"), "file system root"),
+        (Path.home(), "home directory"),
+        (ROOT.parent, "holds the current directory"),
+    ):
         with pytest.raises(FolderError, match=reason):
             check_model_dir(folder, key="n21.model_dir")
         with pytest.raises(FolderError, match=reason):
@@ -117,8 +130,18 @@ def test_work_dir_of_foreign_files_is_refused_and_one_of_hanflows_artifacts_acce
 
 def test_run_refuses_the_projects_models_folder_before_any_stage(tmp_path):
     before = sorted(p.name for p in (ROOT / "models").iterdir())
-    result = runner.invoke(app, ["run", "--params", str(ROOT / "params.yaml"),
-                                 "--set", f"n21.model_dir={ROOT / 'models'}", "--set", f"n21.work_dir={tmp_path / 'w'}"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--set",
+            f"n21.model_dir={ROOT / 'models'}",
+            "--set",
+            f"n21.work_dir={tmp_path / 'w'}",
+        ],
+    )
     assert result.exit_code == 2
     assert "n21.model_dir" in result.output and "source folder models/" in result.output
     assert len(result.output.strip().splitlines()) == 1  # one line, no traceback
@@ -130,8 +153,10 @@ def test_run_refuses_the_projects_models_folder_before_any_stage(tmp_path):
 
 
 def test_model_dir_follows_an_overridden_work_dir(tmp_path):
-    params = load_params(ROOT / "params.yaml", [f"n21.work_dir={tmp_path / 'x'}", f"n2n.work_dir={tmp_path / 'y'}",
-                                                f"n2n.model_dir={tmp_path / 'mine'}"])
+    params = load_params(
+        ROOT / "params.yaml",
+        [f"n21.work_dir={tmp_path / 'x'}", f"n2n.work_dir={tmp_path / 'y'}", f"n2n.model_dir={tmp_path / 'mine'}"],
+    )
     assert params["n21"]["model_dir"] == str(tmp_path / "x" / "model")
     assert params["n2n"]["model_dir"] == str(tmp_path / "mine")  # set explicitly: kept
     assert params["n2m"]["model_dir"] == "data/n2m/model"  # untouched section
@@ -145,12 +170,16 @@ def test_a_run_with_only_work_dir_set_writes_its_model_there(tmp_path, monkeypat
     import tasks.train
 
     work = tmp_path / "x"
-    params = load_params(ROOT / "params.yaml", [f"n21.work_dir={work}", f"n21.data.path={SAMPLE}",
-                                                "n21.train.epochs=1"])
+    params = load_params(
+        ROOT / "params.yaml", [f"n21.work_dir={work}", f"n21.data.path={SAMPLE}", "n21.train.epochs=1"]
+    )
     p = params["n21"]
     # Training itself is not the point: an untrained model is saved as the trained one would be.
-    monkeypatch.setattr(tasks.train, "train_classifier", lambda encoded, config, cfg: (
-        tasks.model_dir.build_model(config), {"best_epoch": 1, "epochs": []}))
+    monkeypatch.setattr(
+        tasks.train,
+        "train_classifier",
+        lambda encoded, config, cfg: (tasks.model_dir.build_model(config), {"best_epoch": 1, "epochs": []}),
+    )
     repo_model = ROOT / "data" / "n21" / "model"
     before = (repo_model / "weights.pt").stat().st_mtime_ns if (repo_model / "weights.pt").exists() else None
     for stage in ("ingest", "tokenize", "encode", "class_design", "train"):
@@ -165,8 +194,10 @@ def test_a_run_with_only_work_dir_set_writes_its_model_there(tmp_path, monkeypat
 
 def test_two_runs_sharing_a_model_dir_exclude_each_other(tmp_path):
     shared = tmp_path / "shared_model"
-    first, second = section(tmp_path, work=tmp_path / "a", model=shared), section(tmp_path, work=tmp_path / "b",
-                                                                                   model=shared)
+    first, second = (
+        section(tmp_path, work=tmp_path / "a", model=shared),
+        section(tmp_path, work=tmp_path / "b", model=shared),
+    )
     with run_lock("n21", first, "hanflow run n21"):
         with pytest.raises(LockedError, match=r"shared_model is being written by hanflow run n21 \(pid"):
             with run_lock("n21", second, "hanflow run n21"):

@@ -25,8 +25,14 @@ def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 
 
 def cfg(path: Path, fmt: str = "tsv", columns: dict | None = None, split: dict | None = None, **extra) -> dict:
-    return {"path": str(path), "format": fmt, "encoding": "utf-8", "columns": dict(columns or COLUMNS),
-            "split": dict(split or SPLIT), **extra}
+    return {
+        "path": str(path),
+        "format": fmt,
+        "encoding": "utf-8",
+        "columns": dict(columns or COLUMNS),
+        "split": dict(split or SPLIT),
+        **extra,
+    }
 
 
 def all_train() -> dict:
@@ -38,8 +44,11 @@ def all_train() -> dict:
 
 def test_nsmc_quote_kept_verbatim_and_empty_document_quarantined(tmp_path):
     quoted = '"재밌다" 최고 "진짜'  # unbalanced quotes: a quoting reader would swallow the next lines
-    path = write_tsv(tmp_path / "ratings.txt", ["id", "document", "label"],
-                     [["101", quoted, "1"], ["102", "", "0"], ["103", "그냥 그래요", "0"]])
+    path = write_tsv(
+        tmp_path / "ratings.txt",
+        ["id", "document", "label"],
+        [["101", quoted, "1"], ["102", "", "0"], ["103", "그냥 그래요", "0"]],
+    )
     kept, quarantined, report = ingest({"path": str(path), "format": "nsmc", "split": all_train()})
 
     assert kept.schema == CANONICAL
@@ -108,8 +117,11 @@ def test_generic_formats_with_column_mapping(tmp_path, fmt):
 
 
 def test_jsonl_integer_labels_become_plain_strings(tmp_path):
-    records = [{"id": 1, "text": "좋다", "label": 2}, {"id": 2, "text": "별로", "label": "2   "},
-               {"id": 3, "text": "괜찮다", "label": 1}]
+    records = [
+        {"id": 1, "text": "좋다", "label": 2},
+        {"id": 2, "text": "별로", "label": "2   "},
+        {"id": 3, "text": "괜찮다", "label": 1},
+    ]
     path = write_format(tmp_path, "jsonl", records)
     kept, _, _ = ingest(cfg(path, "jsonl", split=all_train()))
     assert kept.column("label").to_pylist() == ["2", "2", "1"]
@@ -129,8 +141,11 @@ def test_null_text_is_quarantined_not_a_crash(tmp_path, fmt):
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_integer_labels_with_a_missing_value(tmp_path, fmt):
-    records = [{"id": 1, "text": "좋다", "label": 2}, {"id": 2, "text": "별로", "label": 1},
-               {"id": 3, "text": "라벨 없음", "label": None}]
+    records = [
+        {"id": 1, "text": "좋다", "label": 2},
+        {"id": 2, "text": "별로", "label": 1},
+        {"id": 3, "text": "라벨 없음", "label": None},
+    ]
     path = write_format(tmp_path, fmt, records)
     kept, quarantined, _ = ingest(cfg(path, fmt, split=all_train()))
     assert quarantined.column("reason").to_pylist() == ["empty label"]
@@ -149,8 +164,9 @@ def test_empty_label_quarantined(tmp_path):
 
 def test_missing_id_column_numbers_rows(tmp_path):
     path = write_tsv(tmp_path / "d.tsv", ["text", "label"], [["좋다", "1"], ["나쁘다", "0"]])
-    kept, _, _ = ingest(cfg(path, columns={"id": None, "text": "text", "label": "label", "split": None},
-                           split=all_train()))
+    kept, _, _ = ingest(
+        cfg(path, columns={"id": None, "text": "text", "label": "label", "split": None}, split=all_train())
+    )
     assert kept.column("id").to_pylist() == ["2", "3"]
 
 
@@ -158,8 +174,13 @@ def test_missing_id_column_numbers_rows(tmp_path):
 
 
 def test_split_column_used_as_given_and_invalid_quarantined(tmp_path):
-    rows = [["1", "가", "1", "train"], ["2", "나", "0", "dev"], ["3", "다", "1", "test"],
-            ["4", "라", "0", "validation"], ["5", "마", "1", "train"]]
+    rows = [
+        ["1", "가", "1", "train"],
+        ["2", "나", "0", "dev"],
+        ["3", "다", "1", "test"],
+        ["4", "라", "0", "validation"],
+        ["5", "마", "1", "train"],
+    ]
     path = write_tsv(tmp_path / "d.tsv", ["id", "text", "label", "part"], rows)
     columns = {**COLUMNS, "split": "part"}
     # Split fractions that would put everything in test if hashing were used.
@@ -244,7 +265,9 @@ def test_empty_file(tmp_path):
 
 
 def test_missing_file_and_unknown_format(tmp_path):
-    with pytest.raises(IngestError, match=r"nope.tsv: no such file; check the data path \(params key data.path, or --data\)"):
+    with pytest.raises(
+        IngestError, match=r"nope.tsv: no such file; check the data path \(params key data.path, or --data\)"
+    ):
         read_rows(tmp_path / "nope.tsv", "tsv")
     path = write_tsv(tmp_path / "d.tsv", ["id"], [["1"]])
     with pytest.raises(IngestError, match="unknown format 'xlsx'"):

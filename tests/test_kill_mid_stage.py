@@ -45,7 +45,9 @@ def big_n21(tmp_path: Path) -> Path:
         f"n21:\n  work_dir: {tmp_path / 'work'}\n  model_dir: {tmp_path / 'work' / 'model'}\n"
         f"  data:\n    path: {data}\n    format: tsv\n    encoding: utf-8\n    max_quarantine_share: 0.1\n"
         "    columns: {id: id, text: text, label: label, split: null}\n"
-        "    split: {dev: 0.1, test: 0.1, seed: 13}\n", encoding="utf-8")
+        "    split: {dev: 0.1, test: 0.1, seed: 13}\n",
+        encoding="utf-8",
+    )
     return params
 
 
@@ -120,8 +122,13 @@ def test_model_dir_save_cleans_a_killed_save_and_swaps_in_whole(tmp_path: Path):
     model = torch.nn.Linear(2, 2)
     save_model_dir(model_dir, model, {"architecture": "test.Linear"}, {"vocab.json": {"itos": ["a"]}})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
-    assert sorted(p.name for p in model_dir.iterdir()) == [".hanflow", "manifest.json", "model_config.json",
-                                                           "vocab.json", "weights.pt"]
+    assert sorted(p.name for p in model_dir.iterdir()) == [
+        ".hanflow",
+        "manifest.json",
+        "model_config.json",
+        "vocab.json",
+        "weights.pt",
+    ]
     state = torch.load(model_dir / "weights.pt", weights_only=True)
     assert torch.equal(state["weight"], model.weight.detach())
 

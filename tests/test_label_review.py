@@ -26,7 +26,9 @@ def _flip(table: pa.Table, column: str, rows: np.ndarray, values) -> pa.Table:
     data = table.column(column).to_pylist()
     for i in rows:
         data[i] = values(data[i])
-    return table.set_column(table.schema.get_field_index(column), column, pa.array(data, table.schema.field(column).type))
+    return table.set_column(
+        table.schema.get_field_index(column), column, pa.array(data, table.schema.field(column).type)
+    )
 
 
 def test_flipped_n21_labels_rank_first(encoded):
@@ -86,8 +88,11 @@ def test_n2n_review_finds_entities_given_the_wrong_type(encoded):
     tags = io.read_json(f"{section['work_dir']}/vocab.json")["tags"]
     index = {t: i for i, t in enumerate(tags)}
     # Every person in the first 12 train sentences that have one becomes a place.
-    rows = [i for i, (s, ts) in enumerate(zip(table.column("split").to_pylist(), table.column("tag_ids").to_pylist()))
-            if s == "train" and index["B-PS"] in ts][:12]
+    rows = [
+        i
+        for i, (s, ts) in enumerate(zip(table.column("split").to_pylist(), table.column("tag_ids").to_pylist()))
+        if s == "train" and index["B-PS"] in ts
+    ][:12]
     swap = {index["B-PS"]: index["B-LC"], index["I-PS"]: index["I-LC"]}
     noisy = _flip(table, "tag_ids", np.array(rows), lambda ts: [swap.get(t, t) for t in ts])
     out, summary = n2n_review(noisy, tags, section["label_review"])
@@ -96,7 +101,7 @@ def test_n2n_review_finds_entities_given_the_wrong_type(encoded):
     assert len(flagged & planted) >= 6, out.to_pylist()
     hits = [r for r in out.to_pylist() if r["id"] in planted]
     assert any("LC" in r["given_tags"] and "PS" in r["suggested_tags"] for r in hits)
-    assert all(r["span"] == r["text"][r["start"]:r["end"]] and r["span"].strip() for r in out.to_pylist())
+    assert all(r["span"] == r["text"][r["start"] : r["end"]] and r["span"].strip() for r in out.to_pylist())
     report = run_stage("n2n", "label_review", section)
     assert report["rows_in"] == 271
 

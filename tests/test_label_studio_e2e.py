@@ -21,7 +21,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -35,8 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "label_studio"
 LABEL_STUDIO = Path(os.environ.get("HANFLOW_LABEL_STUDIO", "/work/ls-venv/bin/label-studio"))
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
-NEW_TEXTS = ["배송은 빨랐는데 포장이 좀 아쉬웠어요", "두 번 다시 안 갈 식당입니다", "생각보다 괜찮네요 그럭저럭",
-             "배송은 빨랐는데 포장이 좀 아쉬웠어요!!", "완전 최고예요 강추합니다"]
+NEW_TEXTS = [
+    "배송은 빨랐는데 포장이 좀 아쉬웠어요",
+    "두 번 다시 안 갈 식당입니다",
+    "생각보다 괜찮네요 그럭저럭",
+    "배송은 빨랐는데 포장이 좀 아쉬웠어요!!",
+    "완전 최고예요 강추합니다",
+]
 
 
 class LabelStudio:
@@ -46,9 +50,12 @@ class LabelStudio:
         self.base = base
 
     def call(self, method: str, path: str, body=None):
-        request = urllib.request.Request(self.base + path, method=method,
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Authorization": f"Token {TOKEN}", "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.base + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Token {TOKEN}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=120) as response:
             raw = response.read()
         return json.loads(raw) if raw else None
@@ -60,8 +67,11 @@ class LabelStudio:
         return project["id"], sorted(listed["tasks"], key=lambda t: t["id"]), project["parsed_label_config"]
 
     def annotate(self, task_id: int, result: list[dict], cancelled: bool = False) -> dict:
-        return self.call("POST", f"/api/tasks/{task_id}/annotations",
-                         {"result": result, "was_cancelled": cancelled, "lead_time": 4.0})
+        return self.call(
+            "POST",
+            f"/api/tasks/{task_id}/annotations",
+            {"result": result, "was_cancelled": cancelled, "lead_time": 4.0},
+        )
 
     def export(self, project_id: int) -> list[dict]:
         return self.call("GET", f"/api/projects/{project_id}/export?exportType=JSON")
@@ -73,14 +83,37 @@ def label_studio(data_dir: Path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # Nothing phones home: no analytics, no version check, no error reporting.
-    env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "COLLECT_ANALYTICS": "false",
-           "LATEST_VERSION_CHECK": "false", "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "",
-           "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true"}
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+        "COLLECT_ANALYTICS": "false",
+        "LATEST_VERSION_CHECK": "false",
+        "SENTRY_DSN": "",
+        "FRONTEND_SENTRY_DSN": "",
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+    }
     log = open(data_dir / "label-studio.log", "wb")
-    process = subprocess.Popen([str(LABEL_STUDIO), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port",
-                                str(port), "--username", "test@example.com", "--password", "hanflow-test-1",
-                                "--user-token", TOKEN, "--enable-legacy-api-token"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            str(LABEL_STUDIO),
+            "start",
+            "--no-browser",
+            "--internal-host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--username",
+            "test@example.com",
+            "--password",
+            "hanflow-test-1",
+            "--user-token",
+            TOKEN,
+            "--enable-legacy-api-token",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 300
@@ -90,7 +123,9 @@ def label_studio(data_dir: Path):
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"Label Studio did not start: {(data_dir / 'label-studio.log').read_text()[-2000:]}")
+                    raise RuntimeError(
+                        f"Label Studio did not start: {(data_dir / 'label-studio.log').read_text()[-2000:]}"
+                    )
                 time.sleep(2)
         yield LabelStudio(base)
     finally:
@@ -103,8 +138,13 @@ def label_studio(data_dir: Path):
 
 
 def copy_repo(repo: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in files + [".dvc/config", ".dvcignore"]:
         if (ROOT / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
@@ -145,8 +185,22 @@ def run_loop(tmp: Path, keep: Path | None = None) -> dict:
     sh("dvc", "repro", "n21-label_review", "n2n-label_review", "n21-train", cwd=repo)
     (repo / "new_texts.txt").write_text("\n".join(NEW_TEXTS) + "\n", encoding="utf-8")
     sh("hanflow", "label", "export", "--problem", "n21", "--size", "5", "--out", "n21_tasks.json", cwd=repo)
-    sh("hanflow", "label", "queue", "--problem", "n21", "--model", "data/n21/model", "--data", "new_texts.txt",
-       "--size", "3", "--out", "n21_queue.json", cwd=repo)
+    sh(
+        "hanflow",
+        "label",
+        "queue",
+        "--problem",
+        "n21",
+        "--model",
+        "data/n21/model",
+        "--data",
+        "new_texts.txt",
+        "--size",
+        "3",
+        "--out",
+        "n21_queue.json",
+        cwd=repo,
+    )
     sh("hanflow", "label", "export", "--problem", "n2n", "--size", "4", "--out", "n2n_tasks.json", cwd=repo)
     raw = hashlib.sha256((repo / "data/sample/n21_reviews.tsv").read_bytes()).hexdigest()
     data_dir = tmp / "label-studio"
@@ -155,8 +209,9 @@ def run_loop(tmp: Path, keep: Path | None = None) -> dict:
     queue_tasks = json.loads((repo / "n21_queue.json").read_text(encoding="utf-8"))
     n2n_tasks = json.loads((repo / "n2n_tasks.json").read_text(encoding="utf-8"))
     with label_studio(data_dir) as ls:
-        n21_id, tasks, n21_parsed = ls.project("hanflow n21", (repo / "n21_tasks.config.xml").read_text(),
-                                               n21_tasks + queue_tasks)
+        n21_id, tasks, n21_parsed = ls.project(
+            "hanflow n21", (repo / "n21_tasks.config.xml").read_text(), n21_tasks + queue_tasks
+        )
         annotate_n21(ls, tasks)
         n21_export = ls.export(n21_id)
         n2n_id, tasks, n2n_parsed = ls.project("hanflow n2n", (repo / "n2n_tasks.config.xml").read_text(), n2n_tasks)
@@ -164,14 +219,25 @@ def run_loop(tmp: Path, keep: Path | None = None) -> dict:
         n2n_export = ls.export(n2n_id)
     for name, data in (("n21_export.json", n21_export), ("n2n_export.json", n2n_export)):
         (repo / name).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    imported = {p: json.loads(sh("hanflow", "label", "import", f"{p}_export.json", "--name", f"{p}-review-1",
-                                 cwd=repo).splitlines()[0]) for p in ("n21", "n2n")}
+    imported = {
+        p: json.loads(
+            sh("hanflow", "label", "import", f"{p}_export.json", "--name", f"{p}-review-1", cwd=repo).splitlines()[0]
+        )
+        for p in ("n21", "n2n")
+    }
     status = sh("dvc", "status", "n21-ingest", "n2n-ingest", "n21-label_review", cwd=repo)
     sh("dvc", "repro", "n21-label_review", "n2n-label_review", cwd=repo)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-        for name in ("n21_tasks.json", "n21_tasks.config.xml", "n21_queue.json", "n2n_tasks.json",
-                     "n2n_tasks.config.xml", "n21_export.json", "n2n_export.json"):
+        for name in (
+            "n21_tasks.json",
+            "n21_tasks.config.xml",
+            "n21_queue.json",
+            "n2n_tasks.json",
+            "n2n_tasks.config.xml",
+            "n21_export.json",
+            "n2n_export.json",
+        ):
             shutil.copy2(repo / name, keep / name)
         for name, parsed in (("n21_parsed_config.json", n21_parsed), ("n2n_parsed_config.json", n2n_parsed)):
             (keep / name).write_text(json.dumps(parsed, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -179,8 +245,9 @@ def run_loop(tmp: Path, keep: Path | None = None) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not LABEL_STUDIO.is_file(), reason=f"Label Studio not installed at {LABEL_STUDIO} "
-                                                        "(set HANFLOW_LABEL_STUDIO)")
+@pytest.mark.skipif(
+    not LABEL_STUDIO.is_file(), reason=f"Label Studio not installed at {LABEL_STUDIO} (set HANFLOW_LABEL_STUDIO)"
+)
 def test_label_studio_round_trip_produces_the_corrected_data_version(tmp_path):
     from tasks import io
 

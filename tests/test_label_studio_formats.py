@@ -39,8 +39,10 @@ def test_the_generated_config_is_the_one_label_studio_parsed(problem):
 
 @pytest.mark.parametrize("problem", ["n21", "n2n"])
 def test_label_studio_keeps_the_task_data_and_pre_annotations(problem):
-    sent = {t["data"]["hanflow_id"]: t for t in _load(f"{problem}_tasks.json")
-            + (_load("n21_queue.json") if problem == "n21" else [])}
+    sent = {
+        t["data"]["hanflow_id"]: t
+        for t in _load(f"{problem}_tasks.json") + (_load("n21_queue.json") if problem == "n21" else [])
+    }
     exported = _load(f"{problem}_export.json")
     assert exported
     for t in exported:
@@ -56,10 +58,13 @@ def test_n21_export_becomes_corrections():
     entries, skipped = corrections_from_export(_load("n21_export.json"), "n21", _classes("n21"), "export.json", "imp")
     assert skipped == {"not_annotated": 1, "not_from_hanflow": 0, "other_problem": 0}  # the skipped (cancelled) one
     review = [e for e in entries if e["kind"] == "review"]
-    assert [(e["id"], e["label"], e["previous"]) for e in review] == [("r0243", "negative", "positive"),
-                                                                      ("r0031", "negative", "negative")]
-    assert all(e["task"] and e["annotation"] and e["time"] and e["annotator"] == "1" and e["import"] == "imp"
-               for e in entries)
+    assert [(e["id"], e["label"], e["previous"]) for e in review] == [
+        ("r0243", "negative", "positive"),
+        ("r0031", "negative", "negative"),
+    ]
+    assert all(
+        e["task"] and e["annotation"] and e["time"] and e["annotator"] == "1" and e["import"] == "imp" for e in entries
+    )
     [new] = [e for e in entries if e["kind"] == "queue"]
     assert new["label"] == "negative" and new["text"]
 
@@ -77,9 +82,22 @@ def test_offsets_counted_in_utf16_are_mapped_to_characters():
     from tasks.label_studio import corrections_from_export
 
     text = "😀 김민준이 왔다"
-    task = {"id": 5, "data": {"text": text, "hanflow_id": "x", "hanflow_problem": "n2n"},
-            "annotations": [{"id": 1, "result": [{"from_name": "label", "type": "labels",
-                                                  "value": {"start": 3, "end": 6, "text": "김민준", "labels": ["person"]}}]}]}
+    task = {
+        "id": 5,
+        "data": {"text": text, "hanflow_id": "x", "hanflow_problem": "n2n"},
+        "annotations": [
+            {
+                "id": 1,
+                "result": [
+                    {
+                        "from_name": "label",
+                        "type": "labels",
+                        "value": {"start": 3, "end": 6, "text": "김민준", "labels": ["person"]},
+                    }
+                ],
+            }
+        ],
+    }
     [entry], _ = corrections_from_export([task], "n2n", _classes("n2n"), "e.json", "i")
     assert entry["entities"] == [{"start": 2, "end": 5, "type": "PS"}] and text[2:5] == "김민준"
 
@@ -103,23 +121,32 @@ def test_label_import_writes_corrections_once_and_new_rows_apart(tmp_path):
     from flows.cli import app
 
     params = _params(tmp_path)
-    result = runner.invoke(app, ["label", "import", str(FIXTURES / "n21_export.json"), "--name", "r1",
-                                 "--params", str(params)])
+    result = runner.invoke(
+        app, ["label", "import", str(FIXTURES / "n21_export.json"), "--name", "r1", "--params", str(params)]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.splitlines()[0])
     assert (summary["changed"], summary["confirmed"], summary["corrections_added"]) == (1, 1, 2)
     lines = [json.loads(x) for x in (tmp_path / "n21.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [(x["id"], x["label"], x["import"]) for x in lines] == [("r0243", "negative", "r1"), ("r0031", "negative", "r1")]
+    assert [(x["id"], x["label"], x["import"]) for x in lines] == [
+        ("r0243", "negative", "r1"),
+        ("r0031", "negative", "r1"),
+    ]
     assert json.loads((tmp_path / "n21.new.jsonl").read_text(encoding="utf-8"))["label"] == "negative"
     again = runner.invoke(app, ["label", "import", str(FIXTURES / "n21_export.json"), "--params", str(params)])
     assert again.exit_code == 0 and json.loads(again.stdout.splitlines()[0])["already_imported"] == 2
 
 
-@pytest.mark.parametrize("edit, words", [
-    (lambda t: t["annotations"][0]["result"][0]["value"].update(choices=["neutral"]),
-     ["label 'neutral' is not in the label schema", "add the class to"]),
-    (lambda t: t["data"].update(hanflow_id="r9999"), ["id 'r9999' is not in the data"]),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (
+            lambda t: t["annotations"][0]["result"][0]["value"].update(choices=["neutral"]),
+            ["label 'neutral' is not in the label schema", "add the class to"],
+        ),
+        (lambda t: t["data"].update(hanflow_id="r9999"), ["id 'r9999' is not in the data"]),
+    ],
+)
 def test_label_import_refuses_a_correction_naming_its_task(tmp_path, edit, words):
     from flows.cli import app
 

@@ -44,8 +44,9 @@ def test_a_class_train_never_saw_gets_no_probability_and_rare_ngrams_are_dropped
 def test_stored_as_plain_arrays_and_a_pickle_is_refused():
     model = fit_linear(TEXTS, tokens(TEXTS), np.array([1, 0] * 4), 2, CFG)
     again = loads(dumps(model))
-    np.testing.assert_array_equal(linear_probabilities(again, TEXTS, tokens(TEXTS)),
-                                  linear_probabilities(model, TEXTS, tokens(TEXTS)))
+    np.testing.assert_array_equal(
+        linear_probabilities(again, TEXTS, tokens(TEXTS)), linear_probabilities(model, TEXTS, tokens(TEXTS))
+    )
     buffer = io.BytesIO()
     np.savez(buffer, ids=np.array([object()], dtype=object))
     with pytest.raises(ValueError, match="pickle"):
@@ -79,7 +80,9 @@ def test_class_weight_balanced_lifts_a_rare_class():
     plain = fit_linear(texts, toks, labels, 2, {**CFG, "C": 0.05})
     balanced = fit_linear(texts, toks, labels, 2, {**CFG, "C": 0.05, "class_weight": "balanced"})
     rare = [texts[-1]]
-    assert linear_probabilities(balanced, rare, tokens(rare))[0, 0] > linear_probabilities(plain, rare, tokens(rare))[0, 0]
+    assert (
+        linear_probabilities(balanced, rare, tokens(rare))[0, 0] > linear_probabilities(plain, rare, tokens(rare))[0, 0]
+    )
 
 
 def test_the_trained_model_dir_averages_network_and_linear(trained_n21):

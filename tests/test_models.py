@@ -10,8 +10,18 @@ ENCODERS = ("bilstm", "cnn")
 
 def make_model(encoder, pooling, **extra):
     torch.manual_seed(0)
-    config = dict(vocab_size=30, num_classes=3, emb_dim=8, hidden_dim=6, encoder=encoder, pooling=pooling,
-                  activation="tanh", dropout=0.0, kernel_sizes=[2, 3], **extra)
+    config = dict(
+        vocab_size=30,
+        num_classes=3,
+        emb_dim=8,
+        hidden_dim=6,
+        encoder=encoder,
+        pooling=pooling,
+        activation="tanh",
+        dropout=0.0,
+        kernel_sizes=[2, 3],
+        **extra,
+    )
     return SequenceClassifier(config).eval()
 
 
@@ -74,6 +84,7 @@ def test_last_pooling_without_encoder_summary_takes_last_real_position():
     states = torch.arange(12, dtype=torch.float).view(2, 3, 2)
     mask = torch.tensor([[True, True, False], [True, True, True]])
     from models.encoders import EncoderOutput
+
     pooled = Pooling("last", 2)(EncoderOutput(states, mask))
     assert pooled.tolist() == [[2.0, 3.0], [10.0, 11.0]]
 

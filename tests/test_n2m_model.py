@@ -13,8 +13,12 @@ from models.n2m import Seq2Seq, _repeated_ngram_ban, resolve_config
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "n2m_dialogues.tsv"
-COMBOS = [("bahdanau", "gru", "bilstm"), ("bahdanau", "lstm", "bigru"), ("luong", "gru", "bigru"),
-          ("luong", "lstm", "bilstm")]
+COMBOS = [
+    ("bahdanau", "gru", "bilstm"),
+    ("bahdanau", "lstm", "bigru"),
+    ("luong", "gru", "bigru"),
+    ("luong", "lstm", "bilstm"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -28,8 +32,16 @@ def one_thread():
 
 def make(vocab: int = 40, **overrides) -> Seq2Seq:
     torch.manual_seed(0)
-    config = dict(src_vocab_size=vocab, tgt_vocab_size=vocab, pad_id=PAD, bos_id=BOS, eos_id=EOS,
-                  emb_dim=16, hidden_dim=24, dropout=0.0)
+    config = dict(
+        src_vocab_size=vocab,
+        tgt_vocab_size=vocab,
+        pad_id=PAD,
+        bos_id=BOS,
+        eos_id=EOS,
+        emb_dim=16,
+        hidden_dim=24,
+        dropout=0.0,
+    )
     return Seq2Seq({**config, **overrides})
 
 
@@ -58,7 +70,7 @@ def test_shapes_and_teacher_forcing_matches_stepwise(attention, rnn, encoder):
     enc, keys, state = model.encode(src, lengths)
     steps = []
     for t in range(tgt_in.size(1)):
-        step_logits, state = model._decode(tgt_in[:, t:t + 1], state, enc, keys)
+        step_logits, state = model._decode(tgt_in[:, t : t + 1], state, enc, keys)
         steps.append(step_logits)
     torch.testing.assert_close(torch.cat(steps, dim=1), logits, atol=1e-5, rtol=1e-4)
 
@@ -134,22 +146,27 @@ def test_beam_width_one_is_greedy(attention, rnn, encoder):
     for seed in range(3):
         src, lengths, _, _ = random_batch(vocab=12, seed=seed)
         for kwargs in ({}, {"no_repeat_ngram_size": 2}, {"repetition_penalty": 1.5, "min_len": 3}):
-            assert model.beam_search(src, lengths, beam_width=1, max_len=12, **kwargs) == \
-                model.greedy(src, lengths, max_len=12, **kwargs)
+            assert model.beam_search(src, lengths, beam_width=1, max_len=12, **kwargs) == model.greedy(
+                src, lengths, max_len=12, **kwargs
+            )
 
 
 def test_beam_is_batch_independent_and_restores_mode():
     model = make(vocab=12, dropout=0.3).train()
     src, lengths, _, _ = random_batch(vocab=12)
     batched = model.beam_search(src, lengths, beam_width=4, max_len=10, length_penalty=1.0)
-    single = [model.beam_search(src[i:i + 1, :int(lengths[i])], lengths[i:i + 1], beam_width=4, max_len=10,
-                                length_penalty=1.0)[0] for i in range(3)]
+    single = [
+        model.beam_search(
+            src[i : i + 1, : int(lengths[i])], lengths[i : i + 1], beam_width=4, max_len=10, length_penalty=1.0
+        )[0]
+        for i in range(3)
+    ]
     assert batched == single
     assert model.training  # decoding switched dropout off and back on
 
 
 def has_repeat(ids: list[int], n: int) -> bool:
-    grams = [tuple(ids[k:k + n]) for k in range(len(ids) - n + 1)]
+    grams = [tuple(ids[k : k + n]) for k in range(len(ids) - n + 1)]
     return len(grams) != len(set(grams))
 
 
@@ -159,8 +176,9 @@ def test_no_repeat_ngram_size_is_respected(n):
     src, lengths, _, _ = random_batch(vocab=30)
     plain = model.greedy(src, lengths, max_len=20, min_len=20)
     assert any(has_repeat(ids, n) for ids in plain)  # an untrained model loops, so the rule has work to do
-    for ids in model.greedy(src, lengths, max_len=20, min_len=20, no_repeat_ngram_size=n) + \
-            model.beam_search(src, lengths, beam_width=3, max_len=20, min_len=20, no_repeat_ngram_size=n):
+    for ids in model.greedy(src, lengths, max_len=20, min_len=20, no_repeat_ngram_size=n) + model.beam_search(
+        src, lengths, beam_width=3, max_len=20, min_len=20, no_repeat_ngram_size=n
+    ):
         assert not has_repeat(ids, n)
 
 
@@ -172,28 +190,34 @@ def test_ngram_ban_against_brute_force():
         for row, tokens in enumerate(history.tolist()):
             for w in range(4):
                 seq = tokens + [w]
-                expect = tuple(seq[-n:]) in {tuple(seq[k:k + n]) for k in range(len(seq) - n)}
+                expect = tuple(seq[-n:]) in {tuple(seq[k : k + n]) for k in range(len(seq) - n)}
                 assert bool(banned[row, w]) == expect
 
 
 def test_outputs_have_no_specials_and_respect_lengths():
     model = make(vocab=12)
     src, lengths, _, _ = random_batch(vocab=12)
-    for decode in (lambda **k: model.greedy(src, lengths, **k),
-                   lambda **k: model.beam_search(src, lengths, beam_width=3, **k)):
+    for decode in (
+        lambda **k: model.greedy(src, lengths, **k),
+        lambda **k: model.beam_search(src, lengths, beam_width=3, **k),
+    ):
         for ids in decode(max_len=8, min_len=5):
             assert 5 <= len(ids) <= 8 and not {PAD, BOS, EOS} & set(ids)
     small = make(vocab=7)  # ids 3-6 only: no-repeat runs out of choices before min_len
-    for out in (small.greedy(src.clamp(max=6), lengths, max_len=8, min_len=6, no_repeat_ngram_size=1),
-                small.beam_search(src.clamp(max=6), lengths, 2, max_len=8, min_len=6, no_repeat_ngram_size=1)):
+    for out in (
+        small.greedy(src.clamp(max=6), lengths, max_len=8, min_len=6, no_repeat_ngram_size=1),
+        small.beam_search(src.clamp(max=6), lengths, 2, max_len=8, min_len=6, no_repeat_ngram_size=1),
+    ):
         assert all(len(ids) == 4 and not {PAD, BOS, EOS} & set(ids) for ids in out), out
 
 
 def test_repetition_penalty_discourages_repeats():
     model = make(vocab=30)
     src, lengths, _, _ = random_batch(vocab=30)
+
     def repeats(out):
         return sum(len(ids) - len(set(ids)) for ids in out)
+
     plain = model.greedy(src, lengths, max_len=15, min_len=15)
     assert repeats(model.greedy(src, lengths, max_len=15, min_len=15, repetition_penalty=3.0)) < repeats(plain)
 
@@ -209,7 +233,7 @@ def reverse_batch(n: int, g: torch.Generator, vocab: int = 13):
     for i, length in enumerate(lengths.tolist()):
         seq = torch.randint(4, vocab, (length,), generator=g)
         src[i, :length] = seq
-        tgt_in[i, 0], tgt_in[i, 1:length + 1] = BOS, seq.flip(0)
+        tgt_in[i, 0], tgt_in[i, 1 : length + 1] = BOS, seq.flip(0)
         tgt_out[i, :length], tgt_out[i, length] = seq.flip(0), EOS
     return src, lengths, tgt_in, tgt_out
 
@@ -217,8 +241,20 @@ def reverse_batch(n: int, g: torch.Generator, vocab: int = 13):
 @pytest.mark.parametrize("attention,rnn", [("bahdanau", "gru"), ("luong", "lstm")])
 def test_learns_to_reverse(attention, rnn):
     torch.manual_seed(0)
-    model = Seq2Seq(dict(src_vocab_size=13, tgt_vocab_size=13, pad_id=PAD, bos_id=BOS, eos_id=EOS, emb_dim=32,
-                         hidden_dim=64, dropout=0.0, attention=attention, rnn=rnn))
+    model = Seq2Seq(
+        dict(
+            src_vocab_size=13,
+            tgt_vocab_size=13,
+            pad_id=PAD,
+            bos_id=BOS,
+            eos_id=EOS,
+            emb_dim=32,
+            hidden_dim=64,
+            dropout=0.0,
+            attention=attention,
+            rnn=rnn,
+        )
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     g = torch.Generator().manual_seed(1)
     for _ in range(150):
@@ -251,8 +287,9 @@ def test_sample_dialogues_beat_the_constant_answer():
         train += group[:-1]
         test.append(group[-1])
     cfg = {"tagger": "mecab"}
-    train_q, train_a, test_q = (spaced_tokens([r[k] for r in rs], cfg)
-                                for rs, k in ((train, "question"), (train, "answer"), (test, "question")))
+    train_q, train_a, test_q = (
+        spaced_tokens([r[k] for r in rs], cfg) for rs, k in ((train, "question"), (train, "answer"), (test, "question"))
+    )
     itos = ["<pad>", "<bos>", "<eos>", "<unk>", *sorted({t for s in train_q + train_a for t in s})]
     stoi = {t: i for i, t in enumerate(itos)}
 
@@ -260,16 +297,28 @@ def test_sample_dialogues_beat_the_constant_answer():
         rows = [[BOS] * bos + [stoi.get(t, UNK) for t in s] + [EOS] * eos for s in seqs]
         out = torch.zeros(len(rows), max(map(len, rows)), dtype=torch.long)
         for i, r in enumerate(rows):
-            out[i, :len(r)] = torch.tensor(r)
+            out[i, : len(r)] = torch.tensor(r)
         return out, torch.tensor([len(r) for r in rows])
 
     src, src_lengths = ids(train_q)
     tgt_in, _ = ids(train_a, bos=True)
     tgt_out, _ = ids(train_a, eos=True)
     torch.manual_seed(0)
-    model = Seq2Seq(dict(src_vocab_size=len(itos), tgt_vocab_size=len(itos), pad_id=PAD, bos_id=BOS, eos_id=EOS,
-                         emb_dim=64, hidden_dim=96, dropout=0.1, attention="luong", shared_vocab=True,
-                         tie_embeddings=True))
+    model = Seq2Seq(
+        dict(
+            src_vocab_size=len(itos),
+            tgt_vocab_size=len(itos),
+            pad_id=PAD,
+            bos_id=BOS,
+            eos_id=EOS,
+            emb_dim=64,
+            hidden_dim=96,
+            dropout=0.1,
+            attention="luong",
+            shared_vocab=True,
+            tie_embeddings=True,
+        )
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
     for _ in range(80):
         loss = model.loss(model(src, src_lengths, tgt_in), tgt_out)

@@ -18,14 +18,16 @@ def _pairs() -> pa.Table:
         ("train", "배고파", "▁밥 ▁먹 어요"),
         ("test", "오늘 날씨 좋아", ""),
     ]
-    return pa.table({
-        "id": [str(i) for i in range(len(rows))],
-        "question": [q for _, q, _ in rows],
-        "answer": [a.replace("▁", " ").replace(" ", "") for _, _, a in rows],
-        "split": [s for s, _, _ in rows],
-        "src_tokens": [q.split() for _, q, _ in rows],
-        "tgt_tokens": [a.split() for _, _, a in rows],
-    })
+    return pa.table(
+        {
+            "id": [str(i) for i in range(len(rows))],
+            "question": [q for _, q, _ in rows],
+            "answer": [a.replace("▁", " ").replace(" ", "") for _, _, a in rows],
+            "split": [s for s, _, _ in rows],
+            "src_tokens": [q.split() for _, q, _ in rows],
+            "tgt_tokens": [a.split() for _, _, a in rows],
+        }
+    )
 
 
 def test_a_train_row_never_retrieves_its_own_question():
@@ -58,16 +60,30 @@ def test_memory_needs_train_rows():
 
 
 def test_copy_map_sends_source_tokens_to_answer_ids_or_unk():
-    vocabs = {"src": {"itos": ["<pad>", "<unk>", "<bos>", "<eos>", "날씨", "▁맑"]},
-              "tgt": {"itos": ["<pad>", "<unk>", "<bos>", "<eos>", "▁맑"]}}
+    vocabs = {
+        "src": {"itos": ["<pad>", "<unk>", "<bos>", "<eos>", "날씨", "▁맑"]},
+        "tgt": {"itos": ["<pad>", "<unk>", "<bos>", "<eos>", "▁맑"]},
+    }
     assert copy_map(vocabs) == [0, 1, 2, 3, 1, 4]
 
 
 def test_copying_decoder_is_a_distribution_and_reproduces_source_tokens():
     torch.manual_seed(0)
-    model = Seq2Seq({"src_vocab_size": 12, "tgt_vocab_size": 9, "pad_id": 0, "bos_id": 2, "eos_id": 3, "unk_id": 1,
-                     "emb_dim": 16, "hidden_dim": 16, "attention": "luong", "copy": True,
-                     "copy_map": [0, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 1]})
+    model = Seq2Seq(
+        {
+            "src_vocab_size": 12,
+            "tgt_vocab_size": 9,
+            "pad_id": 0,
+            "bos_id": 2,
+            "eos_id": 3,
+            "unk_id": 1,
+            "emb_dim": 16,
+            "hidden_dim": 16,
+            "attention": "luong",
+            "copy": True,
+            "copy_map": [0, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 1],
+        }
+    )
     src, lengths = torch.tensor([[4, 5, 6, 9], [7, 8, 0, 0]]), torch.tensor([4, 2])
     tgt_in, tgt_out = torch.tensor([[2, 4, 5], [2, 7, 0]]), torch.tensor([[4, 5, 3], [7, 3, 0]])
     assert torch.allclose(model(src, lengths, tgt_in).exp().sum(-1), torch.ones(2, 3), atol=1e-4)
@@ -83,8 +99,17 @@ def test_copying_decoder_is_a_distribution_and_reproduces_source_tokens():
 
 def test_copy_with_separate_vocabularies_needs_a_map():
     with pytest.raises(ValueError, match="needs copy_map"):
-        Seq2Seq({"src_vocab_size": 12, "tgt_vocab_size": 9, "pad_id": 0, "bos_id": 2, "eos_id": 3,
-                 "attention": "luong", "copy": True})
+        Seq2Seq(
+            {
+                "src_vocab_size": 12,
+                "tgt_vocab_size": 9,
+                "pad_id": 0,
+                "bos_id": 2,
+                "eos_id": 3,
+                "attention": "luong",
+                "copy": True,
+            }
+        )
 
 
 def test_k_candidates_and_gold_blending():

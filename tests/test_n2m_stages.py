@@ -12,21 +12,42 @@ import pyarrow.compute as pc
 import pytest
 import torch
 
-from tasks.n2m_stages import (BOS, EOS, PAD, UNK, build_vocabs, class_design, column_mapping,
-                              encode_pairs, ingest_pairs, tokenize_pairs)
+from tasks.n2m_stages import (
+    BOS,
+    EOS,
+    PAD,
+    UNK,
+    build_vocabs,
+    class_design,
+    column_mapping,
+    encode_pairs,
+    ingest_pairs,
+    tokenize_pairs,
+)
 from tasks.spacing import SPACE
 
 MECAB = {"tagger": "mecab", "join_pos": False}
-VALIDATE = {"min_tokens": 1, "max_src_tokens": 50, "max_tgt_tokens": 50, "min_length_ratio": 0.1,
-            "max_length_ratio": 8.0}
+VALIDATE = {
+    "min_tokens": 1,
+    "max_src_tokens": 50,
+    "max_tgt_tokens": 50,
+    "min_length_ratio": 0.1,
+    "max_length_ratio": 8.0,
+}
 # Question, answer, label: a few answer "intents", each asked several ways (written for these tests).
 PAIRS = [
-    ("밥 먹었어?", "네, 맛있게 먹었어요.", "0"), ("점심 먹었니", "네, 맛있게 먹었어요.", "0"),
-    ("식사는 했어?", "네, 맛있게 먹었어요.", "0"), ("밥은 먹고 다니니", "네, 맛있게 먹었어요.", "0"),
-    ("너무 슬퍼", "많이 힘들었겠어요.", "1"), ("헤어졌어", "많이 힘들었겠어요.", "1"),
-    ("이별했어", "많이 힘들었겠어요.", "1"), ("마음이 아파", "많이 힘들었겠어요.", "1"),
-    ("좋아하는 사람이 생겼어", "설레는 마음이 느껴져요.", "2"), ("짝사랑 중이야", "설레는 마음이 느껴져요.", "2"),
-    ("그 사람이 좋아", "설레는 마음이 느껴져요.", "2"), ("고백하고 싶어", "설레는 마음이 느껴져요.", "2"),
+    ("밥 먹었어?", "네, 맛있게 먹었어요.", "0"),
+    ("점심 먹었니", "네, 맛있게 먹었어요.", "0"),
+    ("식사는 했어?", "네, 맛있게 먹었어요.", "0"),
+    ("밥은 먹고 다니니", "네, 맛있게 먹었어요.", "0"),
+    ("너무 슬퍼", "많이 힘들었겠어요.", "1"),
+    ("헤어졌어", "많이 힘들었겠어요.", "1"),
+    ("이별했어", "많이 힘들었겠어요.", "1"),
+    ("마음이 아파", "많이 힘들었겠어요.", "1"),
+    ("좋아하는 사람이 생겼어", "설레는 마음이 느껴져요.", "2"),
+    ("짝사랑 중이야", "설레는 마음이 느껴져요.", "2"),
+    ("그 사람이 좋아", "설레는 마음이 느껴져요.", "2"),
+    ("고백하고 싶어", "설레는 마음이 느껴져요.", "2"),
 ]
 
 
@@ -46,26 +67,41 @@ def chatbot_file(tmp_path: Path, pairs=PAIRS, extra: str = "") -> Path:
 
 
 def data_cfg(path: Path, fmt: str = "chatbot", **split) -> dict:
-    return {"path": str(path), "format": fmt, "encoding": "utf-8",
-            "columns": {"question": None, "answer": None, "label": None}, "drop_duplicate_pairs": True,
-            "split": {"dev": 0.2, "test": 0.2, "seed": 13, **split}}
+    return {
+        "path": str(path),
+        "format": fmt,
+        "encoding": "utf-8",
+        "columns": {"question": None, "answer": None, "label": None},
+        "drop_duplicate_pairs": True,
+        "split": {"dev": 0.2, "test": 0.2, "seed": 13, **split},
+    }
 
 
 def in_memory(pairs, splits) -> pa.Table:
     n = len(pairs)
-    return pa.table({"id": [f"r{i}" for i in range(n)], "question": [p[0] for p in pairs],
-                     "answer": [p[1] for p in pairs], "label": [p[2] for p in pairs], "split": splits,
-                     "source_file": ["mem"] * n, "source_row": list(range(2, n + 2))})
+    return pa.table(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "question": [p[0] for p in pairs],
+            "answer": [p[1] for p in pairs],
+            "label": [p[2] for p in pairs],
+            "split": splits,
+            "source_file": ["mem"] * n,
+            "source_row": list(range(2, n + 2)),
+        }
+    )
 
 
 # ---------------------------------------------------------------- ingest
 
 
 def test_ingest_quarantines_and_counts_add_up(tmp_path):
-    extra = ('"답이 없는 질문",,0\r\n'  # empty answer
-             '"밥 먹었어?","네, 맛있게 먹었어요.",0\r\n'  # an exact duplicate pair
-             '"밥 먹었어?","아직이요. 같이 먹을래요?",0\r\n'  # same question, another answer: kept
-             '"이상한 라벨","대답",9\r\n')  # unknown Chatbot label
+    extra = (
+        '"답이 없는 질문",,0\r\n'  # empty answer
+        '"밥 먹었어?","네, 맛있게 먹었어요.",0\r\n'  # an exact duplicate pair
+        '"밥 먹었어?","아직이요. 같이 먹을래요?",0\r\n'  # same question, another answer: kept
+        '"이상한 라벨","대답",9\r\n'
+    )  # unknown Chatbot label
     table, quarantine, report = ingest_pairs(data_cfg(chatbot_file(tmp_path, extra=extra)))
     assert report["rows_in"] == report["rows_kept"] + report["rows_quarantined"] == len(PAIRS) + 4
     assert report["rows_quarantined"] == quarantine.num_rows == 3
@@ -85,6 +121,14 @@ def test_copies_of_a_question_share_a_split(tmp_path):
         seen.setdefault(q, set()).add(s)
     assert all(len(s) == 1 for s in seen.values())
     assert table.num_rows == 60
+
+
+def test_block_splits_keep_a_recurring_question_in_its_most_training_side_split():
+    from tasks.n2m_stages import one_split_per_question
+
+    questions = ["배고파", "잘 자", "배고파 ", "안녕", "잘  자"]
+    splits = ["test", "dev", "train", "test", "test"]
+    assert one_split_per_question(questions, splits) == ["train", "dev", "train", "test", "dev"]
 
 
 def test_generic_tsv_with_mapped_columns(tmp_path):
@@ -198,8 +242,15 @@ def test_validation_settings_are_required():
 
 def test_class_design_counts_labels_per_split_and_answer_diversity():
     splits = ["train"] * 8 + ["dev", "dev", "test", "test"]
-    cfg = {"labels": [{"value": "0", "name": "everyday"}, {"value": "1", "name": "breakup"},
-                      {"value": "2", "name": "love"}], "imbalance_ratio": 0.1, "top_answers": 2}
+    cfg = {
+        "labels": [
+            {"value": "0", "name": "everyday"},
+            {"value": "1", "name": "breakup"},
+            {"value": "2", "name": "love"},
+        ],
+        "imbalance_ratio": 0.1,
+        "top_answers": 2,
+    }
     design = class_design(in_memory(PAIRS, splits), cfg)
     by_value = {d["value"]: d for d in design["labels"]}
     assert by_value["0"]["train"] == 4 and by_value["1"]["train"] == 4 and by_value["2"]["train"] == 0
@@ -227,9 +278,25 @@ def test_training_learns_the_intents_and_answers_read_as_korean():
     table, _ = tokenize_pairs(in_memory(PAIRS, splits), MECAB)
     vocabs = build_vocabs(table, {"shared_vocab": True, "min_freq": 1, "max_size": 1000})
     encoded, _ = encode_pairs(table, vocabs)
-    cfg = {"emb_dim": 32, "hidden_dim": 48, "num_layers": 1, "dropout": 0.0, "attention": "luong", "rnn": "gru",
-           "encoder": "bilstm", "tie_embeddings": True, "label_smoothing": 0.0, "batch_size": 4, "epochs": 25,
-           "lr": 0.01, "patience": 0, "monitor": "perplexity", "seed": 1, "device": "cpu", "threads": 1}
+    cfg = {
+        "emb_dim": 32,
+        "hidden_dim": 48,
+        "num_layers": 1,
+        "dropout": 0.0,
+        "attention": "luong",
+        "rnn": "gru",
+        "encoder": "bilstm",
+        "tie_embeddings": True,
+        "label_smoothing": 0.0,
+        "batch_size": 4,
+        "epochs": 25,
+        "lr": 0.01,
+        "patience": 0,
+        "monitor": "perplexity",
+        "seed": 1,
+        "device": "cpu",
+        "threads": 1,
+    }
     model, history = train_seq2seq(encoded, model_config(vocabs, cfg), cfg, vocabs["tgt"]["itos"], log=lambda _: None)
     assert len(history["epochs"]) == 25 and history["epochs"][-1]["train_loss"] < history["epochs"][0]["train_loss"] / 3
     train_rows = encoded.filter(pc.equal(encoded.column("split"), "train"))

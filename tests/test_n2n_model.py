@@ -112,15 +112,18 @@ def test_unconstrained_softmax_decoding_is_argmax():
 
 
 def make_tagger(**extra) -> TokenTagger:
-    config = dict(vocab_size=20, num_tags=len(TAGS), tag_names=TAGS, char_emb_dim=16, hidden_dim=24,
-                  num_layers=1, dropout=0.0)
+    config = dict(
+        vocab_size=20, num_tags=len(TAGS), tag_names=TAGS, char_emb_dim=16, hidden_dim=24, num_layers=1, dropout=0.0
+    )
     return TokenTagger({**config, **extra})
 
 
 def features(batch: int, width: int, g: torch.Generator) -> dict[str, torch.Tensor]:
-    return {"morphs": torch.randint(1, 30, (batch, width), generator=g),
-            "pos": torch.randint(1, 10, (batch, width), generator=g),
-            "boundary": torch.randint(1, 4, (batch, width), generator=g)}
+    return {
+        "morphs": torch.randint(1, 30, (batch, width), generator=g),
+        "pos": torch.randint(1, 10, (batch, width), generator=g),
+        "boundary": torch.randint(1, 4, (batch, width), generator=g),
+    }
 
 
 @pytest.mark.parametrize("use_crf", [True, False])
@@ -165,12 +168,12 @@ def planted_batch(g: torch.Generator, batch: int = 32, width: int = 16) -> tuple
         while t < width - 3:
             roll = int(torch.randint(0, 4, (1,), generator=g))
             if roll == 0:
-                chars[row, t:t + 3] = torch.tensor([3, 4, 5])
-                tags[row, t:t + 3] = torch.tensor([1, 2, 2])
+                chars[row, t : t + 3] = torch.tensor([3, 4, 5])
+                tags[row, t : t + 3] = torch.tensor([1, 2, 2])
                 t += 3
             elif roll == 1:
-                chars[row, t:t + 2] = torch.tensor([6, 7])
-                tags[row, t:t + 2] = torch.tensor([3, 4])
+                chars[row, t : t + 2] = torch.tensor([6, 7])
+                tags[row, t : t + 2] = torch.tensor([3, 4])
                 t += 2
             else:
                 t += 1

@@ -57,10 +57,10 @@ def test_type_coverage_and_empty_rows(rows):
 
 
 def test_spans_exclude_particles(rows):
-    surfaces = [r["text"][e["start"]:e["end"]] for r in rows for e in r["entities"]]
+    surfaces = [r["text"][e["start"] : e["end"]] for r in rows for e in r["entities"]]
     for s in surfaces:
         assert not s.endswith(("씨는", "씨가", "에서", "께서")), s
-    names = {r["text"][e["start"]:e["end"]] for r in rows for e in r["entities"] if e["type"] == "PS"}
+    names = {r["text"][e["start"] : e["end"]] for r in rows for e in r["entities"] if e["type"] == "PS"}
     for name in names:
         # a known name with a particle glued on would show up as name + particle
         assert not (name[-1] in "은는이가을를의" and name[:-1] in names), name

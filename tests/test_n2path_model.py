@@ -15,10 +15,25 @@ from tasks.treebank import read_conllu, tree_problems
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "n2path_treebank.conllu"
 RELS = ["root", "nsubj", "obj", "advmod", "punct"]
-BASE = {"word_vocab_size": 30, "morph_vocab_size": 40, "tag_vocab_size": 12, "char_vocab_size": 50,
-        "num_rels": len(RELS), "rel_names": RELS}
-TINY = {"word_emb_dim": 16, "morph_emb_dim": 16, "tag_emb_dim": 8, "char_emb_dim": 8, "char_cnn_dim": 16,
-        "hidden_dim": 24, "num_layers": 2, "arc_mlp": 32, "rel_mlp": 16}
+BASE = {
+    "word_vocab_size": 30,
+    "morph_vocab_size": 40,
+    "tag_vocab_size": 12,
+    "char_vocab_size": 50,
+    "num_rels": len(RELS),
+    "rel_names": RELS,
+}
+TINY = {
+    "word_emb_dim": 16,
+    "morph_emb_dim": 16,
+    "tag_emb_dim": 8,
+    "char_emb_dim": 8,
+    "char_cnn_dim": 16,
+    "hidden_dim": 24,
+    "num_layers": 2,
+    "arc_mlp": 32,
+    "rel_mlp": 16,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -106,8 +121,11 @@ def encode(sents: list[dict], v: dict[str, Vocab], rels: dict[str, int], grow: b
     m = max(len(x.split("+")) for s in sents for x in s["lemmas"] + s["xpos"])
     c = max(len(w) for s in sents for w in s["words"])
     words, heads, rel = (torch.zeros(b, t, dtype=torch.long) for _ in range(3))
-    morphs, tags, chars = torch.zeros(b, t, m, dtype=torch.long), torch.zeros(b, t, m, dtype=torch.long), \
-        torch.zeros(b, t, c, dtype=torch.long)
+    morphs, tags, chars = (
+        torch.zeros(b, t, m, dtype=torch.long),
+        torch.zeros(b, t, m, dtype=torch.long),
+        torch.zeros(b, t, c, dtype=torch.long),
+    )
     for i, s in enumerate(sents):
         for j, w in enumerate(s["words"]):
             words[i, j] = look(v["word"], w)
@@ -131,11 +149,22 @@ def test_training_on_sample_beats_right_neighbour_baseline():
     vocabs = {name: Vocab() for name in ("word", "morph", "tag", "char")}
     rel_names = sorted({r for s in sents for r in s["deprels"]})
     rels = {r: k for k, r in enumerate(rel_names)}
-    batches = [encode(train[k:k + 16], vocabs, rels, grow=True) for k in range(0, len(train), 16)]
-    model = BiaffineParser({"word_vocab_size": len(vocabs["word"]), "morph_vocab_size": len(vocabs["morph"]),
-                            "tag_vocab_size": len(vocabs["tag"]), "char_vocab_size": len(vocabs["char"]),
-                            "num_rels": len(rel_names), "rel_names": rel_names, **TINY, "hidden_dim": 48,
-                            "arc_mlp": 64, "rel_mlp": 32, "dropout": 0.2})
+    batches = [encode(train[k : k + 16], vocabs, rels, grow=True) for k in range(0, len(train), 16)]
+    model = BiaffineParser(
+        {
+            "word_vocab_size": len(vocabs["word"]),
+            "morph_vocab_size": len(vocabs["morph"]),
+            "tag_vocab_size": len(vocabs["tag"]),
+            "char_vocab_size": len(vocabs["char"]),
+            "num_rels": len(rel_names),
+            "rel_names": rel_names,
+            **TINY,
+            "hidden_dim": 48,
+            "arc_mlp": 64,
+            "rel_mlp": 32,
+            "dropout": 0.2,
+        }
+    )
     opt = torch.optim.Adam(model.parameters(), lr=3e-3, betas=(0.9, 0.9))
     started = time.perf_counter()
     for _ in range(25):
@@ -148,8 +177,12 @@ def test_training_on_sample_beats_right_neighbour_baseline():
     model.eval()
     test = encode(held, vocabs, rels, grow=False)
     pred = model.decode(*model(*test[:5]), test[4])
-    scores = attachment_scores([s["heads"] for s in held], [s["deprels"] for s in held],
-                               [p[0] for p in pred], [[rel_names[r] for r in p[1]] for p in pred])
+    scores = attachment_scores(
+        [s["heads"] for s in held],
+        [s["deprels"] for s in held],
+        [p[0] for p in pred],
+        [[rel_names[r] for r in p[1]] for p in pred],
+    )
     baseline = right_neighbour_baseline(held)
     assert all(tree_problems(p[0]) == [] for p in pred)
     assert scores["uas"] > baseline + 0.2, (scores["uas"], scores["las"], baseline)

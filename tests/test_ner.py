@@ -7,23 +7,40 @@ import json
 import pyarrow as pa
 import pytest
 
-from tasks.ner import (ENTITY, align_morphemes, bio_tags, build_vocabs, encode_ner, entity_metrics, gazetteer_baseline,
-                       ingest_ner, spans_from_tags, syllable_features)
+from tasks.ner import (
+    ENTITY,
+    align_morphemes,
+    bio_tags,
+    build_vocabs,
+    encode_ner,
+    entity_metrics,
+    gazetteer_baseline,
+    ingest_ner,
+    spans_from_tags,
+    syllable_features,
+)
 from tasks.validate_n2n import bio_problem, validate_n2n
 
 
 def test_align_morphemes_follows_the_text_and_skips_normalized_surfaces():
     text = "김민준은 서울에 갔다"
     assert align_morphemes(text, ["김민준", "은", "서울", "에", "갔", "다"]) == [
-        (0, 3), (3, 4), (5, 7), (7, 8), (9, 10), (10, 11)]
+        (0, 3),
+        (3, 4),
+        (5, 7),
+        (7, 8),
+        (9, 10),
+        (10, 11),
+    ]
     # A tagger that rewrites a surface (갔 -> 가 + 았) leaves it unaligned, never misplaced.
     spans = align_morphemes(text, ["김민준", "은", "서울", "에", "가", "았", "다"])
     assert spans[:4] == [(0, 3), (3, 4), (5, 7), (7, 8)] and spans[5] is None and spans[6] == (10, 11)
 
 
 def test_syllable_features_mark_word_and_morpheme_starts():
-    morph, pos, boundary, missed = syllable_features("김민준은 갔다", ["김민준", "은", "갔", "다"],
-                                                     ["NNP", "JX", "VV+EP", "EF"])
+    morph, pos, boundary, missed = syllable_features(
+        "김민준은 갔다", ["김민준", "은", "갔", "다"], ["NNP", "JX", "VV+EP", "EF"]
+    )
     assert morph == ["김민준"] * 3 + ["은", "", "갔", "다"]
     assert pos[3] == "JX" and pos[4] == ""
     assert boundary == [1, 3, 3, 2, 3, 1, 2] and missed == 0
@@ -50,8 +67,14 @@ def test_entity_metrics_exact_span_and_type():
 
 
 def test_gazetteer_baseline_tags_known_strings_longest_first():
-    train = pa.table({"text": ["한빛전자 서울지사"], "entities": pa.array(
-        [[{"start": 0, "end": 4, "type": "OG"}, {"start": 5, "end": 7, "type": "LC"}]], pa.list_(ENTITY))})
+    train = pa.table(
+        {
+            "text": ["한빛전자 서울지사"],
+            "entities": pa.array(
+                [[{"start": 0, "end": 4, "type": "OG"}, {"start": 5, "end": 7, "type": "LC"}]], pa.list_(ENTITY)
+            ),
+        }
+    )
     assert gazetteer_baseline(train, ["서울의 한빛전자"]) == [[(0, 2, "LC"), (4, 8, "OG")]]
 
 
@@ -61,17 +84,28 @@ def _jsonl(path, rows):
 
 
 def test_ingest_maps_types_assigns_splits_and_quarantines(tmp_path):
-    main = _jsonl(tmp_path / "a.jsonl", [
-        {"id": "a1", "text": "김민준은 부산에 산다", "entities": [{"start": 0, "end": 3, "type": "PER"},
-                                                            {"start": 5, "end": 7, "type": "LOC"}]},
-        {"id": "a2", "text": "세 명이 왔다", "entities": [{"start": 0, "end": 3, "type": "NOH"}]},
-        {"id": "a3", "text": "   ", "entities": []},
-    ])
+    main = _jsonl(
+        tmp_path / "a.jsonl",
+        [
+            {
+                "id": "a1",
+                "text": "김민준은 부산에 산다",
+                "entities": [{"start": 0, "end": 3, "type": "PER"}, {"start": 5, "end": 7, "type": "LOC"}],
+            },
+            {"id": "a2", "text": "세 명이 왔다", "entities": [{"start": 0, "end": 3, "type": "NOH"}]},
+            {"id": "a3", "text": "   ", "entities": []},
+        ],
+    )
     extra = _jsonl(tmp_path / "b.jsonl", [{"id": "b1", "text": "이서연은 서울에 산다", "entities": []}])
-    cfg = {"path": str(main), "format": "jsonl", "split_as": "train",
-           "extra_sources": [{"path": str(extra), "format": "jsonl", "split_as": "test", "domain": "news"}],
-           "type_map": {"PER": "PS", "LOC": "LC"}, "keep_unmapped_types": False,
-           "split": {"dev": 0.1, "test": 0.1, "seed": 1}}
+    cfg = {
+        "path": str(main),
+        "format": "jsonl",
+        "split_as": "train",
+        "extra_sources": [{"path": str(extra), "format": "jsonl", "split_as": "test", "domain": "news"}],
+        "type_map": {"PER": "PS", "LOC": "LC"},
+        "keep_unmapped_types": False,
+        "split": {"dev": 0.1, "test": 0.1, "seed": 1},
+    }
     table, quarantine, report = ingest_ner(cfg)
     assert report["rows_in"] == report["rows_kept"] + report["rows_quarantined"] == 4
     assert quarantine.column("reason").to_pylist() == ["empty text"]
@@ -84,10 +118,17 @@ def test_ingest_maps_types_assigns_splits_and_quarantines(tmp_path):
 def _tokens_table(types=("PS",)):
     from tasks.ner import tokenize_ner
 
-    table = pa.table({"id": ["1", "2", "3"], "text": ["김민준은 왔다", "이서연이 갔다", "부산"],
-                      "entities": pa.array([[{"start": 0, "end": 3, "type": "PS"}],
-                                            [{"start": 0, "end": 3, "type": types[-1]}], []], pa.list_(ENTITY)),
-                      "split": ["train", "train", "dev"]})
+    table = pa.table(
+        {
+            "id": ["1", "2", "3"],
+            "text": ["김민준은 왔다", "이서연이 갔다", "부산"],
+            "entities": pa.array(
+                [[{"start": 0, "end": 3, "type": "PS"}], [{"start": 0, "end": 3, "type": types[-1]}], []],
+                pa.list_(ENTITY),
+            ),
+            "split": ["train", "train", "dev"],
+        }
+    )
     return tokenize_ner(table, {"tagger": "mecab"})[0]
 
 
@@ -100,7 +141,9 @@ def test_encode_uses_train_vocabulary_and_schema_tags():
     # Partitions on a spawned process pool (encode.workers/chunk_size/runner) give the same table and report.
     parts, parts_report = encode_ner(tokens, vocabs, {"workers": 2, "chunk_size": 1, "runner": {"kind": "process"}})
     assert parts.equals(encoded) and parts_report == {**report, "partitions": 3} and report["partitions"] == 1
-    assert all(len(c) == len(t) for c, t in zip(encoded.column("char_ids").to_pylist(), encoded.column("text").to_pylist()))
+    assert all(
+        len(c) == len(t) for c, t in zip(encoded.column("char_ids").to_pylist(), encoded.column("text").to_pylist())
+    )
     assert encoded.column("char_ids")[2].as_py() == [1, 1]  # 부산 never seen in train -> <unk>
     assert report["rows_in"] == report["rows_kept"] == 3
 

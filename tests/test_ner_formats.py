@@ -47,7 +47,7 @@ def kmou_block(n: int, raw: str, marked: str) -> str:
 
 
 def spans(rec: dict) -> list[tuple[str, str]]:
-    return [(rec["text"][e["start"]:e["end"]], e["type"]) for e in rec["entities"]]
+    return [(rec["text"][e["start"] : e["end"]], e["type"]) for e in rec["entities"]]
 
 
 def write(path: Path, text: str, encoding: str = "utf-8", newline: str = "\n") -> Path:
@@ -56,23 +56,32 @@ def write(path: Path, text: str, encoding: str = "utf-8", newline: str = "\n") -
 
 
 def test_kmou_offsets_types_and_ids(tmp_path):
-    f = write(tmp_path / "00001_NER.txt", KMOU_OK + kmou_block(2, "<서울 일기> 작가 이수진이 썼다.",
-                                                                 "<<서울 일기:POH>> 작가 <이수진:PER>이 썼다."))
+    f = write(
+        tmp_path / "00001_NER.txt",
+        KMOU_OK + kmou_block(2, "<서울 일기> 작가 이수진이 썼다.", "<<서울 일기:POH>> 작가 <이수진:PER>이 썼다."),
+    )
     recs, quar = read_ner(f, "kmou")
     assert quar == []
     r = recs[0]
     assert r["text"] == "김민수는 2023년 3월 부산에서 한빛전자에 입사했다."
-    assert r["entities"] == [{"start": 0, "end": 3, "type": "PER"}, {"start": 5, "end": 13, "type": "DAT"},
-                             {"start": 14, "end": 16, "type": "LOC"}, {"start": 19, "end": 23, "type": "ORG"}]
+    assert r["entities"] == [
+        {"start": 0, "end": 3, "type": "PER"},
+        {"start": 5, "end": 13, "type": "DAT"},
+        {"start": 14, "end": 16, "type": "LOC"},
+        {"start": 19, "end": 23, "type": "ORG"},
+    ]
     assert (r["id"], r["source_file"], r["source_row"]) == ("00001_NER:1", str(f), 1)
     assert spans(recs[1]) == [("서울 일기", "POH"), ("이수진", "PER")]
     assert recs[1]["entities"][0]["start"] == 1 and recs[1]["source_row"] == 25
 
 
 def test_kmou_recovers_angle_brackets_and_spacing(tmp_path):
-    f = write(tmp_path / "a.txt", kmou_block(1, "<2> 목표를 세우다", "<<2>:NOH> 목표를 세우다")
-              + kmou_block(2, "박지영  교수는 대구에 산다.", "<박지영:PER> 교수는 <대구 :LOC>에 산다.")
-              + kmou_block(3, "그는 대구 시민이다.", "그는 <대구 :LOC>시민이다."))
+    f = write(
+        tmp_path / "a.txt",
+        kmou_block(1, "<2> 목표를 세우다", "<<2>:NOH> 목표를 세우다")
+        + kmou_block(2, "박지영  교수는 대구에 산다.", "<박지영:PER> 교수는 <대구 :LOC>에 산다.")
+        + kmou_block(3, "그는 대구 시민이다.", "그는 <대구 :LOC>시민이다."),
+    )
     recs, quar = read_ner(f, "kmou")
     assert quar == []
     assert spans(recs[0]) == [("<2>", "NOH")]
@@ -96,8 +105,10 @@ def test_kmou_malformed_marks_and_missing_header_are_quarantined(tmp_path):
 
 
 def test_kmou_file_cut_off_mid_sentence(tmp_path):
-    cut = "## 2\n## 한지우는 어제 목포에서 배를 탔다.\n## <한지우:PER>는 <어제:DAT> <목포:LOC>에서 배를 탔다.\n" \
-          "한지우\t한지우\tNNP\tB-PER\n는\t는\tJX\tO\n_\t_\t_\tO\n어제\t어제\tNNG\tB-DAT\n"
+    cut = (
+        "## 2\n## 한지우는 어제 목포에서 배를 탔다.\n## <한지우:PER>는 <어제:DAT> <목포:LOC>에서 배를 탔다.\n"
+        "한지우\t한지우\tNNP\tB-PER\n는\t는\tJX\tO\n_\t_\t_\tO\n어제\t어제\tNNG\tB-DAT\n"
+    )
     f = write(tmp_path / "c.txt", KMOU_OK + cut)
     recs, quar = read_ner(f, "kmou")
     assert len(recs) == 1 and len(quar) == 1
@@ -151,8 +162,12 @@ def test_klp_crlf_bom_offsets_and_cut_off(tmp_path):
     assert len(recs) == 1
     r = recs[0]
     assert r["text"] == "이서연은 7일 오후 3시 대전시청을 방문했다."  # no BOM, no CR
-    assert r["entities"] == [{"start": 0, "end": 3, "type": "PS"}, {"start": 5, "end": 7, "type": "DT"},
-                             {"start": 8, "end": 13, "type": "TI"}, {"start": 14, "end": 18, "type": "OG"}]
+    assert r["entities"] == [
+        {"start": 0, "end": 3, "type": "PS"},
+        {"start": 5, "end": 7, "type": "DT"},
+        {"start": 8, "end": 13, "type": "TI"},
+        {"start": 14, "end": 18, "type": "OG"},
+    ]
     assert (r["id"], r["source_row"]) == ("ner.train:1", 1)
     assert len(quar) == 1 and quar[0]["source_row"] == 18
     assert f"at {f} line 18" in quar[0]["reason"] and "word 2 of 4" in quar[0]["reason"]
@@ -164,10 +179,12 @@ def test_klp_missing_marked_line(tmp_path):
     assert recs == [] and "'$<marked sentence>'" in quar[0]["reason"]
 
 
-KLUE = "## 주석 행 예시 1\n## 주석 행 예시 2\n## t_001\t<최유진:PS>은 <인천:LC>에 산다.\n" + "".join(
-    f"{c}\t{t}\n" for c, t in zip("최유진은 인천에 산다.", "B-PS I-PS I-PS O O B-LC I-LC O O O O O".split())
-) + "\t\n## t_002\t<서울:LC> 간다\n서\tI-LC\n울\tI-LC\n \tO\n간\tO\n다\tO\n\n" \
+KLUE = (
+    "## 주석 행 예시 1\n## 주석 행 예시 2\n## t_001\t<최유진:PS>은 <인천:LC>에 산다.\n"
+    + "".join(f"{c}\t{t}\n" for c, t in zip("최유진은 인천에 산다.", "B-PS I-PS I-PS O O B-LC I-LC O O O O O".split()))
+    + "\t\n## t_002\t<서울:LC> 간다\n서\tI-LC\n울\tI-LC\n \tO\n간\tO\n다\tO\n\n"
     "## t_003\t<강:LC> 이\n강\tB-LC\n \tO\n이\tX-LC\n\n## t_004\t<한강:LC>에 갔다\n한\tB-LC\n강\tI-LC\n"
+)
 
 
 def test_klue_chars_tags_orphan_i_and_cut_off(tmp_path):
@@ -186,8 +203,12 @@ def test_klue_chars_tags_orphan_i_and_cut_off(tmp_path):
 def test_jsonl_validation(tmp_path):
     text = "정하늘은 서울에 산다."
     lines = [
-        {"id": "s1", "split": "train", "text": text,
-         "entities": [{"start": 5, "end": 7, "type": "LOC"}, {"start": 0, "end": 3, "type": "PER"}]},
+        {
+            "id": "s1",
+            "split": "train",
+            "text": text,
+            "entities": [{"start": 5, "end": 7, "type": "LOC"}, {"start": 0, "end": 3, "type": "PER"}],
+        },
         {"text": text, "entities": []},
         {"text": text, "entities": [{"start": 5, "end": 99, "type": "LOC"}]},
         {"text": text, "entities": [{"start": 3, "end": 3, "type": "LOC"}]},
@@ -197,12 +218,22 @@ def test_jsonl_validation(tmp_path):
         {"text": text},
         {"text": text, "entities": [{"start": 0, "end": 3}]},
     ]
-    body = "\n".join(json.dumps(x, ensure_ascii=False) for x in lines[:2]) + "\n\n" + \
-        "\n".join(json.dumps(x, ensure_ascii=False) for x in lines[2:]) + "\n{not json\n[1, 2]\n"
+    body = (
+        "\n".join(json.dumps(x, ensure_ascii=False) for x in lines[:2])
+        + "\n\n"
+        + "\n".join(json.dumps(x, ensure_ascii=False) for x in lines[2:])
+        + "\n{not json\n[1, 2]\n"
+    )
     f = write(tmp_path / "ner.jsonl", body)
     recs, quar = read_ner(f, "jsonl")
-    assert recs[0] == {"id": "s1", "split": "train", "text": text, "source_file": str(f), "source_row": 1,
-                       "entities": [{"start": 0, "end": 3, "type": "PER"}, {"start": 5, "end": 7, "type": "LOC"}]}
+    assert recs[0] == {
+        "id": "s1",
+        "split": "train",
+        "text": text,
+        "source_file": str(f),
+        "source_row": 1,
+        "entities": [{"start": 0, "end": 3, "type": "PER"}, {"start": 5, "end": 7, "type": "LOC"}],
+    }
     assert recs[1]["id"] == "ner:2" and "split" not in recs[1]
     assert [q["source_row"] for q in quar] == list(range(4, 13))  # the empty line 3 is skipped
     reasons = [q["reason"] for q in quar]
@@ -248,12 +279,15 @@ def test_map_types_drop_and_keep(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL.exists(), reason="../shared/datasets/kmou_ner not present")
 def test_real_corpora_quarantine_below_2_percent():
-    for path, fmt in [(REAL / "corpus", "kmou"), (REAL / "2016klp" / "ner.train", "klp"),
-                      (REAL / "2016klp" / "ner.dev", "klp")]:
+    for path, fmt in [
+        (REAL / "corpus", "kmou"),
+        (REAL / "2016klp" / "ner.train", "klp"),
+        (REAL / "2016klp" / "ner.dev", "klp"),
+    ]:
         recs, quar = read_ner(path, fmt)
         assert len(recs) > 300, path
         assert len(quar) / (len(recs) + len(quar)) < 0.02, (path, [q["reason"] for q in quar[:5]])
         for r in recs:
             for e in r["entities"]:
-                span = r["text"][e["start"]:e["end"]]
+                span = r["text"][e["start"] : e["end"]]
                 assert span and span == span.strip(), (r["id"], e)

@@ -32,8 +32,15 @@ def test_ids_are_stable_in_range_and_distinct_per_row():
 
 
 def test_encode_adds_the_column_only_when_asked():
-    table = pa.table({"id": ["1", "2"], "text": ["좋다", "싫다"], "label": ["p", "n"], "split": ["train", "train"],
-                      "tokens": pa.array([["좋", "다"], ["싫", "다"]], pa.list_(pa.string()))})
+    table = pa.table(
+        {
+            "id": ["1", "2"],
+            "text": ["좋다", "싫다"],
+            "label": ["p", "n"],
+            "split": ["train", "train"],
+            "tokens": pa.array([["좋", "다"], ["싫", "다"]], pa.list_(pa.string())),
+        }
+    )
     cfg = {"min_freq": 1, "max_size": 100}
     assert "ngram_ids" not in encode_table(table, cfg, ["n", "p"])[0].column_names
     out = encode_table(table, {**cfg, "ngrams": {"buckets": 64}}, ["n", "p"])[0]
@@ -42,8 +49,9 @@ def test_encode_adds_the_column_only_when_asked():
 
 @pytest.mark.parametrize("head", ["concat", "separate"])
 def test_model_branch_needs_its_inputs(head):
-    model = SequenceClassifier(dict(vocab_size=20, num_classes=2, emb_dim=8, hidden_dim=8, ngram_buckets=50,
-                                    ngram_dim=4, ngram_head=head)).eval()
+    model = SequenceClassifier(
+        dict(vocab_size=20, num_classes=2, emb_dim=8, hidden_dim=8, ngram_buckets=50, ngram_dim=4, ngram_head=head)
+    ).eval()
     ids, lengths = torch.tensor([[3, 4, 5], [6, 0, 0]]), torch.tensor([3, 1])
     values, offsets = torch.tensor([1, 7, 9, 50]), torch.tensor([0, 3])
     assert model(ids, lengths, values, offsets).shape == (2, 2)
@@ -52,8 +60,9 @@ def test_model_branch_needs_its_inputs(head):
 
 
 def test_bag_batches_match_the_rows():
-    inputs = ModelInputs(pa.array([[2, 3], [4]], pa.list_(pa.int32())), None,
-                         pa.array([[1, 2, 3], []], pa.list_(pa.int32())))
+    inputs = ModelInputs(
+        pa.array([[2, 3], [4]], pa.list_(pa.int32())), None, pa.array([[1, 2, 3], []], pa.list_(pa.int32()))
+    )
     ids, lengths, values, offsets = inputs.batch(np.array([1, 0]), torch.device("cpu"))
     assert values.tolist() == [1, 2, 3] and offsets.tolist() == [0, 0]
     assert ids.tolist() == [[4, 0], [2, 3]]
@@ -90,11 +99,15 @@ def _poly64_reference(text: str, tokens: list[str], buckets: int, char_n=(2, 4),
     hashes = []
     for word in (text or "").split():
         points = [ord(c) for c in f"<{word}>"]
-        hashes += [poly(points[i:i + n], 0x5C) for n in range(char_n[0], char_n[1] + 1)
-                   for i in range(len(points) - n + 1)]
+        hashes += [
+            poly(points[i : i + n], 0x5C) for n in range(char_n[0], char_n[1] + 1) for i in range(len(points) - n + 1)
+        ]
     token_hashes = [int.from_bytes(blake2b(t.encode(), digest_size=8).digest(), "little") for t in tokens]
-    hashes += [poly(token_hashes[i:i + n], 0xA7) for n in range(token_n[0], token_n[1] + 1)
-               for i in range(len(token_hashes) - n + 1)]
+    hashes += [
+        poly(token_hashes[i : i + n], 0xA7)
+        for n in range(token_n[0], token_n[1] + 1)
+        for i in range(len(token_hashes) - n + 1)
+    ]
     finished = _finish(np.array(hashes, np.uint64)) if hashes else np.array([], np.uint64)
     return sorted({int(h) % buckets + 1 for h in finished})
 

@@ -21,9 +21,18 @@ BASE = {
 
 
 def test_overrides_keep_types():
-    out = apply_overrides(BASE, ["n21.train.epochs=5", "n21.train.lr=1", "n21.tokenize.join_pos=true",
-                                 "n21.train.kernel_sizes=[3, 5]", "n21.train.dropout=0.5",
-                                 "n21.data.columns.split=part", "n21.tokenize.tagger=okt"])
+    out = apply_overrides(
+        BASE,
+        [
+            "n21.train.epochs=5",
+            "n21.train.lr=1",
+            "n21.tokenize.join_pos=true",
+            "n21.train.kernel_sizes=[3, 5]",
+            "n21.train.dropout=0.5",
+            "n21.data.columns.split=part",
+            "n21.tokenize.tagger=okt",
+        ],
+    )
     train, tokenize = out["n21"]["train"], out["n21"]["tokenize"]
     assert train["epochs"] == 5 and type(train["epochs"]) is int
     assert train["lr"] == 1.0 and type(train["lr"]) is float  # float key given an int
@@ -64,13 +73,18 @@ def test_unknown_section_names_it():
 
 @pytest.mark.parametrize(
     "item, expected",
-    [("n21.train.epochs=abc", "expected an integer, got str 'abc'"),
-     ("n21.train.lr=fast", "expected a number, got str 'fast'"),
-     ("n21.tokenize.join_pos=1", "expected true or false, got int 1"),
-     ("n21.train.kernel_sizes=5", "expected a list, got int 5"),
-     ("n21.data.split=0.1", "n21.data.split is a section: expected a mapping of its keys (dev, seed), got float 0.1"),
-     ("n21.work_dir=[a, b]", "expected a string, got list ['a', 'b']"),  # not stringified
-     ("n21.train.epochs=null", "expected an integer, got null")],
+    [
+        ("n21.train.epochs=abc", "expected an integer, got str 'abc'"),
+        ("n21.train.lr=fast", "expected a number, got str 'fast'"),
+        ("n21.tokenize.join_pos=1", "expected true or false, got int 1"),
+        ("n21.train.kernel_sizes=5", "expected a list, got int 5"),
+        (
+            "n21.data.split=0.1",
+            "n21.data.split is a section: expected a mapping of its keys (dev, seed), got float 0.1",
+        ),
+        ("n21.work_dir=[a, b]", "expected a string, got list ['a', 'b']"),  # not stringified
+        ("n21.train.epochs=null", "expected an integer, got null"),
+    ],
 )
 def test_wrong_type_rejected(item, expected):
     with pytest.raises(ParamsError) as err:
@@ -154,12 +168,16 @@ def test_project_params_file_loads():
 
 from tasks.params import SCHEMA_FILE, check_params, load_schema, schema_of  # noqa: E402
 
-SCHEMA = schema_of({
-    "n21": {"work_dir": "data/n21", "data": {"columns": {"id": "id", "split": None}, "type_map": {},
-                                             "max_quarantine_share": 0.1},
+SCHEMA = schema_of(
+    {
+        "n21": {
+            "work_dir": "data/n21",
+            "data": {"columns": {"id": "id", "split": None}, "type_map": {}, "max_quarantine_share": 0.1},
             "class_design": {"schema": "data/schema/labels.yaml"},
-            "train": {"epochs": 15, "lr": 0.002, "kernel_sizes": [2, 3], "use_crf": True, "predict_domain": None}},
-})
+            "train": {"epochs": 15, "lr": 0.002, "kernel_sizes": [2, 3], "use_crf": True, "predict_domain": None},
+        },
+    }
+)
 
 
 def test_schema_types_and_flexible_keys():
@@ -170,33 +188,49 @@ def test_schema_types_and_flexible_keys():
     assert SCHEMA["n21.class_design.schema"] == "str?"  # null: take the classes from the data
     assert SCHEMA["n21.train.kernel_sizes"] == "list"
     assert (SCHEMA["n21.train.epochs"], SCHEMA["n21.train.lr"], SCHEMA["n21.train.use_crf"]) == (
-        "int [1, inf)", "float (0, inf)", "bool")  # numbers carry their allowed interval (RANGES)
+        "int [1, inf)",
+        "float (0, inf)",
+        "bool",
+    )  # numbers carry their allowed interval (RANGES)
 
 
 def test_check_params_coerces_and_accepts_flexible_values():
-    user = {"n21": {"work_dir": 7, "data": {"columns": {"id": None, "split": "part"}, "max_quarantine_share": 0,
-                                            "type_map": {"PER": "PS", "POH": None}},
-                    "class_design": {"schema": None},
-                    "train": {"epochs": 3, "lr": "1e-3", "kernel_sizes": [5], "predict_domain": {"any": "thing"}}}}
+    user = {
+        "n21": {
+            "work_dir": 7,
+            "data": {
+                "columns": {"id": None, "split": "part"},
+                "max_quarantine_share": 0,
+                "type_map": {"PER": "PS", "POH": None},
+            },
+            "class_design": {"schema": None},
+            "train": {"epochs": 3, "lr": "1e-3", "kernel_sizes": [5], "predict_domain": {"any": "thing"}},
+        }
+    }
     out = check_params(user, SCHEMA)
     assert out["n21"]["work_dir"] == "7"
     assert out["n21"]["train"]["lr"] == pytest.approx(0.001)  # PyYAML reads 1e-3 as a string
-    assert out["n21"]["data"]["max_quarantine_share"] == 0.0 and type(out["n21"]["data"]["max_quarantine_share"]) is float
+    assert (
+        out["n21"]["data"]["max_quarantine_share"] == 0.0 and type(out["n21"]["data"]["max_quarantine_share"]) is float
+    )
     assert out["n21"]["data"]["type_map"] == {"PER": "PS", "POH": None}
     assert user["n21"]["train"]["lr"] == "1e-3"  # input not mutated
     assert check_params({}, SCHEMA) == {}  # keys may be left out
 
 
-@pytest.mark.parametrize("section, expected", [
-    ({"train": {"epochs": True}}, "n21.train.epochs: expected an integer, got bool True"),
-    ({"train": {"epochs": 2.5}}, "n21.train.epochs: expected an integer, got float 2.5"),
-    ({"train": {"use_crf": "yes"}}, "n21.train.use_crf: expected true or false, got str 'yes'"),
-    ({"train": {"kernel_sizes": 3}}, "n21.train.kernel_sizes: expected a list, got int 3"),
-    ({"train": {"lr": None}}, "n21.train.lr: expected a number, got null"),
-    ({"work_dir": ["a"]}, "n21.work_dir: expected a string, got list ['a']"),
-    ({"data": {"columns": {"id": [1]}}}, "n21.data.columns.id: expected a string or null, got list [1]"),
-    ({"data": 3}, "n21.data: expected a section (a mapping of the keys below), got int 3"),
-])
+@pytest.mark.parametrize(
+    "section, expected",
+    [
+        ({"train": {"epochs": True}}, "n21.train.epochs: expected an integer, got bool True"),
+        ({"train": {"epochs": 2.5}}, "n21.train.epochs: expected an integer, got float 2.5"),
+        ({"train": {"use_crf": "yes"}}, "n21.train.use_crf: expected true or false, got str 'yes'"),
+        ({"train": {"kernel_sizes": 3}}, "n21.train.kernel_sizes: expected a list, got int 3"),
+        ({"train": {"lr": None}}, "n21.train.lr: expected a number, got null"),
+        ({"work_dir": ["a"]}, "n21.work_dir: expected a string, got list ['a']"),
+        ({"data": {"columns": {"id": [1]}}}, "n21.data.columns.id: expected a string or null, got list [1]"),
+        ({"data": 3}, "n21.data: expected a section (a mapping of the keys below), got int 3"),
+    ],
+)
 def test_check_params_wrong_types(section, expected):
     with pytest.raises(ParamsError) as err:
         check_params({"n21": section}, SCHEMA, source="my.yaml")
@@ -206,8 +240,10 @@ def test_check_params_wrong_types(section, expected):
 def test_check_params_unknown_keys_suggest_and_list_known():
     with pytest.raises(ParamsError) as err:
         check_params({"n21": {"trian": {"epochs": 1}}}, SCHEMA, source="p.yaml")
-    assert str(err.value).startswith("p.yaml: unknown key 'n21.trian' (did you mean 'n21.train'?); known keys in "
-                                     "n21: class_design, data, train, work_dir.")
+    assert str(err.value).startswith(
+        "p.yaml: unknown key 'n21.trian' (did you mean 'n21.train'?); known keys in "
+        "n21: class_design, data, train, work_dir."
+    )
     with pytest.raises(ParamsError, match=r"unknown key 'n99'; known keys at the top level: n21\."):
         check_params({"n99": {}}, SCHEMA)
 
@@ -228,7 +264,9 @@ def test_schema_file_matches_the_project_params():
     root = Path(__file__).resolve().parents[1]
     project = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     schema = load_schema()
-    assert sorted(schema_of(project)) == sorted(schema), f"{SCHEMA_FILE} is stale: run python -m tasks.params --write-schema"
+    assert sorted(schema_of(project)) == sorted(schema), (
+        f"{SCHEMA_FILE} is stale: run python -m tasks.params --write-schema"
+    )
     check_params(project, schema)
 
 
@@ -248,32 +286,48 @@ def test_a_mapping_for_a_section_is_merged_key_by_key():
     assert free["n2n"]["data"]["type_map"] == {"PER": "PS", "LOC": "LC"}
 
 
-@pytest.mark.parametrize("item, message", [
-    ("n21.train={epochz: 3}", "--set n21.train={epochz: 3}: unknown key 'epochz' in n21.train of {f} (did you mean "
-                              "'n21.train.epochs'?)"),
-    ("n21.train.epoch=5", "--set n21.train.epoch=5: unknown key 'epoch' in n21.train of {f} (did you mean "
-                          "'n21.train.epochs'?)"),
-    ("n21.trian.epochs=5", "--set n21.trian.epochs=5: unknown key 'trian' in n21 of {f} (did you mean 'n21.train'?)"),
-    ("n21.train={epochs: [3]}", "--set n21.train={epochs: [3]}: n21.train.epochs: expected an integer, got list [3]"),
-    ("n21.work_dir=[a]", "--set n21.work_dir=[a]: expected a string, got list ['a']"),
-    ("n21.train=3", "--set n21.train=3: n21.train is a section: expected a mapping of its keys (activation, "),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        (
+            "n21.train={epochz: 3}",
+            "--set n21.train={epochz: 3}: unknown key 'epochz' in n21.train of {f} (did you mean 'n21.train.epochs'?)",
+        ),
+        (
+            "n21.train.epoch=5",
+            "--set n21.train.epoch=5: unknown key 'epoch' in n21.train of {f} (did you mean 'n21.train.epochs'?)",
+        ),
+        (
+            "n21.trian.epochs=5",
+            "--set n21.trian.epochs=5: unknown key 'trian' in n21 of {f} (did you mean 'n21.train'?)",
+        ),
+        (
+            "n21.train={epochs: [3]}",
+            "--set n21.train={epochs: [3]}: n21.train.epochs: expected an integer, got list [3]",
+        ),
+        ("n21.work_dir=[a]", "--set n21.work_dir=[a]: expected a string, got list ['a']"),
+        ("n21.train=3", "--set n21.train=3: n21.train is a section: expected a mapping of its keys (activation, "),
+    ],
+)
 def test_unknown_nested_keys_and_wrong_types_are_refused_up_front(item, message):
     with pytest.raises(ParamsError) as err:
         load_params(PROJECT, [item])
     assert str(err.value).startswith(message.replace("{f}", str(PROJECT)))
 
 
-@pytest.mark.parametrize("item, message", [
-    ("n21.train.epochs=-3", "-3 is out of range: expected an integer >= 1"),
-    ("n21.train.batch_size=0", "0 is out of range: expected an integer >= 1"),
-    ("n21.train.lr=0", "0.0 is out of range: expected a number > 0"),
-    ("n21.train.dropout=1.5", "1.5 is out of range: expected a number in [0, 1)"),
-    ("n21.data.max_quarantine_share=2", "2.0 is out of range: expected a number in [0, 1]"),
-    ("n21.tokenize.workers=-1", "-1 is out of range: expected an integer >= 0"),
-    ("n2m.evaluate.decode.beam_width=0", "0 is out of range: expected an integer >= 1"),
-    ("n21.train={epochs: -3}", "n21.train.epochs: -3 is out of range: expected an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("n21.train.epochs=-3", "-3 is out of range: expected an integer >= 1"),
+        ("n21.train.batch_size=0", "0 is out of range: expected an integer >= 1"),
+        ("n21.train.lr=0", "0.0 is out of range: expected a number > 0"),
+        ("n21.train.dropout=1.5", "1.5 is out of range: expected a number in [0, 1)"),
+        ("n21.data.max_quarantine_share=2", "2.0 is out of range: expected a number in [0, 1]"),
+        ("n21.tokenize.workers=-1", "-1 is out of range: expected an integer >= 0"),
+        ("n2m.evaluate.decode.beam_width=0", "0 is out of range: expected an integer >= 1"),
+        ("n21.train={epochs: -3}", "n21.train.epochs: -3 is out of range: expected an integer >= 1"),
+    ],
+)
 def test_out_of_range_values_are_refused_with_key_value_and_range(item, message):
     with pytest.raises(ParamsError) as err:
         load_params(PROJECT, [item])
@@ -282,10 +336,15 @@ def test_out_of_range_values_are_refused_with_key_value_and_range(item, message)
 
 def test_out_of_range_values_in_the_file_name_the_file():
     with pytest.raises(ParamsError) as err:
-        check_params({"n21": {"train": {"epochs": -3, "batch_size": 0}, "tokenize": {"workers": 0}}}, load_schema(),
-                     source="my.yaml")
-    assert str(err.value) == ("my.yaml: 2 problems:\n  - n21.train.epochs: -3 is out of range: expected an integer >= 1"
-                              "\n  - n21.train.batch_size: 0 is out of range: expected an integer >= 1")
+        check_params(
+            {"n21": {"train": {"epochs": -3, "batch_size": 0}, "tokenize": {"workers": 0}}},
+            load_schema(),
+            source="my.yaml",
+        )
+    assert str(err.value) == (
+        "my.yaml: 2 problems:\n  - n21.train.epochs: -3 is out of range: expected an integer >= 1"
+        "\n  - n21.train.batch_size: 0 is out of range: expected an integer >= 1"
+    )
 
 
 def test_every_range_pattern_applies_to_a_key():
@@ -295,10 +354,13 @@ def test_every_range_pattern_applies_to_a_key():
     from tasks.params import RANGES
 
     numbers = [k for k, v in load_schema().items() if v.split(" ")[0].rstrip("?") in ("int", "float")]
-    claimed = {next(p for p, _ in RANGES if fnmatchcase(k, p)) for k in numbers if any(fnmatchcase(k, p) for p, _ in RANGES)}
+    claimed = {
+        next(p for p, _ in RANGES if fnmatchcase(k, p)) for k in numbers if any(fnmatchcase(k, p) for p, _ in RANGES)
+    }
     assert [p for p, _ in RANGES if p not in claimed] == []
-    assert [k for k in numbers if " " not in load_schema()[k]] == [f"{p}.promote.min_gain" for p in
-                                                                   ("n21", "n2n", "n2m", "n2path")]
+    assert [k for k in numbers if " " not in load_schema()[k]] == [
+        f"{p}.promote.min_gain" for p in ("n21", "n2n", "n2m", "n2path")
+    ]
 
 
 def test_keys_a_users_file_leaves_out_can_still_be_set(tmp_path):

@@ -6,8 +6,16 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tasks.parse import (build_parse_vocabs, encode_parse, ingest_parse, relation_names, relation_schema,
-                         sentences_table, tokenize_parse, treebank_morphemes)
+from tasks.parse import (
+    build_parse_vocabs,
+    encode_parse,
+    ingest_parse,
+    relation_names,
+    relation_schema,
+    sentences_table,
+    tokenize_parse,
+    treebank_morphemes,
+)
 from tasks.validate_n2path import has_cycle
 
 # Sentences written for these tests (UD Korean GSD conventions).
@@ -48,8 +56,15 @@ KLUE = """## 칼럼명 : INDEX WORD_FORM LEMMA POS HEAD DEPREL
 
 
 def data_cfg(path, **extra) -> dict:
-    return {"path": str(path), "format": "conllu", "encoding": "utf-8", "split_as": None, "extra_sources": [],
-            "split": {"dev": 0.0, "test": 0.0, "seed": 13}, **extra}
+    return {
+        "path": str(path),
+        "format": "conllu",
+        "encoding": "utf-8",
+        "split_as": None,
+        "extra_sources": [],
+        "split": {"dev": 0.0, "test": 0.0, "seed": 13},
+        **extra,
+    }
 
 
 def test_ingest_quarantines_with_reasons_and_counts_add_up(tmp_path):
@@ -59,9 +74,15 @@ def test_ingest_quarantines_with_reasons_and_counts_add_up(tmp_path):
     extra.write_text(DUPLICATE, encoding="utf-8")
     klue = tmp_path / "klue.tsv"
     klue.write_text(KLUE, encoding="utf-8")
-    table, quarantine, report = ingest_parse(data_cfg(main, extra_sources=[
-        {"path": str(extra), "format": "conllu", "split_as": "dev"},
-        {"path": str(klue), "format": "klue_dp", "split_as": "test"}]))
+    table, quarantine, report = ingest_parse(
+        data_cfg(
+            main,
+            extra_sources=[
+                {"path": str(extra), "format": "conllu", "split_as": "dev"},
+                {"path": str(klue), "format": "klue_dp", "split_as": "test"},
+            ],
+        )
+    )
     assert report["rows_in"] == report["rows_kept"] + report["rows_quarantined"] == 5
     assert report["rows_kept"] == 3 and quarantine.num_rows == 2
     assert report["quarantine_reasons"] == {"not one tree": 1, "duplicate id 't1'": 1}
@@ -72,8 +93,18 @@ def test_ingest_quarantines_with_reasons_and_counts_add_up(tmp_path):
     assert table.schema.field("heads").type == pa.list_(pa.int32())
     assert table.column("heads")[0].as_py() == [3, 3, 0, 3]
     assert table.column("lemmas")[2].as_py() == ["아이+가", "공+을", "차+았+다+."]
-    assert set(table.column_names) >= {"id", "text", "words", "lemmas", "xpos", "heads", "deprels", "split",
-                                        "source_file", "source_row"}
+    assert set(table.column_names) >= {
+        "id",
+        "text",
+        "words",
+        "lemmas",
+        "xpos",
+        "heads",
+        "deprels",
+        "split",
+        "source_file",
+        "source_row",
+    }
 
 
 def test_ingest_hash_splits_and_needs_training_data(tmp_path):
@@ -93,12 +124,24 @@ def _table(rows: list[dict]) -> pa.Table:
 
 
 TWO = [
-    {"id": "a", "words": ["그녀는", "책을", "읽었다"], "lemmas": ["그녀+는", "책+을", "읽+었+다"],
-     "xpos": ["NP+JX", "NNG+JKO", "VV+EP+EF"], "heads": [3, 3, 0], "deprels": ["nsubj", "obj", "root"],
-     "split": "train"},
-    {"id": "b", "words": ["동생이", "학교에", "갔다"], "lemmas": ["동생+이", "학교+에", "가+았+다"],
-     "xpos": ["NNG+JKS", "NNG+JKB", "VV+EP+EF"], "heads": [3, 3, 0], "deprels": ["nsubj", "obl", "root"],
-     "split": "dev"},
+    {
+        "id": "a",
+        "words": ["그녀는", "책을", "읽었다"],
+        "lemmas": ["그녀+는", "책+을", "읽+었+다"],
+        "xpos": ["NP+JX", "NNG+JKO", "VV+EP+EF"],
+        "heads": [3, 3, 0],
+        "deprels": ["nsubj", "obj", "root"],
+        "split": "train",
+    },
+    {
+        "id": "b",
+        "words": ["동생이", "학교에", "갔다"],
+        "lemmas": ["동생+이", "학교+에", "가+았+다"],
+        "xpos": ["NNG+JKS", "NNG+JKB", "VV+EP+EF"],
+        "heads": [3, 3, 0],
+        "deprels": ["nsubj", "obl", "root"],
+        "split": "dev",
+    },
 ]
 
 
@@ -159,11 +202,13 @@ def test_relation_schema_counts_per_split_and_warns():
     assert counts["nsubj"] == {"train": 1, "dev": 1, "test": 0}
     assert schema["unknown_relations"] == ["obl"] and schema["derived_from_train"]
     assert any("obl" in w for w in schema["warnings"])
-    configured = relation_schema(table, [{"value": "root", "description": "the main predicate"}, "nsubj", "obj",
-                                         "obl"])
+    configured = relation_schema(table, [{"value": "root", "description": "the main predicate"}, "nsubj", "obj", "obl"])
     assert configured["unknown_relations"] == [] and not configured["derived_from_train"]
-    assert [(r["value"], r["description"], r["counts"]["train"]) for r in configured["relations"]][0] == \
-        ("root", "the main predicate", 1)
+    assert [(r["value"], r["description"], r["counts"]["train"]) for r in configured["relations"]][0] == (
+        "root",
+        "the main predicate",
+        1,
+    )
 
 
 def test_has_cycle():
@@ -198,8 +243,9 @@ def test_validation_names_the_broken_sentences():
     assert "tiny.conllu" in message and "odd-relation" in message and "two-roots" in message
     assert "n2path.class_design.schema" in message
 
-    clean = validate_n2path(_table([base, {**base, "id": "c"}]), ["nsubj", "obj", "root"],
-                            {"min_words": 1, "max_words": 50})
+    clean = validate_n2path(
+        _table([base, {**base, "id": "c"}]), ["nsubj", "obj", "root"], {"min_words": 1, "max_words": 50}
+    )
     assert clean["success"] and clean["row_problems"] == []
     check_n2path(clean, source="tiny.conllu")
 
@@ -217,11 +263,27 @@ def test_evaluate_and_predict_with_a_treebank_morpheme_model(tmp_path):
     tokens, _ = tokenize_parse(_table(rows), {"morphemes": "treebank"})
     vocabs = build_parse_vocabs(tokens, {"min_freq": 1}, relation_names(tokens, None))
     encoded, _ = encode_parse(tokens, vocabs)
-    config = model_config(vocabs, {"word_emb_dim": 8, "morph_emb_dim": 8, "tag_emb_dim": 4, "char_emb_dim": 4,
-                                   "char_cnn_dim": 8, "hidden_dim": 8, "num_layers": 1, "arc_mlp": 8, "rel_mlp": 4})
+    config = model_config(
+        vocabs,
+        {
+            "word_emb_dim": 8,
+            "morph_emb_dim": 8,
+            "tag_emb_dim": 4,
+            "char_emb_dim": 4,
+            "char_cnn_dim": 8,
+            "hidden_dim": 8,
+            "num_layers": 1,
+            "arc_mlp": 8,
+            "rel_mlp": 4,
+        },
+    )
     params = {"tokenize": {"morphemes": "treebank", "tagger": "mecab"}, "train": {"device": "cpu"}}
-    save_model_dir(tmp_path / "model", build_model(config), config, {
-        "vocab.json": vocabs, "tokenizer.json": {"morphemes": "treebank", "tagger": "mecab"}, "params.json": params})
+    save_model_dir(
+        tmp_path / "model",
+        build_model(config),
+        config,
+        {"vocab.json": vocabs, "tokenizer.json": {"morphemes": "treebank", "tagger": "mecab"}, "params.json": params},
+    )
     metrics, parsed = evaluate_encoded(encoded.slice(1, 1), tmp_path / "model", {"compare_tagger": True})
     assert metrics["rows"] == 1 and metrics["tokens"] == 3 and metrics["punctuation"] == "included"
     assert metrics["morphemes"] == "treebank" and 0 <= metrics["with_tagger_morphemes"]["las"] <= 1
@@ -231,5 +293,11 @@ def test_evaluate_and_predict_with_a_treebank_morpheme_model(tmp_path):
     out = predict_texts(tmp_path / "model", ["그녀는 책을 읽었다", "   "])
     assert out[0]["words"] == ["그녀는", "책을", "읽었다"] and out[0]["heads"].count(0) == 1
     assert "\t그녀+는\t_\tNP+JX\t" in out[0]["conllu"]  # LEMMA/XPOS from the tagger
-    assert out[1] == {"text": "   ", "conllu": None, "words": None, "heads": None, "deprels": None,
-                      "error": "empty text"}
+    assert out[1] == {
+        "text": "   ",
+        "conllu": None,
+        "words": None,
+        "heads": None,
+        "deprels": None,
+        "error": "empty text",
+    }

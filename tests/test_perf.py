@@ -28,8 +28,14 @@ def test_corpus_falls_back_to_the_embedded_sample(tmp_path):
 
 
 def test_run_perf_pipeline_and_cache_parts_on_tiny_data(tmp_path):
-    results = perf.run_perf(tmp_path / "no-datasets", ROOT / "params.yaml", tmp_path / "reports",
-                            only=("mecab", "pipeline", "cache"), say=lambda _: None, rows=600)
+    results = perf.run_perf(
+        tmp_path / "no-datasets",
+        ROOT / "params.yaml",
+        tmp_path / "reports",
+        only=("mecab", "pipeline", "cache"),
+        say=lambda _: None,
+        rows=600,
+    )
     parts = results["parts"]
     assert parts["mecab"]["sentences"] == 600
     assert set(parts["pipeline"]["stage_s"]) == {"ingest", "tokenize", "encode"}
@@ -49,23 +55,43 @@ def test_figures_ratios_and_targets():
     parts = {
         "okt": {"sentences": 1000, "measured": 100, "seconds": 10.0, "extrapolated": True},
         "mecab": {"seconds": 1.0},
-        "pipeline": {"seconds": 1.2, "sentences_per_s": 833, "stage_s": {"ingest": 0.1, "tokenize": 0.8,
-                                                                            "encode": 0.3},
-                     "tokenize_workers": 1, "tokenize_1_worker_s": 1.2, "tokenize_2_workers_s": 0.9},
-        "cache": {"new_rows": 10, "rows": 1010, "rerun_s": 0.04, "full_run_s": 1.0,
-                  "rerun_report": {"cache_hits": 1000, "tagged": 10}},
+        "pipeline": {
+            "seconds": 1.2,
+            "sentences_per_s": 833,
+            "stage_s": {"ingest": 0.1, "tokenize": 0.8, "encode": 0.3},
+            "tokenize_workers": 1,
+            "tokenize_1_worker_s": 1.2,
+            "tokenize_2_workers_s": 0.9,
+        },
+        "cache": {
+            "new_rows": 10,
+            "rows": 1010,
+            "rerun_s": 0.04,
+            "full_run_s": 1.0,
+            "rerun_report": {"cache_hits": 1000, "tagged": 10},
+        },
         "prefect": {"rows": 100, "direct_s": 10.0, "prefect_s": 11.0, "server_start_s": 9.0, "runs": {}},
         "dvc": {"stages": 28, "noop_s": 1.5, "noop_runs_s": [1.4, 1.5, 1.6]},
-        "rss": {"small": {"rows": 10, "stage_process_peak_mb": 200, "process_tree_peak_mb_sampled": 400},
-                "large": {"rows": 100, "stage_process_peak_mb": 220, "largest_worker_peak_mb_sampled": 150,
-                          "seconds": 3, "workers": 2, "process_tree_peak_mb_sampled": 450}},
+        "rss": {
+            "small": {"rows": 10, "stage_process_peak_mb": 200, "process_tree_peak_mb_sampled": 400},
+            "large": {
+                "rows": 100,
+                "stage_process_peak_mb": 220,
+                "largest_worker_peak_mb_sampled": 150,
+                "seconds": 3,
+                "workers": 2,
+                "process_tree_peak_mb_sampled": 450,
+            },
+        },
     }
     by_name = {f["figure"]: f for f in perf.figures(parts)}
     throughput = by_name["ingest->tokenize->encode throughput"]
     assert throughput["met"] and "extrapolated from 100" in throughput["baseline"]
     assert by_name["ingest->tokenize->encode time"]["ratio"] == 1.2 and by_name["ingest->tokenize->encode time"]["met"]
-    assert by_name["tokenize rerun after +10 rows (1%)"]["met"] and by_name["tokenize rerun after +10 rows (1%)"][
-        "ratio"] == 0.04
+    assert (
+        by_name["tokenize rerun after +10 rows (1%)"]["met"]
+        and by_name["tokenize rerun after +10 rows (1%)"]["ratio"] == 0.04
+    )
     prefect = [f for n, f in by_name.items() if n.startswith("whole N21 pipeline")]
     assert [f["met"] for f in prefect] == [True, False]
     assert by_name["no-op dvc repro, 28 stages (4 problem types)"]["met"]
@@ -78,8 +104,12 @@ def test_tokenize_stage_rss_in_its_own_process(tmp_path):
 
     from tasks import io
 
-    io.write_table(pa.table({"id": ["a", "b"], "text": ["영화 정말 좋다", "별로"], "label": ["p", "n"],
-                             "split": ["train", "train"]}), tmp_path / "ingested.parquet")
+    io.write_table(
+        pa.table(
+            {"id": ["a", "b"], "text": ["영화 정말 좋다", "별로"], "label": ["p", "n"], "split": ["train", "train"]}
+        ),
+        tmp_path / "ingested.parquet",
+    )
     rss = perf_parts.tokenize_rss(perf.section(ROOT / "params.yaml", tmp_path, tmp_path / "x.tsv"))
     assert rss["rows"] == 2 and rss["stage_process_peak_mb"] > 10
     assert (tmp_path / "tokens.parquet" / "part-000000.parquet").is_file()

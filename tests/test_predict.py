@@ -19,8 +19,12 @@ from tasks.ud_tokens import ud_words
 
 runner = CliRunner()
 SENTENCE = "할머니는 어제 시장에서 사과를 샀다."
-ARCHITECTURES = {"n21": "n21.SequenceClassifier", "n2n": "n2n.TokenTagger", "n2m": "n2m.Seq2Seq",
-                 "n2path": "n2path.BiaffineParser"}
+ARCHITECTURES = {
+    "n21": "n21.SequenceClassifier",
+    "n2n": "n2n.TokenTagger",
+    "n2m": "n2m.Seq2Seq",
+    "n2path": "n2path.BiaffineParser",
+}
 
 
 # ---------------------------------------------------------------- N2Path: words as UD Korean writes them
@@ -28,12 +32,14 @@ ARCHITECTURES = {"n21": "n21.SequenceClassifier", "n2n": "n2n.TokenTagger", "n2m
 
 def test_ud_words_split_punctuation_off_as_ud_korean_does():
     assert ud_words(SENTENCE) == ["할머니는", "어제", "시장에서", "사과를", "샀다", "."]
-    cases = {'단장은 "반갑다"라는 인사를': ["단장은", '"', "반갑다", '"', "라는", "인사를"],
-             "현대차가 40.3%로 기아차(36.8%)를": ["현대차가", "40.3", "%", "로", "기아차", "(", "36.8", "%", ")", "를"],
-             "알 것 같네요... 정말?!": ["알", "것", "같네요", "...", "정말", "?", "!"],
-             "끌었고, 1966년에 '로열'의": ["끌었고", ",", "1966년에", "'", "로열", "'", "의"],
-             "베이징-상하이 3,000원~5,000원 13:00": ["베이징-상하이", "3,000원~5,000원", "13:00"],
-             "홈페이지(http://www.modetour.com)의": ["홈페이지", "(", "http://www.modetour.com", ")", "의"]}
+    cases = {
+        '단장은 "반갑다"라는 인사를': ["단장은", '"', "반갑다", '"', "라는", "인사를"],
+        "현대차가 40.3%로 기아차(36.8%)를": ["현대차가", "40.3", "%", "로", "기아차", "(", "36.8", "%", ")", "를"],
+        "알 것 같네요... 정말?!": ["알", "것", "같네요", "...", "정말", "?", "!"],
+        "끌었고, 1966년에 '로열'의": ["끌었고", ",", "1966년에", "'", "로열", "'", "의"],
+        "베이징-상하이 3,000원~5,000원 13:00": ["베이징-상하이", "3,000원~5,000원", "13:00"],
+        "홈페이지(http://www.modetour.com)의": ["홈페이지", "(", "http://www.modetour.com", ")", "의"],
+    }
     for text, words in cases.items():
         assert ud_words(text) == words, text
 
@@ -64,8 +70,7 @@ def test_n2path_predict_prints_conllu(trained_n2path, tmp_path):
 
     as_json = runner.invoke(app, ["predict", "--model", trained_n2path["model_dir"], "--output", "json", SENTENCE])
     assert json.loads(as_json.stdout)["words"][-2:] == ["샀다", "."]
-    refused = runner.invoke(app, ["predict", "--model", trained_n2path["model_dir"],
-                                  "--problem", "n2n", SENTENCE])
+    refused = runner.invoke(app, ["predict", "--model", trained_n2path["model_dir"], "--problem", "n2n", SENTENCE])
     assert refused.exit_code == 2 and "is an n2path model" in refused.output
 
 
@@ -85,14 +90,23 @@ def test_n2m_training_questions_answer_with_their_training_answer(trained_n2m):
     answers = _sample_pairs()
     train = memory.questions
     assert "하이" in train and len(train) > 200
-    asked = [(variant, answers[q]) for q in train
-             for variant in (q, q.replace(" ", ""), f" {q}?! ", " ".join(q.replace(" ", "")) + ".")]
+    asked = [
+        (variant, answers[q])
+        for q in train
+        for variant in (q, q.replace(" ", ""), f" {q}?! ", " ".join(q.replace(" ", "")) + ".")
+    ]
     rows = predictor.predict([question for question, _ in asked])
-    wrong = [(question, expected, row["answer"]) for (question, expected), row in zip(asked, rows)
-             if not row["exact_match"] or " ".join(row["answer"].split()) != expected]
+    wrong = [
+        (question, expected, row["answer"])
+        for (question, expected), row in zip(asked, rows)
+        if not row["exact_match"] or " ".join(row["answer"].split()) != expected
+    ]
     assert wrong == []
     # The candidate handed to the model is the training question's own answer, too.
-    assert [memory.questions[row[0]] for row in reranker.ranked(["하이!", "처음뵙겠습니다"], 1)] == ["하이", "처음 뵙겠습니다"]
+    assert [memory.questions[row[0]] for row in reranker.ranked(["하이!", "처음뵙겠습니다"], 1)] == [
+        "하이",
+        "처음 뵙겠습니다",
+    ]
     result = runner.invoke(app, ["predict", "--model", trained_n2m["model_dir"], "하이"])
     assert json.loads(result.stdout) == {"question": "하이", "answer": answers["하이"], "exact_match": True}
 
@@ -108,11 +122,15 @@ def test_batch_predict_streams_a_file_into_parquet(trained_n21, tmp_path):
     texts = ["정말 최고예요 강력 추천합니다", "최악이에요 돈이 아까워요", "", "친절하고 맛있어요"] * 250
     data.write_text("id\ttext\n" + "".join(f"r{k}\t{t}\n" for k, t in enumerate(texts)), encoding="utf-8")
     out = tmp_path / "predictions.parquet"
-    result = runner.invoke(app, ["predict", "--model", trained_n21["model_dir"], "--data", str(data), "--out", str(out),
-                                 "--batch-rows", "128"])
+    result = runner.invoke(
+        app,
+        ["predict", "--model", trained_n21["model_dir"], "--data", str(data), "--out", str(out), "--batch-rows", "128"],
+    )
     assert result.exit_code == 0, result.output
-    assert ("750 of 1000 row(s) predicted, 250 written without a prediction (column error: empty text: 250)"
-            in result.output)
+    assert (
+        "750 of 1000 row(s) predicted, 250 written without a prediction (column error: empty text: 250)"
+        in result.output
+    )
     table = pq.read_table(out)
     assert table.num_rows == 1000 and table.column("id").to_pylist()[:3] == ["r0", "r1", "r2"]
     assert pq.ParquetFile(out).metadata.num_row_groups == 8  # written batch by batch
@@ -130,8 +148,10 @@ def test_batch_predict_streams_a_file_into_parquet(trained_n21, tmp_path):
             yield item
 
     original = predictor.predict
-    predictor.predict = lambda texts, words=None, ids=None: (seen.append((len(texts), read[0])),
-                                                             original(texts, words, ids))[1]
+    predictor.predict = lambda texts, words=None, ids=None: (
+        seen.append((len(texts), read[0])),
+        original(texts, words, ids),
+    )[1]
     with predict_io.Writer(predictor, tmp_path / "again.jsonl") as writer:
         counts = predict_io.predict_items(predictor, counted(), writer, 128)
     assert seen[0] == (128, 128) and max(n for n, _ in seen) == 128 and counts["flagged"] == 250
@@ -142,29 +162,56 @@ def test_batch_predict_for_every_problem_type(trained_n2n, trained_n2m, trained_
     lines = tmp_path / "texts.txt"
     lines.write_text(f"{SENTENCE}\n\n김민준은 내일 부산에서 만난다.\n", encoding="utf-8")
     for section, out in ((trained_n2n, "n2n.jsonl"), (trained_n2m, "n2m.parquet"), (trained_n2path, "n2path.jsonl")):
-        result = runner.invoke(app, ["predict", "--model", section["model_dir"], "--data", str(lines),
-                                     "--out", str(tmp_path / out)])
+        result = runner.invoke(
+            app, ["predict", "--model", section["model_dir"], "--data", str(lines), "--out", str(tmp_path / out)]
+        )
         assert result.exit_code == 0, result.output
         assert "2 of 3 row(s) predicted, 1 written without a prediction (column error: empty text: 1)" in result.output
-        rows = (pq.read_table(tmp_path / out).to_pylist() if out.endswith(".parquet") else
-                [json.loads(line) for line in (tmp_path / out).read_text(encoding="utf-8").splitlines()])
+        rows = (
+            pq.read_table(tmp_path / out).to_pylist()
+            if out.endswith(".parquet")
+            else [json.loads(line) for line in (tmp_path / out).read_text(encoding="utf-8").splitlines()]
+        )
         assert [r["id"] for r in rows] == ["1", "2", "3"] and [r["error"] for r in rows] == [None, "empty text", None]
     assert rows[0]["words"][-1] == "." and rows[1]["heads"] is None
     # A treebank's own words are parsed as given, into CoNLL-U.
     out = tmp_path / "parsed.conllu"
-    result = runner.invoke(app, ["predict", "--model", trained_n2path["model_dir"], "--data", str(N2PATH_SAMPLE),
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app, ["predict", "--model", trained_n2path["model_dir"], "--data", str(N2PATH_SAMPLE), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     parsed, quarantined = read_conllu(out)
     gold, _ = read_conllu(N2PATH_SAMPLE)
     assert quarantined == [] and [s["words"] for s in parsed] == [s["words"] for s in gold]
     assert [s["id"] for s in parsed] == [s["id"] for s in gold]
     # n2m reads its dialogue formats' question column.
-    result = runner.invoke(app, ["predict", "--model", trained_n2m["model_dir"], "--data", str(N2M_SAMPLE),
-                                 "--out", str(tmp_path / "answers.jsonl")])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            trained_n2m["model_dir"],
+            "--data",
+            str(N2M_SAMPLE),
+            "--out",
+            str(tmp_path / "answers.jsonl"),
+        ],
+    )
     assert result.exit_code == 0 and "400 of 400 row(s) predicted" in result.output
-    bad = runner.invoke(app, ["predict", "--model", trained_n2m["model_dir"], "--data", str(N2M_SAMPLE),
-                              "--column", "question=Q", "--out", str(tmp_path / "x.jsonl")])
+    bad = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            trained_n2m["model_dir"],
+            "--data",
+            str(N2M_SAMPLE),
+            "--column",
+            "question=Q",
+            "--out",
+            str(tmp_path / "x.jsonl"),
+        ],
+    )
     assert bad.exit_code == 2 and "no question column 'Q'" in bad.output and not (tmp_path / "x.jsonl").exists()
 
 
@@ -185,8 +232,12 @@ print(json.dumps([heavy, jpype.isJVMStarted()]), file=sys.stderr)
 
 
 def test_predict_imports_only_what_it_needs(trained_n21):
-    proc = subprocess.run([sys.executable, "-c", LEAN_CHECK, "predict", "--model", trained_n21["model_dir"],
-                           "배송이 빨라요"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", LEAN_CHECK, "predict", "--model", trained_n21["model_dir"], "배송이 빨라요"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["label"] in ("positive", "negative")
     assert json.loads(proc.stderr.strip().splitlines()[-1]) == [[], False]
@@ -223,8 +274,9 @@ def test_an_empty_text_is_refused_for_every_problem_type(tmp_path):
             assert "error: text 2 of 2: empty text" in result.output, (problem, result.output)
 
 
-def test_a_blank_line_on_stdin_is_refused_and_a_blank_row_in_a_file_flagged(trained_n21, trained_n2n, trained_n2m,
-                                                                            trained_n2path, tmp_path):
+def test_a_blank_line_on_stdin_is_refused_and_a_blank_row_in_a_file_flagged(
+    trained_n21, trained_n2n, trained_n2m, trained_n2path, tmp_path
+):
     data = tmp_path / "texts.txt"
     data.write_text("좋아요\n \n별로예요\n", encoding="utf-8")
     for section in (trained_n21, trained_n2n, trained_n2m, trained_n2path):

@@ -22,8 +22,10 @@ def conllu(sid: str, n: int) -> str:
     """A chain of n words (each headed by the next), the last the root."""
     words = [WORDS[i % 3] for i in range(n)]
     lines = [f"# sent_id = {sid}", f"# text = {' '.join(words)}"]
-    lines += [f"{i + 1}\t{w}\t_\t_\t_\t_\t{i + 2 if i + 1 < n else 0}\t{'root' if i + 1 == n else 'advmod'}\t_\t_"
-              for i, w in enumerate(words)]
+    lines += [
+        f"{i + 1}\t{w}\t_\t_\t_\t_\t{i + 2 if i + 1 < n else 0}\t{'root' if i + 1 == n else 'advmod'}\t_\t_"
+        for i, w in enumerate(words)
+    ]
     return "\n".join(lines) + "\n\n"
 
 
@@ -50,8 +52,9 @@ def test_n2path_a_5000_word_sentence_is_skipped_fast(trained_n2path, tmp_path):
     data = tmp_path / "huge.conllu"
     data.write_text(conllu("short", 4) + conllu("pasted-document", 5000), encoding="utf-8")
     started = time.perf_counter()
-    result = runner.invoke(app, ["evaluate", "--problem", "n2path", "--model", trained_n2path["model_dir"],
-                                 "--data", str(data)])
+    result = runner.invoke(
+        app, ["evaluate", "--problem", "n2path", "--model", trained_n2path["model_dir"], "--data", str(data)]
+    )
     assert result.exit_code == 0, result.output
     assert time.perf_counter() - started < 60  # parsed, it took minutes and tried to allocate 110 GB
     assert json.loads(result.stdout.splitlines()[-1])["skipped_over_max_len"]["ids"] == ["pasted-document"]
@@ -94,8 +97,12 @@ def test_a_1mb_line_in_a_file_is_flagged_not_held(trained_n21, tmp_path):
     assert rows[1]["error"].startswith("line 2 is over 100,000 characters")
     tsv = tmp_path / "texts.tsv"
     tsv.write_text("text\n좋아요\n" + "가" * 1_000_000 + "\n", encoding="utf-8")
-    rows = [json.loads(line) for line in runner.invoke(app, ["predict", "--model", trained_n21["model_dir"],
-                                                             "--data", str(tsv)]).stdout.splitlines()]
+    rows = [
+        json.loads(line)
+        for line in runner.invoke(
+            app, ["predict", "--model", trained_n21["model_dir"], "--data", str(tsv)]
+        ).stdout.splitlines()
+    ]
     assert rows[1]["error"].startswith("line 3 is over 100,000 characters")
 
 
@@ -106,8 +113,9 @@ def test_n2m_reads_a_bounded_head_of_an_overlong_question(trained_n2m, monkeypat
     predictor = load_predictor("n2m", trained_n2m["model_dir"])
     seen = []
     original = tasks.n2m_stages.tokens_and_ids
-    monkeypatch.setattr(tasks.n2m_stages, "tokens_and_ids",
-                        lambda questions, *a: (seen.extend(questions), original(questions, *a))[1])
+    monkeypatch.setattr(
+        tasks.n2m_stages, "tokens_and_ids", lambda questions, *a: (seen.extend(questions), original(questions, *a))[1]
+    )
     question = "오늘 날씨가 정말 좋아서 공원에 갔어요. " * 4000  # 92,000 characters
     row = predictor.predict([question])[0]
     assert row["answer"] and row["question"] == question and not row["exact_match"]

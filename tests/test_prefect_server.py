@@ -22,8 +22,14 @@ from tests.conftest import sample_section
 
 STARTUP_S = float(os.environ.get("PREFECT_E2E_STARTUP_S", "240"))
 # A tiny N21 model: this file is about Prefect, not about accuracy.
-N21_TINY = ("n21.train.epochs=2", "n21.train.emb_dim=16", "n21.train.hidden_dim=16", "n21.train.ngram_dim=8",
-            "n21.encode.ngrams.buckets=1024", "n21.train.patience=0")
+N21_TINY = (
+    "n21.train.epochs=2",
+    "n21.train.emb_dim=16",
+    "n21.train.hidden_dim=16",
+    "n21.train.ngram_dim=8",
+    "n21.encode.ngrams.buckets=1024",
+    "n21.train.patience=0",
+)
 
 
 def free_port() -> int:
@@ -98,7 +104,9 @@ def test_ensure_server_reuses_its_own_server_refuses_a_foreign_one(prefect_serve
     with temporary_settings(updates={PREFECT_HOME: str(tmp_path / "other-home")}):
         with pytest.raises(server.ServerError, match=rf"127.0.0.1:{port} but it is not this hanflow's") as err:
             server.ensure_server(port)
-    assert f"HANFLOW_PREFECT_PORT={port + 1}" in str(err.value) and f"PREFECT_API_URL={prefect_server}" in str(err.value)
+    assert f"HANFLOW_PREFECT_PORT={port + 1}" in str(err.value) and f"PREFECT_API_URL={prefect_server}" in str(
+        err.value
+    )
     assert not started
     with temporary_settings(updates={PREFECT_API_URL: prefect_server}):  # configured: used deliberately
         assert server.ensure_server() == prefect_server and not started
@@ -115,9 +123,15 @@ def test_ui_talks_to_the_servers_own_port_and_cors_admits_only_that_ui(prefect_s
     assert settings["ui_url"] == ui and settings["api"]["url"] is None  # the server itself has no client URL
     evil = httpx.post(f"{prefect_server}/flows/filter", json={}, headers={"Origin": "http://evil.example"}, timeout=30)
     assert evil.status_code == 200 and "access-control-allow-origin" not in evil.headers
-    preflight = httpx.options(f"{prefect_server}/flows/", timeout=30, headers={
-        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+    preflight = httpx.options(
+        f"{prefect_server}/flows/",
+        timeout=30,
+        headers={
+            "Origin": "http://evil.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert "access-control-allow-origin" not in preflight.headers  # the browser never sends the POST
     own = httpx.post(f"{prefect_server}/flows/filter", json={}, headers={"Origin": ui}, timeout=30)
     assert own.headers.get("access-control-allow-origin") == ui
@@ -135,12 +149,19 @@ def test_pipeline_against_real_server_has_runs_tasks_and_artifacts(prefect_serve
 
     sets = [f"n21.work_dir={work}", f"n21.model_dir={work / 'model'}", f"n21.data.path={SAMPLE}", *N21_TINY]
     env = {**os.environ, "PREFECT_API_URL": prefect_server}
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--problem", "n21",
-                           *(a for s in sets for a in ("--set", s))],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--problem", "n21", *(a for s in sets for a in ("--set", s))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
-    runs = api_post(prefect_server, "flow_runs/filter", {"flow_runs": {"name": {"any_": [f"n21-{data_version(section)}"]}}})
+    runs = api_post(
+        prefect_server, "flow_runs/filter", {"flow_runs": {"name": {"any_": [f"n21-{data_version(section)}"]}}}
+    )
     assert len(runs) == 1 and runs[0]["state_type"] == "COMPLETED", runs
     view = f"View at {prefect_server.removesuffix('/api')}/runs/flow-run/{runs[0]['id']}"
     assert view in done.stdout + done.stderr  # the link names this server's port
@@ -165,8 +186,16 @@ def test_pipeline_against_real_server_has_runs_tasks_and_artifacts(prefect_serve
 
     artifacts = api_post(prefect_server, "artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [runs[0]["id"]]}}})
     by_key = {a["key"]: a for a in artifacts if a.get("key")}
-    for key in ("n21-ingest-report", "n21-validation", "n21-class-design-review", "n21-metrics", "n21-per-class",
-                "n21-confusion", "n21-learning-curve", "n21-dvc-outputs"):
+    for key in (
+        "n21-ingest-report",
+        "n21-validation",
+        "n21-class-design-review",
+        "n21-metrics",
+        "n21-per-class",
+        "n21-confusion",
+        "n21-learning-curve",
+        "n21-dvc-outputs",
+    ):
         assert key in by_key, (key, sorted(by_key))
     assert by_key["n21-learning-curve"]["type"] == "image"
     assert by_key["n21-learning-curve"]["data"].startswith("data:image/png;base64,")

@@ -33,22 +33,33 @@ def test_dvc_metrics_are_one_headline_file_per_problem_and_reports_stay_tracked(
                 assert {path: {"cache": False}} in outs, (problem, stage.name, path)
     for problem in PROBLEMS:
         for name in ("eval/metrics.json", "validation.json"):
-            assert f"${{{problem}.work_dir}}/{name}" not in {_path(m) for s in stages.values()
-                                                              for m in s.get("metrics", [])}
+            assert f"${{{problem}.work_dir}}/{name}" not in {
+                _path(m) for s in stages.values() for m in s.get("metrics", [])
+            }
 
 
 def test_write_headline_shares_the_baseline_column(tmp_path):
     from flows import n21, n2path
 
-    metrics = {"accuracy": 0.8, "macro_f1": 0.7, "rows": 59, "split": "test", "per_class": {"a": {}},
-               "majority_baseline": {"accuracy": 0.41}}
+    metrics = {
+        "accuracy": 0.8,
+        "macro_f1": 0.7,
+        "rows": 59,
+        "split": "test",
+        "per_class": {"a": {}},
+        "majority_baseline": {"accuracy": 0.41},
+    }
     shown = write_headline(n21.headline(metrics), "majority_baseline_accuracy", {"work_dir": str(tmp_path)})
     assert shown == {"accuracy": 0.8, "macro_f1": 0.7, "rows": 59, "split": "test", "baseline": 0.41}
     assert io.read_json(tmp_path / "eval" / "headline.json") == shown
     assert HEADLINE == "${work_dir}/eval/headline.json"
-    parsed = write_headline(n2path.headline({"uas": 0.9, "las": 0.8, "rows": 19, "split": "test",
-                                             "right_neighbour_baseline": {"uas": 0.3}}),
-                            "right_neighbour_uas", {"work_dir": str(tmp_path)})
+    parsed = write_headline(
+        n2path.headline(
+            {"uas": 0.9, "las": 0.8, "rows": 19, "split": "test", "right_neighbour_baseline": {"uas": 0.3}}
+        ),
+        "right_neighbour_uas",
+        {"work_dir": str(tmp_path)},
+    )
     assert parsed["baseline"] == 0.3 and "right_neighbour_uas" not in parsed
 
 
@@ -62,8 +73,7 @@ def _record_artifact_keys(monkeypatch) -> list[str]:
     def record(*args, key=None, **kwargs):
         keys.append(key)
 
-    for name in ("create_markdown_artifact", "create_table_artifact", "create_link_artifact",
-                 "create_image_artifact"):
+    for name in ("create_markdown_artifact", "create_table_artifact", "create_link_artifact", "create_image_artifact"):
         monkeypatch.setattr(prefect.artifacts, name, record)
         if hasattr(flows.dashboard, name):
             monkeypatch.setattr(flows.dashboard, name, record)
@@ -104,10 +114,13 @@ def test_entity_confusion_counts_types_on_the_same_span():
     confusion = entity_confusion(gold, pred, ["DT", "LC", "OG", "PS"])
     assert confusion["actual"] == ["DT", "LC", "OG", "PS", SPURIOUS]
     assert confusion["predicted"] == ["DT", "LC", "OG", "PS", MISSED]
-    assert confusion["rows"] == [{"actual": "PS", "predicted": "OG"}, {"actual": "LC", "predicted": MISSED},
-                                 {"actual": SPURIOUS, "predicted": "DT"}, {"actual": "DT", "predicted": "DT"}]
-    assert confusion["matrix"] == [[1, 0, 0, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0], [0, 0, 1, 0, 0],
-                                   [1, 0, 0, 0, 0]]
+    assert confusion["rows"] == [
+        {"actual": "PS", "predicted": "OG"},
+        {"actual": "LC", "predicted": MISSED},
+        {"actual": SPURIOUS, "predicted": "DT"},
+        {"actual": "DT", "predicted": "DT"},
+    ]
+    assert confusion["matrix"] == [[1, 0, 0, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [1, 0, 0, 0, 0]]
 
 
 def test_n2n_evaluate_writes_the_confusion_json_and_image(trained_n2n):

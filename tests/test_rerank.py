@@ -12,10 +12,26 @@ from tasks.rerank import AnswerReranker, CharStats
 from tasks.retrieval import AnswerMemory
 
 TOPICS = {  # label -> (keyword in the question, its usual answer, rarer ones)
-    "weather": ("날씨", "날씨가 맑아서 좋아요", ["우산 챙기세요", "흐린 날도 괜찮아요", "바람이 많이 부네요", "눈 오면 조심해요"]),
-    "food": ("저녁", "저녁은 따뜻한 국밥 어때요", ["김치찌개 추천해요", "샐러드도 좋아요", "배달 시켜 드세요", "라면은 그만"]),
-    "sleep": ("잠", "잠이 안 오면 따뜻한 우유 드세요", ["휴대폰은 멀리 두세요", "일찍 누우세요", "낮잠은 짧게", "음악을 들어 봐요"]),
-    "work": ("회사", "회사 일은 내일 생각해요", ["힘든 하루였군요", "동료와 이야기해 보세요", "휴가를 내 봐요", "퇴근이 최고"]),
+    "weather": (
+        "날씨",
+        "날씨가 맑아서 좋아요",
+        ["우산 챙기세요", "흐린 날도 괜찮아요", "바람이 많이 부네요", "눈 오면 조심해요"],
+    ),
+    "food": (
+        "저녁",
+        "저녁은 따뜻한 국밥 어때요",
+        ["김치찌개 추천해요", "샐러드도 좋아요", "배달 시켜 드세요", "라면은 그만"],
+    ),
+    "sleep": (
+        "잠",
+        "잠이 안 오면 따뜻한 우유 드세요",
+        ["휴대폰은 멀리 두세요", "일찍 누우세요", "낮잠은 짧게", "음악을 들어 봐요"],
+    ),
+    "work": (
+        "회사",
+        "회사 일은 내일 생각해요",
+        ["힘든 하루였군요", "동료와 이야기해 보세요", "휴가를 내 봐요", "퇴근이 최고"],
+    ),
 }
 # Each topic has one usual answer (70%) and rare ones: the nearest question's answer is often a rare one,
 # while how often an answer recurs among the candidates (and in train) tells the reranker which to prefer.
@@ -53,7 +69,12 @@ def test_char_stats_is_sacrebleus_sentence_chrf():
     from sacrebleu import sentence_chrf
 
     stats = CharStats()
-    for hyp, ref in [("날씨가 맑아요", "오늘 날씨가 맑네요"), ("밥 먹자", "잠이 안 와요"), ("", "좋아요"), ("좋아요", "좋아요")]:
+    for hyp, ref in [
+        ("날씨가 맑아요", "오늘 날씨가 맑네요"),
+        ("밥 먹자", "잠이 안 와요"),
+        ("", "좋아요"),
+        ("좋아요", "좋아요"),
+    ]:
         assert stats.chrf(hyp, ref) == pytest.approx(sentence_chrf(hyp, [ref]).score, abs=1e-9)
 
 
@@ -64,8 +85,11 @@ def test_the_reranker_beats_the_nearest_answer_on_new_questions(trained):
     chosen = [reranker.answers[rows[0]] for rows in reranker.ranked(questions)]
     assert corpus_chrf(chosen, answers) > corpus_chrf(nearest, answers) + 5
     # the report says what training saw: the nearest answer, the reranker's pick and the best candidate
-    assert report["train_top1_sentence_chrf"] < report["train_reranked_sentence_chrf"] <= \
-        report["train_best_candidate_sentence_chrf"]
+    assert (
+        report["train_top1_sentence_chrf"]
+        < report["train_reranked_sentence_chrf"]
+        <= report["train_best_candidate_sentence_chrf"]
+    )
 
 
 def test_ranked_gives_k_distinct_candidates_best_first(trained):
@@ -92,8 +116,9 @@ def test_round_trip_through_model_dir_files(trained, tmp_path):
 
     reranker, _ = trained
     rerank.save(reranker, tmp_path)
-    again = rerank.load(reranker.memory, io.read_json(tmp_path / "reranker.json"),
-                        (tmp_path / "reranker.skops").read_bytes())
+    again = rerank.load(
+        reranker.memory, io.read_json(tmp_path / "reranker.json"), (tmp_path / "reranker.skops").read_bytes()
+    )
     questions, _, _ = dialogues(20, seed=5)
     assert again.ranked(questions, 2) == reranker.ranked(questions, 2)
     rerank.save(None, tmp_path)  # off: a reranker.json that says so, and no trees

@@ -41,10 +41,20 @@ def _sh(*cmd: str, cwd: Path) -> str:
 
 
 def test_second_writer_refuses_clearly_then_queues(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom flows.lock import writer_lock\n"
-        f"with writer_lock({str(tmp_path)!r}, what='hanflow retrain n21'):\n"
-        "    print('locked', flush=True)\n    time.sleep(3)\n")], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time\nfrom flows.lock import writer_lock\n"
+                f"with writer_lock({str(tmp_path)!r}, what='hanflow retrain n21'):\n"
+                "    print('locked', flush=True)\n    time.sleep(3)\n"
+            ),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(LockedError, match=rf"hanflow retrain n21 \(pid {holder.pid} .*this run refuses"):
@@ -62,8 +72,9 @@ def test_deployment_has_cron_schedule_and_module_entrypoint():
 
     from flows.schedule import retrain_flow
 
-    deployment = retrain_flow.to_deployment(name="t", cron="*/5 * * * *", parameters={"problems": ["n21"]},
-                                            entrypoint_type=EntrypointType.MODULE_PATH)
+    deployment = retrain_flow.to_deployment(
+        name="t", cron="*/5 * * * *", parameters={"problems": ["n21"]}, entrypoint_type=EntrypointType.MODULE_PATH
+    )
     assert deployment.entrypoint == "flows.schedule.retrain_flow"
     assert deployment.schedules[0].schedule.cron == "*/5 * * * *"
     assert deployment.parameters == {"problems": ["n21"]}
@@ -78,8 +89,12 @@ def test_served_deployment_passes_push_and_commit_switches(monkeypatch, tmp_path
     monkeypatch.setattr(prefect, "serve", lambda deployment, limit: served.append((deployment, limit)))
     schedule.serve_retraining("0 3 * * *", ["n21"], str(tmp_path), push=False, commit=False)
     ((deployment, limit),) = served
-    assert limit == 1 and deployment.parameters == {"problems": ["n21"], "repo": str(tmp_path.resolve()),
-                                                    "push": False, "commit": False}
+    assert limit == 1 and deployment.parameters == {
+        "problems": ["n21"],
+        "repo": str(tmp_path.resolve()),
+        "push": False,
+        "commit": False,
+    }
 
 
 # ---- the retraining repo
@@ -91,11 +106,18 @@ def retrain_repo(tmp_path_factory) -> Path:
 
     base = tmp_path_factory.mktemp("retrain")
     repo = base / "repo"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in files + [".dvc/config", ".dvcignore"]:
         top = name.split("/")[0]
-        if top == "tests" or (top == "data" and not name.startswith(("data/sample/", "data/schema/", "data/corrections/"))):
+        if top == "tests" or (
+            top == "data" and not name.startswith(("data/sample/", "data/schema/", "data/corrections/"))
+        ):
             continue
         if (ROOT / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
@@ -116,13 +138,34 @@ def retrain_repo(tmp_path_factory) -> Path:
 def scheduled_run(prefect_server, retrain_repo, tmp_path_factory) -> dict:
     """`hanflow schedule --cron ... --run-now` served in a subprocess until its immediate run ends."""
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_server,
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
     started = time.monotonic()
     with open(log_path, "w") as log:
-        serve = subprocess.Popen([str(BIN / "hanflow"), "schedule", "--cron", "0 3 * * *", "--problem", "n21",
-                                  "--repo", str(retrain_repo), "--name", "test-nightly", "--run-now"],
-                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        serve = subprocess.Popen(
+            [
+                str(BIN / "hanflow"),
+                "schedule",
+                "--cron",
+                "0 3 * * *",
+                "--problem",
+                "n21",
+                "--repo",
+                str(retrain_repo),
+                "--name",
+                "test-nightly",
+                "--run-now",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     ended = []
     try:
         while time.monotonic() - started < 900 and not ended:
@@ -143,24 +186,38 @@ def test_scheduled_deployment_run_trains_and_promotes(scheduled_run, prefect_ser
     # The decision shows in the run list: the state's name, its message and the run's tags.
     assert run["state_name"] == "Promoted" and "n21 promoted: no champion yet" in run["state"]["message"]
     assert {"decision:promoted", "n21:promoted"} <= set(run["tags"]) and any(
-        t.startswith("hanflow-pid:") for t in run["tags"])
+        t.startswith("hanflow-pid:") for t in run["tags"]
+    )
     data_version = content_hash(retrain_repo / "data/sample/n21_reviews.tsv", 8)
     assert run["name"] == f"retrain-n21-{data_version}"
     deployments = api_post(prefect_server, "deployments/filter", {"deployments": {"name": {"any_": ["test-nightly"]}}})
     assert deployments[0]["schedules"][0]["schedule"]["cron"] == "0 3 * * *"
-    tasks = {t["name"].rsplit("-", 1)[0] for t in
-             api_post(prefect_server, "task_runs/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})}
+    tasks = {
+        t["name"].rsplit("-", 1)[0]
+        for t in api_post(prefect_server, "task_runs/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
+    }
     expected = {"take-in-data", "n21.ingest", "n21.train", "n21.evaluate", "promote", "dvc-push", "git-commit"}
     assert expected <= tasks, tasks
-    keys = {a["key"] for a in api_post(prefect_server, "artifacts/filter",
-                                       {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}) if a.get("key")}
+    keys = {
+        a["key"]
+        for a in api_post(prefect_server, "artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
+        if a.get("key")
+    }
     assert {"n21-promotion", "n21-registry", "n21-learning-curve", "n21-metrics", "n21-dvc-outputs"} <= keys, keys
 
     store = ChampionStore(retrain_repo / "champions/n21")
     [entry] = store.history()
     assert entry["decision"] == "promoted" and entry["data_version"] and entry["code_version"]
-    assert entry["stages_rerun"] == ["ingest", "tokenize", "encode", "validate", "class_design", "label_review", "train",
-                                     "evaluate"]
+    assert entry["stages_rerun"] == [
+        "ingest",
+        "tokenize",
+        "encode",
+        "validate",
+        "class_design",
+        "label_review",
+        "train",
+        "evaluate",
+    ]
     assert content_hash(store.current) == content_hash(retrain_repo / "data/n21/model")
     assert (retrain_repo / "champions/n21/current.dvc").is_file()
     assert list((retrain_repo.parent / "remote").rglob("*.dir")), "champion and data were not pushed"
@@ -179,8 +236,7 @@ def test_unchanged_data_reruns_nothing_and_keeps_champion(scheduled_run, prefect
     assert decision["stages_rerun"] == [] and decision["decision"] == "kept"
 
 
-def test_changed_training_param_reruns_train_and_compares_on_one_eval_set(scheduled_run, prefect_server,
-                                                                           retrain_repo):
+def test_changed_training_param_reruns_train_and_compares_on_one_eval_set(scheduled_run, prefect_server, retrain_repo):
     params_path = retrain_repo / "params.yaml"
     params = yaml.safe_load(params_path.read_text(encoding="utf-8"))
     params["n21"]["train"]["seed"] += 1
@@ -232,7 +288,10 @@ def test_dvc_pull_in_another_clone_restores_the_champion(scheduled_run, retrain_
     assert subjects[0].startswith("champion n21: promote ") and subjects[-1] == "init", subjects
     committed = set(_sh("git", "show", "--name-only", "--format=", "HEAD", cwd=retrain_repo).split())
     assert "champions/n21/current.dvc" in committed and committed <= {
-        "champions/n21/current.dvc", "champions/n21/registry.jsonl", "champions/n21/.gitignore"}, committed
+        "champions/n21/current.dvc",
+        "champions/n21/registry.jsonl",
+        "champions/n21/.gitignore",
+    }, committed
     assert "current.dvc" not in _sh("git", "status", "--porcelain", "champions/n21", cwd=retrain_repo)
     clone = tmp_path / "clone"
     _sh("git", "clone", "-q", str(retrain_repo), str(clone), cwd=tmp_path)

@@ -13,8 +13,18 @@ from tasks import partition
 from tasks.tokenize import TAGGERS, TokenizerError, make_tagger, tokenize_table, tokenize_texts, tokenizer_settings
 
 SENTENCE = "아버지가 방에 들어가신다"
-TEXTS = ["영화 정말 재밌어요", "최악의 연기였다", "배우들이 너무 좋았다!", "", "시간 가는 줄 몰랐네요 ㅎㅎ",
-         "다시는 안 본다", "OST가 좋다", "별로", "감독의 다음 작품이 기대된다", "음..."]
+TEXTS = [
+    "영화 정말 재밌어요",
+    "최악의 연기였다",
+    "배우들이 너무 좋았다!",
+    "",
+    "시간 가는 줄 몰랐네요 ㅎㅎ",
+    "다시는 안 본다",
+    "OST가 좋다",
+    "별로",
+    "감독의 다음 작품이 기대된다",
+    "음...",
+]
 
 
 def table(texts: list[str]) -> pa.Table:

@@ -39,8 +39,7 @@ def calls(monkeypatch) -> list[str]:
 
 
 def cfg(tmp_path, **extra) -> dict:
-    return {"tagger": "mecab", "workers": 1, "chunk_size": 16, "cache": True, "cache_dir": str(tmp_path / "c"),
-            **extra}
+    return {"tagger": "mecab", "workers": 1, "chunk_size": 16, "cache": True, "cache_dir": str(tmp_path / "c"), **extra}
 
 
 def test_appending_one_percent_tags_only_the_new_rows(tmp_path, calls):
@@ -85,8 +84,9 @@ def test_duplicates_tagged_once_and_join_pos_from_cache(tmp_path, calls):
     assert rep["tagged"] == 0 and rep["cache_hits"] == 15
     plain, _ = tokenize_table(table(rows), {**c, "cache": False, "join_pos": False})
     assert again.equals(out)
-    assert out.column("tokens").to_pylist()[0] == [f"{m}/{t}" for m, t in zip(plain.column("tokens").to_pylist()[0],
-                                                                            plain.column("pos").to_pylist()[0])]
+    assert out.column("tokens").to_pylist()[0] == [
+        f"{m}/{t}" for m, t in zip(plain.column("tokens").to_pylist()[0], plain.column("pos").to_pylist()[0])
+    ]
 
 
 def test_cache_only_inside_a_stage(tmp_path, calls):

@@ -8,8 +8,19 @@ import pytest
 from tasks import partition
 from tasks.tokenize import tokenize_table
 
-TEXTS = [f"{a} {b} {i}" for i, (a, b) in enumerate(
-    [("영화", "정말 재밌어요"), ("최악의", "연기였다"), ("배우들이", "너무 좋았다!"), ("", ""), ("다시는", "안 본다")] * 3)]
+TEXTS = [
+    f"{a} {b} {i}"
+    for i, (a, b) in enumerate(
+        [
+            ("영화", "정말 재밌어요"),
+            ("최악의", "연기였다"),
+            ("배우들이", "너무 좋았다!"),
+            ("", ""),
+            ("다시는", "안 본다"),
+        ]
+        * 3
+    )
+]
 
 
 def table() -> pa.Table:
@@ -23,7 +34,10 @@ def single() -> pa.Table:
 def test_settings_and_chunks():
     assert partition.settings({}) == ("process", 1, None)
     assert partition.settings({"workers": 2, "runner": {"kind": "dask", "address": "tcp://h:8786"}}) == (
-        "dask", 2, "tcp://h:8786")
+        "dask",
+        2,
+        "tcp://h:8786",
+    )
     assert partition.settings({"runner": "thread"})[0] == "thread"
     with pytest.raises(ValueError, match="process, thread, dask"):
         partition.settings({"runner": {"kind": "ray"}})
@@ -35,8 +49,9 @@ def test_settings_and_chunks():
 
 
 def test_thread_runner_matches_single_process():
-    out, report = tokenize_table(table(), {"tagger": "mecab", "workers": 2, "chunk_size": 4,
-                                           "runner": {"kind": "thread"}})
+    out, report = tokenize_table(
+        table(), {"tagger": "mecab", "workers": 2, "chunk_size": 4, "runner": {"kind": "thread"}}
+    )
     assert out.equals(single())
     assert report["partitions"] == 4 and report["runner"] == "thread"
 
@@ -49,9 +64,19 @@ def test_dask_runner_two_workers_matches_single_process(prefect_harness, tmp_pat
 
     pq.write_table(table(), tmp_path / "in.parquet")
     # The N21 stage's streamed path: 2 batches through one Prefect flow on a 2-worker LocalCluster.
-    report = tokenize_file(tmp_path / "in.parquet", tmp_path / "out.parquet",
-                           {"tagger": "mecab", "workers": 2, "chunk_size": 4, "runner": {"kind": "dask", "address": None},
-                            "cache": True, "cache_dir": str(tmp_path / "cache")}, batch_rows=8)
+    report = tokenize_file(
+        tmp_path / "in.parquet",
+        tmp_path / "out.parquet",
+        {
+            "tagger": "mecab",
+            "workers": 2,
+            "chunk_size": 4,
+            "runner": {"kind": "dask", "address": None},
+            "cache": True,
+            "cache_dir": str(tmp_path / "cache"),
+        },
+        batch_rows=8,
+    )
     assert pq.read_table(tmp_path / "out.parquet").equals(single())
     # A Prefect task per partition (8 + 7 rows -> 2 + 2); each worker built one tagger.
     assert report["runner"] == "dask" and report["partitions"] == 4 and report["tagged"] == 15
@@ -86,8 +111,12 @@ def test_tokenize_stage_shows_a_rows_bar_on_a_terminal_only(terminal, tmp_path, 
     monkeypatch.setattr(progress, "on_terminal", lambda: terminal)
     monkeypatch.setattr(progress, "bar", recorded)
     pq.write_table(table(), tmp_path / "in.parquet")
-    tokenize_file(tmp_path / "in.parquet", tmp_path / "out.parquet",
-                  {"tagger": "mecab", "workers": 1, "chunk_size": 4, "cache": False}, batch_rows=8)
+    tokenize_file(
+        tmp_path / "in.parquet",
+        tmp_path / "out.parquet",
+        {"tagger": "mecab", "workers": 1, "chunk_size": 4, "cache": False},
+        batch_rows=8,
+    )
     err = capsys.readouterr().err
     assert len(bars) == 1  # one bar for the stage, not one per batch
     if terminal:  # 2 batches, 4 partitions: the one bar reaches every row

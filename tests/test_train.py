@@ -9,10 +9,29 @@ from tasks.train import predict_classifier, train_classifier
 from tasks.training import TokenIds, bucket_batches, pick_device
 
 VOCAB = 40
-MODEL = dict(vocab_size=VOCAB, num_classes=2, emb_dim=16, hidden_dim=16, encoder="bilstm", pooling="max",
-             activation="relu", dropout=0.1)
-CFG = dict(batch_size=32, epochs=6, lr=0.01, weight_decay=0.0, patience=3, seed=7, max_len=30, device="cpu",
-           threads=1, grad_clip=5.0)
+MODEL = dict(
+    architecture="n21.SequenceClassifier",
+    vocab_size=VOCAB,
+    num_classes=2,
+    emb_dim=16,
+    hidden_dim=16,
+    encoder="bilstm",
+    pooling="max",
+    activation="relu",
+    dropout=0.1,
+)
+CFG = dict(
+    batch_size=32,
+    epochs=6,
+    lr=0.01,
+    weight_decay=0.0,
+    patience=3,
+    seed=7,
+    max_len=30,
+    device="cpu",
+    threads=1,
+    grad_clip=5.0,
+)
 
 
 def synthetic_table(n=900, seed=0):
@@ -28,12 +47,14 @@ def synthetic_table(n=900, seed=0):
         labels.append(i % 2)
     split = ["train"] * int(n * 0.7) + ["dev"] * int(n * 0.15)
     split += ["test"] * (n - len(split))
-    return pa.table({
-        "id": [str(i) for i in range(n)],
-        "split": split,
-        "label_id": pa.array(labels, pa.int32()),
-        "ids": pa.array(docs, pa.list_(pa.int32())),
-    })
+    return pa.table(
+        {
+            "id": [str(i) for i in range(n)],
+            "split": split,
+            "label_id": pa.array(labels, pa.int32()),
+            "ids": pa.array(docs, pa.list_(pa.int32())),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +75,16 @@ def test_learns_synthetic_task(trained, table):
     assert (pred == test["label_id"].to_numpy()).mean() >= 0.95
     assert probs.shape == (test.num_rows, 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
     row = history["epochs"][0]
-    assert set(row) == {"epoch", "train_loss", "dev_accuracy", "dev_macro_f1", "seconds", "train_seconds",
-                        "tokens_per_s", "sentences_per_s"}
+    assert set(row) == {
+        "epoch",
+        "train_loss",
+        "dev_accuracy",
+        "dev_macro_f1",
+        "seconds",
+        "train_seconds",
+        "tokens_per_s",
+        "sentences_per_s",
+    }
     assert history["distributed"] == {"world_size": 1, "rank": 0, "backend": None}
     assert 1 <= history["best_epoch"] <= len(history["epochs"])
 
@@ -92,8 +121,11 @@ def test_rejects_ids_beyond_vocabulary(table):
 
 def test_save_load_round_trip(trained, table, tmp_path):
     model, history = trained
-    files = {"vocab.json": {"<pad>": 0, "<unk>": 1}, "label_schema.json": {"labels": ["neg", "pos"]},
-             "train_metrics.json": history}
+    files = {
+        "vocab.json": {"<pad>": 0, "<unk>": 1},
+        "label_schema.json": {"labels": ["neg", "pos"]},
+        "train_metrics.json": history,
+    }
     target = tmp_path / "model"
     save_model_dir(target, model, {**MODEL, "architecture": "n21.SequenceClassifier"}, files)
     save_model_dir(target, model, MODEL, files)  # replacing an existing directory works too
@@ -131,8 +163,9 @@ def test_bucketed_batches_cover_every_index_once():
 
 
 def test_token_ids_pad_per_batch_truncate_and_respect_slices():
-    column = pa.chunked_array([pa.array([[9, 9], [1, 2, 3, 4]], pa.list_(pa.int32())),
-                               pa.array([[], [7]], pa.list_(pa.int32()))])
+    column = pa.chunked_array(
+        [pa.array([[9, 9], [1, 2, 3, 4]], pa.list_(pa.int32())), pa.array([[], [7]], pa.list_(pa.int32()))]
+    )
     tokens = TokenIds(column.slice(1), max_len=3)  # a sliced column must not read the dropped row
     ids, lengths = tokens.batch(np.array([1, 2]))
     assert ids.tolist() == [[0], [7]] and lengths.tolist() == [0, 1]

@@ -17,9 +17,13 @@ FILLER = list("가고는를에서와도만이")
 def sentence(rng: random.Random, marks_today: bool) -> tuple[str, list[str]]:
     """A few filler syllables around a name and 오늘 ("today"): source "b" tags 오늘 as a date, "a" does not,
     as KLP tags 하루/오늘 as DT and KMOU does not."""
-    parts: list[tuple[str, str | None]] = [("".join(rng.choices(FILLER, k=rng.randint(1, 3))), None),
-                                           (rng.choice(NAMES), "PS"), (" ", None), ("오늘", "DT" if marks_today else None),
-                                           ("".join(rng.choices(FILLER, k=rng.randint(1, 3))), None)]
+    parts: list[tuple[str, str | None]] = [
+        ("".join(rng.choices(FILLER, k=rng.randint(1, 3))), None),
+        (rng.choice(NAMES), "PS"),
+        (" ", None),
+        ("오늘", "DT" if marks_today else None),
+        ("".join(rng.choices(FILLER, k=rng.randint(1, 3))), None),
+    ]
     rng.shuffle(parts)
     text, tags = "", []
     for piece, kind in parts:
@@ -46,10 +50,27 @@ def tiny_table(rows: dict[tuple[str, str], int], seed: int = 0) -> pa.Table:
     return pa.table({k: v if k in ("text", "split", "domain") else pa.array(v, ids) for k, v in cols.items()})
 
 
-MODEL = {"architecture": "n2n.TokenTagger", "vocab_size": 40, "num_tags": len(TAGS), "tag_names": TAGS,
-         "char_emb_dim": 16, "hidden_dim": 24, "num_layers": 1, "dropout": 0.0, "use_crf": True}
-CFG = {"seed": 13, "threads": 1, "device": "cpu", "batch_size": 16, "epochs": 3, "patience": 0, "lr": 0.01,
-       "max_len": 100}
+MODEL = {
+    "architecture": "n2n.TokenTagger",
+    "vocab_size": 40,
+    "num_tags": len(TAGS),
+    "tag_names": TAGS,
+    "char_emb_dim": 16,
+    "hidden_dim": 24,
+    "num_layers": 1,
+    "dropout": 0.0,
+    "use_crf": True,
+}
+CFG = {
+    "seed": 13,
+    "threads": 1,
+    "device": "cpu",
+    "batch_size": 16,
+    "epochs": 3,
+    "patience": 0,
+    "lr": 0.01,
+    "max_len": 100,
+}
 # Source "a" outnumbers "b" nine to one, so the joint model mostly learns "오늘 is not an entity".
 ROWS = {("a", "train"): 360, ("b", "train"): 40, ("a", "dev"): 40, ("b", "dev"): 40}
 
@@ -86,10 +107,13 @@ def test_finetune_trains_on_its_source_and_keeps_only_a_gain(monkeypatch):
     assert report["kept"] and report["best_dev_f1"] > report["joint_dev_f1"] + 0.05
     assert history["best_epoch"] > 3 and history["best_dev_f1"] == report["best_dev_f1"]
     # The weights returned are the best epoch's: re-scoring b's dev rows gives the recorded F1.
-    dev_b = table.filter(pa.compute.and_(pa.compute.equal(table.column("split"), "dev"),
-                                         pa.compute.equal(table.column("domain"), "b")))
-    gold = [tt.spans_from_tags([TAGS[i] for i in row], text)
-            for row, text in zip(dev_b.column("tag_ids").to_pylist(), dev_b.column("text").to_pylist())]
+    dev_b = table.filter(
+        pa.compute.and_(pa.compute.equal(table.column("split"), "dev"), pa.compute.equal(table.column("domain"), "b"))
+    )
+    gold = [
+        tt.spans_from_tags([TAGS[i] for i in row], text)
+        for row, text in zip(dev_b.column("tag_ids").to_pylist(), dev_b.column("text").to_pylist())
+    ]
     pred = tt.predict_table(model, dev_b, 100, device="cpu")
     assert tt.entity_metrics(gold, pred, ["DT", "PS"])["f1"] == pytest.approx(report["best_dev_f1"])
 

@@ -28,30 +28,38 @@ def word(i: int, form: str, lemma: str, upos: str, xpos: str, head: int, rel: st
     return row(i, form, lemma, upos, xpos, "_", head, rel, "_", misc)
 
 
-GOOD = "\n".join([
-    "# sent_id = ok-1",
-    "# text = 고양이가 우유를 마셨다.",
-    word(1, "고양이가", "고양이+가", "NOUN", "NNG+JKS", 3, "nsubj"),
-    word(2, "우유를", "우유+를", "NOUN", "NNG+JKO", 3, "obj"),
-    word(3, "마셨다", "마시+었+다", "VERB", "VV+EP+EF", 0, "root", "SpaceAfter=No"),
-    word(4, ".", ".", "PUNCT", "SF", 3, "punct"),
-    "",
-    "# sent_id = range-2",  # a multiword range line: skipped, its words are read
-    row("1-2", "갈까", *["_"] * 8),
-    word(1, "가", "가", "VERB", "VV", 0, "root"),
-    word(2, "ㄹ까", "ㄹ까", "PART", "EF", 1, "flat"),
-    "",
-    word(1, "바람이", "바람+이", "NOUN", "NNG+JKS", 2, "nsubj"),  # no comments: id and text are derived
-    word(2, "분다", "불+ㄴ다", "VERB", "VV+EF", 0, "root", "SpaceAfter=No"),
-    word(3, "!", "!", "PUNCT", "SF", 2, "punct"),
-    "",
-])
+GOOD = "\n".join(
+    [
+        "# sent_id = ok-1",
+        "# text = 고양이가 우유를 마셨다.",
+        word(1, "고양이가", "고양이+가", "NOUN", "NNG+JKS", 3, "nsubj"),
+        word(2, "우유를", "우유+를", "NOUN", "NNG+JKO", 3, "obj"),
+        word(3, "마셨다", "마시+었+다", "VERB", "VV+EP+EF", 0, "root", "SpaceAfter=No"),
+        word(4, ".", ".", "PUNCT", "SF", 3, "punct"),
+        "",
+        "# sent_id = range-2",  # a multiword range line: skipped, its words are read
+        row("1-2", "갈까", *["_"] * 8),
+        word(1, "가", "가", "VERB", "VV", 0, "root"),
+        word(2, "ㄹ까", "ㄹ까", "PART", "EF", 1, "flat"),
+        "",
+        word(1, "바람이", "바람+이", "NOUN", "NNG+JKS", 2, "nsubj"),  # no comments: id and text are derived
+        word(2, "분다", "불+ㄴ다", "VERB", "VV+EF", 0, "root", "SpaceAfter=No"),
+        word(3, "!", "!", "PUNCT", "SF", 2, "punct"),
+        "",
+    ]
+)
 
 BAD = {
-    "empty node": [word(1, "눈이", "눈+이", "NOUN", "NNG+JKS", 2, "nsubj"), row("1.1", "_", *["_"] * 6, "2:dep", "_"),
-                   word(2, "온다", "오+ㄴ다", "VERB", "VV+EF", 0, "root")],
-    "cycle": [word(1, "가", "가", "X", "NNG", 2, "dep"), word(2, "나", "나", "X", "NNG", 1, "dep"),
-              word(3, "다", "다", "X", "VV", 0, "root")],
+    "empty node": [
+        word(1, "눈이", "눈+이", "NOUN", "NNG+JKS", 2, "nsubj"),
+        row("1.1", "_", *["_"] * 6, "2:dep", "_"),
+        word(2, "온다", "오+ㄴ다", "VERB", "VV+EF", 0, "root"),
+    ],
+    "cycle": [
+        word(1, "가", "가", "X", "NNG", 2, "dep"),
+        word(2, "나", "나", "X", "NNG", 1, "dep"),
+        word(3, "다", "다", "X", "VV", 0, "root"),
+    ],
     "two roots": [word(1, "가", "가", "X", "NNG", 0, "root"), word(2, "나", "나", "X", "NNG", 0, "root")],
     "no root": [word(1, "가", "가", "X", "NNG", 2, "dep"), word(2, "나", "나", "X", "NNG", 1, "dep")],
     "columns": [word(1, "가", "가", "X", "NNG", 0, "root"), "2\t나\t나\tX\tNNG\t1\tdep"],
@@ -60,28 +68,36 @@ BAD = {
     "id order": [word(1, "가", "가", "X", "NNG", 3, "dep"), word(3, "나", "나", "X", "NNG", 0, "root")],
     "root label": [word(1, "가", "가", "X", "NNG", 2, "root"), word(2, "나", "나", "X", "NNG", 0, "dep")],
 }
-REASONS = {"empty node": "line 3: empty node '1.1'", "cycle": "words 1 -> 2 -> 1 form a cycle",
-           "two roots": "2 words have head 0", "no root": "no word has head 0",
-           "columns": "line 3: 7 tab-separated fields, expected 10", "head int": "line 2: HEAD 'x' is not an integer",
-           "head range": "word 1 (line 2) has head 7, outside 0..2", "id order": "line 3: word ID 3 where 2",
-           "root label": "line 2: HEAD 2 with DEPREL 'root'"}
+REASONS = {
+    "empty node": "line 3: empty node '1.1'",
+    "cycle": "words 1 -> 2 -> 1 form a cycle",
+    "two roots": "2 words have head 0",
+    "no root": "no word has head 0",
+    "columns": "line 3: 7 tab-separated fields, expected 10",
+    "head int": "line 2: HEAD 'x' is not an integer",
+    "head range": "word 1 (line 2) has head 7, outside 0..2",
+    "id order": "line 3: word ID 3 where 2",
+    "root label": "line 2: HEAD 2 with DEPREL 'root'",
+}
 
-KLUE = "\n".join([
-    "## 토큰, 레이블 구분자 : \\t",
-    "## 칼럼명 : INDEX\tWORD_FORM\tLEMMA\tPOS\tHEAD\tDEPREL",
-    "## test-0001\t아이가 공을 찼다.",
-    row(1, "아이가", "아이 가", "NNG+JKS", 3, "NP_SBJ"),
-    row(2, "공을", "공 을", "NNG+JKO", 3, "NP_OBJ"),
-    row(3, "찼다.", "차 았 다 .", "VV+EP+EF+SF", 0, "VP"),
-    "",
-    "## test-0002\t새가 난다.",
-    row(1, "새가", "새 가", "NNG+JKS", 2, "NP_SBJ"),
-    row(2, "난다.", "날 ㄴ다 .", "VV+EF+SF", 3, "VP"),
-    "",
-    "## test-0003\t꽃이 핀다.",
-    row(1, "꽃이", "꽃 이", "NNG+JKS", 2),
-    "",
-])
+KLUE = "\n".join(
+    [
+        "## 토큰, 레이블 구분자 : \\t",
+        "## 칼럼명 : INDEX\tWORD_FORM\tLEMMA\tPOS\tHEAD\tDEPREL",
+        "## test-0001\t아이가 공을 찼다.",
+        row(1, "아이가", "아이 가", "NNG+JKS", 3, "NP_SBJ"),
+        row(2, "공을", "공 을", "NNG+JKO", 3, "NP_OBJ"),
+        row(3, "찼다.", "차 았 다 .", "VV+EP+EF+SF", 0, "VP"),
+        "",
+        "## test-0002\t새가 난다.",
+        row(1, "새가", "새 가", "NNG+JKS", 2, "NP_SBJ"),
+        row(2, "난다.", "날 ㄴ다 .", "VV+EF+SF", 3, "VP"),
+        "",
+        "## test-0003\t꽃이 핀다.",
+        row(1, "꽃이", "꽃 이", "NNG+JKS", 2),
+        "",
+    ]
+)
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -93,11 +109,18 @@ def test_read_conllu_good_sentences(tmp_path):
     sents, quar = read_conllu(write(tmp_path / "g.conllu", GOOD))
     assert quar == []
     a, b, c = sents
-    assert a == {"id": "ok-1", "text": "고양이가 우유를 마셨다.", "words": ["고양이가", "우유를", "마셨다", "."],
-                 "lemmas": ["고양이+가", "우유+를", "마시+었+다", "."], "upos": ["NOUN", "NOUN", "VERB", "PUNCT"],
-                 "xpos": ["NNG+JKS", "NNG+JKO", "VV+EP+EF", "SF"], "heads": [3, 3, 0, 3],
-                 "deprels": ["nsubj", "obj", "root", "punct"], "source_file": str(tmp_path / "g.conllu"),
-                 "source_row": 1}
+    assert a == {
+        "id": "ok-1",
+        "text": "고양이가 우유를 마셨다.",
+        "words": ["고양이가", "우유를", "마셨다", "."],
+        "lemmas": ["고양이+가", "우유+를", "마시+었+다", "."],
+        "upos": ["NOUN", "NOUN", "VERB", "PUNCT"],
+        "xpos": ["NNG+JKS", "NNG+JKO", "VV+EP+EF", "SF"],
+        "heads": [3, 3, 0, 3],
+        "deprels": ["nsubj", "obj", "root", "punct"],
+        "source_file": str(tmp_path / "g.conllu"),
+        "source_row": 1,
+    }
     assert b["words"] == ["가", "ㄹ까"] and b["heads"] == [0, 1] and b["source_row"] == 8
     assert c["id"] == "g:13" and c["text"] == "바람이 분다!"
 
@@ -240,10 +263,12 @@ def test_chu_liu_edmonds_edges_and_speed():
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL.exists(), reason="../shared/datasets not present")
 def test_real_treebanks_quarantine_below_1_percent():
-    files = [(REAL / "ud_korean_gsd" / "ko_gsd-ud-train.conllu", read_conllu),
-             (REAL / "ud_korean_gsd" / "ko_gsd-ud-dev.conllu", read_conllu),
-             (REAL / "ud_korean_kaist" / "ko_kaist-ud-dev.conllu", read_conllu),
-             (REAL / "klue_dp" / "klue-dp-v1.1_dev.tsv", read_klue_dp)]
+    files = [
+        (REAL / "ud_korean_gsd" / "ko_gsd-ud-train.conllu", read_conllu),
+        (REAL / "ud_korean_gsd" / "ko_gsd-ud-dev.conllu", read_conllu),
+        (REAL / "ud_korean_kaist" / "ko_kaist-ud-dev.conllu", read_conllu),
+        (REAL / "klue_dp" / "klue-dp-v1.1_dev.tsv", read_klue_dp),
+    ]
     for path, reader in files:
         if not path.exists():
             continue

@@ -68,11 +68,13 @@ def test_rebuild_replaces_the_site_and_leaves_no_temporary_folders(docs, tmp_pat
 
 
 def test_offline_html_strips_cdn_tags():
-    page = ('<html><head><link rel="stylesheet" href="https://cdn.example/b.css"/>'
-            '<script src="https://code.jquery.com/jquery.js"></script><script>$("#x").hide()</script>'
-            '<style>.a{background:url("https://s3.example/logo.png")}</style></head>'
-            '<body><img class="x" src="https://s3.example/logo.png"/><table><tr><td>ok</td></tr></table>'
-            '<footer><a href="https://example.com">newsletter</a></footer></body></html>')
+    page = (
+        '<html><head><link rel="stylesheet" href="https://cdn.example/b.css"/>'
+        '<script src="https://code.jquery.com/jquery.js"></script><script>$("#x").hide()</script>'
+        '<style>.a{background:url("https://s3.example/logo.png")}</style></head>'
+        '<body><img class="x" src="https://s3.example/logo.png"/><table><tr><td>ok</td></tr></table>'
+        '<footer><a href="https://example.com">newsletter</a></footer></body></html>'
+    )
     out = offline_html(page)
     assert not REMOTE.search(out) and "<script" not in out and "newsletter" not in out
     assert "<table>" in out and out.count("<style>") == 2
@@ -87,8 +89,10 @@ def test_prefect_artifacts_link_docs_and_json(docs, monkeypatch):
     monkeypatch.setattr(artifacts, "publish_markdown", lambda key, md, description=None: markdown.append((key, md)))
     hook = artifacts.validation_hook("n21", "${work_dir}/validation.json", "${work_dir}/validation_docs")
     hook({}, {"work_dir": str(work)})
-    assert links == [((work / "validation.json").resolve().as_uri(), "n21-validation-json"),
-                     ((work / "validation_docs" / "index.html").resolve().as_uri(), "n21-validation-docs")]
+    assert links == [
+        ((work / "validation.json").resolve().as_uri(), "n21-validation-json"),
+        ((work / "validation_docs" / "index.html").resolve().as_uri(), "n21-validation-docs"),
+    ]
     ((key, md),) = markdown
     assert key == "n21-validation" and "FAILED" in md and "n21.validate.min_hangul_share" in md
     assert md.index("**FAILED**") < md.index("| ok |")  # failures first
@@ -154,8 +158,10 @@ def test_suite_pages_of_a_passing_sample_show_params_values_and_no_fix_notes(sam
         assert page.red == [] and "Notes:" not in page.text, (name, page.red)
     rows = " ".join(pages["n21_rows"].text)
     cfg = section["validate"]
-    assert (f"greater than or equal to {float(cfg['min_hangul_share'])} and less than or equal to 1.0, "
-            f"at least {cfg['hangul_mostly']:.0%}".replace("%", " %")) in rows.replace(" ,", ",")
+    assert (
+        f"greater than or equal to {float(cfg['min_hangul_share'])} and less than or equal to 1.0, "
+        f"at least {cfg['hangul_mostly']:.0%}".replace("%", " %")
+    ) in rows.replace(" ,", ",")
     assert f"greater than or equal to {cfg['min_chars']} and less than or equal to {cfg['max_chars']}" in rows
 
 

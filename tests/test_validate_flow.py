@@ -36,8 +36,9 @@ def _assert_validated(section: dict, problem: str) -> None:
     index = work / "validation_docs" / "index.html"
     assert index.is_file() and "passed" in index.read_text(encoding="utf-8")
     assert any(index.resolve().as_uri() in link for link in _link_artifacts(f"{problem}-validation-docs"))
-    assert any((work / "validation.json").resolve().as_uri() in link
-               for link in _link_artifacts(f"{problem}-validation-json"))
+    assert any(
+        (work / "validation.json").resolve().as_uri() in link for link in _link_artifacts(f"{problem}-validation-json")
+    )
 
 
 def test_n21_sample_passes_and_links_docs(trained_n21):

@@ -70,7 +70,8 @@ def test_undeclared_suite_parameter_is_refused(tmp_path, monkeypatch):
     (tmp_path / "bad.yaml").write_text(
         "parameters: {}\ntables:\n  rows:\n    expectations:\n"
         "      - {type: expect_column_values_to_be_between, kwargs: {column: x, min_value: {$PARAMETER: lo}}}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     monkeypatch.setattr(vs, "SUITES_DIR", tmp_path)
     with pytest.raises(ValueError, match="suite parameter 'lo'"):
         vs.load_suite("bad")
@@ -92,7 +93,8 @@ def test_text_helpers():
     assert counts.to_dict("records") == [
         {"label": "a", "train_rows": 1, "dev_rows": 1, "test_rows": 0},
         {"label": "b", "train_rows": 0, "dev_rows": 0, "test_rows": 1},
-        {"label": "c", "train_rows": 0, "dev_rows": 0, "test_rows": 0}]
+        {"label": "c", "train_rows": 0, "dev_rows": 0, "test_rows": 0},
+    ]
 
 
 # ---------------------------------------------------------------- N21
@@ -119,9 +121,21 @@ def test_n21_korean_expectations_fail_on_planted_rows():
 
     msg = str(pytest.raises(ValidationFailed, check, report, "data/reviews.tsv").value)
     assert "data/reviews.tsv" in msg and "4 of" in msg
-    for text in ("hangul_share", "n21.validate.min_hangul_share", "r0", "'U+0007'", "r2", "n21.data.encoding",
-                 "n_splits_for_text", "r5", "n21.validate.leakage_mostly", "of table 'classes'",
-                 "label values: negative", "n21.validate.min_class_rows", "tasks/suites/n21.yaml"):
+    for text in (
+        "hangul_share",
+        "n21.validate.min_hangul_share",
+        "r0",
+        "'U+0007'",
+        "r2",
+        "n21.data.encoding",
+        "n_splits_for_text",
+        "r5",
+        "n21.validate.leakage_mostly",
+        "of table 'classes'",
+        "label values: negative",
+        "n21.validate.min_class_rows",
+        "tasks/suites/n21.yaml",
+    ):
         assert text in msg, text
 
 
@@ -154,18 +168,28 @@ def n2n_table(rows: list[tuple]) -> pa.Table:
                 tags[i] = ("B-" if i == e["start"] else "I-") + e["type"]
         return tags
 
-    return pa.table({
-        "id": [r[0] for r in rows], "text": [r[1] for r in rows],
-        "entities": pa.array([r[2] for r in rows], pa.list_(ENTITY)),
-        "tags": [r[4] if len(r) > 4 else tags_for(r[1], r[2]) for r in rows],
-        "split": [r[3] for r in rows]})
+    return pa.table(
+        {
+            "id": [r[0] for r in rows],
+            "text": [r[1] for r in rows],
+            "entities": pa.array([r[2] for r in rows], pa.list_(ENTITY)),
+            "tags": [r[4] if len(r) > 4 else tags_for(r[1], r[2]) for r in rows],
+            "split": [r[3] for r in rows],
+        }
+    )
 
 
-N2N_CLEAN = [("s1", "김민준은 서울에 갔다", [{"start": 0, "end": 3, "type": "PS"}, {"start": 5, "end": 7, "type": "LC"}],
-              "train"),
-             ("s2", "이서연이 부산에서 왔다", [{"start": 0, "end": 3, "type": "PS"}], "train"),
-             ("s3", "내일 회의가 있다", [], "dev"),
-             ("s4", "한빛전자는 대전에 있다", [{"start": 6, "end": 8, "type": "LC"}], "test")]
+N2N_CLEAN = [
+    (
+        "s1",
+        "김민준은 서울에 갔다",
+        [{"start": 0, "end": 3, "type": "PS"}, {"start": 5, "end": 7, "type": "LC"}],
+        "train",
+    ),
+    ("s2", "이서연이 부산에서 왔다", [{"start": 0, "end": 3, "type": "PS"}], "train"),
+    ("s3", "내일 회의가 있다", [], "dev"),
+    ("s4", "한빛전자는 대전에 있다", [{"start": 6, "end": 8, "type": "LC"}], "test"),
+]
 
 
 def test_n2n_suite_passes_clean_and_names_each_planted_row():
@@ -173,17 +197,25 @@ def test_n2n_suite_passes_clean_and_names_each_planted_row():
 
     cfg = {"min_chars": 1, "max_chars": 100}
     assert validate_n2n(n2n_table(N2N_CLEAN), ["PS", "LC"], cfg)["success"]
-    rows = [*N2N_CLEAN,
-            ("x1", "박지훈이 왔다", [], "train", ["O", "I-PS", "I-PS", "O", "O", "O", "O"]),  # I- without B-
-            ("x2", "광주에 갔다", [{"start": 0, "end": 9, "type": "LC"}], "train"),  # span past the text
-            ("x3", "국회가 열렸다", [{"start": 0, "end": 2, "type": "OG"}], "train"),  # type not in schema
-            ("x4", "Samsung opened a store", [], "train"),  # Latin only
-            ("x5", "제어\x1b문자가 있다", [], "train"),  # control character
-            ("x6", "내일 회의가 있다", [], "test")]  # s3's text in another split
+    rows = [
+        *N2N_CLEAN,
+        ("x1", "박지훈이 왔다", [], "train", ["O", "I-PS", "I-PS", "O", "O", "O", "O"]),  # I- without B-
+        ("x2", "광주에 갔다", [{"start": 0, "end": 9, "type": "LC"}], "train"),  # span past the text
+        ("x3", "국회가 열렸다", [{"start": 0, "end": 2, "type": "OG"}], "train"),  # type not in schema
+        ("x4", "Samsung opened a store", [], "train"),  # Latin only
+        ("x5", "제어\x1b문자가 있다", [], "train"),  # control character
+        ("x6", "내일 회의가 있다", [], "test"),
+    ]  # s3's text in another split
     report = validate_n2n(n2n_table(rows), ["PS", "LC"], cfg)
     bad = failed(report)
-    assert set(bad) == {"bio_valid", "spans_inside_text", "types_in_schema", "hangul_share", "bad_chars",
-                        "n_splits_for_text"}
+    assert set(bad) == {
+        "bio_valid",
+        "spans_inside_text",
+        "types_in_schema",
+        "hangul_share",
+        "bad_chars",
+        "n_splits_for_text",
+    }
     assert bad["bio_valid"]["example_ids"] == ["x1"] and bad["spans_inside_text"]["example_ids"] == ["x2"]
     assert bad["types_in_schema"]["example_ids"] == ["x3"] and bad["hangul_share"]["example_ids"] == ["x4"]
     assert bad["bad_chars"]["example_ids"] == ["x5"] and set(bad["n_splits_for_text"]["example_ids"]) == {"s3", "x6"}
@@ -196,19 +228,35 @@ def test_n2n_suite_passes_clean_and_names_each_planted_row():
 
 def n2m_table(rows: list[tuple]) -> pa.Table:
     """(id, question, answer, label, split); token ids are one per space-separated word."""
-    return pa.table({
-        "id": [r[0] for r in rows], "question": [r[1] for r in rows], "answer": [r[2] for r in rows],
-        "label": pa.array([r[3] for r in rows], pa.string()), "split": [r[4] for r in rows],
-        "src_ids": pa.array([[5] * len(r[1].split()) for r in rows], pa.list_(pa.int32())),
-        "tgt_ids": pa.array([[1, *([6] * len(r[2].split())), 2] for r in rows], pa.list_(pa.int32()))})
+    return pa.table(
+        {
+            "id": [r[0] for r in rows],
+            "question": [r[1] for r in rows],
+            "answer": [r[2] for r in rows],
+            "label": pa.array([r[3] for r in rows], pa.string()),
+            "split": [r[4] for r in rows],
+            "src_ids": pa.array([[5] * len(r[1].split()) for r in rows], pa.list_(pa.int32())),
+            "tgt_ids": pa.array([[1, *([6] * len(r[2].split())), 2] for r in rows], pa.list_(pa.int32())),
+        }
+    )
 
 
-N2M_CLEAN = [("q1", "밥 먹었어?", "네 맛있게 먹었어요.", "0", "train"), ("q2", "점심 먹었니", "네 먹었어요.", "0", "train"),
-             ("q3", "너무 슬퍼", "많이 힘들었겠어요.", "1", "train"), ("q4", "헤어졌어", "힘내세요.", "1", "train"),
-             ("q5", "좋아하는 사람이 생겼어", "설레는 마음이 느껴져요.", "2", "train"),
-             ("q6", "짝사랑 중이야", "응원할게요.", "2", "dev"), ("q7", "고백하고 싶어", "용기를 내 보세요.", "2", "test")]
-N2M_CFG = {"min_tokens": 1, "max_src_tokens": 20, "max_tgt_tokens": 20, "min_length_ratio": 0.1,
-           "max_length_ratio": 8.0}
+N2M_CLEAN = [
+    ("q1", "밥 먹었어?", "네 맛있게 먹었어요.", "0", "train"),
+    ("q2", "점심 먹었니", "네 먹었어요.", "0", "train"),
+    ("q3", "너무 슬퍼", "많이 힘들었겠어요.", "1", "train"),
+    ("q4", "헤어졌어", "힘내세요.", "1", "train"),
+    ("q5", "좋아하는 사람이 생겼어", "설레는 마음이 느껴져요.", "2", "train"),
+    ("q6", "짝사랑 중이야", "응원할게요.", "2", "dev"),
+    ("q7", "고백하고 싶어", "용기를 내 보세요.", "2", "test"),
+]
+N2M_CFG = {
+    "min_tokens": 1,
+    "max_src_tokens": 20,
+    "max_tgt_tokens": 20,
+    "min_length_ratio": 0.1,
+    "max_length_ratio": 8.0,
+}
 
 
 def test_n2m_suite_checks_both_sides_labels_and_leakage():
@@ -217,16 +265,26 @@ def test_n2m_suite_checks_both_sides_labels_and_leakage():
 
     labels = [{"value": "0"}, {"value": "1"}, {"value": "2"}]
     assert validate_n2m(n2m_table(N2M_CLEAN), N2M_CFG, labels)["success"]
-    rows = [*N2M_CLEAN,
-            ("x1", "뭐 해?", "", "0", "train"),  # empty answer: n_tgt 0 and length ratio 0
-            ("x2", "How are you?", "I am fine thanks.", "0", "train"),  # Latin on both sides
-            ("x3", "안녕\x00하세요", "반가워요.", "1", "train"),  # NUL in the question
-            ("x4", "너무 슬퍼", "괜찮아질 거예요.", "1", "test"),  # q3's question in test
-            ("x5", "날씨 어때", "맑아요.", "9", "train")]  # a label outside the schema
+    rows = [
+        *N2M_CLEAN,
+        ("x1", "뭐 해?", "", "0", "train"),  # empty answer: n_tgt 0 and length ratio 0
+        ("x2", "How are you?", "I am fine thanks.", "0", "train"),  # Latin on both sides
+        ("x3", "안녕\x00하세요", "반가워요.", "1", "train"),  # NUL in the question
+        ("x4", "너무 슬퍼", "괜찮아질 거예요.", "1", "test"),  # q3's question in test
+        ("x5", "날씨 어때", "맑아요.", "9", "train"),
+    ]  # a label outside the schema
     report = validate_n2m(n2m_table(rows), {**N2M_CFG, "min_class_rows": 3}, labels)
     bad = failed(report)
-    assert set(bad) == {"n_tgt", "length_ratio", "question_hangul_share", "answer_hangul_share",
-                        "question_bad_chars", "question_n_splits_for_text", "label", "train_rows"}
+    assert set(bad) == {
+        "n_tgt",
+        "length_ratio",
+        "question_hangul_share",
+        "answer_hangul_share",
+        "question_bad_chars",
+        "question_n_splits_for_text",
+        "label",
+        "train_rows",
+    }
     assert bad["n_tgt"]["example_ids"] == ["x1"] and bad["question_bad_chars"]["example_ids"] == ["x3"]
     assert bad["question_hangul_share"]["example_ids"] == bad["answer_hangul_share"]["example_ids"] == ["x2"]
     assert set(bad["question_n_splits_for_text"]["example_ids"]) == {"q3", "x4"}
@@ -247,28 +305,53 @@ def test_n2m_without_labels_skips_label_checks():
 
 
 def n2path_table(rows: list[dict]) -> pa.Table:
-    return pa.table({"id": [r["id"] for r in rows], "text": [r.get("text") for r in rows],
-                     "words": [r["words"] for r in rows],
-                     "heads": pa.array([r["heads"] for r in rows], pa.list_(pa.int32())),
-                     "deprels": [r["deprels"] for r in rows], "split": [r["split"] for r in rows]})
+    return pa.table(
+        {
+            "id": [r["id"] for r in rows],
+            "text": [r.get("text") for r in rows],
+            "words": [r["words"] for r in rows],
+            "heads": pa.array([r["heads"] for r in rows], pa.list_(pa.int32())),
+            "deprels": [r["deprels"] for r in rows],
+            "split": [r["split"] for r in rows],
+        }
+    )
 
 
 def test_n2path_suite_names_two_roots_latin_and_leakage():
     from tasks.validate_n2path import check_n2path, validate_n2path
 
     base = {"words": ["그녀는", "책을", "읽었다"], "heads": [3, 3, 0], "deprels": ["nsubj", "obj", "root"]}
-    clean = [{**base, "id": "a", "split": "train"},
-             {"id": "b", "words": ["동생이", "학교에", "갔다"], "heads": [3, 3, 0], "deprels": ["nsubj", "obj", "root"],
-              "split": "dev"}]
+    clean = [
+        {**base, "id": "a", "split": "train"},
+        {
+            "id": "b",
+            "words": ["동생이", "학교에", "갔다"],
+            "heads": [3, 3, 0],
+            "deprels": ["nsubj", "obj", "root"],
+            "split": "dev",
+        },
+    ]
     cfg = {"min_words": 1, "max_words": 50}
     relations = ["nsubj", "obj", "root"]
     assert validate_n2path(n2path_table(clean), relations, cfg)["success"]
-    rows = [*clean,
-            {"id": "two-roots", "words": ["형이", "밥을", "먹었다"], "heads": [0, 3, 0],
-             "deprels": ["nsubj", "obj", "root"], "split": "train"},
-            {"id": "latin", "words": ["I", "read", "books"], "heads": [2, 0, 2], "deprels": ["nsubj", "root", "obj"],
-             "split": "train"},
-            {**base, "id": "leak", "split": "test"}]
+    rows = [
+        *clean,
+        {
+            "id": "two-roots",
+            "words": ["형이", "밥을", "먹었다"],
+            "heads": [0, 3, 0],
+            "deprels": ["nsubj", "obj", "root"],
+            "split": "train",
+        },
+        {
+            "id": "latin",
+            "words": ["I", "read", "books"],
+            "heads": [2, 0, 2],
+            "deprels": ["nsubj", "root", "obj"],
+            "split": "train",
+        },
+        {**base, "id": "leak", "split": "test"},
+    ]
     report = validate_n2path(n2path_table(rows), relations, cfg)
     bad = failed(report)
     assert set(bad) == {"one_root", "hangul_share", "n_splits_for_text"}
@@ -303,8 +386,9 @@ def test_n21_and_n2n_rows_without_letters_count_against_the_hangul_share():
     rows[4]["text"] = "👍👍👍"
     report = validate_n21(make_table(rows), LABELS, {**CFG, "min_chars": 1})
     assert failed(report)["hangul_share"]["example_ids"] == ["r4"]
-    report = validate_n2n(n2n_table([*N2N_CLEAN, ("x1", "2024. 01. 01.", [], "train")]), ["PS", "LC"],
-                          {"min_chars": 1, "max_chars": 100})
+    report = validate_n2n(
+        n2n_table([*N2N_CLEAN, ("x1", "2024. 01. 01.", [], "train")]), ["PS", "LC"], {"min_chars": 1, "max_chars": 100}
+    )
     assert set(failed(report)) == {"hangul_share"} and failed(report)["hangul_share"]["example_ids"] == ["x1"]
 
 
@@ -314,14 +398,20 @@ def test_n2path_control_character_inside_a_word_fails_though_text_is_clean():
     from tasks.validate_n2path import check_n2path, validate_n2path
 
     sentences, _ = read_conllu(BAD / "conllu_nul_word.conllu")
-    clean = {"id": "c1", "text": "동생이 학교에 갔다", "words": ["동생이", "학교에", "갔다"], "heads": [3, 3, 0],
-             "deprels": ["nsubj", "obj", "root"]}
+    clean = {
+        "id": "c1",
+        "text": "동생이 학교에 갔다",
+        "words": ["동생이", "학교에", "갔다"],
+        "heads": [3, 3, 0],
+        "deprels": ["nsubj", "obj", "root"],
+    }
     table = sentences_table([{**s, "split": "train"} for s in [*sentences, clean]])
     assert table.column("text")[0].as_py() == "아이가 공을 찼다."  # `# text` holds no NUL
     report = validate_n2path(table, ["nsubj", "obj", "root"], {"min_words": 1, "max_words": 50})
     bad = failed(report)
     assert set(bad) == {"words_bad_chars"}
     assert bad["words_bad_chars"]["example_ids"] == ["nul-1"] and bad["words_bad_chars"]["unexpected_examples"] == [
-        "U+0000"]
+        "U+0000"
+    ]
     msg = str(pytest.raises(ValidationFailed, check_n2path, report, "tb.conllu").value)
     assert "words_bad_chars" in msg and "nul-1" in msg and "n2path.data.encoding" in msg
