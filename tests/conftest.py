@@ -165,11 +165,3 @@ def trained_n2path(prefect_harness, tmp_path_factory) -> dict:
     section["reports"] = run_problem_flow("n2path", section)
     section["flow_seconds"] = time.perf_counter() - started
     return section
-
-
-def reader(spec: str):
-    """The ingest reader a "module:function" spec names (the bad-input tables list them as strings)."""
-    import importlib
-
-    module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)

@@ -16,9 +16,11 @@ import pytest
 import yaml
 
 from flows.stages import ingest_runner
-from tests.conftest import reader
 from tasks.dialogue import read_pairs
 from tasks.ingest import ingest
+from tasks.n2m_stages import ingest_pairs
+from tasks.ner import ingest_ner
+from tasks.parse import ingest_parse
 from tasks.splits import IngestError, QuarantineError
 from tasks.ner_formats import read_ner
 from tasks.params import ParamsError, load_params, load_schema
@@ -410,9 +412,9 @@ def test_params_wrong_types_are_all_named():
 
 PATHS = {"ingested": "${work_dir}/ingested.parquet", "quarantine": "${work_dir}/quarantine.parquet"}
 THRESHOLD_CASES = {
-    "n21": ("tasks.ingest:ingest", n21("n21_empty_text.tsv"), (3, 8), "empty text (2); empty label (1)"),
+    "n21": (ingest, n21("n21_empty_text.tsv"), (3, 8), "empty text (2); empty label (1)"),
     "n2m": (
-        "tasks.n2m_stages:ingest_pairs",
+        ingest_pairs,
         {
             "path": str(f("chatbot_empty_text.csv")),
             "format": "chatbot",
@@ -425,7 +427,7 @@ THRESHOLD_CASES = {
         "question ('Q') is empty or null (1)",
     ),
     "n2n": (
-        "tasks.ner:ingest_ner",
+        ingest_ner,
         {
             "path": str(f("kmou_cut.txt")),
             "format": "kmou",
@@ -441,7 +443,7 @@ THRESHOLD_CASES = {
         "file does not end with a blank line: truncated file?) (1)",
     ),
     "n2path": (
-        "tasks.parse:ingest_parse",
+        ingest_parse,
         {
             "path": str(f("conllu_malformed.conllu")),
             "format": "conllu",
@@ -463,7 +465,7 @@ def test_flow_fails_when_the_quarantined_share_passes_the_threshold(tmp_path, pr
     spec, data, (bad, total), top = THRESHOLD_CASES[problem]
     section = {"work_dir": str(tmp_path), "data": {**data, "max_quarantine_share": 0.1}}
     with pytest.raises(QuarantineError) as err:
-        ingest_runner(PATHS, reader(spec), problem)(section)
+        ingest_runner(PATHS, spec, problem)(section)
     quarantine = tmp_path / "quarantine.parquet"
     key = f"{problem}.data.max_quarantine_share"
     assert str(err.value) == (
@@ -476,7 +478,7 @@ def test_flow_fails_when_the_quarantined_share_passes_the_threshold(tmp_path, pr
     assert table.num_rows == bad
     assert table.column_names == ["source_file", "source_row", "raw", "reason"]
 
-    report = ingest_runner(PATHS, reader(spec), problem)({**section, "data": {**data, "max_quarantine_share": 0.9}})
+    report = ingest_runner(PATHS, spec, problem)({**section, "data": {**data, "max_quarantine_share": 0.9}})
     assert report["rows_in"] == report["rows_kept"] + report["rows_quarantined"] == total
     assert report["quarantine_share"] == round(bad / total, 4)
 

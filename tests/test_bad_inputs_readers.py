@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.stages import ingest_runner
-from tests.conftest import reader
 from tasks.dialogue import read_pairs
 from tasks.ingest import ingest
 from tasks.splits import IngestError, QuarantineError
@@ -340,22 +339,22 @@ def test_a_directory_is_named_as_a_directory(tmp_path, read):
 
 
 ALL_QUARANTINED = {
-    "n21": ("tasks.ingest:ingest", n21("n21_all_quarantined.tsv"), 3, "empty label (2); empty text (1)"),
+    "n21": (ingest, n21("n21_all_quarantined.tsv"), 3, "empty label (2); empty text (1)"),
     "n2m": (
-        "tasks.n2m_stages:ingest_pairs",
+        ingest_pairs,
         n2m("chatbot_all_quarantined.csv"),
         2,
         "answer ('A') is empty or null (2)",
     ),
     "n2n": (
-        "tasks.ner:ingest_ner",
+        ingest_ner,
         n2n("ner_all_quarantined.jsonl"),
         2,
         "invalid JSON (Expecting value, column 42) (1); entities[0]: span 0-40 is not inside the text (length 4) "
         "with start < end (1)",
     ),
     "n2path": (
-        "tasks.parse:ingest_parse",
+        ingest_parse,
         n2path("conllu_all_quarantined.conllu"),
         2,
         "no word has head 0: the sentence needs exactly one root (2)",
@@ -368,7 +367,7 @@ def test_all_rows_quarantined_says_so_with_reasons_and_the_quarantine_file(tmp_p
     spec, data, n, top = ALL_QUARANTINED[problem]
     section = {"work_dir": str(tmp_path), "data": {**data, "max_quarantine_share": 1.0}}  # the limit allows it
     with pytest.raises(QuarantineError) as err:
-        ingest_runner(PATHS, reader(spec), problem)(section)
+        ingest_runner(PATHS, spec, problem)(section)
     quarantine = tmp_path / "quarantine.parquet"
     assert str(err.value) == (
         f"{data['path']}: all {n} rows were quarantined, none is "
