@@ -4,11 +4,20 @@ Token tagging and parsing need one state per token and sequence classification
 needs one vector per sequence, so encoders always return same-length states plus
 a padding mask, and pooling is a separate module. Padding id 0 is assumed
 everywhere; a mask, never the pad embedding, decides what is real.
+
+ModelConfig is the base of every model's config dataclass (nanoGPT's GPTConfig, plus checks): it lives
+here rather than in a file of its own because every model file imports this one already, so a model
+stage's code deps stay what they were.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import torch
 from torch import nn
@@ -18,6 +27,75 @@ PAD_ID = 0
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 POOLINGS = ("mean", "max", "last", "attention")
+ConfigT = TypeVar("ConfigT", bound="ModelConfig")
+
+
+class ModelConfig:
+    """Base of the models' `@dataclass(frozen=True)` configs: fields without a default are required (they
+    come from the data: vocabulary sizes, label names), defaulted fields are the model's defaults.
+
+    Every field is converted to its declared type on construction (int, float, bool, str, list[...],
+    `... | None`), so a config read from JSON or YAML holds exactly what the model is built from, and
+    `check` (overridden per model) then rejects values that do not fit together.
+    """
+
+    # Where the required fields come from, for the error that names the missing ones.
+    required_from: ClassVar[str] = "the data"
+
+    @classmethod
+    def from_dict(cls: type[ConfigT], config: Mapping[str, Any] | ConfigT) -> ConfigT:
+        """The config of a dict (model_config.json, a flow's model section; "architecture" is ignored), or
+        an instance as is. Missing required keys and unknown keys (typos) are errors that name them, so a
+        saved model_config.json is complete and exact."""
+        if isinstance(config, cls):
+            return config
+        if isinstance(config, ModelConfig):
+            raise TypeError(f"{cls.__name__} wanted, got a {type(config).__name__}")
+        config = {k: v for k, v in config.items() if k != "architecture"}
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        required = [
+            f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        missing = [k for k in required if k not in config]
+        if missing:
+            raise ValueError(f"model config lacks {missing}: they come from {cls.required_from}")
+        known = {f.name for f in fields}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}; known: {sorted(known)}")
+        return cls(**config)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain dict (lists copied): what model.config holds and model_config.json stores."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def __post_init__(self) -> None:
+        hints = _type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            object.__setattr__(self, f.name, _as_type(getattr(self, f.name), hints[f.name]))
+        self.check()
+
+    def check(self) -> None:
+        """Checks across fields, after the type conversion: ValueError for a config no model can be built from."""
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _as_type(value: Any, hint: Any) -> Any:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        args = typing.get_args(hint)
+    if typing.get_origin(hint) is list:
+        return [_as_type(v, args[0]) for v in value]
+    if hint in (int, float, bool, str):
+        return hint(value)
+    return value
 
 
 def activation(name: str) -> nn.Module:

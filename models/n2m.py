@@ -19,37 +19,73 @@ log-probabilities where others return logits, which the loss and decoding treat 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.encoders import BiLSTMEncoder, TokenEmbedding
+from models.encoders import BiLSTMEncoder, ModelConfig, TokenEmbedding
 
-DEFAULTS: dict[str, Any] = {
-    "emb_dim": 256,
-    "hidden_dim": 256,
-    "num_layers": 1,
-    "dropout": 0.2,
-    "encoder": "bilstm",  # or "bigru"
-    "rnn": "gru",  # decoder cell: "gru" or "lstm"
-    "attention": "bahdanau",  # or "luong"
-    # One vocabulary and one embedding for question and answer (src_vocab_size == tgt_vocab_size).
-    "shared_vocab": False,
-    # Output layer reuses the target embedding matrix (Press & Wolf 2017): fewer parameters, which
-    # small dialogue corpora need more than capacity.
-    "tie_embeddings": False,
-    "label_smoothing": 0.0,
-    "copy": False,
-    "copy_map": None,  # with copy: target id per source id (None: shared vocabulary, ids are the same)
-    "unk_id": 1,
-}
-REQUIRED = ("src_vocab_size", "tgt_vocab_size", "pad_id", "bos_id", "eos_id")
 ENCODERS = ("bilstm", "bigru")
 RNNS = ("gru", "lstm")
 ATTENTIONS = ("bahdanau", "luong")
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class N2MConfig(ModelConfig):
+    src_vocab_size: int
+    tgt_vocab_size: int
+    pad_id: int
+    bos_id: int
+    eos_id: int
+    emb_dim: int = 256
+    hidden_dim: int = 256
+    num_layers: int = 1
+    dropout: float = 0.2
+    encoder: str = "bilstm"  # or "bigru"
+    rnn: str = "gru"  # decoder cell: "gru" or "lstm"
+    attention: str = "bahdanau"  # or "luong"
+    # One vocabulary and one embedding for question and answer (src_vocab_size == tgt_vocab_size).
+    shared_vocab: bool = False
+    # Output layer reuses the target embedding matrix (Press & Wolf 2017): fewer parameters, which
+    # small dialogue corpora need more than capacity.
+    tie_embeddings: bool = False
+    label_smoothing: float = 0.0
+    copy: bool = False
+    copy_map: list[int] | None = None  # with copy: target id per source id (None: shared vocabulary, ids are the same)
+    unk_id: int = 1
+
+    required_from = "the vocabularies"
+
+    def check(self) -> None:
+        for key, choices in (("encoder", ENCODERS), ("rnn", RNNS), ("attention", ATTENTIONS)):
+            if getattr(self, key) not in choices:
+                raise ValueError(f"unknown {key} {getattr(self, key)!r}; choose one of {list(choices)}")
+        if self.copy_map is not None:
+            if len(self.copy_map) != self.src_vocab_size:
+                raise ValueError(
+                    f"copy_map has {len(self.copy_map)} ids for {self.src_vocab_size} "
+                    "source tokens: rebuild it from the vocabularies"
+                )
+        elif self.copy and not self.shared_vocab:
+            raise ValueError("copy with separate vocabularies needs copy_map (target id per source id)")
+        if self.shared_vocab and self.src_vocab_size != self.tgt_vocab_size:
+            raise ValueError(
+                f"shared_vocab needs one vocabulary, but src_vocab_size is {self.src_vocab_size} "
+                f"and tgt_vocab_size {self.tgt_vocab_size}; build one vocabulary or set "
+                "shared_vocab false"
+            )
+        specials = {"pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id}
+        if len(set(specials.values())) < 3 or not all(0 <= v < self.tgt_vocab_size for v in specials.values()):
+            raise ValueError(
+                f"pad_id, bos_id and eos_id must be distinct ids below tgt_vocab_size "
+                f"({self.tgt_vocab_size}), got {specials}"
+            )
+        if self.num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
 
 
 class SourceMemory(NamedTuple):
@@ -74,28 +110,28 @@ class BiGRUEncoder(BiLSTMEncoder):
 class Seq2Seq(nn.Module):
     architecture = "n2m.Seq2Seq"
 
-    def __init__(self, config: dict[str, Any]):
+    def __init__(self, config: dict[str, Any] | N2MConfig):
         super().__init__()
-        self.config = resolve_config(config)
-        c = self.config
-        hidden, emb = c["hidden_dim"], c["emb_dim"]
-        self.src_embedding = TokenEmbedding(c["src_vocab_size"], emb, c["dropout"], padding_idx=c["pad_id"])
+        self.cfg = c = N2MConfig.from_dict(config)
+        self.config = c.as_dict()  # a plain dict: model_config.json, and what callers read
+        hidden, emb = c.hidden_dim, c.emb_dim
+        self.src_embedding = TokenEmbedding(c.src_vocab_size, emb, c.dropout, padding_idx=c.pad_id)
         self.tgt_embedding = (
             self.src_embedding
-            if c["shared_vocab"]
-            else TokenEmbedding(c["tgt_vocab_size"], emb, c["dropout"], padding_idx=c["pad_id"])
+            if c.shared_vocab
+            else TokenEmbedding(c.tgt_vocab_size, emb, c.dropout, padding_idx=c.pad_id)
         )
-        encoder_cls = BiLSTMEncoder if c["encoder"] == "bilstm" else BiGRUEncoder
-        self.encoder = encoder_cls(emb, hidden, c["num_layers"], c["dropout"])
+        encoder_cls = BiLSTMEncoder if c.encoder == "bilstm" else BiGRUEncoder
+        self.encoder = encoder_cls(emb, hidden, c.num_layers, c.dropout)
         enc_dim = self.encoder.out_dim
         # The encoder summary starts the decoder; a question's gist is known before the first word.
-        self.bridge = nn.Linear(enc_dim, hidden * c["num_layers"])
-        rnn_cls = nn.GRU if c["rnn"] == "gru" else nn.LSTM
-        rnn_in = emb + enc_dim if c["attention"] == "bahdanau" else emb
+        self.bridge = nn.Linear(enc_dim, hidden * c.num_layers)
+        rnn_cls = nn.GRU if c.rnn == "gru" else nn.LSTM
+        rnn_in = emb + enc_dim if c.attention == "bahdanau" else emb
         self.decoder = rnn_cls(
-            rnn_in, hidden, c["num_layers"], batch_first=True, dropout=c["dropout"] if c["num_layers"] > 1 else 0.0
+            rnn_in, hidden, c.num_layers, batch_first=True, dropout=c.dropout if c.num_layers > 1 else 0.0
         )
-        if c["attention"] == "bahdanau":
+        if c.attention == "bahdanau":
             self.attn_keys = nn.Linear(enc_dim, hidden, bias=False)
             self.attn_query = nn.Linear(hidden, hidden)
             self.attn_v = nn.Linear(hidden, 1, bias=False)
@@ -103,15 +139,15 @@ class Seq2Seq(nn.Module):
         else:
             self.attn_keys = nn.Linear(enc_dim, hidden, bias=False)
             self.pre_output = nn.Linear(hidden + enc_dim, emb)
-        self.dropout = nn.Dropout(c["dropout"])
-        self.output = nn.Linear(emb, c["tgt_vocab_size"])
-        if c["tie_embeddings"]:
+        self.dropout = nn.Dropout(c.dropout)
+        self.output = nn.Linear(emb, c.tgt_vocab_size)
+        if c.tie_embeddings:
             self.output.weight = self.tgt_embedding.embedding.weight
-        if c["copy"]:
-            if c["attention"] != "luong":
+        if c.copy:
+            if c.attention != "luong":
                 raise ValueError("copy needs luong attention (its weights come from one batched product)")
             self.copy_gate = nn.Linear(hidden + enc_dim + emb, 1)
-            table = torch.tensor(c["copy_map"] if c["copy_map"] is not None else range(c["src_vocab_size"]))
+            table = torch.tensor(c.copy_map if c.copy_map is not None else range(c.src_vocab_size))
             self.register_buffer("copy_map", table.long(), persistent=False)
 
     # ------------------------------------------------------------ encoder and one decoder step
@@ -119,17 +155,17 @@ class Seq2Seq(nn.Module):
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[SourceMemory, torch.Tensor, State]:
         """(encoder output, precomputed attention keys, initial decoder state)."""
         out = self.encoder(self.src_embedding(src), src_lengths)
-        enc = SourceMemory(out.states, out.mask, out.last, self.copy_map[src] if self.config["copy"] else None)
-        layers, hidden = self.config["num_layers"], self.config["hidden_dim"]
+        enc = SourceMemory(out.states, out.mask, out.last, self.copy_map[src] if self.cfg.copy else None)
+        layers, hidden = self.cfg.num_layers, self.cfg.hidden_dim
         h0 = torch.tanh(self.bridge(enc.last)).view(-1, layers, hidden).transpose(0, 1).contiguous()
-        state: State = (h0, torch.zeros_like(h0)) if self.config["rnn"] == "lstm" else h0
+        state: State = (h0, torch.zeros_like(h0)) if self.cfg.rnn == "lstm" else h0
         return enc, self.attn_keys(enc.states), state
 
     def _attend(
         self, query: torch.Tensor, keys: torch.Tensor, enc: SourceMemory, with_weights: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Context [B, Tq, enc_dim] for queries [B, Tq, hidden] (and the weights [B, Tq, S]); padding gets 0."""
-        if self.config["attention"] == "bahdanau":
+        if self.cfg.attention == "bahdanau":
             scores = self.attn_v(torch.tanh(keys.unsqueeze(1) + self.attn_query(query).unsqueeze(2))).squeeze(-1)
         else:
             scores = torch.bmm(query, keys.transpose(1, 2))
@@ -145,11 +181,11 @@ class Seq2Seq(nn.Module):
     ) -> tuple[torch.Tensor, State]:
         """Logits [B, T, V] (log-probabilities when copying) for target inputs [B, T] and the state after them."""
         emb = self.tgt_embedding(tgt_in)
-        if self.config["attention"] == "luong":
+        if self.cfg.attention == "luong":
             out, state = self.decoder(emb, state)
             context, weights = self._attend(out, keys, enc, with_weights=True)
             pre = torch.cat([out, context], dim=-1)
-            if self.config["copy"]:
+            if self.cfg.copy:
                 logits = self.output(self.dropout(torch.tanh(self.pre_output(pre))))
                 return self._with_copy(logits, weights, torch.cat([pre, emb], dim=-1), enc.copy_ids), state
         else:
@@ -184,11 +220,11 @@ class Seq2Seq(nn.Module):
         self, logits: torch.Tensor, tgt_out: torch.Tensor, label_smoothing: float | None = None, reduction: str = "mean"
     ) -> torch.Tensor:
         """Cross-entropy over real target tokens (pad ignored); reduction "sum" gives the NLL for perplexity."""
-        smoothing = self.config["label_smoothing"] if label_smoothing is None else float(label_smoothing)
+        smoothing = self.cfg.label_smoothing if label_smoothing is None else float(label_smoothing)
         return F.cross_entropy(
             logits.float().reshape(-1, logits.size(-1)),
             tgt_out.reshape(-1),
-            ignore_index=self.config["pad_id"],
+            ignore_index=self.cfg.pad_id,
             label_smoothing=smoothing,
             reduction=reduction,
         )
@@ -205,21 +241,21 @@ class Seq2Seq(nn.Module):
         repetition_penalty: float,
     ) -> torch.Tensor:
         """Log-probabilities [N, V] after the decoding rules; history [N, step] holds generated ids."""
-        c = self.config
+        c = self.cfg
         logits = logits.float().clone()
         if repetition_penalty != 1.0 and step > 0:
             # CTRL (Keskar et al. 2019): make every already generated token less likely, whatever its sign.
             seen = logits.gather(1, history)
             logits.scatter_(1, history, torch.where(seen > 0, seen / repetition_penalty, seen * repetition_penalty))
         banned = torch.zeros_like(logits, dtype=torch.bool)
-        banned[:, [c["pad_id"], c["bos_id"]]] = True
+        banned[:, [c.pad_id, c.bos_id]] = True
         if step < min_len:
-            banned[:, c["eos_id"]] = True
+            banned[:, c.eos_id] = True
         if no_repeat_ngram_size > 0:
             banned |= _repeated_ngram_ban(history, no_repeat_ngram_size, logits.size(1))
         # A row with every token banned (tiny vocabulary, min_len past what no-repeat allows) may end:
         # stopping early beats emitting pad from an all -inf row.
-        banned[banned.all(-1), c["eos_id"]] = False
+        banned[banned.all(-1), c.eos_id] = False
         return torch.log_softmax(logits.masked_fill(banned, float("-inf")), dim=-1)
 
     @torch.no_grad()
@@ -236,10 +272,10 @@ class Seq2Seq(nn.Module):
         was_training = self.training
         self.eval()  # dropout would make decoding random
         try:
-            c = self.config
+            c = self.cfg
             enc, keys, state = self.encode(src, src_lengths)
             batch = src.size(0)
-            prev = torch.full((batch,), c["bos_id"], dtype=torch.long, device=src.device)
+            prev = torch.full((batch,), c.bos_id, dtype=torch.long, device=src.device)
             history = torch.zeros((batch, 0), dtype=torch.long, device=src.device)
             done = torch.zeros(batch, dtype=torch.bool, device=src.device)
             for step in range(max_len):
@@ -247,12 +283,12 @@ class Seq2Seq(nn.Module):
                 logp = self._next_logprobs(
                     logits[:, 0], history, step, min_len, no_repeat_ngram_size, repetition_penalty
                 )
-                prev = torch.where(done, c["eos_id"], logp.argmax(-1))
+                prev = torch.where(done, c.eos_id, logp.argmax(-1))
                 history = torch.cat([history, prev.unsqueeze(1)], dim=1)
-                done |= prev == c["eos_id"]
+                done |= prev == c.eos_id
                 if bool(done.all()):
                     break
-            return [_until_eos(row, c["eos_id"]) for row in history.tolist()]
+            return [_until_eos(row, c.eos_id) for row in history.tolist()]
         finally:
             self.train(was_training)
 
@@ -297,9 +333,9 @@ class Seq2Seq(nn.Module):
         min_len: int,
         rep_penalty: float,
     ) -> list[list[int]]:
-        c = self.config
-        eos, device = c["eos_id"], src.device
-        batch, vocab = src.size(0), c["tgt_vocab_size"]
+        c = self.cfg
+        eos, device = c.eos_id, src.device
+        batch, vocab = src.size(0), c.tgt_vocab_size
         enc, keys, state = self.encode(src, src_lengths)
         # Every sentence's k beams sit next to each other: row b * k + j is beam j of sentence b.
         enc = SourceMemory(*(x.repeat_interleave(k, dim=0) if x is not None else None for x in enc))
@@ -307,7 +343,7 @@ class Seq2Seq(nn.Module):
         state = _reorder(state, torch.arange(batch, device=device).repeat_interleave(k))
         scores = torch.full((batch, k), float("-inf"), device=device)
         scores[:, 0] = 0.0  # all beams start identical: keep one, or the first step picks k copies
-        prev = torch.full((batch * k,), c["bos_id"], dtype=torch.long, device=device)
+        prev = torch.full((batch * k,), c.bos_id, dtype=torch.long, device=device)
         history = torch.zeros((batch * k, 0), dtype=torch.long, device=device)
         finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
         offsets = (torch.arange(batch, device=device) * k).unsqueeze(1)
@@ -371,58 +407,3 @@ def _repeated_ngram_ban(history: torch.Tensor, n: int, vocab: int) -> torch.Tens
     counts = torch.zeros((rows, vocab), device=history.device)
     counts.scatter_add_(1, history[:, n - 1 :], hits.float())  # scatter_add: duplicate successors all count
     return counts > 0
-
-
-def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Fill defaults and reject typos, so a saved model_config.json is complete and exact."""
-    config = {k: v for k, v in config.items() if k != "architecture"}
-    missing = [k for k in REQUIRED if k not in config]
-    if missing:
-        raise ValueError(f"model config lacks {missing}: they come from the vocabularies")
-    unknown = sorted(set(config) - set(DEFAULTS) - set(REQUIRED))
-    if unknown:
-        raise ValueError(f"unknown model config keys {unknown}; known: {sorted(set(DEFAULTS) | set(REQUIRED))}")
-    resolved = {**DEFAULTS, **config}
-    for key, choices in (("encoder", ENCODERS), ("rnn", RNNS), ("attention", ATTENTIONS)):
-        if resolved[key] not in choices:
-            raise ValueError(f"unknown {key} {resolved[key]!r}; choose one of {list(choices)}")
-    for key in (
-        "src_vocab_size",
-        "tgt_vocab_size",
-        "pad_id",
-        "bos_id",
-        "eos_id",
-        "emb_dim",
-        "hidden_dim",
-        "num_layers",
-    ):
-        resolved[key] = int(resolved[key])
-    for key in ("dropout", "label_smoothing"):
-        resolved[key] = float(resolved[key])
-    resolved["unk_id"] = int(resolved["unk_id"])
-    if resolved["copy_map"] is not None:
-        resolved["copy_map"] = [int(i) for i in resolved["copy_map"]]
-        if len(resolved["copy_map"]) != resolved["src_vocab_size"]:
-            raise ValueError(
-                f"copy_map has {len(resolved['copy_map'])} ids for {resolved['src_vocab_size']} "
-                "source tokens: rebuild it from the vocabularies"
-            )
-    elif resolved.get("copy") and not resolved["shared_vocab"]:
-        raise ValueError("copy with separate vocabularies needs copy_map (target id per source id)")
-    for key in ("shared_vocab", "tie_embeddings", "copy"):
-        resolved[key] = bool(resolved[key])
-    if resolved["shared_vocab"] and resolved["src_vocab_size"] != resolved["tgt_vocab_size"]:
-        raise ValueError(
-            f"shared_vocab needs one vocabulary, but src_vocab_size is {resolved['src_vocab_size']} "
-            f"and tgt_vocab_size {resolved['tgt_vocab_size']}; build one vocabulary or set "
-            "shared_vocab false"
-        )
-    specials = {k: resolved[k] for k in ("pad_id", "bos_id", "eos_id")}
-    if len(set(specials.values())) < 3 or not all(0 <= v < resolved["tgt_vocab_size"] for v in specials.values()):
-        raise ValueError(
-            f"pad_id, bos_id and eos_id must be distinct ids below tgt_vocab_size "
-            f"({resolved['tgt_vocab_size']}), got {specials}"
-        )
-    if resolved["num_layers"] < 1:
-        raise ValueError(f"num_layers must be >= 1, got {resolved['num_layers']}")
-    return resolved

@@ -9,6 +9,7 @@ runs without a feature it was trained with.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,25 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.crf import CRF, bio_constraints, decode_constrained
-from models.encoders import BiLSTMEncoder, length_mask
+from models.encoders import BiLSTMEncoder, ModelConfig, length_mask
 
-DEFAULTS: dict[str, Any] = {
-    "morph_vocab_size": 0,
-    "pos_vocab_size": 0,
-    # Syllable position in its word/morpheme: 0 pad, 1 word start, 2 morpheme start, 3 inside.
-    "boundary_vocab_size": 0,
-    "char_emb_dim": 64,
-    "morph_emb_dim": 64,
-    "pos_emb_dim": 16,
-    "boundary_emb_dim": 8,
-    "domain_vocab_size": 0,
-    "domain_emb_dim": 8,
-    "hidden_dim": 128,
-    "num_layers": 2,
-    "dropout": 0.3,
-    "use_crf": True,
-}
-REQUIRED = ("vocab_size", "num_tags", "tag_names")
 BOUNDARY_VOCAB = 4
 # Optional features: (forward argument, config size key, config dim key).
 FEATURES = (
@@ -47,28 +31,58 @@ FEATURES = (
 )
 
 
+@dataclass(frozen=True)
+class N2NConfig(ModelConfig):
+    vocab_size: int
+    num_tags: int
+    tag_names: list[str]
+    morph_vocab_size: int = 0
+    pos_vocab_size: int = 0
+    # Syllable position in its word/morpheme: 0 pad, 1 word start, 2 morpheme start, 3 inside.
+    boundary_vocab_size: int = 0
+    char_emb_dim: int = 64
+    morph_emb_dim: int = 64
+    pos_emb_dim: int = 16
+    boundary_emb_dim: int = 8
+    domain_vocab_size: int = 0
+    domain_emb_dim: int = 8
+    hidden_dim: int = 128
+    num_layers: int = 2
+    dropout: float = 0.3
+    use_crf: bool = True
+
+    required_from = "the vocabulary and tag schema"
+
+    def check(self) -> None:
+        if len(self.tag_names) != self.num_tags:
+            raise ValueError(f"num_tags is {self.num_tags} but tag_names has {len(self.tag_names)} names")
+        if self.boundary_vocab_size not in (0, BOUNDARY_VOCAB):
+            raise ValueError(f"boundary_vocab_size is 0 (off) or {BOUNDARY_VOCAB}, not {self.boundary_vocab_size}")
+
+
 class TokenTagger(nn.Module):
     architecture = "n2n.TokenTagger"
 
-    def __init__(self, config: dict[str, Any]):
+    def __init__(self, config: dict[str, Any] | N2NConfig):
         super().__init__()
-        self.config = resolve_config(config)
-        c = self.config
-        self.char_embedding = nn.Embedding(c["vocab_size"], c["char_emb_dim"], padding_idx=0)
+        self.cfg = c = N2NConfig.from_dict(config)
+        self.config = c.as_dict()  # a plain dict: model_config.json, and what callers read
+        self.char_embedding = nn.Embedding(c.vocab_size, c.char_emb_dim, padding_idx=0)
         self.feature_embeddings = nn.ModuleDict()
-        input_dim = c["char_emb_dim"]
+        input_dim = c.char_emb_dim
         for name, size_key, dim_key in FEATURES:
-            if c[size_key] > 0:
-                self.feature_embeddings[name] = nn.Embedding(c[size_key], c[dim_key], padding_idx=0)
-                input_dim += c[dim_key]
-        self.dropout = nn.Dropout(c["dropout"])
-        self.encoder = BiLSTMEncoder(input_dim, c["hidden_dim"], c["num_layers"], c["dropout"])
-        self.output = nn.Linear(self.encoder.out_dim, c["num_tags"])
-        allowed, allowed_start = bio_constraints(c["tag_names"])
+            size, dim = getattr(c, size_key), getattr(c, dim_key)
+            if size > 0:
+                self.feature_embeddings[name] = nn.Embedding(size, dim, padding_idx=0)
+                input_dim += dim
+        self.dropout = nn.Dropout(c.dropout)
+        self.encoder = BiLSTMEncoder(input_dim, c.hidden_dim, c.num_layers, c.dropout)
+        self.output = nn.Linear(self.encoder.out_dim, c.num_tags)
+        allowed, allowed_start = bio_constraints(c.tag_names)
         # Rebuilt from tag_names on load, so kept out of the state_dict.
         self.register_buffer("allowed", allowed, persistent=False)
         self.register_buffer("allowed_start", allowed_start, persistent=False)
-        self.crf = CRF(c["num_tags"], allowed, allowed_start) if c["use_crf"] else None
+        self.crf = CRF(c.num_tags, allowed, allowed_start) if c.use_crf else None
 
     def forward(
         self,
@@ -119,39 +133,3 @@ class TokenTagger(nn.Module):
         if bool((lengths > max_len).any()):
             raise ValueError(f"a length exceeds the padded width {max_len}")
         return length_mask(lengths, max_len)
-
-
-def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Fill defaults and reject typos, so a saved model_config.json is complete and exact."""
-    config = {k: v for k, v in config.items() if k != "architecture"}
-    missing = [k for k in REQUIRED if k not in config]
-    if missing:
-        raise ValueError(f"model config lacks {missing}: they come from the vocabulary and tag schema")
-    unknown = sorted(set(config) - set(DEFAULTS) - set(REQUIRED))
-    if unknown:
-        raise ValueError(f"unknown model config keys {unknown}; known: {sorted(set(DEFAULTS) | set(REQUIRED))}")
-    resolved = {**DEFAULTS, **config}
-    for key in (
-        "vocab_size",
-        "num_tags",
-        "morph_vocab_size",
-        "pos_vocab_size",
-        "boundary_vocab_size",
-        "domain_vocab_size",
-        "char_emb_dim",
-        "morph_emb_dim",
-        "pos_emb_dim",
-        "boundary_emb_dim",
-        "domain_emb_dim",
-        "hidden_dim",
-        "num_layers",
-    ):
-        resolved[key] = int(resolved[key])
-    resolved["dropout"] = float(resolved["dropout"])
-    resolved["use_crf"] = bool(resolved["use_crf"])
-    resolved["tag_names"] = [str(t) for t in resolved["tag_names"]]
-    if len(resolved["tag_names"]) != resolved["num_tags"]:
-        raise ValueError(f"num_tags is {resolved['num_tags']} but tag_names has {len(resolved['tag_names'])} names")
-    if resolved["boundary_vocab_size"] not in (0, BOUNDARY_VOCAB):
-        raise ValueError(f"boundary_vocab_size is 0 (off) or {BOUNDARY_VOCAB}, not {resolved['boundary_vocab_size']}")
-    return resolved

@@ -13,64 +13,86 @@ relation r on the arc j -> i. Columns past a sentence's length and the diagonal 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.encoders import BiLSTMEncoder, length_mask
+from models.encoders import BiLSTMEncoder, ModelConfig, length_mask
 from models.mst import chu_liu_edmonds
 
-DEFAULTS: dict[str, Any] = {
-    "word_emb_dim": 100,
-    "morph_emb_dim": 100,
-    "tag_emb_dim": 50,
-    "char_emb_dim": 50,
-    # Syllable CNN output size (max-pooled over the eojeol); 0: mean of syllable embeddings instead.
-    "char_cnn_dim": 100,
-    "char_kernel": 3,
-    "hidden_dim": 200,
-    "num_layers": 3,
-    "arc_mlp": 400,
-    "rel_mlp": 100,
-    "dropout": 0.33,
-}
-REQUIRED = ("word_vocab_size", "morph_vocab_size", "tag_vocab_size", "char_vocab_size", "num_rels", "rel_names")
 ROOT_REL = "root"
+
+
+@dataclass(frozen=True)
+class N2PathConfig(ModelConfig):
+    word_vocab_size: int
+    morph_vocab_size: int
+    tag_vocab_size: int
+    char_vocab_size: int
+    num_rels: int
+    rel_names: list[str]
+    word_emb_dim: int = 100
+    morph_emb_dim: int = 100
+    tag_emb_dim: int = 50
+    char_emb_dim: int = 50
+    # Syllable CNN output size (max-pooled over the eojeol); 0: mean of syllable embeddings instead.
+    char_cnn_dim: int = 100
+    char_kernel: int = 3
+    hidden_dim: int = 200
+    num_layers: int = 3
+    arc_mlp: int = 400
+    rel_mlp: int = 100
+    dropout: float = 0.33
+
+    required_from = "the vocabularies and relation schema"
+
+    def check(self) -> None:
+        for key in ("word_vocab_size", "morph_vocab_size", "tag_vocab_size", "char_vocab_size"):
+            if getattr(self, key) < 2:
+                raise ValueError(
+                    f"{key} is {getattr(self, key)}: a vocabulary needs the pad id 0 and at least one entry"
+                )
+        for key in ("hidden_dim", "num_layers", "arc_mlp", "rel_mlp", "char_kernel"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if len(self.rel_names) != self.num_rels:
+            raise ValueError(f"num_rels is {self.num_rels} but rel_names has {len(self.rel_names)} names")
+        if len(set(self.rel_names)) != len(self.rel_names):
+            raise ValueError("rel_names holds a name twice; each relation id needs its own name")
 
 
 class BiaffineParser(nn.Module):
     architecture = "n2path.BiaffineParser"
 
-    def __init__(self, config: dict[str, Any]):
+    def __init__(self, config: dict[str, Any] | N2PathConfig):
         super().__init__()
-        self.config = resolve_config(config)
-        c = self.config
-        self.word_embedding = nn.Embedding(c["word_vocab_size"], c["word_emb_dim"], padding_idx=0)
-        self.morph_embedding = nn.Embedding(c["morph_vocab_size"], c["morph_emb_dim"], padding_idx=0)
-        self.tag_embedding = nn.Embedding(c["tag_vocab_size"], c["tag_emb_dim"], padding_idx=0)
-        self.char_embedding = nn.Embedding(c["char_vocab_size"], c["char_emb_dim"], padding_idx=0)
-        char_out = c["char_emb_dim"]
+        self.cfg = c = N2PathConfig.from_dict(config)
+        self.config = c.as_dict()  # a plain dict: model_config.json, and what callers read
+        self.word_embedding = nn.Embedding(c.word_vocab_size, c.word_emb_dim, padding_idx=0)
+        self.morph_embedding = nn.Embedding(c.morph_vocab_size, c.morph_emb_dim, padding_idx=0)
+        self.tag_embedding = nn.Embedding(c.tag_vocab_size, c.tag_emb_dim, padding_idx=0)
+        self.char_embedding = nn.Embedding(c.char_vocab_size, c.char_emb_dim, padding_idx=0)
+        char_out = c.char_emb_dim
         self.char_cnn = None
-        if c["char_cnn_dim"] > 0:
-            self.char_cnn = nn.Conv1d(
-                c["char_emb_dim"], c["char_cnn_dim"], c["char_kernel"], padding=c["char_kernel"] // 2
-            )
-            char_out = c["char_cnn_dim"]
-        input_dim = c["word_emb_dim"] + c["morph_emb_dim"] + c["tag_emb_dim"] + char_out
+        if c.char_cnn_dim > 0:
+            self.char_cnn = nn.Conv1d(c.char_emb_dim, c.char_cnn_dim, c.char_kernel, padding=c.char_kernel // 2)
+            char_out = c.char_cnn_dim
+        input_dim = c.word_emb_dim + c.morph_emb_dim + c.tag_emb_dim + char_out
         # The ROOT token has no word, morphemes or syllables: it gets its own learned input vector.
         self.root = nn.Parameter(torch.randn(input_dim) * 0.1)
-        self.dropout = nn.Dropout(c["dropout"])
-        self.encoder = BiLSTMEncoder(input_dim, c["hidden_dim"], c["num_layers"], c["dropout"])
+        self.dropout = nn.Dropout(c.dropout)
+        self.encoder = BiLSTMEncoder(input_dim, c.hidden_dim, c.num_layers, c.dropout)
         d = self.encoder.out_dim
-        self.arc_dep, self.arc_head = _mlp(d, c["arc_mlp"], c["dropout"]), _mlp(d, c["arc_mlp"], c["dropout"])
-        self.rel_dep, self.rel_head = _mlp(d, c["rel_mlp"], c["dropout"]), _mlp(d, c["rel_mlp"], c["dropout"])
+        self.arc_dep, self.arc_head = _mlp(d, c.arc_mlp, c.dropout), _mlp(d, c.arc_mlp, c.dropout)
+        self.rel_dep, self.rel_head = _mlp(d, c.rel_mlp, c.dropout), _mlp(d, c.rel_mlp, c.dropout)
         # Biaffine arc: [dep; 1]^T U head -- the extra row is a prior over heads ("is j a likely head?").
         # Zero init, as Dozat & Manning do: every head starts equally likely.
-        self.arc_weight = nn.Parameter(torch.zeros(c["arc_mlp"] + 1, c["arc_mlp"]))
-        self.rel_weight = nn.Parameter(torch.zeros(c["num_rels"], c["rel_mlp"] + 1, c["rel_mlp"] + 1))
-        self.root_rel = c["rel_names"].index(ROOT_REL) if ROOT_REL in c["rel_names"] else None
+        self.arc_weight = nn.Parameter(torch.zeros(c.arc_mlp + 1, c.arc_mlp))
+        self.rel_weight = nn.Parameter(torch.zeros(c.num_rels, c.rel_mlp + 1, c.rel_mlp + 1))
+        self.root_rel = c.rel_names.index(ROOT_REL) if ROOT_REL in c.rel_names else None
 
     def forward(
         self, words: torch.Tensor, morphs: torch.Tensor, tags: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
@@ -190,46 +212,3 @@ def _mean(emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Mean over the non-pad entries of dim 2 ([B,T,K,E] -> [B,T,E]); zero where all are padding."""
     keep = (ids != 0).unsqueeze(-1).to(emb.dtype)
     return (emb * keep).sum(2) / keep.sum(2).clamp(min=1.0)
-
-
-def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Fill defaults and reject typos, so a saved model_config.json is complete and exact."""
-    config = {k: v for k, v in config.items() if k != "architecture"}
-    missing = [k for k in REQUIRED if k not in config]
-    if missing:
-        raise ValueError(f"model config lacks {missing}: they come from the vocabularies and relation schema")
-    unknown = sorted(set(config) - set(DEFAULTS) - set(REQUIRED))
-    if unknown:
-        raise ValueError(f"unknown model config keys {unknown}; known: {sorted(set(DEFAULTS) | set(REQUIRED))}")
-    resolved = {**DEFAULTS, **config}
-    for key in (
-        "word_vocab_size",
-        "morph_vocab_size",
-        "tag_vocab_size",
-        "char_vocab_size",
-        "num_rels",
-        "word_emb_dim",
-        "morph_emb_dim",
-        "tag_emb_dim",
-        "char_emb_dim",
-        "char_cnn_dim",
-        "char_kernel",
-        "hidden_dim",
-        "num_layers",
-        "arc_mlp",
-        "rel_mlp",
-    ):
-        resolved[key] = int(resolved[key])
-    for key in ("word_vocab_size", "morph_vocab_size", "tag_vocab_size", "char_vocab_size"):
-        if resolved[key] < 2:
-            raise ValueError(f"{key} is {resolved[key]}: a vocabulary needs the pad id 0 and at least one entry")
-    for key in ("hidden_dim", "num_layers", "arc_mlp", "rel_mlp", "char_kernel"):
-        if resolved[key] < 1:
-            raise ValueError(f"{key} must be at least 1, got {resolved[key]}")
-    resolved["dropout"] = float(resolved["dropout"])
-    resolved["rel_names"] = [str(r) for r in resolved["rel_names"]]
-    if len(resolved["rel_names"]) != resolved["num_rels"]:
-        raise ValueError(f"num_rels is {resolved['num_rels']} but rel_names has {len(resolved['rel_names'])} names")
-    if len(set(resolved["rel_names"])) != len(resolved["rel_names"]):
-        raise ValueError("rel_names holds a name twice; each relation id needs its own name")
-    return resolved

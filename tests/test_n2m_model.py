@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models import architecture
-from models.n2m import Seq2Seq, _repeated_ngram_ban, resolve_config
+from models.n2m import N2MConfig, Seq2Seq, _repeated_ngram_ban
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "n2m_dialogues.tsv"
@@ -86,7 +86,7 @@ def test_padding_in_the_source_changes_nothing():
 def test_config_is_resolved_and_checked():
     config = make().config
     assert config["attention"] == "bahdanau" and config["rnn"] == "gru" and config["label_smoothing"] == 0.0
-    assert resolve_config({**config, "architecture": Seq2Seq.architecture}) == config
+    assert N2MConfig.from_dict({**config, "architecture": Seq2Seq.architecture}).as_dict() == config
     with pytest.raises(ValueError, match="unknown model config keys"):
         make(hiden_dim=3)
     with pytest.raises(ValueError, match="lacks"):

@@ -9,7 +9,7 @@ import torch
 
 from models import architecture
 from models.crf import CRF, bio_constraints, decode_constrained
-from models.n2n import TokenTagger, resolve_config
+from models.n2n import N2NConfig, TokenTagger
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
@@ -209,15 +209,15 @@ def test_tagger_learns_planted_entities(use_crf):
     assert sum(p == q for p, q in entity) / len(entity) > 0.9  # not just "everything is O"
 
 
-def test_resolve_config_fills_defaults_and_rejects_mistakes():
-    resolved = resolve_config({"vocab_size": 10, "num_tags": 5, "tag_names": TAGS, "architecture": "x"})
+def test_config_fills_defaults_and_rejects_mistakes():
+    resolved = N2NConfig.from_dict({"vocab_size": 10, "num_tags": 5, "tag_names": TAGS, "architecture": "x"}).as_dict()
     assert resolved["use_crf"] is True and resolved["hidden_dim"] == 128 and "architecture" not in resolved
     with pytest.raises(ValueError, match="unknown model config keys"):
-        resolve_config({"vocab_size": 10, "num_tags": 5, "tag_names": TAGS, "hiden_dim": 3})
+        N2NConfig.from_dict({"vocab_size": 10, "num_tags": 5, "tag_names": TAGS, "hiden_dim": 3})
     with pytest.raises(ValueError, match="lacks"):
-        resolve_config({"vocab_size": 10, "num_tags": 5})
+        N2NConfig.from_dict({"vocab_size": 10, "num_tags": 5})
     with pytest.raises(ValueError, match="tag_names has"):
-        resolve_config({"vocab_size": 10, "num_tags": 4, "tag_names": TAGS})
+        N2NConfig.from_dict({"vocab_size": 10, "num_tags": 4, "tag_names": TAGS})
 
 
 @pytest.mark.parametrize("use_crf", [True, False])

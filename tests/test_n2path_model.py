@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models import architecture
-from models.n2path import BiaffineParser, resolve_config
+from models.n2path import BiaffineParser, N2PathConfig
 from tasks.parse_metrics import attachment_scores, right_neighbour_baseline
 from tasks.treebank import read_conllu, tree_problems
 
@@ -58,14 +58,14 @@ def random_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, ...]:
 
 def test_registered_and_config_checks():
     assert architecture("n2path.BiaffineParser") is BiaffineParser
-    c = resolve_config({**BASE, "architecture": "n2path.BiaffineParser"})
-    assert c["hidden_dim"] == 200 and c["num_layers"] == 3 and c["rel_mlp"] == 100 and c["dropout"] == 0.33
+    c = N2PathConfig.from_dict({**BASE, "architecture": "n2path.BiaffineParser"})
+    assert c.hidden_dim == 200 and c.num_layers == 3 and c.rel_mlp == 100 and c.dropout == 0.33
     with pytest.raises(ValueError, match="unknown model config keys.*hiden_dim"):
-        resolve_config({**BASE, "hiden_dim": 10})
+        N2PathConfig.from_dict({**BASE, "hiden_dim": 10})
     with pytest.raises(ValueError, match="lacks.*rel_names"):
-        resolve_config({k: v for k, v in BASE.items() if k != "rel_names"})
+        N2PathConfig.from_dict({k: v for k, v in BASE.items() if k != "rel_names"})
     with pytest.raises(ValueError, match="num_rels is 4"):
-        resolve_config({**BASE, "num_rels": 4})
+        N2PathConfig.from_dict({**BASE, "num_rels": 4})
 
 
 def test_shapes_loss_and_decode_always_one_tree():
