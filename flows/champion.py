@@ -18,7 +18,6 @@ ingested data, written out in a format every model directory can read with its o
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import math
 import os
@@ -173,44 +172,24 @@ class ChampionStore:
 # ---- the evaluation set both models are scored on
 
 
-def _module(problem: str):
-    return importlib.import_module(f"flows.{problem}")
-
-
 def export_eval_set(problem: str, section: dict, out_dir: str | Path) -> dict:
     """Write the evaluation split of the ingested data as a file `evaluate_command` reads.
 
     Returns {path, format, mapping, rows, split, version}. Raw text and gold labels only: each model
     tokenizes and encodes it with its own settings and vocabulary, so an older champion is scored fairly.
     """
-    from flows.stages import resolve
+    from flows.stages import problem_for, resolve
     from tasks import io
 
+    declared = problem_for(problem)
     split = section["evaluate"]["split"]
-    table = io.read_table(resolve(_module(problem).A["ingested"], section))
+    table = io.read_table(resolve(declared.artifacts["ingested"], section))
     rows = [r for r in table.to_pylist() if r.get("split") == split]
     if not rows:
         raise ChampionError(f"{problem}: no rows in split {split!r} of the ingested data to compare models on")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if problem == "n2path":
-        from tasks.treebank import write_conllu
-
-        path, fmt, mapping = out_dir / "eval_set.conllu", "conllu", {}
-        path.write_text(write_conllu(rows), encoding="utf-8")
-    else:
-        keep = {
-            "n21": ("id", "text", "label"),
-            "n2n": ("id", "text", "entities"),
-            "n2m": ("question", "answer", "label"),
-        }[problem]
-        path, fmt = out_dir / "eval_set.jsonl", "jsonl"
-        mapping = {
-            "n21": {"id": "id", "text": "text", "label": "label"},
-            "n2m": {"question": "question", "answer": "answer", "label": "label"},
-        }.get(problem, {})
-        lines = [json.dumps({k: r[k] for k in keep if r.get(k) is not None}, ensure_ascii=False) for r in rows]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path, fmt, mapping = declared.write_eval_set(rows, out_dir)
     return {
         "path": str(path),
         "format": fmt,
@@ -223,14 +202,18 @@ def export_eval_set(problem: str, section: dict, out_dir: str | Path) -> dict:
 
 def evaluate_model(problem: str, model_dir: str | Path, eval_set: dict, out_dir: str | Path) -> dict:
     """The problem's own `hanflow evaluate` on the exported evaluation set."""
-    return _module(problem).evaluate_command(
+    from flows.stages import problem_for
+
+    return problem_for(problem).evaluate_command(
         Path(model_dir), Path(eval_set["path"]), eval_set["format"], "utf-8", dict(eval_set["mapping"]), Path(out_dir)
     )
 
 
 def _headline(problem: str, metrics: dict) -> dict:
     try:
-        return _module(problem).headline(metrics)
+        from flows.stages import problem_for
+
+        return problem_for(problem).headline(metrics)
     except Exception:  # a headline is a summary: the decision only needs the primary metric
         return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
 

@@ -147,7 +147,7 @@ def run(
     """Run the whole Prefect flow for one problem type (or all) and print one JSON line each."""
     problem = problem.value
     from flows.lock import check_folders
-    from flows.stages import available_problems, resolve, stages_for
+    from flows.stages import available_problems, problem_for, resolve, stages_for
     from tasks.params import section
 
     params = _params(params_file, set_)
@@ -175,7 +175,7 @@ def run(
                     "problem": name,
                     "model_dir": p["model_dir"],
                     "metrics_path": metrics_path,
-                    "metrics": problem_module(name).headline(metrics),
+                    "metrics": problem_for(name).headline(metrics),
                 },
                 ensure_ascii=False,
             )
@@ -249,18 +249,18 @@ def evaluate(
     model_dir, name = model_dir_for(model, _value(problem), params_file)
     if out is not None and out.is_dir():
         _fail(f"--out {out}: is a directory; pass a file name, e.g. --out {out / 'metrics.json'}", 2)
-    module = _problem(name)
+    declared = _problem(name)
     mapping = _column_mapping(column or [])
-    fmt = format or module.format_for(data)
+    fmt = format or declared.format_for(data)
     try:
-        check_data_path(data, folder_ok=name in ("n2n", "n2path"))
-        check_format(name, fmt)
+        check_data_path(data, folder_ok=declared.data_folders)
+        check_format(name, fmt, declared.formats())
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err), 2)
     out_dir = (out.parent if out else model_dir / "..").resolve() / f"eval-{data.stem}"
     quarantine = out.with_name(f"{out.stem}.quarantine.parquet") if out else out_dir / "quarantine.parquet"
     try:
-        metrics = module.evaluate_command(
+        metrics = declared.evaluate_command(
             model_dir, data, fmt, encoding, mapping, out_dir, header=header, quarantine_path=quarantine
         )
     except (FileNotFoundError, ValueError, KeyError) as err:
@@ -667,19 +667,11 @@ def promote(
     print(json.dumps(entry, ensure_ascii=False, default=str))
 
 
-def problem_module(problem: str):
-    """flows/<problem>.py: its stages, and the evaluate/predict commands for its model directories."""
-    import importlib
-
-    from flows.stages import stages_for
-
-    stages_for(problem)  # a clear error for an unknown or unbuilt problem type
-    return importlib.import_module(f"flows.{problem}")
-
-
 def _problem(problem: str):
     try:
-        return problem_module(problem)
+        from flows.stages import problem_for
+
+        return problem_for(problem)
     except KeyError as err:
         _fail(str(err).strip('"'), 2)
 

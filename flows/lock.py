@@ -138,8 +138,8 @@ def work_dir_artifacts() -> set[str]:
 
     load_all()
     names = set()
-    for stages in REGISTRY.values():
-        for stage in stages:
+    for problem in REGISTRY.values():
+        for stage in problem.stages:
             templates = [
                 *stage.deps,
                 *stage.outs,

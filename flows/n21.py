@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
 from flows.label import label_review_text, review_hook, review_runner
-from flows.stages import HEADLINE, Stage, ingest_runner, register, resolve, write_headline
+from flows.stages import HEADLINE, Problem, Stage, ingest_runner, jsonl_eval_set, register, resolve, write_headline
 from tasks import io
 
 PROBLEM = "n21"
@@ -297,69 +297,88 @@ def evaluate_command(
     return evaluate_file(model, data_cfg, out_dir, quarantine_path=quarantine_path)
 
 
-register(
-    PROBLEM,
-    [
-        Stage(
-            "ingest",
-            ingest,
-            params=("data", "class_design.schema"),
-            deps=("${data.path}", A["corrections"], A["schema"]),
-            outs=(A["ingested"], A["quarantine"], A["corrections_applied"]),
-        ),
-        Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
-        Stage(
-            "encode",
-            encode,
-            params=("encode", "class_design.schema"),
-            deps=(A["tokens"], A["schema"]),
-            outs=(A["encoded"], A["vocab"]),
-        ),
-        Stage(
-            "validate",
-            validate,
-            code=("tasks/suites/n21.yaml",),
-            params=("validate", "class_design.schema"),
-            deps=(A["encoded"], A["schema"]),
-            outs=(A["validation_docs"],),
-            reports=(A["validation"],),
-            publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
-        ),
-        Stage(
-            "class_design",
-            class_design,
-            params=("class_design",),
-            deps=(A["encoded"], A["schema"]),
-            outs=(A["label_schema"], A["class_design"]),
-            publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
-        ),
-        Stage(
-            "label_review",
-            review_runner(PROBLEM, A, _review),
-            params=("label_review", "class_design.schema"),
-            deps=(A["encoded"], A["corrections_applied"], A["schema"]),
-            outs=(A["label_review"], A["label_review_md"]),
-            publish=review_hook(PROBLEM, A["label_review"]),
-        ),
-        Stage(
-            "train",
-            train,
-            code=("models/n21.py",),
-            params=("train", "encode.ngrams"),
-            deps=(A["encoded"], A["vocab"], A["label_schema"], A["validation"]),
-            outs=(A["model"],),
-        ),
-        Stage(
-            "evaluate",
-            evaluate,
-            code=("models/n21.py",),
-            params=("evaluate",),
-            deps=(A["model"], A["encoded"], A["label_schema"], A["label_review_md"]),
-            outs=(A["confusion"], A["confusion_png"], A["predictions"], A["review"]),
-            reports=(A["metrics"],),
-            metrics=(HEADLINE,),
-            plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
-            publish=publish_metrics,
-        ),
-    ],
+def formats() -> tuple[str, ...]:
+    from tasks.ingest import FORMATS
+
+    return FORMATS
+
+
+write_eval_set = jsonl_eval_set(("id", "text", "label"))
+
+
+STAGES = (
+    Stage(
+        "ingest",
+        ingest,
+        params=("data", "class_design.schema"),
+        deps=("${data.path}", A["corrections"], A["schema"]),
+        outs=(A["ingested"], A["quarantine"], A["corrections_applied"]),
+    ),
+    Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
+    Stage(
+        "encode",
+        encode,
+        params=("encode", "class_design.schema"),
+        deps=(A["tokens"], A["schema"]),
+        outs=(A["encoded"], A["vocab"]),
+    ),
+    Stage(
+        "validate",
+        validate,
+        code=("tasks/suites/n21.yaml",),
+        params=("validate", "class_design.schema"),
+        deps=(A["encoded"], A["schema"]),
+        outs=(A["validation_docs"],),
+        reports=(A["validation"],),
+        publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
+    ),
+    Stage(
+        "class_design",
+        class_design,
+        params=("class_design",),
+        deps=(A["encoded"], A["schema"]),
+        outs=(A["label_schema"], A["class_design"]),
+        publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
+    ),
+    Stage(
+        "label_review",
+        review_runner(PROBLEM, A, _review),
+        params=("label_review", "class_design.schema"),
+        deps=(A["encoded"], A["corrections_applied"], A["schema"]),
+        outs=(A["label_review"], A["label_review_md"]),
+        publish=review_hook(PROBLEM, A["label_review"]),
+    ),
+    Stage(
+        "train",
+        train,
+        code=("models/n21.py",),
+        params=("train", "encode.ngrams"),
+        deps=(A["encoded"], A["vocab"], A["label_schema"], A["validation"]),
+        outs=(A["model"],),
+    ),
+    Stage(
+        "evaluate",
+        evaluate,
+        code=("models/n21.py",),
+        params=("evaluate",),
+        deps=(A["model"], A["encoded"], A["label_schema"], A["label_review_md"]),
+        outs=(A["confusion"], A["confusion_png"], A["predictions"], A["review"]),
+        reports=(A["metrics"],),
+        metrics=(HEADLINE,),
+        plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
+        publish=publish_metrics,
+    ),
+)
+
+PROBLEM_TYPE = register(
+    Problem(
+        PROBLEM,
+        STAGES,
+        A,
+        headline=headline,
+        format_for=format_for,
+        formats=formats,
+        evaluate_command=evaluate_command,
+        write_eval_set=write_eval_set,
+    )
 )

@@ -13,7 +13,17 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
-from flows.stages import HEADLINE, Stage, ingest_runner, register, resolve, table_runner, write_headline
+from flows.stages import (
+    HEADLINE,
+    Problem,
+    Stage,
+    ingest_runner,
+    jsonl_eval_set,
+    register,
+    resolve,
+    table_runner,
+    write_headline,
+)
 from tasks import io
 from tasks.token_cache import cached
 
@@ -338,54 +348,73 @@ def evaluate_command(
     return metrics
 
 
-register(
-    PROBLEM,
-    [
-        Stage("ingest", ingest, params=("data",), deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
-        Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
-        Stage(
-            "encode",
-            encode,
-            params=("encode", "class_design.schema", "data.split"),
-            deps=(A["tokens"], A["schema"]),
-            outs=(A["encoded"], A["vocab"], A["reranker"]),
-        ),
-        Stage(
-            "validate",
-            validate,
-            code=("tasks/suites/n2m.yaml",),
-            params=("validate", "class_design.schema"),
-            deps=(A["encoded"], A["schema"]),
-            outs=(A["validation_docs"],),
-            reports=(A["validation"],),
-            publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
-        ),
-        Stage(
-            "class_design",
-            class_design,
-            params=("class_design",),
-            deps=(A["ingested"], A["schema"]),
-            outs=(A["class_design_json"], A["class_design"]),
-            publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
-        ),
-        Stage(
-            "train",
-            train,
-            code=("models/n2m.py",),
-            params=("train",),
-            deps=(A["encoded"], A["vocab"], A["reranker"], A["validation"]),
-            outs=(A["model"],),
-        ),
-        Stage(
-            "evaluate",
-            evaluate,
-            code=("models/n2m.py",),
-            params=("evaluate",),
-            deps=(A["model"], A["encoded"], A["class_design_json"]),
-            outs=(A["samples"], A["review"]),
-            reports=(A["metrics"],),
-            metrics=(HEADLINE,),
-            publish=publish_metrics,
-        ),
-    ],
+def formats() -> tuple[str, ...]:
+    from tasks.dialogue import FORMATS
+
+    return FORMATS
+
+
+write_eval_set = jsonl_eval_set(("question", "answer", "label"))
+
+
+STAGES = (
+    Stage("ingest", ingest, params=("data",), deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
+    Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
+    Stage(
+        "encode",
+        encode,
+        params=("encode", "class_design.schema", "data.split"),
+        deps=(A["tokens"], A["schema"]),
+        outs=(A["encoded"], A["vocab"], A["reranker"]),
+    ),
+    Stage(
+        "validate",
+        validate,
+        code=("tasks/suites/n2m.yaml",),
+        params=("validate", "class_design.schema"),
+        deps=(A["encoded"], A["schema"]),
+        outs=(A["validation_docs"],),
+        reports=(A["validation"],),
+        publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
+    ),
+    Stage(
+        "class_design",
+        class_design,
+        params=("class_design",),
+        deps=(A["ingested"], A["schema"]),
+        outs=(A["class_design_json"], A["class_design"]),
+        publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
+    ),
+    Stage(
+        "train",
+        train,
+        code=("models/n2m.py",),
+        params=("train",),
+        deps=(A["encoded"], A["vocab"], A["reranker"], A["validation"]),
+        outs=(A["model"],),
+    ),
+    Stage(
+        "evaluate",
+        evaluate,
+        code=("models/n2m.py",),
+        params=("evaluate",),
+        deps=(A["model"], A["encoded"], A["class_design_json"]),
+        outs=(A["samples"], A["review"]),
+        reports=(A["metrics"],),
+        metrics=(HEADLINE,),
+        publish=publish_metrics,
+    ),
+)
+
+PROBLEM_TYPE = register(
+    Problem(
+        PROBLEM,
+        STAGES,
+        A,
+        headline=headline,
+        format_for=format_for,
+        formats=formats,
+        evaluate_command=evaluate_command,
+        write_eval_set=write_eval_set,
+    )
 )

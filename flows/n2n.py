@@ -12,7 +12,17 @@ import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
 from flows.label import label_review_text, review_hook, review_runner
-from flows.stages import HEADLINE, Stage, ingest_runner, register, resolve, table_runner, write_headline
+from flows.stages import (
+    HEADLINE,
+    Problem,
+    Stage,
+    ingest_runner,
+    jsonl_eval_set,
+    register,
+    resolve,
+    table_runner,
+    write_headline,
+)
 from tasks import io
 from tasks.token_cache import cached
 
@@ -257,69 +267,89 @@ def evaluate_command(
     return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
-register(
-    PROBLEM,
-    [
-        Stage(
-            "ingest",
-            ingest,
-            params=("data", "class_design.schema"),
-            deps=("${data.path}", A["corrections"], A["schema"]),
-            outs=(A["ingested"], A["quarantine"], A["corrections_applied"]),
-        ),
-        Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
-        Stage(
-            "encode",
-            encode,
-            params=("encode", "class_design.schema"),
-            deps=(A["tokens"], A["schema"]),
-            outs=(A["encoded"], A["vocab"]),
-        ),
-        Stage(
-            "validate",
-            validate,
-            code=("tasks/suites/n2n.yaml",),
-            params=("validate", "class_design.schema"),
-            deps=(A["encoded"], A["schema"]),
-            outs=(A["validation_docs"],),
-            reports=(A["validation"],),
-            publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
-        ),
-        Stage(
-            "class_design",
-            class_design,
-            params=("class_design",),
-            deps=(A["ingested"], A["schema"]),
-            outs=(A["entity_schema"], A["class_design"]),
-            publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
-        ),
-        Stage(
-            "label_review",
-            review_runner(PROBLEM, A, _review),
-            params=("label_review",),
-            deps=(A["encoded"], A["vocab"], A["corrections_applied"]),
-            outs=(A["label_review"], A["label_review_md"]),
-            publish=review_hook(PROBLEM, A["label_review"]),
-        ),
-        Stage(
-            "train",
-            train,
-            code=("models/n2n.py",),
-            params=("train",),
-            deps=(A["encoded"], A["vocab"], A["entity_schema"], A["validation"]),
-            outs=(A["model"],),
-        ),
-        Stage(
-            "evaluate",
-            evaluate,
-            code=("models/n2n.py",),
-            params=("evaluate",),
-            deps=(A["model"], A["encoded"], A["entity_schema"], A["label_review_md"]),
-            outs=(A["errors"], A["review"], A["confusion"], A["confusion_png"], A["predictions"]),
-            reports=(A["metrics"],),
-            metrics=(HEADLINE,),
-            plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
-            publish=publish_metrics,
-        ),
-    ],
+def formats() -> tuple[str, ...]:
+    from tasks.ner_formats import FORMATS
+
+    return FORMATS
+
+
+write_eval_set = jsonl_eval_set(("id", "text", "entities"), mapped=False)
+
+
+STAGES = (
+    Stage(
+        "ingest",
+        ingest,
+        params=("data", "class_design.schema"),
+        deps=("${data.path}", A["corrections"], A["schema"]),
+        outs=(A["ingested"], A["quarantine"], A["corrections_applied"]),
+    ),
+    Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
+    Stage(
+        "encode",
+        encode,
+        params=("encode", "class_design.schema"),
+        deps=(A["tokens"], A["schema"]),
+        outs=(A["encoded"], A["vocab"]),
+    ),
+    Stage(
+        "validate",
+        validate,
+        code=("tasks/suites/n2n.yaml",),
+        params=("validate", "class_design.schema"),
+        deps=(A["encoded"], A["schema"]),
+        outs=(A["validation_docs"],),
+        reports=(A["validation"],),
+        publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
+    ),
+    Stage(
+        "class_design",
+        class_design,
+        params=("class_design",),
+        deps=(A["ingested"], A["schema"]),
+        outs=(A["entity_schema"], A["class_design"]),
+        publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
+    ),
+    Stage(
+        "label_review",
+        review_runner(PROBLEM, A, _review),
+        params=("label_review",),
+        deps=(A["encoded"], A["vocab"], A["corrections_applied"]),
+        outs=(A["label_review"], A["label_review_md"]),
+        publish=review_hook(PROBLEM, A["label_review"]),
+    ),
+    Stage(
+        "train",
+        train,
+        code=("models/n2n.py",),
+        params=("train",),
+        deps=(A["encoded"], A["vocab"], A["entity_schema"], A["validation"]),
+        outs=(A["model"],),
+    ),
+    Stage(
+        "evaluate",
+        evaluate,
+        code=("models/n2n.py",),
+        params=("evaluate",),
+        deps=(A["model"], A["encoded"], A["entity_schema"], A["label_review_md"]),
+        outs=(A["errors"], A["review"], A["confusion"], A["confusion_png"], A["predictions"]),
+        reports=(A["metrics"],),
+        metrics=(HEADLINE,),
+        plots=({A["confusion"]: {"template": "confusion", "x": "actual", "y": "predicted"}},),
+        publish=publish_metrics,
+    ),
+)
+
+PROBLEM_TYPE = register(
+    Problem(
+        PROBLEM,
+        STAGES,
+        A,
+        headline=headline,
+        format_for=format_for,
+        formats=formats,
+        evaluate_command=evaluate_command,
+        write_eval_set=write_eval_set,
+        data_folders=True,
+    )
 )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
-from flows.stages import HEADLINE, Stage, ingest_runner, register, resolve, table_runner, write_headline
+from flows.stages import HEADLINE, Problem, Stage, ingest_runner, register, resolve, table_runner, write_headline
 from tasks import io
 from tasks.token_cache import cached
 
@@ -241,54 +241,80 @@ def evaluate_command(
     return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
-register(
-    PROBLEM,
-    [
-        Stage("ingest", ingest, params=("data",), deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
-        Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
-        Stage(
-            "encode",
-            encode,
-            params=("encode", "class_design.schema"),
-            deps=(A["tokens"], A["schema"]),
-            outs=(A["encoded"], A["vocab"]),
-        ),
-        Stage(
-            "validate",
-            validate,
-            code=("tasks/suites/n2path.yaml",),
-            params=("validate",),
-            deps=(A["encoded"], A["vocab"]),
-            outs=(A["validation_docs"],),
-            reports=(A["validation"],),
-            publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
-        ),
-        Stage(
-            "class_design",
-            class_design,
-            params=("class_design",),
-            deps=(A["ingested"], A["schema"]),
-            outs=(A["relation_schema"], A["class_design"]),
-            publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
-        ),
-        Stage(
-            "train",
-            train,
-            code=("models/n2path.py",),
-            params=("train", "tokenize"),
-            deps=(A["encoded"], A["vocab"], A["relation_schema"], A["validation"]),
-            outs=(A["model"],),
-        ),
-        Stage(
-            "evaluate",
-            evaluate,
-            code=("models/n2path.py",),
-            params=("evaluate",),
-            deps=(A["model"], A["encoded"], A["relation_schema"]),
-            outs=(A["predictions"], A["review"]),
-            reports=(A["metrics"],),
-            metrics=(HEADLINE,),
-            publish=publish_metrics,
-        ),
-    ],
+def formats() -> tuple[str, ...]:
+    from tasks.parse import FORMATS
+
+    return FORMATS
+
+
+def write_eval_set(rows: list[dict], out_dir: Path) -> tuple[Path, str, dict]:
+    """The champion comparison set as CoNLL-U: the words and gold trees, re-read by evaluate_command."""
+    from tasks.treebank import write_conllu
+
+    path = out_dir / "eval_set.conllu"
+    path.write_text(write_conllu(rows), encoding="utf-8")
+    return path, "conllu", {}
+
+
+STAGES = (
+    Stage("ingest", ingest, params=("data",), deps=("${data.path}",), outs=(A["ingested"], A["quarantine"])),
+    Stage("tokenize", tokenize, params=("tokenize",), deps=(A["ingested"],), outs=(A["tokens"],)),
+    Stage(
+        "encode",
+        encode,
+        params=("encode", "class_design.schema"),
+        deps=(A["tokens"], A["schema"]),
+        outs=(A["encoded"], A["vocab"]),
+    ),
+    Stage(
+        "validate",
+        validate,
+        code=("tasks/suites/n2path.yaml",),
+        params=("validate",),
+        deps=(A["encoded"], A["vocab"]),
+        outs=(A["validation_docs"],),
+        reports=(A["validation"],),
+        publish=validation_hook(PROBLEM, A["validation"], A["validation_docs"]),
+    ),
+    Stage(
+        "class_design",
+        class_design,
+        params=("class_design",),
+        deps=(A["ingested"], A["schema"]),
+        outs=(A["relation_schema"], A["class_design"]),
+        publish=markdown_file_hook(PROBLEM, "class-design", A["class_design"]),
+    ),
+    Stage(
+        "train",
+        train,
+        code=("models/n2path.py",),
+        params=("train", "tokenize"),
+        deps=(A["encoded"], A["vocab"], A["relation_schema"], A["validation"]),
+        outs=(A["model"],),
+    ),
+    Stage(
+        "evaluate",
+        evaluate,
+        code=("models/n2path.py",),
+        params=("evaluate",),
+        deps=(A["model"], A["encoded"], A["relation_schema"]),
+        outs=(A["predictions"], A["review"]),
+        reports=(A["metrics"],),
+        metrics=(HEADLINE,),
+        publish=publish_metrics,
+    ),
+)
+
+PROBLEM_TYPE = register(
+    Problem(
+        PROBLEM,
+        STAGES,
+        A,
+        headline=headline,
+        format_for=format_for,
+        formats=formats,
+        evaluate_command=evaluate_command,
+        write_eval_set=write_eval_set,
+        data_folders=True,
+    )
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import yaml
@@ -36,24 +37,48 @@ class Stage:
     publish: Callable[[dict, dict], None] | None = field(default=None, compare=False)  # Prefect artifacts
 
 
-# problem -> ordered stages; filled by each problem module on import.
-REGISTRY: dict[str, list[Stage]] = {}
+@dataclass(frozen=True)
+class Problem:
+    """A problem type as the rest of hanflow sees it: its stage graph and how its trained models are scored.
+
+    Each flows/<problem>.py declares one; the CLI, the champion/challenger comparison and dvc.yaml read
+    only this, so adding a problem type means writing one declaration, not matching names by convention."""
+
+    name: str
+    stages: tuple[Stage, ...]
+    artifacts: dict[str, str]  # artifact name -> path template over the problem's params section
+    headline: Callable[[dict], dict]  # metrics.json -> the few figures `hanflow run` prints and dvc lists
+    format_for: Callable[[Path], str]  # the --format a data file gets when none is given
+    formats: Callable[[], tuple[str, ...]]  # the --format values its readers know (imported when asked)
+    evaluate_command: Callable[..., dict]  # `hanflow evaluate`: a model directory scored on any file
+    # ingested rows of the evaluation split -> (file, format, column mapping) that evaluate_command reads back:
+    # how a champion and a challenger are scored on the same data (flows/champion.py)
+    write_eval_set: Callable[[list[dict], Path], tuple[Path, str, dict]]
+    data_folders: bool = False  # --data may be a folder of files in one format
+
+
+# problem name -> its declaration; filled by each problem module on import.
+REGISTRY: dict[str, Problem] = {}
 PROBLEMS = ("n21", "n2n", "n2m", "n2path")
 
 
-def register(problem: str, stages: list[Stage]) -> None:
-    REGISTRY[problem] = stages
+def register(problem: Problem) -> Problem:
+    REGISTRY[problem.name] = problem
+    return problem
+
+
+def problem_for(name: str) -> Problem:
+    """The declaration of problem type `name`; a KeyError naming the available ones otherwise."""
+    load_all()
+    if name not in REGISTRY:
+        raise KeyError(
+            f"problem {name!r} is not available; available: {', '.join(p for p in PROBLEMS if p in REGISTRY)}"
+        )
+    return REGISTRY[name]
 
 
 def stages_for(problem: str) -> list[Stage]:
-    load_all()
-    if problem not in REGISTRY:
-        planned = [p for p in PROBLEMS if p not in REGISTRY]
-        raise KeyError(
-            f"problem {problem!r} is not available; available: {', '.join(sorted(REGISTRY))}"
-            + (f" (planned, not built yet: {', '.join(planned)})" if problem in planned else "")
-        )
-    return REGISTRY[problem]
+    return list(problem_for(problem).stages)
 
 
 def available_problems() -> list[str]:
@@ -62,8 +87,25 @@ def available_problems() -> list[str]:
 
 
 def load_all() -> None:
-    # Importing a problem module registers its stages.
+    # Importing a problem module registers it.
     from flows import n21, n2m, n2n, n2path  # noqa: F401
+
+
+def jsonl_eval_set(
+    fields: tuple[str, ...], mapped: bool = True
+) -> Callable[[list[dict], Path], tuple[Path, str, dict]]:
+    """A Problem.write_eval_set for an evaluate_command that reads JSON lines: each row keeps its non-null `fields`;
+    `mapped`: evaluate_command takes them as its --column mapping (field -> the same name)."""
+
+    def write(rows: list[dict], out_dir: Path) -> tuple[Path, str, dict]:
+        import json
+
+        path = out_dir / "eval_set.jsonl"
+        lines = [json.dumps({k: r[k] for k in fields if r.get(k) is not None}, ensure_ascii=False) for r in rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path, "jsonl", {k: k for k in fields} if mapped else {}
+
+    return write
 
 
 def ingest_runner(
@@ -183,7 +225,7 @@ def dvc_yaml() -> str:
     stages: dict[str, dict] = {}
     plots: list[dict] = []
     for problem in available_problems():
-        for stage in REGISTRY[problem]:
+        for stage in REGISTRY[problem].stages:
             entry: dict = {"cmd": f"hanflow stage {problem} {stage.name}"}
             entry["deps"] = [*code_deps(stage.run, stage.code), *(qualify(d, problem) for d in stage.deps)]
             entry["params"] = [f"{problem}.{key}" for key in stage.params]

@@ -173,11 +173,7 @@ def for_evaluate(message: str) -> str:
     return message
 
 
-def check_format(problem: str, fmt: str) -> None:
-    """Refuse a --format the problem type's readers do not know, before anything is read."""
-    import importlib
-
-    module = {"n21": "tasks.ingest", "n2n": "tasks.ner_formats", "n2m": "tasks.dialogue", "n2path": "tasks.parse"}
-    formats = importlib.import_module(module[problem]).FORMATS
+def check_format(problem: str, fmt: str, formats: tuple[str, ...]) -> None:
+    """Refuse a --format the problem type's readers do not know (`formats`), before anything is read."""
     if fmt not in formats:
         raise ValueError(f"--format {fmt}: {problem} reads {', '.join(formats)}")

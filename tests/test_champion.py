@@ -191,9 +191,9 @@ def test_eval_set_export_reads_back_with_the_problem_reader(problem, tmp_path):
         "n2path": conftest.n2path_section,
     }[problem]
     section = make(tmp_path / "work")
-    from flows.cli import problem_module
+    from flows.stages import stages_for
 
-    problem_module(problem).ingest(section)
+    next(s for s in stages_for(problem) if s.name == "ingest").run(section)
     eval_set = export_eval_set(problem, section, tmp_path / "eval")
     assert eval_set["rows"] > 5 and eval_set["split"] == "test"
     path, fmt = eval_set["path"], eval_set["format"]
