@@ -194,7 +194,7 @@ def export_eval_set(problem: str, section: dict, out_dir: str | Path) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if problem == "n2path":
-        from tasks.treebank import write_conllu
+        from tasks.n2path.formats import write_conllu
 
         path, fmt, mapping = out_dir / "eval_set.conllu", "conllu", {}
         path.write_text(write_conllu(rows), encoding="utf-8")

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from models.mst import chu_liu_edmonds, tree_score
-from tasks.parse_metrics import attachment_scores, right_neighbour_baseline, right_neighbour_heads
-from tasks.treebank import read_conllu, read_klue_dp, tree_problems, write_conllu
+from tasks.n2path.formats import read_conllu, read_klue_dp, tree_problems, write_conllu
+from tasks.n2path.metrics import attachment_scores, right_neighbour_baseline, right_neighbour_heads
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 KEYS = ("id", "text", "words", "lemmas", "upos", "xpos", "heads", "deprels")
