@@ -66,7 +66,7 @@ def tfidf_logreg(train_texts: list[str], train_labels: list[int], test_texts: li
 
 
 def right_neighbour(lengths: list[int]) -> list[list[int]]:
-    from tasks.parse_metrics import right_neighbour_heads
+    from tasks.n2path.metrics import right_neighbour_heads
 
     return [right_neighbour_heads(n) for n in lengths]
 
@@ -169,7 +169,7 @@ def _n2n(section: dict) -> Paired:
 
 
 def _n2path(section: dict) -> Paired:
-    from tasks.treebank import read_conllu
+    from tasks.n2path.formats import read_conllu
 
     work = Path(section["work_dir"])
     test = _split(

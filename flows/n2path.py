@@ -1,7 +1,8 @@
 """N2Path (tokens -> dependency tree): the stage runners and their place in the stage graph.
 
 Same shape as flows/n2n.py: a runner moves data between files and the pure functions in
-tasks/parse.py, tasks/validate_n2path.py, tasks/train_parser.py and tasks/evaluate_n2path.py.
+tasks/n2path/, one module per stage (ingest.py, tokenize.py, encode.py, validate.py, class_design.py,
+train.py, evaluate.py).
 """
 
 from __future__ import annotations
@@ -40,13 +41,13 @@ def path(p: dict, name: str) -> Path:
 
 # Imported when the stage runs: `hanflow stage` pays only for the stage it runs.
 def _ingest_parse(data: dict):
-    from tasks.parse import ingest_parse
+    from tasks.n2path.ingest import ingest_parse
 
     return ingest_parse(data)
 
 
 def _tokenize_parse(table, cfg: dict):
-    from tasks.parse import tokenize_parse
+    from tasks.n2path.tokenize import tokenize_parse
 
     return tokenize_parse(table, cfg)
 
@@ -63,7 +64,8 @@ def _classes(p: dict) -> list[dict]:
 
 def encode(p: dict) -> dict:
     from tasks.label_schema import check_known
-    from tasks.parse import build_parse_vocabs, encode_parse, relation_names
+    from tasks.n2path.class_design import relation_names
+    from tasks.n2path.encode import build_parse_vocabs, encode_parse
     from tasks.partition import stage_settings
 
     tokens = io.read_table(path(p, "tokens"))
@@ -78,7 +80,7 @@ def encode(p: dict) -> dict:
 
 
 def validate(p: dict) -> dict:
-    from tasks.validate_n2path import check_n2path, validate_n2path
+    from tasks.n2path.validate import check_n2path, validate_n2path
 
     encoded = io.read_table(path(p, "encoded"))
     report = validate_n2path(
@@ -91,7 +93,7 @@ def validate(p: dict) -> dict:
 
 def class_design(p: dict) -> dict:
     from tasks.class_review import data_version, save_review
-    from tasks.parse import n2path_review, relation_schema
+    from tasks.n2path.class_design import n2path_review, relation_schema
 
     table = io.read_table(path(p, "ingested"))
     cfg = p["class_design"]
@@ -108,7 +110,7 @@ def class_design(p: dict) -> dict:
 def train(p: dict) -> dict:
     from tasks.distributed import leave_unless_writer
     from tasks.model_dir import save_model_dir
-    from tasks.train_parser import model_config, train_parser
+    from tasks.n2path.train import model_config, train_parser
 
     encoded = io.read_table(path(p, "encoded"))
     vocabs = io.read_json(path(p, "vocab"))
@@ -150,8 +152,8 @@ def train(p: dict) -> dict:
 
 def evaluate(p: dict) -> dict:
     from tasks.class_review import review_markdown
-    from tasks.evaluate_n2path import evaluate_encoded, relation_confusions
-    from tasks.treebank import write_conllu
+    from tasks.n2path.evaluate import evaluate_encoded, relation_confusions
+    from tasks.n2path.formats import write_conllu
 
     split = p["evaluate"]["split"]
     table = io.read_table(path(p, "encoded"))
@@ -235,21 +237,21 @@ def evaluate_command(
 ) -> dict:
     """`hanflow evaluate --problem n2path`: --data is a file or a folder of files in one format."""
     from tasks.evaluate_data import check_column_keys
-    from tasks.evaluate_n2path import evaluate_file
+    from tasks.n2path.evaluate import evaluate_file
 
     check_column_keys(PROBLEM, mapping, (), header=header)
     return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
 def formats() -> tuple[str, ...]:
-    from tasks.parse import FORMATS
+    from tasks.n2path.ingest import FORMATS
 
     return FORMATS
 
 
 def write_eval_set(rows: list[dict], out_dir: Path) -> tuple[Path, str, dict]:
     """The champion comparison set as CoNLL-U: the words and gold trees, re-read by evaluate_command."""
-    from tasks.treebank import write_conllu
+    from tasks.n2path.formats import write_conllu
 
     path = out_dir / "eval_set.conllu"
     path.write_text(write_conllu(rows), encoding="utf-8")

@@ -163,7 +163,7 @@ class BiaffineParser(nn.Module):
             b, i = bad.nonzero()[0].tolist()
             raise ValueError(
                 f"batch row {b} word {i + 1}: gold head {int(heads[b, i])} is not another word or the "
-                f"root (0..{int(lengths[b])}); check the treebank with tasks.treebank.tree_problems"
+                f"root (0..{int(lengths[b])}); check the treebank with tasks.n2path.formats.tree_problems"
             )
         dep_arc = arc_scores[:, 1:]  # [B, T, T+1]: rows of the real dependents
         arc_loss = F.cross_entropy(dep_arc[mask].float(), heads[mask])

@@ -201,15 +201,15 @@ class N2MPredictor(Predictor):
 
 
 class N2PathPredictor(Predictor):
-    """Trees for raw sentences, split into words as UD Korean does (tasks/ud_tokens.py); morphemes from the tagger."""
+    """Trees for raw sentences, split into words as UD Korean does (tasks/n2path/ud_tokens.py); tagger morphemes."""
 
     problem = "n2path"
     fields = ("words", "heads", "deprels", "conllu")
     default_batch = 64
 
     def check(self, text: str, words: list[str] | None = None) -> str | None:
-        from tasks.evaluate_n2path import max_words
-        from tasks.ud_tokens import ud_words
+        from tasks.n2path.evaluate import max_words
+        from tasks.n2path.ud_tokens import ud_words
 
         error = text_error(text if words is None else " ".join(words))
         if error:
@@ -225,9 +225,9 @@ class N2PathPredictor(Predictor):
     def _predict(self, texts: list[str], words: list, ids: list[str]) -> list[dict]:
         import pyarrow as pa
 
-        from tasks.evaluate_n2path import _parse, parsed_sentences, prepare_sentences
-        from tasks.treebank import write_conllu
-        from tasks.ud_tokens import ud_words
+        from tasks.n2path.evaluate import _parse, parsed_sentences, prepare_sentences
+        from tasks.n2path.formats import write_conllu
+        from tasks.n2path.ud_tokens import ud_words
 
         sentences = []
         for sid, text, split in zip(ids, texts, words):

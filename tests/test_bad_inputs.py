@@ -20,12 +20,12 @@ from tasks.dialogue import read_pairs
 from tasks.ingest import ingest
 from tasks.n2m_stages import ingest_pairs
 from tasks.ner import ingest_ner
-from tasks.parse import ingest_parse
+from tasks.n2path.ingest import ingest_parse
 from tasks.splits import IngestError, QuarantineError
 from tasks.ner_formats import read_ner
 from tasks.params import ParamsError, load_params, load_schema
 from tasks.textfile import input_notes
-from tasks.treebank import read_conllu, read_klue_dp
+from tasks.n2path.formats import read_conllu, read_klue_dp
 
 BAD = Path(__file__).resolve().parent / "bad_inputs"
 ALL_TRAIN = {"dev": 0.0, "test": 0.0, "seed": 1}

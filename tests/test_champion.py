@@ -222,7 +222,7 @@ def test_eval_set_export_reads_back_with_the_problem_reader(problem, tmp_path):
         records, quarantined = read_pairs(path, fmt, column_mapping(eval_set["mapping"]))
         read = len(records)
     else:
-        from tasks.parse import read_treebank
+        from tasks.n2path.ingest import read_treebank
 
         records, quarantined = read_treebank(path, fmt)
         read = len(records)

@@ -253,7 +253,7 @@ def test_n2n_type_confusions_missed_and_spurious():
 
 
 def test_n2path_relation_confusions_count_only_right_heads():
-    from tasks.evaluate_n2path import relation_confusions
+    from tasks.n2path.evaluate import relation_confusions
 
     rows = pa.table(
         {

@@ -62,15 +62,7 @@ OWN = {
         "tasks/spacing.py",
         "tasks/generation_metrics.py",
     ),
-    "n2path": (
-        "tasks/parse.py",
-        "tasks/treebank.py",
-        "tasks/train_parser.py",
-        "tasks/evaluate_n2path.py",
-        "tasks/validate_n2path.py",
-        "tasks/parse_metrics.py",
-        "tasks/ud_tokens.py",
-    ),
+    "n2path": (),  # all in tasks/n2path/
 }
 
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.conftest import N2M_SAMPLE, N2PATH_SAMPLE, ROOT
-from tasks.treebank import read_conllu, tree_problems
-from tasks.ud_tokens import ud_words
+from tasks.n2path.formats import read_conllu, tree_problems
+from tasks.n2path.ud_tokens import ud_words
 
 runner = CliRunner()
 SENTENCE = "할머니는 어제 시장에서 사과를 샀다."

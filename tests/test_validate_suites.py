@@ -318,7 +318,7 @@ def n2path_table(rows: list[dict]) -> pa.Table:
 
 
 def test_n2path_suite_names_two_roots_latin_and_leakage():
-    from tasks.validate_n2path import check_n2path, validate_n2path
+    from tasks.n2path.validate import check_n2path, validate_n2path
 
     base = {"words": ["그녀는", "책을", "읽었다"], "heads": [3, 3, 0], "deprels": ["nsubj", "obj", "root"]}
     clean = [
@@ -393,9 +393,9 @@ def test_n21_and_n2n_rows_without_letters_count_against_the_hangul_share():
 
 
 def test_n2path_control_character_inside_a_word_fails_though_text_is_clean():
-    from tasks.parse import sentences_table
-    from tasks.treebank import read_conllu
-    from tasks.validate_n2path import check_n2path, validate_n2path
+    from tasks.n2path.formats import read_conllu
+    from tasks.n2path.ingest import sentences_table
+    from tasks.n2path.validate import check_n2path, validate_n2path
 
     sentences, _ = read_conllu(BAD / "conllu_nul_word.conllu")
     clean = {

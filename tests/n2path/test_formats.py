@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from models.mst import chu_liu_edmonds, tree_score
-from tasks.parse_metrics import attachment_scores, right_neighbour_baseline, right_neighbour_heads
-from tasks.treebank import read_conllu, read_klue_dp, tree_problems, write_conllu
+from tasks.n2path.formats import read_conllu, read_klue_dp, tree_problems, write_conllu
+from tasks.n2path.metrics import attachment_scores, right_neighbour_baseline, right_neighbour_heads
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+REAL = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 KEYS = ("id", "text", "words", "lemmas", "upos", "xpos", "heads", "deprels")
 
 
@@ -187,7 +187,7 @@ def test_tree_problems():
 
 
 def test_sample_treebank_reads_clean():
-    sents, quar = read_conllu(Path(__file__).resolve().parents[1] / "data" / "sample" / "n2path_treebank.conllu")
+    sents, quar = read_conllu(Path(__file__).resolve().parents[2] / "data" / "sample" / "n2path_treebank.conllu")
     assert quar == [] and len(sents) >= 140
     assert all(tree_problems(s["heads"]) == [] and 3 <= len(s["words"]) <= 11 for s in sents)
     assert len({s["id"] for s in sents}) == len(sents)

@@ -12,9 +12,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from tasks.model_dir import load_model_dir
-from tasks.parse import encode_parse, sentences_table, tokenize_parse
-from tasks.parse_metrics import attachment_scores, right_neighbour_baseline
-from tasks.train_parser import parse_table
+from tasks.n2path.encode import encode_parse
+from tasks.n2path.ingest import sentences_table
+from tasks.n2path.tokenize import tokenize_parse
+from tasks.n2path.metrics import attachment_scores, right_neighbour_baseline
+from tasks.n2path.train import parse_table
 from tasks.training import pick_device
 
 
@@ -99,7 +101,7 @@ def _parse(model, bundle: dict, encoded: pa.Table, batch_size: int) -> list[tupl
 
 
 def parsed_sentences(rows: pa.Table, pred: list[tuple[list[int], list[str]] | None]) -> list[dict]:
-    """Sentence dicts with the predicted tree, ready for tasks.treebank.write_conllu; unparsed rows are left out."""
+    """Sentence dicts with the predicted tree, ready for tasks.n2path.formats.write_conllu; unparsed rows left out."""
     cols = {c: rows.column(c).to_pylist() for c in ("id", "text", "words", "lemmas", "xpos")}
     return [
         {"id": sid, "text": text, "words": words, "lemmas": lemmas, "xpos": xpos, "heads": p[0], "deprels": p[1]}
@@ -151,7 +153,7 @@ def evaluate_file(
     quarantine_path.
     """
     from tasks.evaluate_data import nothing_left, write_quarantine
-    from tasks.parse import read_treebank
+    from tasks.n2path.ingest import read_treebank
 
     model, bundle = load_model_dir(model_dir)
     sentences, quarantined = read_treebank(path, fmt, encoding)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from tasks.model_dir import build_model
-from tasks.parse_metrics import attachment_scores
+from tasks.n2path.metrics import attachment_scores
 from tasks.training import EarlyStopping, TokenIds, bucket_batches, pick_device, start_training
 
 # Items kept per word: longer words keep their first ones (a 40-syllable URL needs no more).

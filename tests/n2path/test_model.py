@@ -10,10 +10,10 @@ import torch
 
 from models import architecture
 from models.n2path import BiaffineParser, N2PathConfig
-from tasks.parse_metrics import attachment_scores, right_neighbour_baseline
-from tasks.treebank import read_conllu, tree_problems
+from tasks.n2path.formats import read_conllu, tree_problems
+from tasks.n2path.metrics import attachment_scores, right_neighbour_baseline
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "n2path_treebank.conllu"
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "n2path_treebank.conllu"
 RELS = ["root", "nsubj", "obj", "advmod", "punct"]
 BASE = {
     "word_vocab_size": 30,

@@ -6,17 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tasks.parse import (
-    build_parse_vocabs,
-    encode_parse,
-    ingest_parse,
-    relation_names,
-    relation_schema,
-    sentences_table,
-    tokenize_parse,
-    treebank_morphemes,
-)
-from tasks.validate_n2path import has_cycle
+from tasks.n2path.class_design import relation_names, relation_schema
+from tasks.n2path.encode import build_parse_vocabs, encode_parse
+from tasks.n2path.ingest import ingest_parse, sentences_table
+from tasks.n2path.tokenize import tokenize_parse, treebank_morphemes
+from tasks.n2path.validate import has_cycle
 
 # Sentences written for these tests (UD Korean GSD conventions).
 GOOD = """# sent_id = t1
@@ -185,7 +179,7 @@ def test_encode_builds_vocabularies_from_train_only():
 
 
 def test_nested_ids_pad_to_batch_words_items():
-    from tasks.train_parser import NestedIds
+    from tasks.n2path.train import NestedIds
 
     column = pa.array([[[5, 6], [7]], [[8, 9, 10]], []], pa.list_(pa.list_(pa.int32())))
     ids = NestedIds(column.slice(0, 3), max_items=2)
@@ -217,7 +211,7 @@ def test_has_cycle():
 
 def test_validation_names_the_broken_sentences():
     from tasks.validation import ValidationFailed
-    from tasks.validate_n2path import check_n2path, validate_n2path
+    from tasks.n2path.validate import check_n2path, validate_n2path
 
     base = TWO[0]
     rows = [
@@ -254,9 +248,9 @@ def test_evaluate_and_predict_with_a_treebank_morpheme_model(tmp_path):
     """A model trained on treebank morphemes: scored as trained and with the tagger's morphemes; predict parses."""
     import torch
 
-    from tasks.evaluate_n2path import evaluate_encoded, predict_texts
+    from tasks.n2path.evaluate import evaluate_encoded, predict_texts
     from tasks.model_dir import build_model, save_model_dir
-    from tasks.train_parser import model_config
+    from tasks.n2path.train import model_config
 
     torch.manual_seed(0)
     rows = [{**TWO[0], "split": "train"}, {**TWO[1], "split": "test", "deprels": ["nsubj", "obj", "root"]}]

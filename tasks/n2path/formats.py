@@ -232,7 +232,7 @@ def _read(
         except _Bad as err:
             reason = str(err)
         except Exception as err:  # a parser bug must not hide the rest of the treebank
-            reason = f"unexpected {type(err).__name__}: {err} (a bug in tasks/treebank.py, please report)"
+            reason = f"unexpected {type(err).__name__}: {err} (a bug in tasks/n2path/formats.py, please report)"
         else:
             if sent is not None:
                 sent.setdefault("source_row", row)

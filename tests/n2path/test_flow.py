@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.stages import stages_for
-from tasks.treebank import read_conllu, tree_problems
+from tasks.n2path.formats import read_conllu, tree_problems
 
 runner = CliRunner()
 

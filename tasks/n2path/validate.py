@@ -39,7 +39,7 @@ def has_cycle(heads: list[int]) -> bool:
 
 def row_checks(table: pa.Table, relations: list[str]) -> tuple[dict[str, list[bool]], list[dict]]:
     """One boolean per sentence and check, and what is wrong with the failing sentences (by id)."""
-    from tasks.treebank import tree_problems
+    from tasks.n2path.formats import tree_problems
 
     known = set(relations)
     out: dict[str, list[bool]] = {name: [] for name in ROW_CHECKS}

@@ -2,7 +2,7 @@
 
 The parser learnt from treebanks whose tokens are space-separated eojeol except that punctuation is
 its own token (`샀다` + `.`, `"` + `반갑다` + `"` + `라는`, `40.3` + `%` + `로`): the MISC column
-records SpaceAfter=No on a token glued to the next (tasks.treebank.write_conllu computes it from the
+records SpaceAfter=No on a token glued to the next (tasks.n2path.formats.write_conllu computes it from the
 text). Splitting raw text on spaces only would keep `샀다.` as one word the parser never saw.
 
 What stays inside a word, as in GSD: a number's `.`, `,` and `:` between digits (`3.3`, `8,770원`,

@@ -1,0 +1,1 @@
+"""N2Path (dependency parsing) tests: its stage functions, readers, model and flow."""
