@@ -74,7 +74,7 @@ def baseline_probabilities(texts: list[str], labels: np.ndarray) -> np.ndarray:
 
 def load(datasets: Path) -> tuple[list[str], list[list[str]], np.ndarray]:
     """NSMC as the N21 ingest stage reads it, tokenized as params.yaml says."""
-    from tasks.ingest import ingest
+    from tasks.n21.ingest import ingest
     from tasks.params import load_params
     from tasks.tokenize import tokenize_texts
 

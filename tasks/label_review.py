@@ -4,7 +4,7 @@ Confident learning (cleanlab): every train and dev row gets class probabilities 
 it (k-fold, seeded), and rows whose given label the model finds least likely, in a way the per-class noise
 estimates single out, are flagged and ranked. Fast models, so the stage reruns with the data:
 
-- N21: the N21 linear model (tasks/linear_classifier.py: TF-IDF over hashed n-grams + logistic regression)
+- N21: the N21 linear model (tasks/n21/linear.py: TF-IDF over hashed n-grams + logistic regression)
   over two views averaged, the text as words (character n-grams within words + morpheme n-grams) and the
   text with its spaces removed (Korean reviews space words freely: "너무재밌게봤어요"). On NSMC with 10% of
   the labels flipped the average of the two views, 10 folds, finds more flips than either view or 5 folds
@@ -80,7 +80,7 @@ def n21_out_of_fold(
     texts: Sequence[str], tokens: Sequence[Sequence[str]], labels: np.ndarray, num_classes: int, cfg: dict[str, Any]
 ) -> np.ndarray:
     """[N, classes] probabilities, each row's from the linear models trained on the other folds, views averaged."""
-    from tasks.linear_classifier import fit_linear, linear_probabilities
+    from tasks.n21.linear import fit_linear, linear_probabilities
 
     labels = np.asarray(labels, np.int64)
     out = np.zeros((len(texts), num_classes))

@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from tasks.encode import encode_table, label_values
+from tasks.n21.encode import encode_table, label_values
 from tasks.vocab import PAD, SPECIALS, UNK, Vocab, build_vocab, encode_ids
 from tasks.io import read_table, write_table
 

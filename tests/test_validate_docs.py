@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.validate import validate_n21
+from tasks.n21.validate import validate_n21
 from tasks.validate_docs import offline_html
 from tests.test_validate import CFG, LABELS, good_rows, make_table
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from tasks.validate import validate_n21
+from tasks.n21.validate import validate_n21
 from tasks.validation import ValidationFailed, check
 from tasks.validate_suite import SUITES_DIR, expectations, load_suite, resolve_parameters
 from tasks.validate_text import bad_chars, class_counts, hangul_share, splits_per_text
