@@ -150,7 +150,8 @@ def read_eval_rows(model_columns: dict, data_cfg: dict) -> tuple[pa.Table, pa.Ta
     None: absent). Unmapped fields take the training file's column names (`model_columns`); the id is
     optional unless mapped (row numbers stand in), so a file without the training file's id column is read.
     """
-    from tasks.n21.ingest import CANONICAL, NSMC_COLUMNS, QUARANTINE, canonicalize, read_rows
+    from tasks.n21.formats import NSMC_COLUMNS, QUARANTINE, read_rows
+    from tasks.n21.ingest import CANONICAL, canonicalize
 
     path, fmt = Path(data_cfg["path"]), data_cfg["format"]
     header = bool(data_cfg.get("header", True))
