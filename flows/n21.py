@@ -115,7 +115,7 @@ def class_design(p: dict) -> dict:
 
 def _review(encoded, p: dict):
     from tasks.n21.encode import label_values
-    from tasks.label_review import n21_review
+    from tasks.n21.label_review import n21_review
 
     classes = _classes(p) or [{"value": v, "name": v, "description": ""} for v in label_values(encoded, [])]
     return n21_review(encoded, classes, p["label_review"])
