@@ -32,7 +32,7 @@ def docs_work(tmp_path_factory) -> Path:
     """A work dir with real GX Data Docs (one failed expectation), its validation.json, a data table and a
     symlink out of it: what the file server must and must not serve."""
     from tasks.n21.validate import validate_n21
-    from tests.test_validate import CFG, LABELS, good_rows, make_table
+    from tests.n21.test_validate import CFG, LABELS, good_rows, make_table
 
     work = tmp_path_factory.mktemp("work")
     rows = good_rows()

@@ -147,7 +147,7 @@ def test_prefect_vs_direct_alternates_the_two_sides(monkeypatch, tmp_path):
 
 def test_throughput_measure_compares_bucketed_with_padded_to_max():
     from bench.train_perf import n21_throughput
-    from tests.test_train import CFG, MODEL, synthetic_table
+    from tests.n21.test_train import CFG, MODEL, synthetic_table
 
     result = n21_throughput(synthetic_table(), MODEL, CFG, epochs=2, threads=1, log=lambda _: None)
     bucketed, padded = result["bucketed"], result["padded"]

@@ -11,7 +11,7 @@ from models.n21 import SequenceClassifier
 from tasks.n21.encode import encode_table
 from tasks.n21.ngrams import _features, hashed_ngrams
 from tasks.n21.train import ModelInputs, predict_classifier, train_classifier
-from tests.test_train import CFG, MODEL, synthetic_table
+from tests.n21.test_train import CFG, MODEL, synthetic_table
 
 
 def test_features_are_word_bounded_char_ngrams_and_token_ngrams():
