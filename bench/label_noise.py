@@ -1,4 +1,4 @@
-"""The flipped-label benchmark of the label review (tasks/label_review.py).
+"""The flipped-label benchmark of the label review (tasks/n21/label_review.py).
 
 NSMC's 31.6k-review subset with 10% of its labels flipped at random (seed FLIP_SEED); each method ranks
 every review by cleanlab's label quality from its out-of-fold probabilities. precision@k: the share of
@@ -74,7 +74,7 @@ def baseline_probabilities(texts: list[str], labels: np.ndarray) -> np.ndarray:
 
 def load(datasets: Path) -> tuple[list[str], list[list[str]], np.ndarray]:
     """NSMC as the N21 ingest stage reads it, tokenized as params.yaml says."""
-    from tasks.ingest import ingest
+    from tasks.n21.ingest import ingest
     from tasks.params import load_params
     from tasks.tokenize import tokenize_texts
 
@@ -87,7 +87,8 @@ def load(datasets: Path) -> tuple[list[str], list[list[str]], np.ndarray]:
 
 def run(datasets: Path, out_dir: Path) -> dict:
     from tasks import io
-    from tasks.label_review import method_line, n21_out_of_fold
+    from tasks.label_review import method_line
+    from tasks.n21.label_review import n21_out_of_fold
     from tasks.params import load_params
 
     cfg = load_params(ROOT / "params.yaml")["n21"]["label_review"]

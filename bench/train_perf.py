@@ -172,7 +172,7 @@ class _Run:
         return seconds
 
     def accuracy(self, encoded: pa.Table, labels: np.ndarray, index: np.ndarray) -> float:
-        from tasks.train import predict_classifier
+        from tasks.n21.train import predict_classifier
 
         ngrams = encoded.column("ngram_ids").take(index) if self.ngrams else None
         pred, _ = predict_classifier(
@@ -225,7 +225,7 @@ def n21_throughput(
     (the order flips each epoch) so that load changes hit both. Dev accuracy is measured after every
     epoch (not timed); test accuracy is that of the best dev epoch, the weights train_classifier keeps.
     """
-    from tasks.train import ModelInputs
+    from tasks.n21.train import ModelInputs
 
     torch.set_num_threads(threads)
     seed = int(cfg.get("seed", 13))
@@ -273,7 +273,7 @@ def thread_comparison(
     log: Callable[[str], Any] = print,
 ) -> dict:
     """Seconds of one bucketed N21 epoch (fresh model, same seed) per thread count, interleaved `repeats` times."""
-    from tasks.train import ModelInputs
+    from tasks.n21.train import ModelInputs
 
     seed = int(cfg.get("seed", 13))
     idx = _splits(encoded, train_rows, seed)

@@ -89,7 +89,7 @@ def _classes(problem: str, section: dict, table=None) -> list[dict]:
     if classes or table is None:
         return classes
     if problem == "n21":
-        from tasks.encode import label_values
+        from tasks.n21.encode import label_values
 
         values = label_values(table, [])
     else:
@@ -368,7 +368,7 @@ def _check_new_rows(rows: list[dict], values: list[str] | None, source: Path, sc
 def _raw_table(problem: str, section: dict):
     """The raw data as ingest reads it, before corrections: what a correction's id and text must match."""
     if problem == "n21":
-        from tasks.ingest import ingest
+        from tasks.n21.ingest import ingest
 
         return ingest(section["data"])[0]
     from tasks.ner import ingest_ner

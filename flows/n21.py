@@ -46,7 +46,7 @@ def path(p: dict, name: str) -> Path:
 
 # Imported when the stage runs: `hanflow stage` pays only for the stage it runs.
 def _ingest(data: dict):
-    from tasks.ingest import ingest
+    from tasks.n21.ingest import ingest
 
     return ingest(data)
 
@@ -69,7 +69,7 @@ def _classes(p: dict) -> list[dict]:
 
 
 def encode(p: dict) -> dict:
-    from tasks.encode import encode_table, label_values
+    from tasks.n21.encode import encode_table, label_values
     from tasks.label_schema import check_known
 
     tokens = io.read_table(path(p, "tokens"))
@@ -83,8 +83,8 @@ def encode(p: dict) -> dict:
 
 
 def validate(p: dict) -> dict:
-    from tasks.encode import label_values
-    from tasks.validate import validate_n21
+    from tasks.n21.encode import label_values
+    from tasks.n21.validate import validate_n21
     from tasks.validation import check
 
     encoded = io.read_table(path(p, "encoded"))
@@ -97,7 +97,7 @@ def validate(p: dict) -> dict:
 
 
 def class_design(p: dict) -> dict:
-    from tasks.class_design import build_label_schema, n21_review
+    from tasks.n21.class_design import build_label_schema, n21_review
     from tasks.class_review import data_version, save_review
 
     table = io.read_table(path(p, "encoded"))
@@ -114,8 +114,8 @@ def class_design(p: dict) -> dict:
 
 
 def _review(encoded, p: dict):
-    from tasks.encode import label_values
-    from tasks.label_review import n21_review
+    from tasks.n21.encode import label_values
+    from tasks.n21.label_review import n21_review
 
     classes = _classes(p) or [{"value": v, "name": v, "description": ""} for v in label_values(encoded, [])]
     return n21_review(encoded, classes, p["label_review"])
@@ -125,7 +125,7 @@ def train(p: dict) -> dict:
     from tasks.tokenize import tokenizer_settings
     from tasks.distributed import leave_unless_writer
     from tasks.model_dir import save_model_dir
-    from tasks.train import train_classifier
+    from tasks.n21.train import train_classifier
 
     encoded = io.read_table(path(p, "encoded"))
     vocab = io.read_json(path(p, "vocab"))
@@ -156,7 +156,7 @@ def train(p: dict) -> dict:
     leave_unless_writer()  # under torchrun only rank 0 goes on to write (tasks/distributed.py)
     extra = {}
     if float(cfg["linear"]["weight"]) > 0:
-        from tasks.linear_classifier import FILE, dumps
+        from tasks.n21.linear import FILE, dumps
 
         linear, history["blend"] = fit_blend(model, encoded, model_config["num_classes"], cfg)
         extra[FILE] = dumps(linear)
@@ -187,8 +187,8 @@ def fit_blend(model, encoded, num_classes: int, cfg: dict) -> tuple[dict, dict]:
     train.linear.weight. The share is stored with the model (linear.npz)."""
     import numpy as np
 
-    from tasks.linear_classifier import choose_weight, fit_linear, linear_probabilities
-    from tasks.train import predict_classifier
+    from tasks.n21.linear import choose_weight, fit_linear, linear_probabilities
+    from tasks.n21.train import predict_classifier
 
     def rows(split: str):
         return encoded.filter(pc.equal(encoded.column("split"), split))
@@ -223,7 +223,7 @@ def fit_blend(model, encoded, num_classes: int, cfg: dict) -> tuple[dict, dict]:
 
 def evaluate(p: dict) -> dict:
     from tasks.class_review import review_markdown
-    from tasks.evaluate_n21 import confused_pairs, evaluate_encoded
+    from tasks.n21.evaluate import confused_pairs, evaluate_encoded
 
     split = p["evaluate"]["split"]
     table = io.read_table(path(p, "encoded"))
@@ -290,7 +290,7 @@ def evaluate_command(
     """`hanflow evaluate --problem n21`: mapping is --column (id, text, label); unmapped ones take the training
     file's column names, and a missing id column numbers the rows."""
     from tasks.evaluate_data import check_column_keys
-    from tasks.evaluate_n21 import N21_FIELDS, evaluate_file
+    from tasks.n21.evaluate import N21_FIELDS, evaluate_file
 
     check_column_keys(PROBLEM, mapping, N21_FIELDS, "--column text=review --column label=sentiment")
     data_cfg = {"path": str(data), "format": fmt, "encoding": encoding, "header": header, "columns": mapping}
@@ -298,7 +298,7 @@ def evaluate_command(
 
 
 def formats() -> tuple[str, ...]:
-    from tasks.ingest import FORMATS
+    from tasks.n21.formats import FORMATS
 
     return FORMATS
 

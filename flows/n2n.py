@@ -133,7 +133,7 @@ MODEL_KEYS = ("char_emb_dim", "morph_emb_dim", "pos_emb_dim", "hidden_dim", "num
 
 
 def _review(encoded, p: dict):
-    from tasks.label_review import n2n_review
+    from tasks.n2n.label_review import n2n_review
 
     return n2n_review(encoded, io.read_json(path(p, "vocab"))["tags"], p["label_review"])
 

@@ -99,7 +99,7 @@ class N21Predictor(Predictor):
     default_batch = 256
 
     def _predict(self, texts: list[str], words: list, ids: list[str]) -> list[dict]:
-        from tasks.evaluate_n21 import class_probabilities, prepare_texts
+        from tasks.n21.evaluate import class_probabilities, prepare_texts
 
         labels = self.bundle["label_schema.json"]["labels"]
         encoded = prepare_texts(texts, self.bundle)

@@ -17,7 +17,7 @@ import yaml
 
 from flows.stages import ingest_runner
 from tasks.dialogue import read_pairs
-from tasks.ingest import ingest
+from tasks.n21.ingest import ingest
 from tasks.n2m_stages import ingest_pairs
 from tasks.ner import ingest_ner
 from tasks.n2path.ingest import ingest_parse

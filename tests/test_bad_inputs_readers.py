@@ -14,7 +14,7 @@ import pytest
 
 from flows.stages import ingest_runner
 from tasks.dialogue import read_pairs
-from tasks.ingest import ingest
+from tasks.n21.ingest import ingest
 from tasks.splits import IngestError, QuarantineError
 from tasks.n2m_stages import ingest_pairs, read_pairs_cfg
 from tasks.ner import ingest_ner

@@ -198,7 +198,7 @@ def test_eval_set_export_reads_back_with_the_problem_reader(problem, tmp_path):
     assert eval_set["rows"] > 5 and eval_set["split"] == "test"
     path, fmt = eval_set["path"], eval_set["format"]
     if problem == "n21":
-        from tasks.ingest import ingest
+        from tasks.n21.ingest import ingest
 
         kept, quarantined, _ = ingest(
             {

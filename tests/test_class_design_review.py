@@ -225,7 +225,7 @@ def test_top_pairs_on_a_tiny_confusion():
 
 
 def test_n21_confused_pairs_from_predictions():
-    from tasks.evaluate_n21 import confused_pairs
+    from tasks.n21.evaluate import confused_pairs
 
     predictions = pa.table(
         {

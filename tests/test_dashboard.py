@@ -31,8 +31,8 @@ from tests.test_prefect_server import STARTUP_S, api_post, free_port, prefect_se
 def docs_work(tmp_path_factory) -> Path:
     """A work dir with real GX Data Docs (one failed expectation), its validation.json, a data table and a
     symlink out of it: what the file server must and must not serve."""
-    from tasks.validate import validate_n21
-    from tests.test_validate import CFG, LABELS, good_rows, make_table
+    from tasks.n21.validate import validate_n21
+    from tests.n21.test_validate import CFG, LABELS, good_rows, make_table
 
     work = tmp_path_factory.mktemp("work")
     rows = good_rows()

@@ -39,7 +39,7 @@ TOLERANCE = 0.15
 
 def _accuracy(model_dir, encoded, split: str) -> float:
     from tasks.model_dir import load_model_dir
-    from tasks.train import ModelInputs, _predict
+    from tasks.n21.train import ModelInputs, _predict
 
     model, bundle = load_model_dir(model_dir)
     rows = encoded.filter(pc.equal(encoded.column("split"), split))

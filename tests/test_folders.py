@@ -167,7 +167,7 @@ def test_model_dir_follows_an_overridden_work_dir(tmp_path):
 
 def test_a_run_with_only_work_dir_set_writes_its_model_there(tmp_path, monkeypatch):
     import tasks.model_dir
-    import tasks.train
+    import tasks.n21.train
 
     work = tmp_path / "x"
     params = load_params(
@@ -176,7 +176,7 @@ def test_a_run_with_only_work_dir_set_writes_its_model_there(tmp_path, monkeypat
     p = params["n21"]
     # Training itself is not the point: an untrained model is saved as the trained one would be.
     monkeypatch.setattr(
-        tasks.train,
+        tasks.n21.train,
         "train_classifier",
         lambda encoded, config, cfg: (tasks.model_dir.build_model(config), {"best_epoch": 1, "epochs": []}),
     )

@@ -53,7 +53,7 @@ def test_ingest_applies_corrections_and_leaves_the_raw_file_alone(tmp_path):
 
 def test_the_last_correction_of_an_id_wins(tmp_path):
     from tasks.corrections import apply_corrections, read_corrections
-    from tasks.ingest import ingest
+    from tasks.n21.ingest import ingest
 
     section = sample_section(tmp_path)
     table = ingest(section["data"])[0]
@@ -131,7 +131,7 @@ def test_appending_the_same_import_twice_adds_nothing(tmp_path):
 
 def test_no_corrections_file_leaves_the_table_as_read(tmp_path):
     from tasks.corrections import apply_corrections, read_corrections, summary_lines
-    from tasks.ingest import ingest
+    from tasks.n21.ingest import ingest
 
     table = ingest(sample_section(tmp_path)["data"])[0]
     out, summary = apply_corrections(table, read_corrections(tmp_path / "absent.jsonl", "n21"), "n21", "absent.jsonl")

@@ -147,7 +147,7 @@ def test_prefect_vs_direct_alternates_the_two_sides(monkeypatch, tmp_path):
 
 def test_throughput_measure_compares_bucketed_with_padded_to_max():
     from bench.train_perf import n21_throughput
-    from tests.test_train import CFG, MODEL, synthetic_table
+    from tests.n21.test_train import CFG, MODEL, synthetic_table
 
     result = n21_throughput(synthetic_table(), MODEL, CFG, epochs=2, threads=1, log=lambda _: None)
     bucketed, padded = result["bucketed"], result["padded"]
@@ -167,7 +167,7 @@ def test_the_padded_baseline_pads_every_batch_to_the_given_width():
     import pyarrow as pa
 
     from bench.train_perf import batch_inputs
-    from tasks.train import ModelInputs
+    from tasks.n21.train import ModelInputs
 
     inputs = ModelInputs(pa.array([[2, 3], [4, 5, 6, 7], [8]], pa.list_(pa.int32())))
     ids, lengths = batch_inputs(inputs, np.array([0, 2]), None, {})
@@ -179,7 +179,7 @@ def test_the_padded_baseline_pads_every_batch_to_the_given_width():
 def test_the_product_trainer_has_no_padding_hook():
     import inspect
 
-    from tasks.train import ModelInputs, _train_epoch
+    from tasks.n21.train import ModelInputs, _train_epoch
 
     # The padded-to-max baseline is the benchmark's own code (bench/train_perf.py), not a trainer option.
     assert "pad_to" not in inspect.signature(ModelInputs.batch).parameters

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.validate import validate_n21
+from tasks.n21.validate import validate_n21
 from tasks.validate_docs import offline_html
-from tests.test_validate import CFG, LABELS, good_rows, make_table
+from tests.n21.test_validate import CFG, LABELS, good_rows, make_table
 
 REMOTE = re.compile(r"<(?:link|script)\b[^>]*https?://|url\(\s*['\"]?https?://|<img\b[^>]*src=[\"']https?://", re.I)
 

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from tasks.validate import validate_n21
+from tasks.n21.validate import validate_n21
 from tasks.validation import ValidationFailed, check
 from tasks.validate_suite import SUITES_DIR, expectations, load_suite, resolve_parameters
 from tasks.validate_text import bad_chars, class_counts, hangul_share, splits_per_text
-from tests.test_validate import CFG, LABELS, good_rows, make_table
+from tests.n21.test_validate import CFG, LABELS, good_rows, make_table
 
 PROBLEMS = ("n21", "n2n", "n2m", "n2path")
 ROOT = Path(__file__).resolve().parents[1]

@@ -88,8 +88,8 @@ def class_probabilities(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """[N, classes] probabilities of the model directory's classifier: the network's, averaged with the linear
     model's when the directory has one (train.linear.weight); and each part's own."""
-    from tasks.linear_classifier import FILE, blend, linear_probabilities, loads
-    from tasks.train import predict_classifier
+    from tasks.n21.linear import FILE, blend, linear_probabilities, loads
+    from tasks.n21.train import predict_classifier
 
     _, network = predict_classifier(
         model,
@@ -119,7 +119,7 @@ def _ngram_column(encoded: pa.Table) -> pa.ChunkedArray | None:
 
 def prepare_texts(texts: list[str], bundle: dict, labels: list[str] | None = None) -> pa.Table:
     """Tokenize and encode new texts exactly as the model's training data was."""
-    from tasks.encode import encode_table
+    from tasks.n21.encode import encode_table
     from tasks.tokenize import tokenize_table
     from tasks.vocab import Vocab
 
@@ -150,7 +150,8 @@ def read_eval_rows(model_columns: dict, data_cfg: dict) -> tuple[pa.Table, pa.Ta
     None: absent). Unmapped fields take the training file's column names (`model_columns`); the id is
     optional unless mapped (row numbers stand in), so a file without the training file's id column is read.
     """
-    from tasks.ingest import CANONICAL, NSMC_COLUMNS, QUARANTINE, canonicalize, read_rows
+    from tasks.n21.formats import NSMC_COLUMNS, QUARANTINE, read_rows
+    from tasks.n21.ingest import CANONICAL, canonicalize
 
     path, fmt = Path(data_cfg["path"]), data_cfg["format"]
     header = bool(data_cfg.get("header", True))

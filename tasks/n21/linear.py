@@ -4,7 +4,7 @@ It is trained beside the network and the two class distributions are averaged. O
 data a linear model over n-grams is as strong as the network (it is the baseline the network is
 measured against) and it errs on other rows, so the average beats either one (README, Benchmark).
 
-Features are the n-gram hashes of tasks/ngrams.py (characters within words, morphemes from the
+Features are the n-gram hashes of tasks/n21/ngrams.py (characters within words, morphemes from the
 tokenize stage) with the linear model's own sizes (`train.linear`), present or not, weighted by
 smoothed idf and L2-normalised per row, as scikit-learn's TfidfTransformer does. scikit-learn fits the
 logistic regression; prediction is numpy only, so `hanflow predict` does not import scikit-learn, and
@@ -26,7 +26,7 @@ _HASH = "poly64"
 
 def _hashed(texts: Sequence[str], tokens: Sequence[Sequence[str]], char_n, token_n) -> tuple[np.ndarray, np.ndarray]:
     """(row index, n-gram id) of every distinct n-gram of every row."""
-    from tasks.ngrams import hashed_ngrams
+    from tasks.n21.ngrams import hashed_ngrams
 
     column = hashed_ngrams(
         list(texts),

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.ingest import CANONICAL, QUARANTINE, ingest, read_rows
+from tasks.n21.formats import QUARANTINE, read_rows
+from tasks.n21.ingest import CANONICAL, ingest
 from tasks.splits import IngestError, assign_splits
 
 SPLIT = {"dev": 0.1, "test": 0.15, "seed": 13}

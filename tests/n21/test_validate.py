@@ -8,7 +8,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from tasks.validate import validate_n21
+from tasks.n21.validate import validate_n21
 from tasks.validation import ValidationFailed, check, frame_for_validation
 
 CFG = {"min_tokens": 1, "max_tokens": 6, "min_chars": 2, "max_chars": 40}

@@ -30,7 +30,7 @@ def encode_rows(rows: pa.Table, spec: dict) -> pa.Table:
     out = out.append_column("label_id", label_ids.cast(pa.int32()))
     ngram_cfg = spec.get("ngrams") or {}
     if int(ngram_cfg.get("buckets", 0)) > 0:
-        from tasks.ngrams import hashed_ngrams
+        from tasks.n21.ngrams import hashed_ngrams
 
         out = out.append_column("ngram_ids", hashed_ngrams(rows.column("text"), rows.column("tokens"), ngram_cfg))
     return out

@@ -1,4 +1,4 @@
-"""N21's linear model (tasks/linear_classifier.py) and its place next to the network."""
+"""N21's linear model (tasks/n21/linear.py) and its place next to the network."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.linear_classifier import FILE, blend, dumps, fit_linear, linear_probabilities, loads
+from tasks.n21.linear import FILE, blend, dumps, fit_linear, linear_probabilities, loads
 
 TEXTS = ["정말 좋아요", "최악이에요", "너무 좋다", "별로였어요", "좋은 영화", "재미없다", "그냥 그래요", "보통이에요"]
 CFG = {"char_n": [1, 4], "token_n": [1, 2], "min_df": 1, "C": 2.0, "class_weight": "none"}
@@ -24,7 +24,7 @@ def test_probabilities_are_scikit_learns_own(labels, num_classes):
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
 
-    from tasks.linear_classifier import _hashed, _weights
+    from tasks.n21.linear import _hashed, _weights
 
     model = fit_linear(TEXTS, tokens(TEXTS), np.array(labels), num_classes, CFG)
     rows, column, weight = _weights(model, *_hashed(TEXTS, tokens(TEXTS), [1, 4], [1, 2]), len(TEXTS))
@@ -60,7 +60,7 @@ def test_blend_weights_the_two_distributions():
 
 
 def test_the_share_is_the_best_on_dev_and_ties_keep_the_configured_one():
-    from tasks.linear_classifier import choose_weight
+    from tasks.n21.linear import choose_weight
 
     gold = np.array([0, 1, 1])
     network = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])  # right on rows 0 and 2

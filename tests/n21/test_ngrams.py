@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from models.n21 import SequenceClassifier
-from tasks.encode import encode_table
-from tasks.ngrams import _features, hashed_ngrams
-from tasks.train import ModelInputs, predict_classifier, train_classifier
-from tests.test_train import CFG, MODEL, synthetic_table
+from tasks.n21.encode import encode_table
+from tasks.n21.ngrams import _features, hashed_ngrams
+from tasks.n21.train import ModelInputs, predict_classifier, train_classifier
+from tests.n21.test_train import CFG, MODEL, synthetic_table
 
 
 def test_features_are_word_bounded_char_ngrams_and_token_ngrams():
@@ -86,7 +86,7 @@ def _poly64_reference(text: str, tokens: list[str], buckets: int, char_n=(2, 4),
     """poly64 written the slow, obvious way: one Python int per n-gram, 64-bit wrap by masking."""
     from hashlib import blake2b
 
-    from tasks.ngrams import _finish
+    from tasks.n21.ngrams import _finish
 
     mask, prime = (1 << 64) - 1, 0x100000001B3
 

@@ -8,7 +8,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from tasks.class_design import build_label_schema
+from tasks.n21.class_design import build_label_schema
 
 
 def make_table(pairs: list[tuple[str | None, str]]) -> pa.Table:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tasks.model_dir import load_model_dir, save_model_dir
-from tasks.train import predict_classifier, train_classifier
+from tasks.n21.train import predict_classifier, train_classifier
 from tasks.training import TokenIds, bucket_batches, pick_device
 
 VOCAB = 40
@@ -201,7 +201,7 @@ def test_pick_device():
 
 
 def test_token_dropout_only_replaces_real_tokens_with_unk():
-    from tasks.train import _drop_tokens
+    from tasks.n21.train import _drop_tokens
 
     torch.manual_seed(0)
     ids = torch.tensor([[5] * 1000 + [0] * 200])

@@ -1,0 +1,1 @@
+"""N21 (sequence -> one class): sentiment, intent, moderation; one module per stage."""

@@ -1,0 +1,1 @@
+"""N2N (token -> tag): named entities, one module per stage."""
