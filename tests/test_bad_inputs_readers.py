@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.stages import ingest_runner
-from tasks.dialogue import read_pairs
+from tasks.n2m.formats import read_pairs
 from tasks.ingest import ingest
 from tasks.splits import IngestError, QuarantineError
-from tasks.n2m_stages import ingest_pairs, read_pairs_cfg
+from tasks.n2m.ingest import ingest_pairs, read_pairs_cfg
 from tasks.ner import ingest_ner
 from tasks.ner_formats import read_ner
 from tasks.parse import ingest_parse, read_treebank

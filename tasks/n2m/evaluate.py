@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tasks.generation_metrics import constant_answer_baseline, generation_metrics, retrieval_baseline
+from tasks.n2m.metrics import constant_answer_baseline, generation_metrics, retrieval_baseline
 from tasks.model_dir import load_model_dir
-from tasks.train_seq2seq import answers_for, check_decode, table_perplexity
+from tasks.n2m.train import answers_for, check_decode, table_perplexity
 from tasks.training import pick_device
 
 BASELINE_FILE = "baseline.json"
@@ -85,7 +85,7 @@ def eval_columns(
     params data section, used for a file of the same format) over the format's defaults. Checked against the
     header line here, so a missing column is named with the option that maps it; a label column the user did
     not ask for is optional."""
-    from tasks.dialogue import CHATBOT_COLUMNS, DEFAULT_COLUMNS
+    from tasks.n2m.formats import CHATBOT_COLUMNS, DEFAULT_COLUMNS
     from tasks.evaluate_data import header_names
 
     inherited = {
@@ -128,9 +128,9 @@ def evaluate_file(
 ) -> tuple[dict, list[dict]]:
     """`hanflow evaluate --problem n2m`: every readable pair of the file is evaluation data; the quarantined
     ones are written to quarantine_path. columns: the --column mapping (see eval_columns)."""
-    from tasks.dialogue import read_pairs
+    from tasks.n2m.formats import read_pairs
     from tasks.evaluate_data import nothing_left, write_quarantine
-    from tasks.n2m_stages import tokens_and_ids
+    from tasks.n2m.encode import tokens_and_ids
 
     _, bundle = load_model_dir(model_dir)
     chosen = eval_columns(path, fmt, encoding, dict(columns or {}), bundle["params.json"].get("data"), header)

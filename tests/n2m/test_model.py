@@ -12,7 +12,7 @@ from models import architecture
 from models.n2m import Seq2Seq, _repeated_ngram_ban, resolve_config
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "n2m_dialogues.tsv"
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "n2m_dialogues.tsv"
 COMBOS = [
     ("bahdanau", "gru", "bilstm"),
     ("bahdanau", "lstm", "bigru"),
@@ -274,9 +274,9 @@ def test_learns_to_reverse(attention, rnn):
 
 def test_sample_dialogues_beat_the_constant_answer():
     """~100 pairs of the embedded sample: 20 answer intents, 4 questions each to train, 1 held out."""
-    from tasks.dialogue import read_pairs
-    from tasks.generation_metrics import constant_answer_baseline, generation_metrics
-    from tasks.spacing import detokenize, spaced_tokens
+    from tasks.n2m.formats import read_pairs
+    from tasks.n2m.metrics import constant_answer_baseline, generation_metrics
+    from tasks.n2m.spacing import detokenize, spaced_tokens
 
     rows, _ = read_pairs(SAMPLE, "tsv")
     intents: dict[str, list[dict]] = {}

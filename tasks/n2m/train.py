@@ -17,9 +17,9 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from tasks.generation_metrics import perplexity
+from tasks.n2m.metrics import perplexity
 from tasks.model_dir import build_model
-from tasks.spacing import detokenize
+from tasks.n2m.spacing import detokenize
 from tasks.training import EarlyStopping, TokenIds, adamw, bucket_batches, pick_device, start_training
 from tasks.vocab import UNK
 
@@ -59,7 +59,7 @@ class PairInputs:
 
 
 def model_config(vocabs: dict, cfg: dict) -> dict[str, Any]:
-    from tasks.n2m_stages import special_ids
+    from tasks.n2m.encode import special_ids
 
     return {
         "architecture": "n2m.Seq2Seq",

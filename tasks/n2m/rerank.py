@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.retrieval import AnswerMemory, normalize
+from tasks.n2m.retrieval import AnswerMemory, normalize
 
 FEATURES = (
     "rank",
@@ -65,7 +65,7 @@ class CharStats:
 
     sacrebleu.sentence_chrf re-extracts both sides per call, which for 20 x 20 candidate pairs per question is
     most of the reranker's time; the n-grams come from sacrebleu's own extractor, and `f` is its formula
-    (tests/test_rerank.py checks the two agree)."""
+    (tests/n2m/test_rerank.py checks the two agree)."""
 
     def __init__(self):
         self._grams: dict[str, list[tuple[Counter, int]]] = {}

@@ -12,19 +12,11 @@ import pyarrow.compute as pc
 import pytest
 import torch
 
-from tasks.n2m_stages import (
-    BOS,
-    EOS,
-    PAD,
-    UNK,
-    build_vocabs,
-    class_design,
-    column_mapping,
-    encode_pairs,
-    ingest_pairs,
-    tokenize_pairs,
-)
-from tasks.spacing import SPACE
+from tasks.n2m.class_design import class_design
+from tasks.n2m.encode import BOS, EOS, PAD, UNK, build_vocabs, encode_pairs
+from tasks.n2m.ingest import column_mapping, ingest_pairs
+from tasks.n2m.tokenize import tokenize_pairs
+from tasks.n2m.spacing import SPACE
 
 MECAB = {"tagger": "mecab", "join_pos": False}
 VALIDATE = {
@@ -124,7 +116,7 @@ def test_copies_of_a_question_share_a_split(tmp_path):
 
 
 def test_block_splits_keep_a_recurring_question_in_its_most_training_side_split():
-    from tasks.n2m_stages import one_split_per_question
+    from tasks.n2m.ingest import one_split_per_question
 
     questions = ["배고파", "잘 자", "배고파 ", "안녕", "잘  자"]
     splits = ["test", "dev", "train", "test", "test"]
@@ -161,7 +153,7 @@ def test_tokens_keep_spacing_marks():
     out = tokenized()
     first = out.column("src_tokens").to_pylist()[0]
     assert first[0] == SPACE + "밥" and sum(t.startswith(SPACE) for t in first) == 2  # 밥 / 먹었어?
-    from tasks.spacing import detokenize
+    from tasks.n2m.spacing import detokenize
 
     assert [detokenize(t) for t in out.column("tgt_tokens").to_pylist()] == [p[1] for p in PAIRS]
 
@@ -199,7 +191,7 @@ def encoded_table() -> pa.Table:
 
 
 def test_validation_passes_clean_pairs():
-    from tasks.validate_n2m import validate_n2m
+    from tasks.n2m.validate import validate_n2m
 
     report = validate_n2m(encoded_table(), VALIDATE)
     assert report["success"] and report["rows"] == len(PAIRS)
@@ -207,7 +199,7 @@ def test_validation_passes_clean_pairs():
 
 def test_validation_names_a_planted_empty_answer_and_extreme_ratio():
     from tasks.validation import ValidationFailed
-    from tasks.validate_n2m import check, validate_n2m
+    from tasks.n2m.validate import check, validate_n2m
 
     table = encoded_table()
     tgt = table.column("tgt_ids").to_pylist()
@@ -231,7 +223,7 @@ def test_validation_names_a_planted_empty_answer_and_extreme_ratio():
 
 
 def test_validation_settings_are_required():
-    from tasks.validate_n2m import validate_n2m
+    from tasks.n2m.validate import validate_n2m
 
     with pytest.raises(KeyError, match="n2m.validate.max_tgt_tokens"):
         validate_n2m(encoded_table(), {**VALIDATE, "max_tgt_tokens": None})
@@ -262,7 +254,7 @@ def test_class_design_counts_labels_per_split_and_answer_diversity():
     assert design["top_train_answers"][0]["count"] == 4
     assert design["test_answers_unseen_in_train"] == 1.0
     from tasks.class_review import review_markdown
-    from tasks.n2m_stages import n2m_review
+    from tasks.n2m.class_design import n2m_review
 
     markdown = review_markdown(n2m_review(design, cfg, "v1"))
     assert "| love (`2`) | 0 | 2 | 2 | 0.0% | 100.0% | 100.0% |" in markdown and "## Answer diversity" in markdown
@@ -272,7 +264,7 @@ def test_class_design_counts_labels_per_split_and_answer_diversity():
 
 
 def test_training_learns_the_intents_and_answers_read_as_korean():
-    from tasks.train_seq2seq import answers_for, model_config, train_seq2seq
+    from tasks.n2m.train import answers_for, model_config, train_seq2seq
 
     splits = ["train" if i % 4 else "dev" for i in range(len(PAIRS))]
     table, _ = tokenize_pairs(in_memory(PAIRS, splits), MECAB)
@@ -311,14 +303,14 @@ def test_training_learns_the_intents_and_answers_read_as_korean():
 
 
 def test_decode_method_is_checked():
-    from tasks.train_seq2seq import check_decode
+    from tasks.n2m.train import check_decode
 
     with pytest.raises(ValueError, match="greedy"):
         check_decode({"method": "sample"})
 
 
 def test_word_dropout_hides_only_real_tokens():
-    from tasks.train_seq2seq import drop_tokens
+    from tasks.n2m.train import drop_tokens
 
     ids = torch.tensor([[BOS, 5, 6, 7, 8, EOS, PAD, PAD]])
     torch.manual_seed(0)
