@@ -79,7 +79,7 @@ def encode(p: dict) -> dict:
 
         memory = memory_from(tokens)
         if p["encode"].get("rerank"):
-            reranker, fitted = rerank.fit_for_table(tokens, memory, p["encode"], p["data"].get("split") or {})
+            reranker, fitted = rerank.fit_for_table(tokens, memory, p["encode"], p["data"]["split"])
         tokens, retrieval = with_retrieved(
             tokens,
             memory,

@@ -410,18 +410,17 @@ def test_params_wrong_types_are_all_named():
 
 # ---------------------------------------------------------------- the quarantine threshold, per problem
 
+N2M_DATA = load_params(Path(__file__).resolve().parents[1] / "params.yaml")["n2m"]["data"]  # under each test's keys
 PATHS = {"ingested": "${work_dir}/ingested.parquet", "quarantine": "${work_dir}/quarantine.parquet"}
 THRESHOLD_CASES = {
     "n21": (ingest, n21("n21_empty_text.tsv"), (3, 8), "empty text (2); empty label (1)"),
     "n2m": (
         ingest_pairs,
         {
+            **N2M_DATA,
             "path": str(f("chatbot_empty_text.csv")),
             "format": "chatbot",
-            "encoding": "utf-8",
-            "columns": {"question": None, "answer": None, "label": None},
-            "drop_duplicate_pairs": True,
-            "split": dict(ALL_TRAIN),
+            "split": {**N2M_DATA["split"], **ALL_TRAIN},
         },
         (1, 4),
         "question ('Q') is empty or null (1)",

@@ -49,7 +49,7 @@ def class_design(table: pa.Table, cfg: dict) -> dict:
             }
         )
     totals = {s: sum(1 for x in splits if x == s) for s in SPLITS}
-    ratio = float(cfg.get("imbalance_ratio", 0.1))
+    ratio = float(cfg["imbalance_ratio"])
     labelled = [d for d in distribution if d["value"] != NO_LABEL]
     largest = max((d["train"] for d in labelled), default=0)
     warnings = [
@@ -79,7 +79,7 @@ def class_design(table: pa.Table, cfg: dict) -> dict:
             "avg_answer_words": round(sum(len(answers[i].split()) for i in rows) / len(rows), 3),
         }
     train_answers = Counter(answers[i] for i, s in enumerate(splits) if s == "train")
-    top = [{"answer": a, "count": n} for a, n in train_answers.most_common(int(cfg.get("top_answers", 10)))]
+    top = [{"answer": a, "count": n} for a, n in train_answers.most_common(int(cfg["top_answers"]))]
     # A test answer never seen in training can only be matched by generating it, never by retrieval.
     test_answers = [answers[i] for i, s in enumerate(splits) if s == "test"]
     unseen = sum(1 for a in test_answers if a not in train_answers)

@@ -20,9 +20,9 @@ def build_vocabs(table: pa.Table, cfg: dict) -> dict:
     train = table.filter(pc.equal(table.column("split"), "train"))
     if train.num_rows == 0:
         raise ValueError("no train rows to build the vocabulary from; check n2m.data.split")
-    min_freq, max_size = int(cfg.get("min_freq", 1)), int(cfg.get("max_size", 50000))
+    min_freq, max_size = int(cfg["min_freq"]), int(cfg["max_size"])
     src, tgt = train.column("src_tokens").to_pylist(), train.column("tgt_tokens").to_pylist()
-    if cfg.get("shared_vocab", True):
+    if cfg["shared_vocab"]:
         vocab = build_vocab(src + tgt, min_freq, max_size, lowercase=False).to_json()
         return {"shared": True, "src": vocab, "tgt": vocab}
     return {
@@ -89,6 +89,7 @@ def tokens_and_ids(
     )
     cfg = {**bundle["params.json"]["tokenize"], **bundle["tokenizer.json"]}
     tokens, _ = tokenize_pairs(table, cfg)
+    # .get: a model directory trained before retrieval has no retrieve/retrieve_k in its vocab.json.
     if bundle["vocab.json"].get("retrieve"):
         from tasks.n2m.rerank import load_retrieval
         from tasks.n2m.retrieval import with_retrieved

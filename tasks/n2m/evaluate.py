@@ -19,8 +19,7 @@ BASELINE_FILE = "baseline.json"
 
 
 def decode_settings(bundle: dict, override: dict | None = None) -> dict:
-    cfg = dict(bundle["params.json"]["evaluate"].get("decode") or {})
-    return check_decode({**cfg, **(override or {})})
+    return check_decode({**bundle["params.json"]["evaluate"]["decode"], **(override or {})})
 
 
 def evaluate_encoded(
@@ -36,12 +35,14 @@ def evaluate_encoded(
     """
     model, bundle = load_model_dir(model_dir)
     params = bundle["params.json"]
-    device = pick_device(params["train"].get("device", "auto"))
+    device = pick_device(params["train"]["device"])
+    # cfg: params' n2m.evaluate in the flow; `hanflow evaluate` passes only batch_size, and decode and
+    # bleu_tokenize then come from the model directory's own params.
     decode = decode_settings(bundle, cfg.get("decode"))
-    batch_size = int(cfg.get("batch_size", 128))
-    bleu_tokenize = cfg.get("bleu_tokenize", params["evaluate"].get("bleu_tokenize", "mecab"))
+    batch_size = int(cfg["batch_size"])
+    bleu_tokenize = cfg.get("bleu_tokenize", params["evaluate"]["bleu_tokenize"])
     itos = bundle["vocab.json"]["tgt"]["itos"]
-    cut = int(params["train"].get("max_src_len") or 0)  # questions are cut as in training
+    cut = int(params["train"]["max_src_len"])  # questions are cut as in training
     hypotheses = answers_for(model, rows, itos, decode, batch_size, device, cut)
     references = rows.column("answer").to_pylist()
     questions = rows.column("question").to_pylist()

@@ -48,7 +48,7 @@ def pairs_table(rows: list[dict], split_cfg: dict) -> pa.Table:
     list paraphrases next to each other (Chatbot_data) then keep each neighbourhood in one split, as a
     held-back block of the file would; a question hash scatters paraphrases and flatters retrieval.
     """
-    block = int(split_cfg.get("block_rows") or 0)
+    block = int(split_cfg["block_rows"])
     keys = [f"block {int(r['source_row']) // block}" if block > 0 else norm(r["question"]) for r in rows]
     splits = assign_splits(keys, float(split_cfg["dev"]), float(split_cfg["test"]), int(split_cfg["seed"]))
     if block > 0:
@@ -107,9 +107,9 @@ def read_pairs_cfg(data_cfg: dict) -> tuple[list[dict], list[dict]]:
     return read_pairs(
         data_cfg["path"],
         data_cfg["format"],
-        column_mapping(data_cfg.get("columns")),
-        data_cfg.get("encoding", "utf-8"),
-        header=bool(data_cfg.get("header", True)),
+        column_mapping(data_cfg["columns"]),
+        data_cfg["encoding"],
+        header=bool(data_cfg["header"]),
     )
 
 
@@ -118,7 +118,7 @@ def ingest_pairs(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     from tasks.n2m.formats import last_read_notes
 
     rows, quarantined = read_pairs_cfg(data_cfg)
-    if data_cfg.get("drop_duplicate_pairs", True):
+    if data_cfg["drop_duplicate_pairs"]:
         rows, duplicates = dedupe_pairs(rows)
         quarantined = quarantined + duplicates
     table = pairs_table(rows, data_cfg["split"])

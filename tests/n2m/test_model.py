@@ -277,6 +277,8 @@ def test_sample_dialogues_beat_the_constant_answer():
     from tasks.n2m.formats import read_pairs
     from tasks.n2m.metrics import constant_answer_baseline, generation_metrics
     from tasks.n2m.spacing import detokenize, spaced_tokens
+    from tasks.params import load_params
+    from tests.conftest import ROOT
 
     rows, _ = read_pairs(SAMPLE, "tsv")
     intents: dict[str, list[dict]] = {}
@@ -286,7 +288,7 @@ def test_sample_dialogues_beat_the_constant_answer():
     for group in list(intents.values())[::4]:
         train += group[:-1]
         test.append(group[-1])
-    cfg = {"tagger": "mecab"}
+    cfg = load_params(ROOT / "params.yaml")["n2m"]["tokenize"]
     train_q, train_a, test_q = (
         spaced_tokens([r[k] for r in rs], cfg) for rs, k in ((train, "question"), (train, "answer"), (test, "question"))
     )

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tasks.n2m.spacing import SPACE, attach_spacing, detokenize, spaced_tokens
+from tasks.params import load_params
 from tasks.tokenize import tokenize_texts
+from tests.conftest import ROOT
+
+TOKENIZE = load_params(ROOT / "params.yaml")["n2m"]["tokenize"]  # Mecab morphemes, join_pos false
 
 # Written for these tests: spacing, punctuation, numbers, English, jamo laughter, double spaces.
 SENTENCES = [
@@ -31,7 +35,7 @@ def test_spacing_round_trip_with_mecab():
 
 
 def test_detokenize_never_splits_an_eojeol():
-    (tokens,) = spaced_tokens(["저는 어제 친구랑 영화를 봤습니다"], {"tagger": "mecab"})
+    (tokens,) = spaced_tokens(["저는 어제 친구랑 영화를 봤습니다"], TOKENIZE)
     out = detokenize(["<bos>", *tokens, "<eos>", "<pad>", "<pad>"])
     assert out.split() == ["저는", "어제", "친구랑", "영화를", "봤습니다"]
     # Whatever order a model emits, only "▁" makes a space.
@@ -58,4 +62,4 @@ def test_attach_spacing_is_idempotent():
 
 def test_spaced_tokens_rejects_joined_pos():
     with pytest.raises(ValueError, match="join_pos"):
-        spaced_tokens(["안녕"], {"tagger": "mecab", "join_pos": True})
+        spaced_tokens(["안녕"], {**TOKENIZE, "join_pos": True})

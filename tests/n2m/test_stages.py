@@ -17,6 +17,10 @@ from tasks.n2m.encode import BOS, EOS, PAD, UNK, build_vocabs, encode_pairs
 from tasks.n2m.ingest import column_mapping, ingest_pairs
 from tasks.n2m.tokenize import tokenize_pairs
 from tasks.n2m.spacing import SPACE
+from tasks.params import load_params
+from tests.conftest import ROOT
+
+N2M = load_params(ROOT / "params.yaml")["n2m"]  # params.yaml's defaults, under what each test sets
 
 MECAB = {"tagger": "mecab", "join_pos": False}
 VALIDATE = {
@@ -60,12 +64,10 @@ def chatbot_file(tmp_path: Path, pairs=PAIRS, extra: str = "") -> Path:
 
 def data_cfg(path: Path, fmt: str = "chatbot", **split) -> dict:
     return {
+        **N2M["data"],
         "path": str(path),
         "format": fmt,
-        "encoding": "utf-8",
-        "columns": {"question": None, "answer": None, "label": None},
-        "drop_duplicate_pairs": True,
-        "split": {"dev": 0.2, "test": 0.2, "seed": 13, **split},
+        "split": {**N2M["data"]["split"], "dev": 0.2, "test": 0.2, "seed": 13, **split},
     }
 
 
@@ -264,13 +266,14 @@ def test_class_design_counts_labels_per_split_and_answer_diversity():
 
 
 def test_training_learns_the_intents_and_answers_read_as_korean():
-    from tasks.n2m.train import answers_for, model_config, train_seq2seq
+    from tasks.n2m.train import GREEDY, answers_for, model_config, train_seq2seq
 
     splits = ["train" if i % 4 else "dev" for i in range(len(PAIRS))]
     table, _ = tokenize_pairs(in_memory(PAIRS, splits), MECAB)
     vocabs = build_vocabs(table, {"shared_vocab": True, "min_freq": 1, "max_size": 1000})
     encoded, _ = encode_pairs(table, vocabs)
     cfg = {
+        **N2M["train"],
         "emb_dim": 32,
         "hidden_dim": 48,
         "num_layers": 1,
@@ -288,11 +291,15 @@ def test_training_learns_the_intents_and_answers_read_as_korean():
         "seed": 1,
         "device": "cpu",
         "threads": 1,
+        "grad_clip": 5.0,
+        "src_token_dropout": 0.0,
+        "tgt_token_dropout": 0.0,
     }
     model, history = train_seq2seq(encoded, model_config(vocabs, cfg), cfg, vocabs["tgt"]["itos"], log=lambda _: None)
     assert len(history["epochs"]) == 25 and history["epochs"][-1]["train_loss"] < history["epochs"][0]["train_loss"] / 3
     train_rows = encoded.filter(pc.equal(encoded.column("split"), "train"))
-    for decode in ({"method": "greedy", "max_len": 20}, {"method": "beam", "beam_width": 3, "max_len": 20}):
+    beam = {**GREEDY, "method": "beam", "beam_width": 3, "length_penalty": 0.6}
+    for decode in ({**GREEDY, "max_len": 20}, {**beam, "max_len": 20}):
         answers = answers_for(model, train_rows, vocabs["tgt"]["itos"], decode, device="cpu")
         gold = train_rows.column("answer").to_pylist()
         assert sum(a == g for a, g in zip(answers, gold)) >= len(gold) - 1, answers
