@@ -130,7 +130,7 @@ def _n2m_units(section: dict, ids: list[str]) -> list[str]:
 
 
 def _n2m(section: dict) -> Paired:
-    from tasks.generation_metrics import retrieval_answers
+    from tasks.n2m.metrics import retrieval_answers
 
     work = Path(section["work_dir"])
     table = io.read_table(work / "encoded.parquet", columns=["id", "question", "answer", "split"])

@@ -1,7 +1,7 @@
 """N2M (sequence -> sequence, a Korean dialogue model): the stage runners and their place in the stage graph.
 
 Same shape as flows/n21.py and flows/n2n.py: a runner moves data between files and the pure functions
-in tasks/n2m_stages.py, tasks/validate_n2m.py, tasks/train_seq2seq.py and tasks/evaluate_n2m.py.
+in tasks/n2m/, one module per stage (ingest.py, tokenize.py, encode.py, validate.py, ...).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ A = {
     "tokens": "${work_dir}/tokens.parquet",
     "encoded": "${work_dir}/encoded.parquet",
     "vocab": "${work_dir}/vocab.json",
-    "reranker": "${work_dir}/reranker",  # reranker.json (+ reranker.skops): tasks/rerank.py
+    "reranker": "${work_dir}/reranker",  # reranker.json (+ reranker.skops): tasks/n2m/rerank.py
     "validation": "${work_dir}/validation.json",
     "validation_docs": "${work_dir}/validation_docs",  # GX Data Docs, readable offline
     "class_design_json": "${work_dir}/class_design.json",
@@ -57,13 +57,13 @@ def _split(table, name: str):
 
 # Imported when the stage runs: `hanflow stage` pays only for the stage it runs.
 def _ingest_pairs(data: dict):
-    from tasks.n2m_stages import ingest_pairs
+    from tasks.n2m.ingest import ingest_pairs
 
     return ingest_pairs(data)
 
 
 def _tokenize_pairs(table, cfg: dict):
-    from tasks.n2m_stages import tokenize_pairs
+    from tasks.n2m.tokenize import tokenize_pairs
 
     return tokenize_pairs(table, cfg)
 
@@ -74,22 +74,22 @@ tokenize = cached(table_runner(A, _tokenize_pairs, "ingested", "tokens", "tokeni
 
 def encode(p: dict) -> dict:
     from tasks.label_schema import check_known, load_classes
-    from tasks.n2m_stages import build_vocabs, encode_pairs
+    from tasks.n2m.encode import build_vocabs, encode_pairs
     from tasks.partition import stage_settings
 
     tokens = io.read_table(path(p, "tokens"))
     classes = load_classes(p["class_design"], PROBLEM)
     if classes:  # The one place N2M refuses labels the schema does not know (pairs without a label are fine).
         check_known(tokens, "label", [c["value"] for c in classes], PROBLEM, p["class_design"].get("schema"))
-    from tasks import rerank
+    from tasks.n2m import rerank
 
     retrieval, reranker, fitted = {}, None, {}
     if p["encode"].get("retrieve"):
-        from tasks.retrieval import memory_from, with_retrieved
+        from tasks.n2m.retrieval import memory_from, with_retrieved
 
         memory = memory_from(tokens)
         if p["encode"].get("rerank"):
-            reranker, fitted = rerank.fit_for_table(tokens, memory, p["encode"], p["data"].get("split") or {})
+            reranker, fitted = rerank.fit_for_table(tokens, memory, p["encode"], p["data"]["split"])
         tokens, retrieval = with_retrieved(
             tokens,
             memory,
@@ -113,7 +113,7 @@ def encode(p: dict) -> dict:
 
 def validate(p: dict) -> dict:
     from tasks.label_schema import load_classes
-    from tasks.validate_n2m import check, validate_n2m
+    from tasks.n2m.validate import check, validate_n2m
 
     report = validate_n2m(
         io.read_table(path(p, "encoded")),
@@ -129,7 +129,7 @@ def validate(p: dict) -> dict:
 def class_design(p: dict) -> dict:
     from tasks.class_review import data_version, save_review
     from tasks.label_schema import load_classes
-    from tasks.n2m_stages import class_design as design_of, n2m_review
+    from tasks.n2m.class_design import class_design as design_of, n2m_review
 
     table = io.read_table(path(p, "ingested"))
     cfg = p["class_design"]
@@ -149,7 +149,7 @@ def class_design(p: dict) -> dict:
 def train(p: dict) -> dict:
     from tasks.model_dir import save_model_dir
     from tasks.tokenize import tokenizer_settings
-    from tasks.train_seq2seq import model_config, train_seq2seq
+    from tasks.n2m.train import model_config, train_seq2seq
 
     encoded = io.read_table(path(p, "encoded"))
     vocabs = io.read_json(path(p, "vocab"))
@@ -160,7 +160,7 @@ def train(p: dict) -> dict:
         )
     config = model_config(vocabs, p["train"])
     if p["train"].get("copy"):
-        from tasks.retrieval import copy_map
+        from tasks.n2m.retrieval import copy_map
 
         config.update(
             copy=True,
@@ -176,10 +176,10 @@ def train(p: dict) -> dict:
     extra = {}
     if vocabs.get("retrieve"):
         # predict and evaluate retrieve from the same train answers the model learnt to refine.
-        from tasks.retrieval import memory_from
+        from tasks.n2m.retrieval import memory_from
 
         extra["retrieval.json"] = memory_from(train_rows).to_json()
-        # The reranker that chose the dev/test candidates (tasks/rerank.py) chooses them at predict time too.
+        # The reranker that chose the dev/test candidates (tasks/n2m/rerank.py) chooses them at predict time too.
         folder = path(p, "reranker")
         extra["reranker.json"] = io.read_json(folder / "reranker.json")
         if (folder / "reranker.skops").exists():
@@ -206,7 +206,7 @@ def train(p: dict) -> dict:
 
 def evaluate(p: dict) -> dict:
     from tasks.class_review import review_markdown
-    from tasks.evaluate_n2m import evaluate_encoded, label_breakdown
+    from tasks.n2m.evaluate import evaluate_encoded, label_breakdown
 
     split = p["evaluate"]["split"]
     table = io.read_table(path(p, "encoded"))
@@ -337,7 +337,7 @@ def evaluate_command(
     """`hanflow evaluate --problem n2m`: mapping is --column (question, answer, label); unmapped ones take the
     training file's column names when the file has its format, else the format's defaults."""
     from tasks.evaluate_data import check_column_keys
-    from tasks.evaluate_n2m import N2M_FIELDS, evaluate_file
+    from tasks.n2m.evaluate import N2M_FIELDS, evaluate_file
 
     check_column_keys(PROBLEM, mapping, N2M_FIELDS, "--column question=Q --column answer=A")
     metrics, samples = evaluate_file(
@@ -349,7 +349,7 @@ def evaluate_command(
 
 
 def formats() -> tuple[str, ...]:
-    from tasks.dialogue import FORMATS
+    from tasks.n2m.formats import FORMATS
 
     return FORMATS
 

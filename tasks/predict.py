@@ -156,14 +156,14 @@ class N2MPredictor(Predictor):
         self.question_chars = QUESTION_CHARS_PER_TOKEN * longest
         self.retrieval = None
         if self.bundle["vocab.json"].get("retrieve"):
-            from tasks.rerank import load_retrieval
+            from tasks.n2m.rerank import load_retrieval
 
             self.retrieval = load_retrieval(self.bundle)
 
     def _predict(self, texts: list[str], words: list, ids: list[str]) -> list[dict]:
-        from tasks.evaluate_n2m import decode_settings
-        from tasks.n2m_stages import tokens_and_ids
-        from tasks.train_seq2seq import answers_for
+        from tasks.n2m.evaluate import decode_settings
+        from tasks.n2m.encode import tokens_and_ids
+        from tasks.n2m.train import answers_for
 
         asked = [text[: self.question_chars] for text in texts]
         answers = self.exact_answers(asked)
@@ -195,7 +195,7 @@ class N2MPredictor(Predictor):
         best = reranker.ranked(questions, 1) if reranker is not None else memory.top(questions, 1)
         if reranker is not None:  # its answers are the training file's text, whitespace runs joined
             return {k: reranker.answers[rows[0]] for k, rows in zip(asked, best)}
-        from tasks.spacing import detokenize
+        from tasks.n2m.spacing import detokenize
 
         return {k: detokenize(memory.answer_tokens[rows[0]]) for k, rows in zip(asked, best)}
 

@@ -2,7 +2,7 @@
 
 Nothing holds the whole file: text files are read line by line (a line over MAX_TEXT_CHARS is skipped in
 1 MiB pieces and flagged, never held), Parquet in record batches. The project's readers for training data
-(tasks/n21/formats.py, treebank.py, dialogue.py) read a whole file to account for every row, so these stream
+(tasks/n21/formats.py, n2path/formats.py, n2m/formats.py) read a whole file to account for every row, so these stream
 the same formats; the NER block formats use tasks/ner_formats.py's own sentence parsers. A record that
 cannot be used (a malformed line, an overlong one) comes with its `error` and is written flagged.
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from flows.stages import ingest_runner
-from tasks.dialogue import read_pairs
+from tasks.n2m.formats import read_pairs
 from tasks.n21.ingest import ingest
-from tasks.n2m_stages import ingest_pairs
+from tasks.n2m.ingest import ingest_pairs
 from tasks.ner import ingest_ner
 from tasks.n2path.ingest import ingest_parse
 from tasks.splits import IngestError, QuarantineError
@@ -265,11 +265,11 @@ def test_mixed_label_spellings_are_one_label_and_reported():
     assert kept.column("label").to_pylist() == ["2", "2", "2", "2", "1"]  # '2', '2   ', 2, 2.0: one class
     assert report["label_spellings_normalized"] == {"2": {"'2'": 2, "'2   '": 1, "'2.0'": 1}}
     assert report["json_numbers_read_as_text"] == {"id": 5, "label": 2}
-    from tasks import dialogue
+    from tasks.n2m import formats
 
     rows, _ = read_pairs(f("chatbot_labels.csv"), "chatbot")
     assert [r["label"] for r in rows] == ["0", "2", "2", "2"]  # '2', '2   ', '2.0'
-    assert dialogue.last_read_notes == {"label_spellings_normalized": 1}  # '2.0' ('2   ' only had spaces cut)
+    assert formats.last_read_notes == {"label_spellings_normalized": 1}  # '2.0' ('2   ' only had spaces cut)
 
 
 def test_entity_type_spellings_are_one_type(tmp_path):
@@ -410,18 +410,17 @@ def test_params_wrong_types_are_all_named():
 
 # ---------------------------------------------------------------- the quarantine threshold, per problem
 
+N2M_DATA = load_params(Path(__file__).resolve().parents[1] / "params.yaml")["n2m"]["data"]  # under each test's keys
 PATHS = {"ingested": "${work_dir}/ingested.parquet", "quarantine": "${work_dir}/quarantine.parquet"}
 THRESHOLD_CASES = {
     "n21": (ingest, n21("n21_empty_text.tsv"), (3, 8), "empty text (2); empty label (1)"),
     "n2m": (
         ingest_pairs,
         {
+            **N2M_DATA,
             "path": str(f("chatbot_empty_text.csv")),
             "format": "chatbot",
-            "encoding": "utf-8",
-            "columns": {"question": None, "answer": None, "label": None},
-            "drop_duplicate_pairs": True,
-            "split": dict(ALL_TRAIN),
+            "split": {**N2M_DATA["split"], **ALL_TRAIN},
         },
         (1, 4),
         "question ('Q') is empty or null (1)",

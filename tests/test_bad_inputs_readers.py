@@ -13,13 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.stages import ingest_runner
-from tasks.dialogue import read_pairs
+from tasks.n2m.formats import read_pairs
 from tasks.n21.ingest import ingest
 from tasks.splits import IngestError, QuarantineError
-from tasks.n2m_stages import ingest_pairs, read_pairs_cfg
+from tasks.n2m.ingest import ingest_pairs, read_pairs_cfg
 from tasks.ner import ingest_ner
 from tasks.ner_formats import read_ner
+from tasks.params import load_params
 from tasks.n2path.ingest import ingest_parse, read_treebank
+from tests.conftest import ROOT
 from tests.test_bad_inputs import ALL_TRAIN, PATHS, f, n21, reasons
 
 QUOTE_FIX = (
@@ -29,15 +31,8 @@ QUOTE_FIX = (
 
 
 def n2m(name: str, fmt: str = "chatbot", **extra) -> dict:
-    return {
-        "path": str(f(name)),
-        "format": fmt,
-        "encoding": "utf-8",
-        "drop_duplicate_pairs": True,
-        "columns": {"question": None, "answer": None, "label": None},
-        "split": dict(ALL_TRAIN),
-        **extra,
-    }
+    data = load_params(ROOT / "params.yaml")["n2m"]["data"]  # its defaults, under the test's keys
+    return {**data, "path": str(f(name)), "format": fmt, "split": {**data["split"], **ALL_TRAIN}, **extra}
 
 
 def n2n(name: str, fmt: str = "jsonl") -> dict:

@@ -216,8 +216,8 @@ def test_eval_set_export_reads_back_with_the_problem_reader(problem, tmp_path):
         records, quarantined = read_ner(path, fmt)
         read = len(records)
     elif problem == "n2m":
-        from tasks.dialogue import read_pairs
-        from tasks.n2m_stages import column_mapping
+        from tasks.n2m.formats import read_pairs
+        from tasks.n2m.ingest import column_mapping
 
         records, quarantined = read_pairs(path, fmt, column_mapping(eval_set["mapping"]))
         read = len(records)

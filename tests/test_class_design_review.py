@@ -277,7 +277,7 @@ def test_n2path_relation_confusions_count_only_right_heads():
 
 
 def test_n2m_label_breakdown_with_and_without_labels():
-    from tasks.evaluate_n2m import label_breakdown
+    from tasks.n2m.evaluate import label_breakdown
 
     classes = [{"value": "0", "name": "everyday"}, {"value": "1", "name": "breakup"}]
     unlabelled = label_breakdown(

@@ -107,14 +107,14 @@ def test_a_1mb_line_in_a_file_is_flagged_not_held(trained_n21, tmp_path):
 
 
 def test_n2m_reads_a_bounded_head_of_an_overlong_question(trained_n2m, monkeypatch):
-    import tasks.n2m_stages
+    import tasks.n2m.encode
     from tasks.predict import load_predictor
 
     predictor = load_predictor("n2m", trained_n2m["model_dir"])
     seen = []
-    original = tasks.n2m_stages.tokens_and_ids
+    original = tasks.n2m.encode.tokens_and_ids
     monkeypatch.setattr(
-        tasks.n2m_stages, "tokens_and_ids", lambda questions, *a: (seen.extend(questions), original(questions, *a))[1]
+        tasks.n2m.encode, "tokens_and_ids", lambda questions, *a: (seen.extend(questions), original(questions, *a))[1]
     )
     question = "오늘 날씨가 정말 좋아서 공원에 갔어요. " * 4000  # 92,000 characters
     row = predictor.predict([question])[0]

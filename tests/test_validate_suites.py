@@ -260,8 +260,8 @@ N2M_CFG = {
 
 
 def test_n2m_suite_checks_both_sides_labels_and_leakage():
-    from tasks.validate_n2m import check as check_n2m
-    from tasks.validate_n2m import validate_n2m
+    from tasks.n2m.validate import check as check_n2m
+    from tasks.n2m.validate import validate_n2m
 
     labels = [{"value": "0"}, {"value": "1"}, {"value": "2"}]
     assert validate_n2m(n2m_table(N2M_CLEAN), N2M_CFG, labels)["success"]
@@ -295,7 +295,7 @@ def test_n2m_suite_checks_both_sides_labels_and_leakage():
 
 
 def test_n2m_without_labels_skips_label_checks():
-    from tasks.validate_n2m import validate_n2m
+    from tasks.n2m.validate import validate_n2m
 
     report = validate_n2m(n2m_table([(*r[:3], None, r[4]) for r in N2M_CLEAN]), N2M_CFG, [])
     assert report["success"] and report["skipped_tables"] == ["classes"]
@@ -367,8 +367,8 @@ BAD = ROOT / "tests" / "bad_inputs"
 
 
 def test_emoji_only_pairs_fail_the_hangul_expectation_on_both_sides():
-    from tasks.dialogue import read_pairs
-    from tasks.validate_n2m import validate_n2m
+    from tasks.n2m.formats import read_pairs
+    from tasks.n2m.validate import validate_n2m
 
     pairs, _ = read_pairs(BAD / "chatbot_emoji.csv", "chatbot")
     emoji = [(f"e{i}", p["question"], p["answer"], None, "train") for i, p in enumerate(pairs)]

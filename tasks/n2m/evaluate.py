@@ -10,17 +10,16 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tasks.generation_metrics import constant_answer_baseline, generation_metrics, retrieval_baseline
+from tasks.n2m.metrics import constant_answer_baseline, generation_metrics, retrieval_baseline
 from tasks.model_dir import load_model_dir
-from tasks.train_seq2seq import answers_for, check_decode, table_perplexity
+from tasks.n2m.train import answers_for, check_decode, table_perplexity
 from tasks.training import pick_device
 
 BASELINE_FILE = "baseline.json"
 
 
 def decode_settings(bundle: dict, override: dict | None = None) -> dict:
-    cfg = dict(bundle["params.json"]["evaluate"].get("decode") or {})
-    return check_decode({**cfg, **(override or {})})
+    return check_decode({**bundle["params.json"]["evaluate"]["decode"], **(override or {})})
 
 
 def evaluate_encoded(
@@ -36,12 +35,14 @@ def evaluate_encoded(
     """
     model, bundle = load_model_dir(model_dir)
     params = bundle["params.json"]
-    device = pick_device(params["train"].get("device", "auto"))
+    device = pick_device(params["train"]["device"])
+    # cfg: params' n2m.evaluate in the flow; `hanflow evaluate` passes only batch_size, and decode and
+    # bleu_tokenize then come from the model directory's own params.
     decode = decode_settings(bundle, cfg.get("decode"))
-    batch_size = int(cfg.get("batch_size", 128))
-    bleu_tokenize = cfg.get("bleu_tokenize", params["evaluate"].get("bleu_tokenize", "mecab"))
+    batch_size = int(cfg["batch_size"])
+    bleu_tokenize = cfg.get("bleu_tokenize", params["evaluate"]["bleu_tokenize"])
     itos = bundle["vocab.json"]["tgt"]["itos"]
-    cut = int(params["train"].get("max_src_len") or 0)  # questions are cut as in training
+    cut = int(params["train"]["max_src_len"])  # questions are cut as in training
     hypotheses = answers_for(model, rows, itos, decode, batch_size, device, cut)
     references = rows.column("answer").to_pylist()
     questions = rows.column("question").to_pylist()
@@ -85,7 +86,7 @@ def eval_columns(
     params data section, used for a file of the same format) over the format's defaults. Checked against the
     header line here, so a missing column is named with the option that maps it; a label column the user did
     not ask for is optional."""
-    from tasks.dialogue import CHATBOT_COLUMNS, DEFAULT_COLUMNS
+    from tasks.n2m.formats import CHATBOT_COLUMNS, DEFAULT_COLUMNS
     from tasks.evaluate_data import header_names
 
     inherited = {
@@ -128,9 +129,9 @@ def evaluate_file(
 ) -> tuple[dict, list[dict]]:
     """`hanflow evaluate --problem n2m`: every readable pair of the file is evaluation data; the quarantined
     ones are written to quarantine_path. columns: the --column mapping (see eval_columns)."""
-    from tasks.dialogue import read_pairs
+    from tasks.n2m.formats import read_pairs
     from tasks.evaluate_data import nothing_left, write_quarantine
-    from tasks.n2m_stages import tokens_and_ids
+    from tasks.n2m.encode import tokens_and_ids
 
     _, bundle = load_model_dir(model_dir)
     chosen = eval_columns(path, fmt, encoding, dict(columns or {}), bundle["params.json"].get("data"), header)

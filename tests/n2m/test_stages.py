@@ -12,19 +12,15 @@ import pyarrow.compute as pc
 import pytest
 import torch
 
-from tasks.n2m_stages import (
-    BOS,
-    EOS,
-    PAD,
-    UNK,
-    build_vocabs,
-    class_design,
-    column_mapping,
-    encode_pairs,
-    ingest_pairs,
-    tokenize_pairs,
-)
-from tasks.spacing import SPACE
+from tasks.n2m.class_design import class_design
+from tasks.n2m.encode import BOS, EOS, PAD, UNK, build_vocabs, encode_pairs
+from tasks.n2m.ingest import column_mapping, ingest_pairs
+from tasks.n2m.tokenize import tokenize_pairs
+from tasks.n2m.spacing import SPACE
+from tasks.params import load_params
+from tests.conftest import ROOT
+
+N2M = load_params(ROOT / "params.yaml")["n2m"]  # params.yaml's defaults, under what each test sets
 
 MECAB = {"tagger": "mecab", "join_pos": False}
 VALIDATE = {
@@ -68,12 +64,10 @@ def chatbot_file(tmp_path: Path, pairs=PAIRS, extra: str = "") -> Path:
 
 def data_cfg(path: Path, fmt: str = "chatbot", **split) -> dict:
     return {
+        **N2M["data"],
         "path": str(path),
         "format": fmt,
-        "encoding": "utf-8",
-        "columns": {"question": None, "answer": None, "label": None},
-        "drop_duplicate_pairs": True,
-        "split": {"dev": 0.2, "test": 0.2, "seed": 13, **split},
+        "split": {**N2M["data"]["split"], "dev": 0.2, "test": 0.2, "seed": 13, **split},
     }
 
 
@@ -124,7 +118,7 @@ def test_copies_of_a_question_share_a_split(tmp_path):
 
 
 def test_block_splits_keep_a_recurring_question_in_its_most_training_side_split():
-    from tasks.n2m_stages import one_split_per_question
+    from tasks.n2m.ingest import one_split_per_question
 
     questions = ["배고파", "잘 자", "배고파 ", "안녕", "잘  자"]
     splits = ["test", "dev", "train", "test", "test"]
@@ -161,7 +155,7 @@ def test_tokens_keep_spacing_marks():
     out = tokenized()
     first = out.column("src_tokens").to_pylist()[0]
     assert first[0] == SPACE + "밥" and sum(t.startswith(SPACE) for t in first) == 2  # 밥 / 먹었어?
-    from tasks.spacing import detokenize
+    from tasks.n2m.spacing import detokenize
 
     assert [detokenize(t) for t in out.column("tgt_tokens").to_pylist()] == [p[1] for p in PAIRS]
 
@@ -199,7 +193,7 @@ def encoded_table() -> pa.Table:
 
 
 def test_validation_passes_clean_pairs():
-    from tasks.validate_n2m import validate_n2m
+    from tasks.n2m.validate import validate_n2m
 
     report = validate_n2m(encoded_table(), VALIDATE)
     assert report["success"] and report["rows"] == len(PAIRS)
@@ -207,7 +201,7 @@ def test_validation_passes_clean_pairs():
 
 def test_validation_names_a_planted_empty_answer_and_extreme_ratio():
     from tasks.validation import ValidationFailed
-    from tasks.validate_n2m import check, validate_n2m
+    from tasks.n2m.validate import check, validate_n2m
 
     table = encoded_table()
     tgt = table.column("tgt_ids").to_pylist()
@@ -231,7 +225,7 @@ def test_validation_names_a_planted_empty_answer_and_extreme_ratio():
 
 
 def test_validation_settings_are_required():
-    from tasks.validate_n2m import validate_n2m
+    from tasks.n2m.validate import validate_n2m
 
     with pytest.raises(KeyError, match="n2m.validate.max_tgt_tokens"):
         validate_n2m(encoded_table(), {**VALIDATE, "max_tgt_tokens": None})
@@ -262,7 +256,7 @@ def test_class_design_counts_labels_per_split_and_answer_diversity():
     assert design["top_train_answers"][0]["count"] == 4
     assert design["test_answers_unseen_in_train"] == 1.0
     from tasks.class_review import review_markdown
-    from tasks.n2m_stages import n2m_review
+    from tasks.n2m.class_design import n2m_review
 
     markdown = review_markdown(n2m_review(design, cfg, "v1"))
     assert "| love (`2`) | 0 | 2 | 2 | 0.0% | 100.0% | 100.0% |" in markdown and "## Answer diversity" in markdown
@@ -272,13 +266,14 @@ def test_class_design_counts_labels_per_split_and_answer_diversity():
 
 
 def test_training_learns_the_intents_and_answers_read_as_korean():
-    from tasks.train_seq2seq import answers_for, model_config, train_seq2seq
+    from tasks.n2m.train import GREEDY, answers_for, model_config, train_seq2seq
 
     splits = ["train" if i % 4 else "dev" for i in range(len(PAIRS))]
     table, _ = tokenize_pairs(in_memory(PAIRS, splits), MECAB)
     vocabs = build_vocabs(table, {"shared_vocab": True, "min_freq": 1, "max_size": 1000})
     encoded, _ = encode_pairs(table, vocabs)
     cfg = {
+        **N2M["train"],
         "emb_dim": 32,
         "hidden_dim": 48,
         "num_layers": 1,
@@ -296,11 +291,15 @@ def test_training_learns_the_intents_and_answers_read_as_korean():
         "seed": 1,
         "device": "cpu",
         "threads": 1,
+        "grad_clip": 5.0,
+        "src_token_dropout": 0.0,
+        "tgt_token_dropout": 0.0,
     }
     model, history = train_seq2seq(encoded, model_config(vocabs, cfg), cfg, vocabs["tgt"]["itos"], log=lambda _: None)
     assert len(history["epochs"]) == 25 and history["epochs"][-1]["train_loss"] < history["epochs"][0]["train_loss"] / 3
     train_rows = encoded.filter(pc.equal(encoded.column("split"), "train"))
-    for decode in ({"method": "greedy", "max_len": 20}, {"method": "beam", "beam_width": 3, "max_len": 20}):
+    beam = {**GREEDY, "method": "beam", "beam_width": 3, "length_penalty": 0.6}
+    for decode in ({**GREEDY, "max_len": 20}, {**beam, "max_len": 20}):
         answers = answers_for(model, train_rows, vocabs["tgt"]["itos"], decode, device="cpu")
         gold = train_rows.column("answer").to_pylist()
         assert sum(a == g for a, g in zip(answers, gold)) >= len(gold) - 1, answers
@@ -311,14 +310,14 @@ def test_training_learns_the_intents_and_answers_read_as_korean():
 
 
 def test_decode_method_is_checked():
-    from tasks.train_seq2seq import check_decode
+    from tasks.n2m.train import check_decode
 
     with pytest.raises(ValueError, match="greedy"):
         check_decode({"method": "sample"})
 
 
 def test_word_dropout_hides_only_real_tokens():
-    from tasks.train_seq2seq import drop_tokens
+    from tasks.n2m.train import drop_tokens
 
     ids = torch.tensor([[BOS, 5, 6, 7, 8, EOS, PAD, PAD]])
     torch.manual_seed(0)

@@ -12,7 +12,7 @@ from models import architecture
 from models.n2m import N2MConfig, Seq2Seq, _repeated_ngram_ban
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "n2m_dialogues.tsv"
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "n2m_dialogues.tsv"
 COMBOS = [
     ("bahdanau", "gru", "bilstm"),
     ("bahdanau", "lstm", "bigru"),
@@ -274,9 +274,11 @@ def test_learns_to_reverse(attention, rnn):
 
 def test_sample_dialogues_beat_the_constant_answer():
     """~100 pairs of the embedded sample: 20 answer intents, 4 questions each to train, 1 held out."""
-    from tasks.dialogue import read_pairs
-    from tasks.generation_metrics import constant_answer_baseline, generation_metrics
-    from tasks.spacing import detokenize, spaced_tokens
+    from tasks.n2m.formats import read_pairs
+    from tasks.n2m.metrics import constant_answer_baseline, generation_metrics
+    from tasks.n2m.spacing import detokenize, spaced_tokens
+    from tasks.params import load_params
+    from tests.conftest import ROOT
 
     rows, _ = read_pairs(SAMPLE, "tsv")
     intents: dict[str, list[dict]] = {}
@@ -286,7 +288,7 @@ def test_sample_dialogues_beat_the_constant_answer():
     for group in list(intents.values())[::4]:
         train += group[:-1]
         test.append(group[-1])
-    cfg = {"tagger": "mecab"}
+    cfg = load_params(ROOT / "params.yaml")["n2m"]["tokenize"]
     train_q, train_a, test_q = (
         spaced_tokens([r[k] for r in rs], cfg) for rs, k in ((train, "question"), (train, "answer"), (test, "question"))
     )

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from tasks import rerank
-from tasks.rerank import AnswerReranker, CharStats
-from tasks.retrieval import AnswerMemory
+from tasks.n2m import rerank
+from tasks.n2m.rerank import AnswerReranker, CharStats
+from tasks.n2m.retrieval import AnswerMemory
 
 TOPICS = {  # label -> (keyword in the question, its usual answer, rarer ones)
     "weather": (

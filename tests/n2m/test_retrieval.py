@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from models.n2m import Seq2Seq
-from tasks.retrieval import SEP, AnswerMemory, copy_map, memory_from, with_retrieved
+from tasks.n2m.retrieval import SEP, AnswerMemory, copy_map, memory_from, with_retrieved
 
 
 def _pairs() -> pa.Table:

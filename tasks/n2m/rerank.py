@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.retrieval import AnswerMemory, normalize
+from tasks.n2m.retrieval import AnswerMemory, normalize
 
 FEATURES = (
     "rank",
@@ -65,7 +65,7 @@ class CharStats:
 
     sacrebleu.sentence_chrf re-extracts both sides per call, which for 20 x 20 candidate pairs per question is
     most of the reranker's time; the n-grams come from sacrebleu's own extractor, and `f` is its formula
-    (tests/test_rerank.py checks the two agree)."""
+    (tests/n2m/test_rerank.py checks the two agree)."""
 
     def __init__(self):
         self._grams: dict[str, list[tuple[Counter, int]]] = {}
@@ -318,7 +318,7 @@ def fit_for_table(table, memory: AnswerMemory, encode_cfg: dict, split_cfg: dict
     import pyarrow.compute as pc
 
     train = table.filter(pc.equal(table.column("split"), "train"))
-    block = int(split_cfg.get("block_rows") or 0)
+    block = int(split_cfg["block_rows"])
     if block > 0:
         groups = [
             f"{f}:{int(r) // block}"
@@ -327,10 +327,8 @@ def fit_for_table(table, memory: AnswerMemory, encode_cfg: dict, split_cfg: dict
     else:
         groups = [normalize(q) for q in train.column("question").to_pylist()]
     labels = train.column("label").to_pylist() if "label" in train.column_names else [None] * train.num_rows
-    reranker = AnswerReranker(
-        memory, train.column("answer").to_pylist(), labels, int(encode_cfg.get("rerank_candidates", 20))
-    )
-    return reranker, reranker.fit(groups, int(encode_cfg.get("rerank_folds", 5)))
+    reranker = AnswerReranker(memory, train.column("answer").to_pylist(), labels, int(encode_cfg["rerank_candidates"]))
+    return reranker, reranker.fit(groups, int(encode_cfg["rerank_folds"]))
 
 
 def save(reranker: AnswerReranker | None, folder) -> None:
@@ -365,4 +363,5 @@ def load(memory: AnswerMemory, data: dict | None, trees: bytes | None) -> Answer
 def load_retrieval(bundle: dict) -> tuple[AnswerMemory, AnswerReranker | None]:
     """A model directory's answer memory and reranker (None when trained without one), from its files."""
     memory = AnswerMemory.from_json(bundle["retrieval.json"])
+    # .get: a model directory trained before the reranker has no reranker files.
     return memory, load(memory, bundle.get("reranker.json"), bundle.get("reranker.skops"))

@@ -23,7 +23,7 @@ def frame(table: pa.Table):
     n_src = pc.fill_null(pc.list_value_length(table.column("src_ids")), 0).to_numpy(zero_copy_only=False)
     if "retrieved_answer" in table.column_names:
         # Retrieve and refine appends "<sep> answer" candidates: the bounds are about the question itself.
-        from tasks.retrieval import SEP
+        from tasks.n2m.retrieval import SEP
 
         n_src = np.array([t.index(SEP) if SEP in t else len(t) for t in table.column("src_tokens").to_pylist()])
     n_tgt = pc.fill_null(pc.list_value_length(table.column("tgt_ids")), 2).to_numpy(zero_copy_only=False) - 2

@@ -140,10 +140,10 @@ def with_retrieved(
     question can be a near miss. gold_share is Weston et al.'s alpha-blending: that share of train rows has
     its own answer in place of one candidate (at a random position). Without it the model sees mostly loose
     matches in training and learns to ignore the retrieved answers, though at test time a close match is common.
-    A reranker (tasks/rerank.py) chooses the candidates of every row outside train; train rows keep their
+    A reranker (tasks/n2m/rerank.py) chooses the candidates of every row outside train; train rows keep their
     nearest questions, since alpha-blending already teaches the model to copy a good candidate.
     """
-    from tasks.spacing import detokenize
+    from tasks.n2m.spacing import detokenize
 
     questions = table.column("question").to_pylist()
     splits = table.column("split").to_pylist()

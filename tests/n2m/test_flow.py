@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.stages import stages_for
-from tasks.spacing import SPACE
+from tasks.n2m.spacing import SPACE
 
 runner = CliRunner()
 
@@ -68,7 +68,7 @@ def test_model_directory_is_self_contained(trained_n2m, tmp_path):
     assert json.loads((model_dir / "model_config.json").read_text())["architecture"] == "n2m.Seq2Seq"
     assert json.loads((model_dir / "tokenizer.json").read_text())["tagger"] == trained_n2m["tokenize"]["tagger"]
     # A copy elsewhere answers on its own: nothing is read from the work folder.
-    from tasks.evaluate_n2m import predict_texts
+    from tasks.n2m.evaluate import predict_texts
 
     copy = shutil.copytree(model_dir, tmp_path / "copied-model")
     assert predict_texts(copy, ["안녕하세요"])[0]["answer"]

@@ -117,7 +117,7 @@ def spaced_tokens(texts: list[str], cfg: dict) -> list[list[str]]:
     """Tokenize like the pipeline (`tokenize_texts`) and attach word-start marks: the N2M token form."""
     from tasks.tokenize import tokenize_texts
 
-    if cfg.get("join_pos"):
+    if cfg["join_pos"]:
         raise ValueError(
             "spaced_tokens needs plain morphemes: set tokenize.join_pos to false for N2M, "
             "a 'morpheme/TAG' token cannot be turned back into text"

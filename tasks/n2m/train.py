@@ -17,14 +17,17 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from tasks.generation_metrics import perplexity
+from tasks.n2m.metrics import perplexity
 from tasks.model_dir import build_model
-from tasks.spacing import detokenize
+from tasks.n2m.spacing import detokenize
 from tasks.training import EarlyStopping, TokenIds, adamw, bucket_batches, pick_device, start_training
 from tasks.vocab import UNK
 
 MONITORS = ("chrf", "perplexity")
 DECODE_METHODS = ("greedy", "beam")
+# The dev answers that early stopping scores: plain greedy decoding (params' evaluate.decode is for the model's
+# answers once trained), with each decode setting given so that decode_ids needs no defaults of its own.
+GREEDY = {"method": "greedy", "min_len": 0, "no_repeat_ngram_size": 0, "repetition_penalty": 1.0}
 MODEL_KEYS = (
     "emb_dim",
     "hidden_dim",
@@ -59,7 +62,7 @@ class PairInputs:
 
 
 def model_config(vocabs: dict, cfg: dict) -> dict[str, Any]:
-    from tasks.n2m_stages import special_ids
+    from tasks.n2m.encode import special_ids
 
     return {
         "architecture": "n2m.Seq2Seq",
@@ -67,7 +70,7 @@ def model_config(vocabs: dict, cfg: dict) -> dict[str, Any]:
         "tgt_vocab_size": len(vocabs["tgt"]["itos"]),
         "shared_vocab": bool(vocabs.get("shared")),
         **special_ids(vocabs),
-        **{k: cfg[k] for k in MODEL_KEYS if k in cfg},
+        **{k: cfg[k] for k in MODEL_KEYS},
     }
 
 
@@ -75,10 +78,10 @@ def train_seq2seq(
     encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any], itos: list[str], log: Callable[[str], Any] = print
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train on the 'train' rows, pick the epoch by dev chrF or perplexity; `itos` is the target vocabulary."""
-    seed = int(cfg.get("seed", 13))
+    seed = int(cfg["seed"])
     replicas = start_training(cfg)  # seed, threads, device; DDP under torchrun (tasks/distributed.py)
     device = replicas.device
-    monitor = cfg.get("monitor", "chrf")
+    monitor = cfg["monitor"]
     if monitor not in MONITORS:
         raise ValueError(f"n2m.train.monitor {monitor!r}: choose one of {list(MONITORS)}")
     split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
@@ -87,7 +90,7 @@ def train_seq2seq(
         raise ValueError(
             f"training needs 'train' and 'dev' pairs (found {len(train_idx)} and {len(dev_idx)}); check n2m.data.split"
         )
-    inputs = PairInputs(encoded, int(cfg.get("max_src_len", 0)) or None)
+    inputs = PairInputs(encoded, int(cfg["max_src_len"]) or None)
     for name, ids, size in (
         ("src", inputs.src, config["src_vocab_size"]),
         ("tgt", inputs.tgt, config["tgt_vocab_size"]),
@@ -99,14 +102,14 @@ def train_seq2seq(
             )
     model = build_model(config).to(device)
     net = replicas.wrap(model, seed)
-    optimizer = adamw(model, float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.0)))
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(cfg.get("lr_decay", 1.0)))
+    optimizer = adamw(model, float(cfg["lr"]), float(cfg["weight_decay"]))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(cfg["lr_decay"]))
     shuffler = torch.Generator().manual_seed(seed)
-    batch_size, grad_clip = int(cfg.get("batch_size", 64)), float(cfg.get("grad_clip", 5.0))
-    patience, epochs = int(cfg.get("patience", 0)), int(cfg.get("epochs", 20))
+    batch_size, grad_clip = int(cfg["batch_size"]), float(cfg["grad_clip"])
+    patience, epochs = int(cfg["patience"]), int(cfg["epochs"])
     # Word dropout: a question seen with some words hidden is closer to the paraphrases of test time, and
     # an answer prefix with holes makes the decoder lean on the question instead of its own history.
-    src_dropout, tgt_dropout = float(cfg.get("src_token_dropout", 0.0)), float(cfg.get("tgt_token_dropout", 0.0))
+    src_dropout, tgt_dropout = float(cfg["src_token_dropout"]), float(cfg["tgt_token_dropout"])
     first_real = max(config["pad_id"], config["bos_id"], config["eos_id"], UNK) + 1
     answers = encoded.column("answer").to_pylist()
     dev_refs = [answers[i] for i in dev_idx]
@@ -148,7 +151,7 @@ def train_seq2seq(
             hyps = [
                 detokenize([itos[i] for i in ids])
                 for ids in decode_ids(
-                    model, inputs, dev_idx, {"method": "greedy", "max_len": max_len}, max(batch_size, 128), device
+                    model, inputs, dev_idx, {**GREEDY, "max_len": max_len}, max(batch_size, 128), device
                 )
             ]
             row["dev_chrf"] = chrf(hyps, dev_refs)
@@ -216,7 +219,7 @@ def nll_sum(
 
 
 def check_decode(cfg: dict) -> dict:
-    method = cfg.get("method", "greedy")
+    method = cfg["method"]
     if method not in DECODE_METHODS:
         raise ValueError(f"n2m.evaluate.decode.method {method!r}: choose one of {list(DECODE_METHODS)}")
     return cfg
@@ -229,20 +232,20 @@ def decode_ids(
     """Answer ids (no <bos>/<eos>) per row of `index`, in that order, by greedy or beam search."""
     cfg = check_decode(cfg)
     common = {
-        "max_len": int(cfg.get("max_len", 40)),
-        "min_len": int(cfg.get("min_len", 0)),
-        "no_repeat_ngram_size": int(cfg.get("no_repeat_ngram_size", 0)),
-        "repetition_penalty": float(cfg.get("repetition_penalty", 1.0)),
+        "max_len": int(cfg["max_len"]),
+        "min_len": int(cfg["min_len"]),
+        "no_repeat_ngram_size": int(cfg["no_repeat_ngram_size"]),
+        "repetition_penalty": float(cfg["repetition_penalty"]),
     }
     out: list[list[int]] = [[] for _ in index]
     for batch in bucket_batches(inputs.src.lengths[index], batch_size):
         src, src_lengths = inputs.source(index[batch], device)
-        if cfg.get("method", "greedy") == "beam":
+        if cfg["method"] == "beam":
             got = model.beam_search(
                 src,
                 src_lengths,
-                beam_width=int(cfg.get("beam_width", 4)),
-                length_penalty=float(cfg.get("length_penalty", 0.6)),
+                beam_width=int(cfg["beam_width"]),
+                length_penalty=float(cfg["length_penalty"]),
                 **common,
             )
         else:
