@@ -177,7 +177,7 @@ def check_format(problem: str, fmt: str) -> None:
     """Refuse a --format the problem type's readers do not know, before anything is read."""
     import importlib
 
-    module = {"n21": "tasks.ingest", "n2n": "tasks.ner_formats", "n2m": "tasks.dialogue", "n2path": "tasks.parse"}
+    module = {"n21": "tasks.ingest", "n2n": "tasks.n2n.formats", "n2m": "tasks.dialogue", "n2path": "tasks.parse"}
     formats = importlib.import_module(module[problem]).FORMATS
     if fmt not in formats:
         raise ValueError(f"--format {fmt}: {problem} reads {', '.join(formats)}")

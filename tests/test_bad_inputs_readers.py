@@ -17,8 +17,8 @@ from tasks.dialogue import read_pairs
 from tasks.ingest import ingest
 from tasks.splits import IngestError, QuarantineError
 from tasks.n2m_stages import ingest_pairs, read_pairs_cfg
-from tasks.ner import ingest_ner
-from tasks.ner_formats import read_ner
+from tasks.n2n.formats import read_ner
+from tasks.n2n.ingest import ingest_ner
 from tasks.parse import ingest_parse, read_treebank
 from tests.test_bad_inputs import ALL_TRAIN, PATHS, f, n21, reasons
 

@@ -43,14 +43,7 @@ OWN = {
         "tasks/linear_classifier.py",
         "tasks/class_design.py",
     ),
-    "n2n": (
-        "tasks/ner.py",
-        "tasks/ner_formats.py",
-        "tasks/ner_schema.py",
-        "tasks/train_tagger.py",
-        "tasks/evaluate_n2n.py",
-        "tasks/validate_n2n.py",
-    ),
+    "n2n": (),  # all in tasks/n2n/
     "n2m": (
         "tasks/n2m_stages.py",
         "tasks/dialogue.py",

@@ -11,8 +11,12 @@ from typing import Iterator
 import pyarrow as pa
 
 from tasks.model_dir import load_model_dir
-from tasks.ner import ENTITY, bio_tags, encode_ner, entity_metrics, gazetteer_baseline, tokenize_ner
-from tasks.train_tagger import predict_table
+from tasks.n2n.encode import encode_ner
+from tasks.n2n.gazetteer import gazetteer_baseline
+from tasks.n2n.ingest import ENTITY
+from tasks.n2n.metrics import entity_metrics
+from tasks.n2n.tokenize import bio_tags, tokenize_ner
+from tasks.n2n.train import predict_table
 from tasks.training import pick_device
 
 
@@ -205,7 +209,7 @@ def evaluate_file(
     quarantined ones are written to quarantine_path. Gold entity types the model has no tag for are refused:
     scored, each would count as a miss the model could never avoid."""
     from tasks.evaluate_data import line_of, nothing_left, refuse_unknown, write_quarantine
-    from tasks.ner_formats import map_types, read_ner
+    from tasks.n2n.formats import map_types, read_ner
 
     _, bundle = load_model_dir(model_dir)
     records, quarantined = read_ner(path, fmt, encoding)

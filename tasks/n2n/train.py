@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from tasks.model_dir import build_model
-from tasks.ner import entity_metrics, spans_from_tags
+from tasks.n2n.metrics import entity_metrics, spans_from_tags
 from tasks.training import EarlyStopping, TokenIds, adamw, bucket_batches, pick_device, start_training
 
 FEATURE_COLUMNS = {"morphs": "morph_ids", "pos": "pos_ids", "boundary": "boundary", "domain": "domain_ids"}

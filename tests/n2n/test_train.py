@@ -7,7 +7,7 @@ import random
 import pyarrow as pa
 import pytest
 
-from tasks import train_tagger as tt
+from tasks.n2n import train as tt
 
 TAGS = ["O", "B-PS", "I-PS", "B-DT", "I-DT"]
 NAMES = ["민수", "지은", "철호", "영희"]

@@ -7,19 +7,12 @@ import json
 import pyarrow as pa
 import pytest
 
-from tasks.ner import (
-    ENTITY,
-    align_morphemes,
-    bio_tags,
-    build_vocabs,
-    encode_ner,
-    entity_metrics,
-    gazetteer_baseline,
-    ingest_ner,
-    spans_from_tags,
-    syllable_features,
-)
-from tasks.validate_n2n import bio_problem, validate_n2n
+from tasks.n2n.encode import build_vocabs, encode_ner
+from tasks.n2n.gazetteer import gazetteer_baseline
+from tasks.n2n.ingest import ENTITY, ingest_ner
+from tasks.n2n.metrics import entity_metrics, spans_from_tags
+from tasks.n2n.tokenize import align_morphemes, bio_tags, syllable_features
+from tasks.n2n.validate import bio_problem, validate_n2n
 
 
 def test_align_morphemes_follows_the_text_and_skips_normalized_surfaces():
@@ -116,7 +109,7 @@ def test_ingest_maps_types_assigns_splits_and_quarantines(tmp_path):
 
 
 def _tokens_table(types=("PS",)):
-    from tasks.ner import tokenize_ner
+    from tasks.n2n.tokenize import tokenize_ner
 
     table = pa.table(
         {
