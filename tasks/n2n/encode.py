@@ -28,11 +28,11 @@ def entity_types(table: pa.Table, configured: list[str] | None) -> list[str]:
 
 def build_vocabs(table: pa.Table, cfg: dict, types: list[str]) -> dict:
     train = table.filter(pc.equal(table.column("split"), "train"))
-    min_freq, max_size = int(cfg.get("min_freq", 1)), int(cfg.get("max_size", 50000))
+    min_freq, max_size = int(cfg["min_freq"]), int(cfg["max_size"])
     return {
         "chars": build_vocab(train.column("chars").to_pylist(), min_freq, max_size, lowercase=False).to_json(),
         "morphs": build_vocab(
-            train.column("char_morph").to_pylist(), int(cfg.get("morph_min_freq", 2)), max_size, lowercase=False
+            train.column("char_morph").to_pylist(), int(cfg["morph_min_freq"]), max_size, lowercase=False
         ).to_json(),
         "pos": build_vocab(train.column("char_pos").to_pylist(), 1, 1000, lowercase=False).to_json(),
         "tags": tag_names(types),
@@ -76,6 +76,7 @@ def _ner_ids(table: pa.Table, spec: dict) -> pa.Table:
         "pos_ids": [[pos.ids([p])[0] if p else 0 for p in x] for x in table.column("char_pos").to_pylist()],
         "tag_ids": [[tag_index.get(t, -1) for t in x] for x in table.column("tags").to_pylist()],
     }
+    # A model directory's vocab.json from before the domain feature has no "domains": every row is <unk>.
     domains = {d: i for i, d in enumerate(vocabs.get("domains", ["<pad>", "<unk>"]))}
     row_domains = table.column("domain").to_pylist() if "domain" in table.column_names else ["<unk>"] * table.num_rows
     ids["domain_ids"] = [[domains.get(d, 1)] * len(x) for d, x in zip(row_domains, ids["char_ids"])]

@@ -27,13 +27,13 @@ def ingest_ner(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
 
     # data.path is the main source (and DVC's dependency); extra_sources add more, e.g. a second corpus.
     sources = [
-        {"path": data_cfg["path"], "format": data_cfg["format"], "split": data_cfg.get("split_as")},
-        *(data_cfg.get("extra_sources") or []),
+        {"path": data_cfg["path"], "format": data_cfg["format"], "split": data_cfg["split_as"]},
+        *(data_cfg["extra_sources"] or []),
     ]
     records, quarantined, per_source = [], [], []
     notes: Counter[str] = Counter()  # repairs made to sentences that were kept (formats.last_read_notes)
     for source in sources:
-        got, bad = read_ner(source["path"], source["format"], data_cfg.get("encoding", "utf-8"))
+        got, bad = read_ner(source["path"], source["format"], data_cfg["encoding"])
         notes.update(formats.last_read_notes)
         for rec in got:
             # A split named by the source (e.g. a contest's dev file) wins over hashing.
@@ -45,9 +45,9 @@ def ingest_ner(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
             {"path": str(source["path"]), "format": source["format"], "rows": len(got), "quarantined": len(bad)}
         )
     type_report = None
-    if data_cfg.get("type_map"):
+    if data_cfg["type_map"]:
         records, type_report = map_types(
-            records, dict(data_cfg["type_map"]), keep_unmapped=bool(data_cfg.get("keep_unmapped_types", False))
+            records, dict(data_cfg["type_map"]), keep_unmapped=bool(data_cfg["keep_unmapped_types"])
         )
 
     kept, seen = [], set()
