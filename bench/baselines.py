@@ -151,7 +151,7 @@ def _spans(entities: list[dict]) -> list[tuple]:
 
 
 def _n2n(section: dict) -> Paired:
-    from tasks.ner import gazetteer_baseline
+    from tasks.n2n.gazetteer import gazetteer_baseline
 
     work = Path(section["work_dir"])
     table = io.read_table(work / "encoded.parquet", columns=["id", "text", "entities", "split"])

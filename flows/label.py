@@ -93,7 +93,7 @@ def _classes(problem: str, section: dict, table=None) -> list[dict]:
 
         values = label_values(table, [])
     else:
-        from tasks.ner import entity_types
+        from tasks.n2n.encode import entity_types
 
         values = entity_types(table, None)
     return [{"value": v, "name": v, "description": ""} for v in values]
@@ -371,6 +371,6 @@ def _raw_table(problem: str, section: dict):
         from tasks.n21.ingest import ingest
 
         return ingest(section["data"])[0]
-    from tasks.ner import ingest_ner
+    from tasks.n2n.ingest import ingest_ner
 
     return ingest_ner(section["data"])[0]

@@ -1,7 +1,7 @@
 """N2N (token -> tag, named entities): the stage runners and their place in the stage graph.
 
 Same shape as flows/n21.py: a runner moves data between files and the pure functions in
-tasks/ner.py, tasks/train_tagger.py and tasks/validate_n2n.py.
+tasks/n2n/ (one module per stage).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _classes(p: dict) -> list[dict]:
 
 
 def _types(p: dict, table=None) -> list[str]:
-    from tasks.ner import entity_types
+    from tasks.n2n.encode import entity_types
 
     configured = [entry["value"] for entry in _classes(p)]
     return entity_types(table, configured) if table is not None else configured
@@ -71,13 +71,13 @@ def _types(p: dict, table=None) -> list[str]:
 
 # Imported when the stage runs: `hanflow stage` pays only for the stage it runs.
 def _ingest_ner(data: dict):
-    from tasks.ner import ingest_ner
+    from tasks.n2n.ingest import ingest_ner
 
     return ingest_ner(data)
 
 
 def _tokenize_ner(table, cfg: dict):
-    from tasks.ner import tokenize_ner
+    from tasks.n2n.tokenize import tokenize_ner
 
     return tokenize_ner(table, cfg)
 
@@ -88,7 +88,7 @@ tokenize = cached(table_runner(A, _tokenize_ner, "ingested", "tokens", "tokenize
 
 def encode(p: dict) -> dict:
     from tasks.label_schema import check_known
-    from tasks.ner import build_vocabs, encode_ner
+    from tasks.n2n.encode import build_vocabs, encode_ner
     from tasks.partition import stage_settings
 
     tokens = io.read_table(path(p, "tokens"))
@@ -104,7 +104,7 @@ def encode(p: dict) -> dict:
 
 def validate(p: dict) -> dict:
     from tasks.validation import check
-    from tasks.validate_n2n import validate_n2n
+    from tasks.n2n.validate import validate_n2n
 
     encoded = io.read_table(path(p, "encoded"))
     report = validate_n2n(encoded, _types(p, encoded), p["validate"], docs_dir=path(p, "validation_docs"))
@@ -115,7 +115,7 @@ def validate(p: dict) -> dict:
 
 def class_design(p: dict) -> dict:
     from tasks.class_review import data_version, save_review
-    from tasks.ner_schema import entity_schema, n2n_review
+    from tasks.n2n.class_design import entity_schema, n2n_review
 
     table = io.read_table(path(p, "ingested"))
     cfg = p["class_design"]
@@ -142,7 +142,7 @@ def train(p: dict) -> dict:
     from tasks.tokenize import tokenizer_settings
     from tasks.distributed import leave_unless_writer
     from tasks.model_dir import save_model_dir
-    from tasks.train_tagger import train_tagger
+    from tasks.n2n.train import train_tagger
 
     encoded = io.read_table(path(p, "encoded"))
     vocabs = io.read_json(path(p, "vocab"))
@@ -186,7 +186,7 @@ def train(p: dict) -> dict:
 
 def evaluate(p: dict) -> dict:
     from tasks.class_review import review_markdown
-    from tasks.evaluate_n2n import evaluate_with_predictions, predictions_table, type_confusions, write_confusion
+    from tasks.n2n.evaluate import evaluate_with_predictions, predictions_table, type_confusions, write_confusion
 
     split = p["evaluate"]["split"]
     table = io.read_table(path(p, "encoded"))
@@ -261,14 +261,14 @@ def evaluate_command(
 ) -> dict:
     """`hanflow evaluate --problem n2n`: --data is a file or a folder of files in one format."""
     from tasks.evaluate_data import check_column_keys
-    from tasks.evaluate_n2n import evaluate_file
+    from tasks.n2n.evaluate import evaluate_file
 
     check_column_keys(PROBLEM, mapping, (), header=header)
     return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
 def formats() -> tuple[str, ...]:
-    from tasks.ner_formats import FORMATS
+    from tasks.n2n.formats import FORMATS
 
     return FORMATS
 

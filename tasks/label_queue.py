@@ -82,8 +82,8 @@ def n2n_syllable_probabilities(predictor: Any, texts: list[str]) -> list[np.ndar
     (the CRF adds transition scores on top; the emissions carry the evidence from the text)."""
     import torch
 
-    from tasks.evaluate_n2n import prepare_texts
-    from tasks.train_tagger import TaggerInputs
+    from tasks.n2n.evaluate import prepare_texts
+    from tasks.n2n.train import TaggerInputs
 
     encoded = prepare_texts(texts, predictor.bundle)
     max_len = int(predictor.params["train"].get("max_len", 0)) or None

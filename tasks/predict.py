@@ -123,8 +123,8 @@ class N2NPredictor(Predictor):
     fields = ("entities",)
 
     def _predict(self, texts: list[str], words: list, ids: list[str]) -> list[dict]:
-        from tasks.evaluate_n2n import prepare_texts
-        from tasks.train_tagger import predict_table
+        from tasks.n2n.evaluate import prepare_texts
+        from tasks.n2n.train import predict_table
 
         encoded = prepare_texts(texts, self.bundle)
         # Syllables past train.max_len are tagged O, as in evaluation.

@@ -3,7 +3,7 @@
 Nothing holds the whole file: text files are read line by line (a line over MAX_TEXT_CHARS is skipped in
 1 MiB pieces and flagged, never held), Parquet in record batches. The project's readers for training data
 (tasks/n21/formats.py, n2path/formats.py, n2m/formats.py) read a whole file to account for every row, so these stream
-the same formats; the NER block formats use tasks/ner_formats.py's own sentence parsers. A record that
+the same formats; the NER block formats use tasks/n2n/formats.py's own sentence parsers. A record that
 cannot be used (a malformed line, an overlong one) comes with its `error` and is written flagged.
 
 Formats: `lines` (one text per line) for every problem type; n21: csv, tsv, nsmc, jsonl, parquet;
@@ -298,7 +298,7 @@ def _treebank_item(fmt: str, path: Path, start: int, block: list[str]) -> Item |
 def _read_blocks(problem: str, path: Path, fmt: str, encoding: str) -> Iterator[Item]:
     parse = None
     if problem == "n2n":
-        from tasks.ner_formats import _PARSERS, _Bad
+        from tasks.n2n.formats import _PARSERS, _Bad
 
         parse = _PARSERS[fmt]
     for index, (start, block, error) in enumerate(_blocks(path, encoding), 1):

@@ -19,10 +19,10 @@ from flows.stages import ingest_runner
 from tasks.n2m.formats import read_pairs
 from tasks.n21.ingest import ingest
 from tasks.n2m.ingest import ingest_pairs
-from tasks.ner import ingest_ner
+from tasks.n2n.ingest import ingest_ner
 from tasks.n2path.ingest import ingest_parse
 from tasks.splits import IngestError, QuarantineError
-from tasks.ner_formats import read_ner
+from tasks.n2n.formats import read_ner
 from tasks.params import ParamsError, load_params, load_schema
 from tasks.textfile import input_notes
 from tasks.n2path.formats import read_conllu, read_klue_dp
@@ -273,7 +273,7 @@ def test_mixed_label_spellings_are_one_label_and_reported():
 
 
 def test_entity_type_spellings_are_one_type(tmp_path):
-    from tasks import ner_formats
+    from tasks.n2n import formats
 
     path = tmp_path / "types.jsonl"
     path.write_text(
@@ -283,7 +283,7 @@ def test_entity_type_spellings_are_one_type(tmp_path):
     )
     records, _ = read_ner(path, "jsonl")
     assert [e["type"] for e in records[0]["entities"]] == ["PS", "PS"]
-    assert ner_formats.last_read_notes == {"entity_type_spaces_trimmed": 1}  # ingest_ner reports it as repairs
+    assert formats.last_read_notes == {"entity_type_spaces_trimmed": 1}  # ingest_ner reports it as repairs
 
 
 # ---------------------------------------------------------------- invalid JSON lines

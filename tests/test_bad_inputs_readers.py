@@ -17,8 +17,8 @@ from tasks.n2m.formats import read_pairs
 from tasks.n21.ingest import ingest
 from tasks.splits import IngestError, QuarantineError
 from tasks.n2m.ingest import ingest_pairs, read_pairs_cfg
-from tasks.ner import ingest_ner
-from tasks.ner_formats import read_ner
+from tasks.n2n.formats import read_ner
+from tasks.n2n.ingest import ingest_ner
 from tasks.params import load_params
 from tasks.n2path.ingest import ingest_parse, read_treebank
 from tests.conftest import ROOT

@@ -211,7 +211,7 @@ def test_eval_set_export_reads_back_with_the_problem_reader(problem, tmp_path):
         )
         read = kept.num_rows
     elif problem == "n2n":
-        from tasks.ner_formats import read_ner
+        from tasks.n2n.formats import read_ner
 
         records, quarantined = read_ner(path, fmt)
         read = len(records)

@@ -241,7 +241,7 @@ def test_n21_confused_pairs_from_predictions():
 
 
 def test_n2n_type_confusions_missed_and_spurious():
-    from tasks.evaluate_n2n import type_confusions
+    from tasks.n2n.evaluate import type_confusions
 
     texts = ["김철수가 서울에 갔다", "한빛전자 본사"]
     gold = [[(0, 3, "PS"), (5, 7, "LC")], [(0, 4, "OG")]]

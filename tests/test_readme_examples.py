@@ -14,7 +14,7 @@ KLP_SAMPLE = ROOT / "data" / "sample" / "n2n_klp_dev.txt"
 
 
 def test_klp_sample_reads_without_quarantine():
-    from tasks.ner_formats import last_read_notes, read_ner
+    from tasks.n2n.formats import last_read_notes, read_ner
 
     records, quarantined = read_ner(KLP_SAMPLE, "klp")
     assert (len(records), quarantined) == (8, [])

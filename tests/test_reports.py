@@ -107,7 +107,7 @@ def test_artifact_keys_are_unique_across_a_problems_stages(problem, request, mon
 
 
 def test_entity_confusion_counts_types_on_the_same_span():
-    from tasks.evaluate_n2n import MISSED, SPURIOUS, entity_confusion
+    from tasks.n2n.evaluate import MISSED, SPURIOUS, entity_confusion
 
     gold = [[(0, 3, "PS"), (5, 7, "LC")], [(0, 2, "DT")]]
     pred = [[(0, 3, "OG"), (8, 9, "DT")], [(0, 2, "DT")]]
@@ -124,7 +124,7 @@ def test_entity_confusion_counts_types_on_the_same_span():
 
 
 def test_n2n_evaluate_writes_the_confusion_json_and_image(trained_n2n):
-    from tasks.evaluate_n2n import MISSED, SPURIOUS
+    from tasks.n2n.evaluate import MISSED, SPURIOUS
 
     work = Path(trained_n2n["work_dir"])
     metrics = json.loads((work / "eval" / "metrics.json").read_text(encoding="utf-8"))

@@ -159,7 +159,7 @@ def test_replacement_character_fails():
 
 
 def n2n_table(rows: list[tuple]) -> pa.Table:
-    from tasks.ner import ENTITY
+    from tasks.n2n.ingest import ENTITY
 
     def tags_for(text, ents):
         tags = ["O"] * len(text)
@@ -193,7 +193,7 @@ N2N_CLEAN = [
 
 
 def test_n2n_suite_passes_clean_and_names_each_planted_row():
-    from tasks.validate_n2n import validate_n2n
+    from tasks.n2n.validate import validate_n2n
 
     cfg = {"min_chars": 1, "max_chars": 100}
     assert validate_n2n(n2n_table(N2N_CLEAN), ["PS", "LC"], cfg)["success"]
@@ -380,7 +380,7 @@ def test_emoji_only_pairs_fail_the_hangul_expectation_on_both_sides():
 
 
 def test_n21_and_n2n_rows_without_letters_count_against_the_hangul_share():
-    from tasks.validate_n2n import validate_n2n
+    from tasks.n2n.validate import validate_n2n
 
     rows = good_rows()
     rows[4]["text"] = "👍👍👍"

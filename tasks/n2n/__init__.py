@@ -1,1 +1,1 @@
-"""N2N (token -> tag): named entities, one module per stage."""
+"""N2N (token -> tag, named entities): one module per pipeline stage, from the corpus readers to evaluation."""

@@ -369,7 +369,7 @@ def read_ner(path: str | Path, fmt: str, encoding: str = "utf-8") -> tuple[list[
             except _Bad as err:
                 reason = str(err)
             except Exception as err:  # a parser bug must not hide the rest of the corpus
-                reason = f"unexpected {type(err).__name__}: {err} (a bug in tasks/ner_formats.py, please report)"
+                reason = f"unexpected {type(err).__name__}: {err} (a bug in tasks/n2n/formats.py, please report)"
             else:
                 if rec is not None:
                     rec.setdefault("source_row", row)

@@ -7,19 +7,16 @@ import json
 import pyarrow as pa
 import pytest
 
-from tasks.ner import (
-    ENTITY,
-    align_morphemes,
-    bio_tags,
-    build_vocabs,
-    encode_ner,
-    entity_metrics,
-    gazetteer_baseline,
-    ingest_ner,
-    spans_from_tags,
-    syllable_features,
-)
-from tasks.validate_n2n import bio_problem, validate_n2n
+from tasks.n2n.encode import build_vocabs, encode_ner
+from tasks.n2n.gazetteer import gazetteer_baseline
+from tasks.n2n.ingest import ENTITY, ingest_ner
+from tasks.n2n.metrics import entity_metrics, spans_from_tags
+from tasks.n2n.tokenize import align_morphemes, bio_tags, syllable_features
+from tasks.n2n.validate import bio_problem, validate_n2n
+from tasks.params import load_params
+from tests.conftest import ROOT
+
+N2N = load_params(ROOT / "params.yaml")["n2n"]  # the defaults every stage is given
 
 
 def test_align_morphemes_follows_the_text_and_skips_normalized_surfaces():
@@ -98,6 +95,7 @@ def test_ingest_maps_types_assigns_splits_and_quarantines(tmp_path):
     )
     extra = _jsonl(tmp_path / "b.jsonl", [{"id": "b1", "text": "이서연은 서울에 산다", "entities": []}])
     cfg = {
+        **N2N["data"],
         "path": str(main),
         "format": "jsonl",
         "split_as": "train",
@@ -116,7 +114,7 @@ def test_ingest_maps_types_assigns_splits_and_quarantines(tmp_path):
 
 
 def _tokens_table(types=("PS",)):
-    from tasks.ner import tokenize_ner
+    from tasks.n2n.tokenize import tokenize_ner
 
     table = pa.table(
         {
@@ -134,7 +132,7 @@ def _tokens_table(types=("PS",)):
 
 def test_encode_uses_train_vocabulary_and_schema_tags():
     tokens = _tokens_table()
-    vocabs = build_vocabs(tokens, {"min_freq": 1}, ["PS", "LC"])
+    vocabs = build_vocabs(tokens, {**N2N["encode"], "min_freq": 1}, ["PS", "LC"])
     assert vocabs["tags"] == ["O", "B-PS", "I-PS", "B-LC", "I-LC"]
     encoded, report = encode_ner(tokens, vocabs)
     assert encoded.column("tag_ids")[0].as_py()[:4] == [1, 2, 2, 0]
@@ -150,7 +148,7 @@ def test_encode_uses_train_vocabulary_and_schema_tags():
 
 def test_validation_names_rows_with_unknown_types_and_bad_tags():
     tokens = _tokens_table(types=("PS", "XX"))
-    encoded, _ = encode_ner(tokens, build_vocabs(tokens, {"min_freq": 1}, ["PS"]))
+    encoded, _ = encode_ner(tokens, build_vocabs(tokens, {**N2N["encode"], "min_freq": 1}, ["PS"]))
     report = validate_n2n(encoded, ["PS"], {"min_chars": 1, "max_chars": 100})
     failed = {e["column"]: e for e in report["expectations"] if not e["success"]}
     assert not report["success"] and set(failed) == {"types_in_schema"}

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from tasks.model_dir import build_model
-from tasks.ner import entity_metrics, spans_from_tags
+from tasks.n2n.metrics import entity_metrics, spans_from_tags
 from tasks.training import EarlyStopping, TokenIds, adamw, bucket_batches, pick_device, start_training
 
 FEATURE_COLUMNS = {"morphs": "morph_ids", "pos": "pos_ids", "boundary": "boundary", "domain": "domain_ids"}
@@ -67,7 +67,7 @@ def train_tagger(
             f"training needs 'train' and 'dev' rows (found {len(train_idx)} and {len(dev_idx)}); "
             "check n2n.data.split and the sources' split"
         )
-    finetune = _finetune_rows(encoded, cfg.get("finetune") or {}, train_idx, dev_idx)
+    finetune = _finetune_rows(encoded, cfg["finetune"], train_idx, dev_idx)
     fit = _TaggerFit(encoded, model_config, cfg, replicas, log)
     fit.log(
         f"training on {fit.device}: {len(train_idx)} train, {len(dev_idx)} dev sentences, "
@@ -75,9 +75,9 @@ def train_tagger(
     )
 
     history: dict[str, Any] = {"epochs": [], "monitor": "entity_f1", "device": str(fit.device), "best_epoch": 0}
-    stopper = EarlyStopping(int(cfg.get("patience", 0)))
-    epochs = int(cfg.get("epochs", 10))
-    fit.run("joint", train_idx, dev_idx, float(cfg.get("lr", 2e-3)), 1, epochs, stopper, history)
+    stopper = EarlyStopping(int(cfg["patience"]))
+    epochs = int(cfg["epochs"])
+    fit.run("joint", train_idx, dev_idx, float(cfg["lr"]), 1, epochs, stopper, history)
     history["stopped_early"] = len(history["epochs"]) < epochs
     if stopper.restore(fit.model):
         history["best_dev_f1"] = stopper.best
@@ -98,7 +98,7 @@ def _finetune_rows(
     training learns from both, and a few epochs on the target source alone then pull the boundaries back
     to its convention. Dev is that source's dev rows when it has some, else all dev rows.
     """
-    domain = spec.get("domain")
+    domain = spec["domain"]
     if not domain:
         return None
     domains = np.asarray(
@@ -122,16 +122,16 @@ class _TaggerFit:
         self, encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any], replicas, log: Callable[[str], Any]
     ):
         self.cfg, self.replicas, self.device = cfg, replicas, replicas.device
-        self.inputs = TaggerInputs.for_model(encoded, model_config, int(cfg.get("max_len", 0)) or None)
+        self.inputs = TaggerInputs.for_model(encoded, model_config, int(cfg["max_len"]) or None)
         if len(self.inputs.tags.values) and int(self.inputs.tags.values.min()) < 0:
             raise ValueError(
                 "tag id -1 in the encoded table: an entity type is not in the schema; the validate stage names it"
             )
-        seed = int(cfg.get("seed", 13))
+        seed = int(cfg["seed"])
         self.model = build_model(model_config).to(self.device)
         self.net = replicas.wrap(self.model, seed)
         self.shuffler = torch.Generator().manual_seed(seed)
-        self.batch_size, self.grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 5.0))
+        self.batch_size, self.grad_clip = int(cfg["batch_size"]), float(cfg["grad_clip"])
         self.texts = encoded.column("text").to_pylist()
         self.tag_names = model_config["tag_names"]
         self.types = sorted({t[2:] for t in self.tag_names if t != "O"})
@@ -180,7 +180,7 @@ class _TaggerFit:
     ) -> None:
         """Epochs first..last of one phase; each phase has its own optimizer (fine-tuning starts with fresh
         Adam moments, not the joint phase's)."""
-        optimizer = adamw(self.model, lr, float(self.cfg.get("weight_decay", 0.0)))
+        optimizer = adamw(self.model, lr, float(self.cfg["weight_decay"]))
         gold = self.gold_spans(dev_idx)  # once per phase, not per epoch
         for epoch in range(first, last + 1):
             start = time.perf_counter()
@@ -210,7 +210,7 @@ class _TaggerFit:
         they beat the joint model on the fine-tune dev rows."""
         joint_epoch = history["best_epoch"]
         baseline = self.replicas.agree(self.dev_scores(dev_idx, self.gold_spans(dev_idx))["f1"])
-        stopper = EarlyStopping(int(spec.get("patience", 0)))
+        stopper = EarlyStopping(int(spec["patience"]))
         stopper.update(self.model, baseline, joint_epoch)
         self.log(
             f"fine-tuning on {len(train_idx)} {domain!r} train rows; joint model's F1 on "
@@ -221,9 +221,9 @@ class _TaggerFit:
             f"finetune[{domain}]",
             train_idx,
             dev_idx,
-            float(spec.get("lr", 1e-3)),
+            float(spec["lr"]),
             first,
-            first + int(spec.get("epochs", 10)) - 1,
+            first + int(spec["epochs"]) - 1,
             stopper,
             history,
         )

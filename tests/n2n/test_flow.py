@@ -21,7 +21,7 @@ def test_every_stage_ran_and_counts_add_up(trained_n2n):
     ingest = trained_n2n["reports"]["ingest"]
     assert ingest["rows_in"] == ingest["rows_kept"] + ingest["rows_quarantined"] == 320
     tokenize = trained_n2n["reports"]["tokenize"]
-    # Measured, not assumed: the reason the tagger works on syllables (tasks/ner.py).
+    # Measured, not assumed: the reason the tagger works on syllables (tasks/n2n/tokenize.py).
     assert tokenize["entities"] == sum(ingest["entities"].values())
     assert 0 <= tokenize["entities_off_morpheme_boundaries"] < tokenize["entities"]
 

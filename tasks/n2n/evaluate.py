@@ -11,8 +11,12 @@ from typing import Iterator
 import pyarrow as pa
 
 from tasks.model_dir import load_model_dir
-from tasks.ner import ENTITY, bio_tags, encode_ner, entity_metrics, gazetteer_baseline, tokenize_ner
-from tasks.train_tagger import predict_table
+from tasks.n2n.encode import encode_ner
+from tasks.n2n.gazetteer import gazetteer_baseline
+from tasks.n2n.ingest import ENTITY
+from tasks.n2n.metrics import entity_metrics
+from tasks.n2n.tokenize import bio_tags, tokenize_ner
+from tasks.n2n.train import predict_table
 from tasks.training import pick_device
 
 
@@ -38,11 +42,12 @@ def evaluate_with_predictions(
     model, bundle = load_model_dir(model_dir)
     params = bundle["params.json"]
     types = sorted({t[2:] for t in bundle["vocab.json"]["tags"] if t != "O"})
+    # The model directory's saved params: one written by an older version may lack a key, hence .get.
     pred = predict_table(
         model,
         rows,
         int(params["train"].get("max_len", 0)) or None,
-        int(cfg.get("batch_size", 128)),
+        int(cfg["batch_size"]),
         pick_device(params["train"].get("device", "auto")),
     )
     texts = rows.column("text").to_pylist()
@@ -62,7 +67,7 @@ def evaluate_with_predictions(
         metrics["gazetteer_baseline"] = {k: baseline[k] for k in ("precision", "recall", "f1")}
     errors = []
     for rid, text, g, p in zip(rows.column("id").to_pylist(), texts, gold, pred):
-        if set(g) != set(p) and len(errors) < int(cfg.get("error_samples", 20)):
+        if set(g) != set(p) and len(errors) < int(cfg["error_samples"]):
             errors.append(
                 {
                     "id": rid,
@@ -184,7 +189,8 @@ def prepare_texts(texts: list[str], bundle: dict, entities: list[list[dict]] | N
             "text": texts,
             "entities": pa.array(entities if entities is not None else [[] for _ in texts], pa.list_(ENTITY)),
             "split": ["test"] * n,
-            # New text is tagged as if it came from this source (params n2n.train.predict_domain).
+            # New text is tagged as if it came from this source (params n2n.train.predict_domain; .get: a
+            # model directory saved before that key has none).
             "domain": [str(bundle["params.json"]["train"].get("predict_domain") or "<unk>")] * n,
         }
     )
@@ -205,12 +211,12 @@ def evaluate_file(
     quarantined ones are written to quarantine_path. Gold entity types the model has no tag for are refused:
     scored, each would count as a miss the model could never avoid."""
     from tasks.evaluate_data import line_of, nothing_left, refuse_unknown, write_quarantine
-    from tasks.ner_formats import map_types, read_ner
+    from tasks.n2n.formats import map_types, read_ner
 
     _, bundle = load_model_dir(model_dir)
     records, quarantined = read_ner(path, fmt, encoding)
     written = write_quarantine(quarantined, quarantine_path)
-    data_cfg = bundle["params.json"]["data"]
+    data_cfg = bundle["params.json"]["data"]  # the model's saved params (.get: older ones may lack the keys)
     if data_cfg.get("type_map"):
         records, _ = map_types(records, dict(data_cfg["type_map"]), bool(data_cfg.get("keep_unmapped_types")))
     if not records:
@@ -230,8 +236,8 @@ def evaluate_file(
     )
     encoded = prepare_texts([r["text"] for r in records], bundle, [r["entities"] for r in records])
     encoded = encoded.set_column(0, "id", pa.array([str(r["id"]) for r in records]))
-    metrics, errors = evaluate_encoded(encoded, model_dir, {"batch_size": batch_size})
-    metrics.update(source=str(path), rows_quarantined=len(quarantined), errors=errors[:5])
+    metrics, errors = evaluate_encoded(encoded, model_dir, {"batch_size": batch_size, "error_samples": 5})
+    metrics.update(source=str(path), rows_quarantined=len(quarantined), errors=errors)
     if written:
         metrics["quarantine_path"] = written
     return metrics

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks import ner_formats as nf
-from tasks.ner_formats import FORMATS, map_types, read_ner
+from tasks.n2n import formats as nf
+from tasks.n2n.formats import FORMATS, map_types, read_ner
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "kmou_ner"
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "kmou_ner"
 
 KMOU_OK = """## 1
 ## 김민수는 2023년 3월 부산에서 한빛전자에 입사했다.

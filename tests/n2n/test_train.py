@@ -7,7 +7,9 @@ import random
 import pyarrow as pa
 import pytest
 
-from tasks import train_tagger as tt
+from tasks.n2n import train as tt
+from tasks.params import load_params
+from tests.conftest import ROOT
 
 TAGS = ["O", "B-PS", "I-PS", "B-DT", "I-DT"]
 NAMES = ["민수", "지은", "철호", "영희"]
@@ -62,6 +64,7 @@ MODEL = {
     "use_crf": True,
 }
 CFG = {
+    **load_params(ROOT / "params.yaml")["n2n"]["train"],  # the defaults the train stage is given
     "seed": 13,
     "threads": 1,
     "device": "cpu",
@@ -96,7 +99,7 @@ def test_finetune_trains_on_its_source_and_keeps_only_a_gain(monkeypatch):
         return original(self, optimizer, train_idx)
 
     monkeypatch.setattr(tt._TaggerFit, "train_epoch", spy)
-    cfg = {**CFG, "finetune": {"domain": "b", "epochs": 4, "lr": 0.01, "patience": 0}}
+    cfg = {**CFG, "finetune": {**CFG["finetune"], "domain": "b", "epochs": 4, "lr": 0.01, "patience": 0}}
     model, history = tt.train_tagger(table, MODEL, cfg, log=quiet)
     report = history["finetune"]
     assert seen == [{"a", "b"}] * 3 + [{"b"}] * 4
@@ -120,7 +123,7 @@ def test_finetune_trains_on_its_source_and_keeps_only_a_gain(monkeypatch):
 
 def test_finetune_that_never_beats_the_joint_model_keeps_the_joint_weights():
     # lr 0: fine-tune epochs cannot change the weights, so none beats the joint phase's best.
-    cfg = {**CFG, "finetune": {"domain": "b", "epochs": 2, "lr": 0.0, "patience": 0}}
+    cfg = {**CFG, "finetune": {**CFG["finetune"], "domain": "b", "epochs": 2, "lr": 0.0, "patience": 0}}
     _, history = tt.train_tagger(tiny_table(ROWS), MODEL, cfg, log=quiet)
     report = history["finetune"]
     assert not report["kept"]
@@ -129,6 +132,6 @@ def test_finetune_that_never_beats_the_joint_model_keeps_the_joint_weights():
 
 
 def test_finetune_on_an_unknown_source_names_the_known_ones():
-    cfg = {**CFG, "finetune": {"domain": "klp"}}
+    cfg = {**CFG, "finetune": {**CFG["finetune"], "domain": "klp"}}
     with pytest.raises(ValueError, match=r"finetune.domain.*'klp'.*\['a', 'b'\]"):
         tt.train_tagger(tiny_table(ROWS), MODEL, cfg, log=quiet)
