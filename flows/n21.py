@@ -325,7 +325,7 @@ STAGES = (
     Stage(
         "validate",
         validate,
-        code=("tasks/suites/n21.yaml",),
+        code=("tasks/n21/suite.yaml",),
         params=("validate", "class_design.schema"),
         deps=(A["encoded"], A["schema"]),
         outs=(A["validation_docs"],),

@@ -370,7 +370,7 @@ STAGES = (
     Stage(
         "validate",
         validate,
-        code=("tasks/suites/n2m.yaml",),
+        code=("tasks/n2m/suite.yaml",),
         params=("validate", "class_design.schema"),
         deps=(A["encoded"], A["schema"]),
         outs=(A["validation_docs"],),

@@ -295,7 +295,7 @@ STAGES = (
     Stage(
         "validate",
         validate,
-        code=("tasks/suites/n2n.yaml",),
+        code=("tasks/n2n/suite.yaml",),
         params=("validate", "class_design.schema"),
         deps=(A["encoded"], A["schema"]),
         outs=(A["validation_docs"],),

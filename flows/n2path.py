@@ -271,7 +271,7 @@ STAGES = (
     Stage(
         "validate",
         validate,
-        code=("tasks/suites/n2path.yaml",),
+        code=("tasks/n2path/suite.yaml",),
         params=("validate",),
         deps=(A["encoded"], A["vocab"]),
         outs=(A["validation_docs"],),

@@ -1,4 +1,4 @@
-"""Suites declared in files: tasks/suites/<problem>.yaml, run with Great Expectations 1.x.
+"""Suites declared in files: tasks/<problem>/suite.yaml, run with Great Expectations 1.x.
 
 A suite file lists, per table the runner builds (`rows`, and `classes` where the data has labels),
 expectations by their GX type name with kwargs. Bounds that live in params.yaml are GX suite
@@ -20,12 +20,12 @@ from typing import Any
 
 import yaml
 
-SUITES_DIR = Path(__file__).parent / "suites"
+SUITES_DIR = Path(__file__).parent  # a problem type's suite is tasks/<problem>/suite.yaml, beside its validate.py
 _PARTIAL_UNEXPECTED = 20  # GX keeps this many unexpected rows; reports dedupe them down to a few
 
 
 def suite_path(name: str) -> Path:
-    return SUITES_DIR / f"{name}.yaml"
+    return SUITES_DIR / name / "suite.yaml"
 
 
 @lru_cache(maxsize=32)
@@ -37,7 +37,7 @@ def load_suite(name: str) -> dict:
     """The suite file of `name`, checked for shape (expectation types are checked when built)."""
     path = suite_path(name)
     if not path.is_file():
-        known = sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+        known = sorted(p.parent.name for p in SUITES_DIR.glob("*/suite.yaml"))
         raise FileNotFoundError(f"no suite file {path}; suites: {', '.join(known)}")
     suite = _read(str(path), path.stat().st_mtime_ns)
     if not isinstance(suite, dict) or not isinstance(suite.get("tables"), dict):
@@ -196,7 +196,7 @@ def run_suite_file(
     title = f"{name} validation ({rows} rows)"
     report = run_tables(name, tables, values, docs_dir=docs_dir, docs_title=title)
     report = {"success": report["success"], "rows": rows, **report}
-    report["suite"] = f"tasks/suites/{name}.yaml"
+    report["suite"] = f"tasks/{name}/suite.yaml"
     report["parameters"] = {k: v for k, v in values.items() if not isinstance(v, list) or len(v) <= 50}
     report["skipped_tables"] = [t for t in suite["tables"] if t not in frames]
     return report

@@ -1,4 +1,4 @@
-"""Helper columns for the Korean-text expectations in tasks/suites/*.yaml.
+"""Helper columns for the Korean-text expectations in tasks/*/suite.yaml.
 
 GX has no built-in expectation for "mostly Hangul", "no control characters", "the same text in two
 splits" or "enough rows per class", so each becomes a plain column (or a small per-class frame) here

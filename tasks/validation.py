@@ -1,7 +1,7 @@
 """Data validation with Great Expectations 1.x: the report format and failure messages shared by
 every problem type.
 
-The expectations are declared in tasks/suites/<problem>.yaml (tasks/validate_suite.py runs them);
+The expectations are declared in tasks/<problem>/suite.yaml (tasks/validate_suite.py runs them);
 this module turns GX results into a JSON report and a message that names the file, expectation,
 column, example ids and the params key to change. Pure functions, no Prefect: the flow wraps them.
 great_expectations is not imported here: its import costs ~2 s, which the other stages must not pay

@@ -1,5 +1,5 @@
 """`dvc repro` in a temporary copy of the repo: builds everything, then does nothing, then
-reruns only the stages that read a changed param."""
+reruns only the stages that read a changed param; an edit to one problem type's code changes only its stages."""
 
 from __future__ import annotations
 
@@ -62,6 +62,28 @@ def test_dvc_repro_builds_then_noop_then_only_changed(tmp_path):
     params["n21"]["evaluate"]["batch_size"] = 64
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
     assert _ran(_sh("dvc", "repro", cwd=repo)) == {"n21-evaluate"}
+
+    _check_each_problem_types_code_reaches_its_own_stages_only(repo)
+
+
+def _changed(status: str) -> set[str]:
+    """Stage names `dvc status` lists as changed ("n21-train:" lines, unindented)."""
+    return {line[:-1] for line in status.splitlines() if line.endswith(":") and not line[0].isspace()}
+
+
+def _check_each_problem_types_code_reaches_its_own_stages_only(repo: Path) -> None:
+    """Editing one problem type's model and encode code leaves every other problem type's stages up to date."""
+    assert _changed(_sh("dvc", "status", cwd=repo)) == set()
+    for problem in ("n21", "n2n", "n2m", "n2path"):
+        edited = [repo / f"models/{problem}.py", repo / f"tasks/{problem}/encode.py"]
+        before = [path.read_bytes() for path in edited]
+        for path in edited:
+            path.write_text(path.read_text(encoding="utf-8") + "\n# an edit\n", encoding="utf-8")
+        changed = _changed(_sh("dvc", "status", cwd=repo))
+        assert {f"{problem}-encode", f"{problem}-train"} <= changed, changed
+        assert all(name.startswith(f"{problem}-") for name in changed), changed
+        for path, content in zip(edited, before):
+            path.write_bytes(content)
 
 
 def _check_metrics_fit_a_terminal(shown: str) -> None:

@@ -30,7 +30,7 @@ def _assert_validated(section: dict, problem: str) -> None:
     work = Path(section["work_dir"])
     report = json.loads((work / "validation.json").read_text(encoding="utf-8"))
     assert report["success"], [e for e in report["expectations"] if not e["success"]]
-    assert report["suite"] == f"tasks/suites/{problem}.yaml"
+    assert report["suite"] == f"tasks/{problem}/suite.yaml"
     columns = {e["column"] for e in report["expectations"]}
     assert {"hangul_share", "bad_chars", "n_splits_for_text"} & columns or problem == "n2m"
     index = work / "validation_docs" / "index.html"

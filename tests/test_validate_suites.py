@@ -1,4 +1,4 @@
-"""Suites declared in tasks/suites/*.yaml: they load, their parameters match params.yaml, and each
+"""Suites declared in tasks/*/suite.yaml: they load, their parameters match params.yaml, and each
 Korean-text / structure expectation fails on a planted bad row and passes on clean data."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def failed(report: dict) -> dict[str, dict]:
 @pytest.mark.parametrize("problem", PROBLEMS)
 def test_suite_file_loads_and_builds_gx_expectations(problem):
     suite = load_suite(problem)
-    assert Path(suite["path"]) == SUITES_DIR / f"{problem}.yaml"
+    assert Path(suite["path"]) == SUITES_DIR / problem / "suite.yaml"
     built = [exp for table in suite["tables"] for exp in expectations(suite, table)]
     assert len(built) >= 8
     # The Korean-text expectations are in every suite.
@@ -67,7 +67,8 @@ def test_suite_parameter_errors_name_the_params_key():
 def test_undeclared_suite_parameter_is_refused(tmp_path, monkeypatch):
     import tasks.validate_suite as vs
 
-    (tmp_path / "bad.yaml").write_text(
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "suite.yaml").write_text(
         "parameters: {}\ntables:\n  rows:\n    expectations:\n"
         "      - {type: expect_column_values_to_be_between, kwargs: {column: x, min_value: {$PARAMETER: lo}}}\n",
         encoding="utf-8",
@@ -134,7 +135,7 @@ def test_n21_korean_expectations_fail_on_planted_rows():
         "of table 'classes'",
         "label values: negative",
         "n21.validate.min_class_rows",
-        "tasks/suites/n21.yaml",
+        "tasks/n21/suite.yaml",
     ):
         assert text in msg, text
 
@@ -143,7 +144,7 @@ def test_n21_mostly_and_thresholds_come_from_params():
     rows = planted_n21()[:2] + good_rows()[2:]  # only the Latin row is left
     loose = validate_n21(make_table(rows), LABELS, {**CFG, "hangul_mostly": 0.8})
     assert loose["success"], failed(loose)  # 5 of 6 rows are Korean: 83% >= 80%
-    assert loose["parameters"]["hangul_mostly"] == 0.8 and loose["suite"] == "tasks/suites/n21.yaml"
+    assert loose["parameters"]["hangul_mostly"] == 0.8 and loose["suite"] == "tasks/n21/suite.yaml"
     strict = validate_n21(make_table(good_rows()), LABELS, {**CFG, "min_class_rows": 3})
     assert set(failed(strict)) == {"train_rows"}
 

@@ -1,4 +1,4 @@
-"""N21 (sentence -> one class) data validation: builds the frames tasks/suites/n21.yaml checks.
+"""N21 (sentence -> one class) data validation: builds the frames tasks/n21/suite.yaml checks.
 
 The report format and failure messages are tasks/validation.py's. great_expectations is imported
 inside the function because its import costs ~2 s and the other stages must not pay it just by
@@ -15,7 +15,7 @@ LABELS_PARAMS_KEY = "n21.class_design.schema"
 
 
 def validate_n21(table: pa.Table, label_values: list[str], cfg: dict, docs_dir=None) -> dict:
-    """Run tasks/suites/n21.yaml on `table`; a JSON-able report (never raises on bad data).
+    """Run tasks/n21/suite.yaml on `table`; a JSON-able report (never raises on bad data).
 
     With `docs_dir`, GX Data Docs for the run are written there (readable offline).
     """

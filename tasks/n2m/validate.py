@@ -1,4 +1,4 @@
-"""Great Expectations suite for N2M (tasks/suites/n2m.yaml): every pair must be usable for teacher forcing.
+"""Great Expectations suite for N2M (tasks/n2m/suite.yaml): every pair must be usable for teacher forcing.
 
 Token counts and the answer/question length ratio become numeric columns that the suite checks
 against the bounds in params (n2m.validate), so a failure names the rows by id in the same
@@ -45,7 +45,7 @@ def label_values(table: pa.Table, labels: list | None) -> list[str]:
 
 
 def validate_n2m(table: pa.Table, cfg: dict, labels: list | None = None, docs_dir=None) -> dict:
-    """Run tasks/suites/n2m.yaml on the encoded table; a JSON-able report (never raises on bad data).
+    """Run tasks/n2m/suite.yaml on the encoded table; a JSON-able report (never raises on bad data).
 
     `labels` are the classes of n2m.class_design.schema; labels are optional in N2M data, so the label checks
     (in the schema, enough train pairs per label) only run when some pair has one.

@@ -1,4 +1,4 @@
-"""Great Expectations suite for N2N (tasks/suites/n2n.yaml): the entity spans and tag sequences must be usable.
+"""Great Expectations suite for N2N (tasks/n2n/suite.yaml): the entity spans and tag sequences must be usable.
 
 Row-level checks that GX has no built-in expectation for (spans inside the text, a valid
 BIO sequence, types in the schema) become boolean columns, and the suite expects them to be
@@ -40,7 +40,7 @@ def row_checks(table: pa.Table, types: list[str]) -> dict[str, list]:
 
 
 def validate_n2n(table: pa.Table, types: list[str], cfg: dict, docs_dir=None) -> dict:
-    """Run tasks/suites/n2n.yaml; a JSON-able report (never raises on bad data)."""
+    """Run tasks/n2n/suite.yaml; a JSON-able report (never raises on bad data)."""
     df = table.select(["id", "text", "split"]).to_pandas()
     for name, values in row_checks(table, types).items():
         df[name] = values

@@ -1,4 +1,4 @@
-"""Great Expectations suite for N2Path (tasks/suites/n2path.yaml): every sentence must be one
+"""Great Expectations suite for N2Path (tasks/n2path/suite.yaml): every sentence must be one
 dependency tree the parser can learn from.
 
 Tree checks GX has no expectation for (one root, heads in range, no cycle, relations in the schema, one
@@ -69,7 +69,7 @@ def row_checks(table: pa.Table, relations: list[str]) -> tuple[dict[str, list[bo
 
 
 def validate_n2path(table: pa.Table, relations: list[str], cfg: dict, docs_dir=None) -> dict:
-    """Run tasks/suites/n2path.yaml; a JSON-able report (never raises on bad data)."""
+    """Run tasks/n2path/suite.yaml; a JSON-able report (never raises on bad data)."""
     if not relations:
         raise ValueError(
             "no relations to validate against: list them in the schema file of n2path.class_design.schema "
