@@ -71,7 +71,7 @@ def encode(p: dict) -> dict:
     tokens = io.read_table(path(p, "tokens"))
     relations = relation_names(tokens, _classes(p))
     # The one place N2Path refuses relations the schema does not know.
-    check_known(tokens, "deprels", relations, PROBLEM, p["class_design"].get("schema"))
+    check_known(tokens, "deprels", relations, PROBLEM, p["class_design"]["schema"])
     vocabs = build_parse_vocabs(tokens, p["encode"], relations)
     out, report = encode_parse(tokens, vocabs, stage_settings(p["encode"], tokens.num_rows, "process"))
     io.write_table(out, path(p, "encoded"))
@@ -97,7 +97,7 @@ def class_design(p: dict) -> dict:
 
     table = io.read_table(path(p, "ingested"))
     cfg = p["class_design"]
-    schema = relation_schema(table, _classes(p), int(cfg.get("min_count", 10)))
+    schema = relation_schema(table, _classes(p), int(cfg["min_count"]))
     review = n2path_review(schema, cfg, data_version(table))
     save_review(schema, review, p["work_dir"], path(p, "relation_schema"), path(p, "class_design"))
     return {
@@ -127,14 +127,15 @@ def train(p: dict) -> dict:
             "relation_schema.json": io.read_json(path(p, "relation_schema")),
             # Raw text has no treebank analysis: prediction always uses the tagger named here.
             "tokenizer.json": {
-                "morphemes": tok.get("morphemes", "treebank"),
+                "morphemes": tok["morphemes"],
                 "predict_morphemes": "tagger",
-                **{k: tok[k] for k in ("tagger", "norm", "stem") if k in tok},
+                **{k: tok[k] for k in ("tagger", "norm", "stem")},
             },
             "params.json": p,
             "train_metrics.json": history,
         },
     )
+    # best_dev_*: absent when no epoch ran (EarlyStopping.restore)
     return {
         k: history.get(k)
         for k in (
@@ -165,8 +166,8 @@ def evaluate(p: dict) -> dict:
     io.write_json(metrics, path(p, "metrics"))
     write_headline(headline(metrics), "right_neighbour_uas", p)
     io.write_text(write_conllu(parsed), path(p, "predictions"))
-    # The class design review again, now with the relations the parser confuses.
-    confused = relation_confusions(rows, parsed, split, int(p["evaluate"].get("confused_pairs", 5)))
+    # The class design review again, with the relations the parser confuses.
+    confused = relation_confusions(rows, parsed, split, int(p["evaluate"]["confused_pairs"]))
     io.write_text(review_markdown(io.read_json(path(p, "relation_schema"))["review"], confused), path(p, "review"))
     return headline(metrics)
 
@@ -184,13 +185,13 @@ def publish_parse(problem: str, metrics: dict) -> None:
     )
     baseline = metrics["right_neighbour_baseline"]["uas"]
     lines = [
-        f"# {problem} evaluation on split `{metrics.get('split', '?')}` ({metrics['rows']} sentences, "
+        f"# {problem} evaluation on split `{metrics['split']}` ({metrics['rows']} sentences, "
         f"{metrics['tokens']} words, punctuation {metrics['punctuation']})",
         "",
         f"- UAS: **{metrics['uas']:.4f}**",
         f"- LAS: **{metrics['las']:.4f}** (relation subtypes dropped: {metrics['las_base_relation']:.4f})",
         f"- baseline (every word headed by the next one) UAS: {baseline:.4f}",
-        f"- morphemes: {metrics.get('morphemes', '?')}",
+        f"- morphemes: {metrics['morphemes']}",
     ]
     if "with_tagger_morphemes" in metrics:
         t = metrics["with_tagger_morphemes"]

@@ -40,7 +40,7 @@ def relation_schema(table: pa.Table, configured: list | None, min_count: int = 1
     described = {str(r["value"]): r for r in configured or [] if isinstance(r, dict)}
     relations = []
     for value in names:
-        entry = described.get(value, {})
+        entry = described.get(value, {})  # a schema entry's name, description, examples are optional
         relations.append(
             {
                 "value": value,

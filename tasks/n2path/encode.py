@@ -23,21 +23,19 @@ def _flat_words(rows: list[list[list[str]]]) -> list[list[str]]:
 def build_parse_vocabs(table: pa.Table, cfg: dict, relations: list[str]) -> dict:
     """Vocabularies from the train split only: words, morphemes, POS tags, syllables; plus the relations."""
     train = table.filter(pc.equal(table.column("split"), "train"))
-    max_size = int(cfg.get("max_size", 50000))
+    max_size = int(cfg["max_size"])
     words = train.column("words").to_pylist()
     return {
-        "words": build_vocab(
-            words, int(cfg.get("min_freq", 2)), max_size, lowercase=bool(cfg.get("lowercase", True))
-        ).to_json(),
+        "words": build_vocab(words, int(cfg["min_freq"]), max_size, lowercase=bool(cfg["lowercase"])).to_json(),
         "morphs": build_vocab(
             _flat_words(train.column("morphs").to_pylist()),
-            int(cfg.get("morph_min_freq", 1)),
+            int(cfg["morph_min_freq"]),
             max_size,
             lowercase=False,
         ).to_json(),
         "tags": build_vocab(_flat_words(train.column("tags").to_pylist()), 1, 1000, lowercase=False).to_json(),
         "chars": build_vocab(
-            [[c for w in ws for c in w] for ws in words], int(cfg.get("char_min_freq", 1)), max_size, lowercase=False
+            [[c for w in ws for c in w] for ws in words], int(cfg["char_min_freq"]), max_size, lowercase=False
         ).to_json(),
         "relations": list(relations),
     }

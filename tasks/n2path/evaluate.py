@@ -64,7 +64,7 @@ def max_words(bundle: dict) -> int:
     """The longest sentence (in words) the parser is run on: train.max_len, the longest it was trained on
     (0: no limit). Its arc and relation scores grow with the square of the length and the tree decoder
     faster, so an unbounded sentence (a pasted document) could take minutes and tens of GB."""
-    return int(bundle["params.json"]["train"].get("max_len") or 0)
+    return int(bundle["params.json"]["train"]["max_len"])
 
 
 def morpheme_settings(bundle: dict, morphemes: str | None = None) -> dict:
@@ -77,6 +77,7 @@ def morpheme_settings(bundle: dict, morphemes: str | None = None) -> dict:
 
 def prepare_sentences(sentences: list[dict], bundle: dict, morphemes: str | None = None) -> tuple[pa.Table, dict]:
     """Canonical sentences -> an encoded table, tokenized and encoded exactly as the training data was."""
+    # Sentences read from a file or typed in have no split.
     table = sentences_table([{**s, "split": s.get("split") or "test"} for s in sentences])
     tokens, report = tokenize_parse(table, morpheme_settings(bundle, morphemes))
     encoded, _ = encode_parse(tokens, bundle["vocab.json"])
@@ -87,7 +88,7 @@ def _parse(model, bundle: dict, encoded: pa.Table, batch_size: int) -> list[tupl
     """(heads, relations) per row; None for a sentence over max_words (predict and evaluate alike)."""
     import pyarrow.compute as pc
 
-    device = pick_device(bundle["params.json"]["train"].get("device", "auto"))
+    device = pick_device(bundle["params.json"]["train"]["device"])
     limit = max_words(bundle)
     lengths = pc.list_value_length(encoded.column("words")).to_pylist()
     keep = [k for k, n in enumerate(lengths) if not limit or n <= limit]
@@ -117,13 +118,13 @@ def evaluate_encoded(rows: pa.Table, model_dir: str | Path, cfg: dict) -> tuple[
     the tagger's morphemes: the figure raw text gets at prediction time, which has no treebank analysis.
     """
     model, bundle = load_model_dir(model_dir)
-    batch_size = int(cfg.get("batch_size", 64))
+    batch_size = int(cfg["batch_size"])
     gold_heads, gold_rels = rows.column("heads").to_pylist(), rows.column("deprels").to_pylist()
     pred = _parse(model, bundle, rows, batch_size)
     metrics = score(gold_heads, gold_rels, pred, rows.column("id").to_pylist())
     trained_with = morpheme_settings(bundle)["morphemes"]
     metrics["morphemes"] = trained_with
-    if cfg.get("compare_tagger") and trained_with == "treebank":
+    if cfg["compare_tagger"] and trained_with == "treebank":
         sentences = [
             {"id": i, "text": t, "words": w, "heads": h, "deprels": r}
             for i, t, w, h, r in zip(*(rows.column(c).to_pylist() for c in ("id", "text", "words", "heads", "deprels")))

@@ -78,7 +78,8 @@ def reason_kind(reason: str) -> str:
 
 
 def sentences_table(sentences: list[dict]) -> pa.Table:
-    """Canonical table from sentence dicts (the readers' form); missing lemmas/xpos become '_'."""
+    """Canonical table from sentence dicts (the readers' form); a field a format or predict lacks gets a
+    placeholder ('_' per word, heads 0, no split)."""
 
     def per_word(s: dict, key: str) -> list[str]:
         values = s.get(key)
@@ -104,10 +105,11 @@ def sentences_table(sentences: list[dict]) -> pa.Table:
 def ingest_parse(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     """Every source in params `data` -> (canonical table, quarantine table, report)."""
     sources = [
-        {"path": data_cfg["path"], "format": data_cfg["format"], "split_as": data_cfg.get("split_as")},
-        *(data_cfg.get("extra_sources") or []),
+        {"path": data_cfg["path"], "format": data_cfg["format"], "split_as": data_cfg["split_as"]},
+        *(data_cfg["extra_sources"] or []),  # null allowed, as []
     ]
-    encoding = data_cfg.get("encoding", "utf-8")
+    encoding = data_cfg["encoding"]
+    # An extra source names its path; format, encoding and split_as are optional, defaulting to data's.
     records, quarantined, per_source = [], [], []
     for source in sources:
         got, bad = read_treebank(

@@ -45,7 +45,7 @@ def tagger_morphemes(words: list[str], cfg: dict) -> dict[str, tuple[list[str], 
 
 def tokenize_parse(table: pa.Table, cfg: dict) -> tuple[pa.Table, dict]:
     """The tokenize stage: `morphs` and `tags` per word, from the treebank or the tagger (module docstring)."""
-    mode = cfg.get("morphemes", "treebank")
+    mode = cfg["morphemes"]
     if mode not in MORPHEME_SOURCES:
         raise ValueError(f"tokenize.morphemes is {mode!r}; choose one of {', '.join(MORPHEME_SOURCES)}")
     words = table.column("words").to_pylist()

@@ -100,16 +100,18 @@ def model_config(vocabs: dict, cfg: dict) -> dict:
         "char_vocab_size": len(vocabs["chars"]["itos"]),
         "num_rels": len(vocabs["relations"]),
         "rel_names": list(vocabs["relations"]),
+        # Keys params.yaml leaves out (char_kernel) keep the model's own default.
         **{k: cfg[k] for k in MODEL_KEYS if k in cfg},
     }
 
 
 def _optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
     # Dozat & Manning's beta2 = 0.9: the parser's gradients change fast and a long memory slows it down.
+    # betas is not in params.yaml: an optional override.
     kwargs = dict(
-        lr=float(cfg.get("lr", 2e-3)),
+        lr=float(cfg["lr"]),
         betas=tuple(float(b) for b in cfg.get("betas", (0.9, 0.9))),
-        weight_decay=float(cfg.get("weight_decay", 0.0)),
+        weight_decay=float(cfg["weight_decay"]),
     )
     try:
         return torch.optim.AdamW(model.parameters(), fused=True, **kwargs)
@@ -120,7 +122,7 @@ def _optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
 def train_parser(
     encoded: pa.Table, config: dict[str, Any], cfg: dict[str, Any], log: Callable[[str], Any] = print
 ) -> tuple[nn.Module, dict[str, Any]]:
-    seed = int(cfg.get("seed", 13))
+    seed = int(cfg["seed"])
     replicas = start_training(cfg)  # seed, threads, device; DDP under torchrun (tasks/distributed.py)
     device = replicas.device
     split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
@@ -136,7 +138,7 @@ def train_parser(
             "relation id -1 in the encoded table: a relation is not in the schema; "
             "the validate stage names the sentences"
         )
-    max_len = int(cfg.get("max_len", 0))
+    max_len = int(cfg["max_len"])
     skipped = 0
     if max_len > 0:
         # A tree cannot be cut: longer sentences are left out of training (parsing handles any length).
@@ -146,8 +148,8 @@ def train_parser(
     net = replicas.wrap(model, seed)
     optimizer = _optimizer(model, cfg)
     shuffler = torch.Generator().manual_seed(seed)
-    batch_size, grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 5.0))
-    patience, epochs = int(cfg.get("patience", 0)), int(cfg.get("epochs", 10))
+    batch_size, grad_clip = int(cfg["batch_size"]), float(cfg["grad_clip"])
+    patience, epochs = int(cfg["patience"]), int(cfg["epochs"])
     rel_names = model.config["rel_names"]
     gold_heads = encoded.column("heads").take(pa.array(dev_idx)).to_pylist()
     gold_rels = encoded.column("deprels").take(pa.array(dev_idx)).to_pylist()

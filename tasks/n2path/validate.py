@@ -99,7 +99,7 @@ def check_n2path(report: dict, source: str) -> None:
     try:
         check(report, source, unit="sentences")
     except ValidationFailed as err:
-        rows = report.get("row_problems") or []
+        rows = report["row_problems"]
         details = [f"  - {r['id']}: {'; '.join(r['problems'])}" for r in rows[:10]]
         more = [f"  ... and {len(rows) - 10} more in validation.json"] if len(rows) > 10 else []
         hint = (

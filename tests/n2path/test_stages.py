@@ -11,6 +11,7 @@ from tasks.n2path.encode import build_parse_vocabs, encode_parse
 from tasks.n2path.ingest import ingest_parse, sentences_table
 from tasks.n2path.tokenize import tokenize_parse, treebank_morphemes
 from tasks.n2path.validate import has_cycle
+from tests.conftest import n2path_section
 
 # Sentences written for these tests (UD Korean GSD conventions).
 GOOD = """# sent_id = t1
@@ -160,9 +161,10 @@ def test_tokenize_tagger_runs_mecab_per_word():
     assert 0 <= report["tagger_xpos_agreement"] <= 1
 
 
-def test_encode_builds_vocabularies_from_train_only():
+def test_encode_builds_vocabularies_from_train_only(tmp_path):
     tokens, _ = tokenize_parse(_table(TWO), {"morphemes": "treebank"})
-    vocabs = build_parse_vocabs(tokens, {"min_freq": 1}, relation_names(tokens, None))
+    encode_cfg = n2path_section(tmp_path, "n2path.encode.min_freq=1")["encode"]
+    vocabs = build_parse_vocabs(tokens, encode_cfg, relation_names(tokens, None))
     assert vocabs["relations"] == ["nsubj", "obj", "root"]  # train's relations only
     assert "동생이" not in vocabs["words"]["itos"] and "그녀는" in vocabs["words"]["itos"]
     assert "동" not in vocabs["chars"]["itos"] and "JKS" not in vocabs["tags"]["itos"]
@@ -254,8 +256,11 @@ def test_evaluate_and_predict_with_a_treebank_morpheme_model(tmp_path):
 
     torch.manual_seed(0)
     rows = [{**TWO[0], "split": "train"}, {**TWO[1], "split": "test", "deprels": ["nsubj", "obj", "root"]}]
-    tokens, _ = tokenize_parse(_table(rows), {"morphemes": "treebank"})
-    vocabs = build_parse_vocabs(tokens, {"min_freq": 1}, relation_names(tokens, None))
+    section = n2path_section(
+        tmp_path, "n2path.tokenize.morphemes=treebank", "n2path.encode.min_freq=1", "n2path.train.device=cpu"
+    )
+    tokens, _ = tokenize_parse(_table(rows), section["tokenize"])
+    vocabs = build_parse_vocabs(tokens, section["encode"], relation_names(tokens, None))
     encoded, _ = encode_parse(tokens, vocabs)
     config = model_config(
         vocabs,
@@ -271,14 +276,13 @@ def test_evaluate_and_predict_with_a_treebank_morpheme_model(tmp_path):
             "rel_mlp": 4,
         },
     )
-    params = {"tokenize": {"morphemes": "treebank", "tagger": "mecab"}, "train": {"device": "cpu"}}
     save_model_dir(
         tmp_path / "model",
         build_model(config),
         config,
-        {"vocab.json": vocabs, "tokenizer.json": {"morphemes": "treebank", "tagger": "mecab"}, "params.json": params},
+        {"vocab.json": vocabs, "tokenizer.json": {"morphemes": "treebank", "tagger": "mecab"}, "params.json": section},
     )
-    metrics, parsed = evaluate_encoded(encoded.slice(1, 1), tmp_path / "model", {"compare_tagger": True})
+    metrics, parsed = evaluate_encoded(encoded.slice(1, 1), tmp_path / "model", section["evaluate"])
     assert metrics["rows"] == 1 and metrics["tokens"] == 3 and metrics["punctuation"] == "included"
     assert metrics["morphemes"] == "treebank" and 0 <= metrics["with_tagger_morphemes"]["las"] <= 1
     assert metrics["right_neighbour_baseline"]["uas"] == 2 / 3
