@@ -80,27 +80,27 @@ def encode(p: dict) -> dict:
     tokens = io.read_table(path(p, "tokens"))
     classes = load_classes(p["class_design"], PROBLEM)
     if classes:  # The one place N2M refuses labels the schema does not know (pairs without a label are fine).
-        check_known(tokens, "label", [c["value"] for c in classes], PROBLEM, p["class_design"].get("schema"))
+        check_known(tokens, "label", [c["value"] for c in classes], PROBLEM, p["class_design"]["schema"])
     from tasks.n2m import rerank
 
     retrieval, reranker, fitted = {}, None, {}
-    if p["encode"].get("retrieve"):
+    if p["encode"]["retrieve"]:
         from tasks.n2m.retrieval import memory_from, with_retrieved
 
         memory = memory_from(tokens)
-        if p["encode"].get("rerank"):
+        if p["encode"]["rerank"]:
             reranker, fitted = rerank.fit_for_table(tokens, memory, p["encode"], p["data"]["split"])
         tokens, retrieval = with_retrieved(
             tokens,
             memory,
-            float(p["encode"].get("retrieve_gold_share", 0.0)),
-            k=int(p["encode"].get("retrieve_k", 1)),
+            float(p["encode"]["retrieve_gold_share"]),
+            k=int(p["encode"]["retrieve_k"]),
             reranker=reranker,
         )
     rerank.save(reranker, path(p, "reranker"))
     vocabs = build_vocabs(tokens, p["encode"])
-    vocabs["retrieve"] = bool(p["encode"].get("retrieve"))
-    vocabs["retrieve_k"] = int(p["encode"].get("retrieve_k", 1))
+    vocabs["retrieve"] = bool(p["encode"]["retrieve"])
+    vocabs["retrieve_k"] = int(p["encode"]["retrieve_k"])
     out, report = encode_pairs(tokens, vocabs, stage_settings(p["encode"], tokens.num_rows, "process"))
     io.write_table(out, path(p, "encoded"))
     io.write_json(vocabs, path(p, "vocab"))
@@ -153,13 +153,13 @@ def train(p: dict) -> dict:
 
     encoded = io.read_table(path(p, "encoded"))
     vocabs = io.read_json(path(p, "vocab"))
-    if p["tokenize"].get("join_pos"):
+    if p["tokenize"]["join_pos"]:
         raise ValueError(
             "n2m.tokenize.join_pos must be false: answers are generated as morphemes and joined back "
             "into text, which 'morpheme/TAG' tokens cannot be"
         )
     config = model_config(vocabs, p["train"])
-    if p["train"].get("copy"):
+    if p["train"]["copy"]:
         from tasks.n2m.retrieval import copy_map
 
         config.update(
@@ -222,7 +222,7 @@ def evaluate(p: dict) -> dict:
     io.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), path(p, "samples"))
     # The class design review again, now with how the answers fare per label.
     review = io.read_json(path(p, "class_design_json"))["review"]
-    breakdown = label_breakdown(samples, review["classes"], split, int(p["evaluate"].get("confused_pairs", 5)))
+    breakdown = label_breakdown(samples, review["classes"], split, int(p["evaluate"]["confused_pairs"]))
     io.write_text(review_markdown(review, breakdown), path(p, "review"))
     return {
         "chrf": metrics["chrf"],
@@ -250,7 +250,7 @@ def publish_metrics(report: dict, p: dict) -> None:
     metrics = io.read_json(path(p, "metrics"))
     samples = [
         json.loads(line)
-        for line in path(p, "samples").read_text(encoding="utf-8").splitlines()[: int(p["evaluate"].get("samples", 30))]
+        for line in path(p, "samples").read_text(encoding="utf-8").splitlines()[: int(p["evaluate"]["samples"])]
     ]
     create_table_artifact(
         [{k: s[k] for k in ("id", "question", "reference", "generated")} for s in samples],

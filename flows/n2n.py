@@ -94,7 +94,7 @@ def encode(p: dict) -> dict:
     tokens = io.read_table(path(p, "tokens"))
     types = _types(p, tokens)
     # The one place N2N refuses entity types the schema does not know.
-    check_known(tokens, "entities", types, PROBLEM, p["class_design"].get("schema"), field="type")
+    check_known(tokens, "entities", types, PROBLEM, p["class_design"]["schema"], field="type")
     vocabs = build_vocabs(tokens, p["encode"], types)
     out, report = encode_ner(tokens, vocabs, stage_settings(p["encode"], tokens.num_rows, "process"))
     io.write_table(out, path(p, "encoded"))
@@ -147,7 +147,7 @@ def train(p: dict) -> dict:
     encoded = io.read_table(path(p, "encoded"))
     vocabs = io.read_json(path(p, "vocab"))
     cfg = p["train"]
-    features = set(cfg.get("features") or [])
+    features = set(cfg["features"] or [])
     unknown = features - {"morphs", "pos", "boundary", "domain"}
     if unknown:
         raise ValueError(f"n2n.train.features: unknown {sorted(unknown)}; choose from morphs, pos, boundary, domain")
@@ -180,7 +180,7 @@ def train(p: dict) -> dict:
 
     return {
         **{k: history.get(k) for k in ("best_epoch", "best_dev_f1", "stopped_early")},
-        **truncation_report(encoded, "char_ids", cfg.get("max_len")),
+        **truncation_report(encoded, "char_ids", cfg["max_len"]),
     }  # tagged O past the cut
 
 
@@ -209,7 +209,7 @@ def evaluate(p: dict) -> dict:
         gold,
         pred,
         split,
-        int(p["evaluate"].get("confused_pairs", 5)),
+        int(p["evaluate"]["confused_pairs"]),
     )
     io.write_text(
         review_markdown(io.read_json(path(p, "entity_schema"))["review"], confused)
