@@ -55,9 +55,9 @@ ingest = ingest_runner(A, _ingest, PROBLEM)
 
 
 def tokenize(p: dict) -> dict:
-    """Streamed in batches, partitioned over workers, through the tokenization cache (tasks/tokenize.py)."""
+    """Streamed in batches, partitioned over workers, through the tokenization cache (tasks/n21/tokenize.py)."""
+    from tasks.n21.tokenize import tokenize_file
     from tasks.token_cache import stage_settings
-    from tasks.tokenize import tokenize_file
 
     return tokenize_file(path(p, "ingested"), path(p, "tokens"), stage_settings(p))
 
