@@ -27,7 +27,7 @@ def review_runner(
 ) -> Callable[[dict], dict]:
     """The label_review stage: the encoded train+dev rows -> label_review.parquet and its review section.
     `review` (the problem's own, from flows/<problem>.py) maps (encoded table, params section) to
-    (ranked suspects, summary)."""
+    (ranked suspects, summary); the summary carries the section's words (tasks/label_review.py review_section)."""
 
     def run(section: dict) -> dict:
         from flows.stages import resolve
@@ -40,7 +40,7 @@ def review_runner(
         corrections = io.read_json(applied) if applied.is_file() else None
         io.write_table(out, resolve(paths["label_review"], section))
         io.write_text(
-            review_section(summary, out, problem, int(cfg["top"]), summary_lines(corrections)),
+            review_section(summary, out, int(cfg["top"]), summary_lines(corrections)),
             resolve(paths["label_review_md"], section),
         )
         return {
