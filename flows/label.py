@@ -81,22 +81,11 @@ def label_review_text(section: dict, template: str) -> str:
     return "\n" + path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def _classes(problem: str, section: dict, table=None) -> list[dict]:
-    """The schema's classes ({value, name, description}); without a schema file, the train split's values."""
+def _classes(problem: str, section: dict) -> list[dict]:
+    """The schema's classes ({value, name, description}); none without a schema file."""
     from tasks.label_schema import load_classes
 
-    classes = load_classes(section["class_design"], problem)
-    if classes or table is None:
-        return classes
-    if problem == "n21":
-        from tasks.n21.encode import label_values
-
-        values = label_values(table, [])
-    else:
-        from tasks.ner import entity_types
-
-        values = entity_types(table, None)
-    return [{"value": v, "name": v, "description": ""} for v in values]
+    return load_classes(section["class_design"], problem)
 
 
 # ---------------------------------------------------------------- hanflow label ...

@@ -117,6 +117,7 @@ def _review(encoded, p: dict):
     from tasks.n21.encode import label_values
     from tasks.n21.label_review import n21_review
 
+    # Without a schema file the review still names the classes it counts: the train split's labels.
     classes = _classes(p) or [{"value": v, "name": v, "description": ""} for v in label_values(encoded, [])]
     return n21_review(encoded, classes, p["label_review"])
 
