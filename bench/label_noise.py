@@ -87,8 +87,7 @@ def load(datasets: Path) -> tuple[list[str], list[list[str]], np.ndarray]:
 
 def run(datasets: Path, out_dir: Path) -> dict:
     from tasks import io
-    from tasks.label_review import method_line
-    from tasks.n21.label_review import n21_out_of_fold
+    from tasks.n21.label_review import n21_method, n21_out_of_fold
     from tasks.params import load_params
 
     cfg = load_params(ROOT / "params.yaml")["n21"]["label_review"]
@@ -117,7 +116,7 @@ def run(datasets: Path, out_dir: Path) -> dict:
         entry["oof_accuracy_on_true_labels"] = round(float((probs.argmax(axis=1) == truth).mean()), 4)
         entry["seconds"] = round(time.perf_counter() - started, 1)
         entry["method"] = {
-            "hanflow": method_line(cfg, "n21"),
+            "hanflow": n21_method(cfg),
             "baseline": BASELINE["name"],
             "ceiling": "hanflow's model trained on the labels before flipping",
         }[name]

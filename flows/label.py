@@ -27,7 +27,7 @@ def review_runner(
 ) -> Callable[[dict], dict]:
     """The label_review stage: the encoded train+dev rows -> label_review.parquet and its review section.
     `review` (the problem's own, from flows/<problem>.py) maps (encoded table, params section) to
-    (ranked suspects, summary)."""
+    (ranked suspects, summary); the summary carries the section's words (tasks/label_review.py review_section)."""
 
     def run(section: dict) -> dict:
         from flows.stages import resolve
@@ -40,7 +40,7 @@ def review_runner(
         corrections = io.read_json(applied) if applied.is_file() else None
         io.write_table(out, resolve(paths["label_review"], section))
         io.write_text(
-            review_section(summary, out, problem, int(cfg["top"]), summary_lines(corrections)),
+            review_section(summary, out, int(cfg["top"]), summary_lines(corrections)),
             resolve(paths["label_review_md"], section),
         )
         return {
@@ -81,22 +81,11 @@ def label_review_text(section: dict, template: str) -> str:
     return "\n" + path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def _classes(problem: str, section: dict, table=None) -> list[dict]:
-    """The schema's classes ({value, name, description}); without a schema file, the train split's values."""
+def _classes(problem: str, section: dict) -> list[dict]:
+    """The schema's classes ({value, name, description}); none without a schema file."""
     from tasks.label_schema import load_classes
 
-    classes = load_classes(section["class_design"], problem)
-    if classes or table is None:
-        return classes
-    if problem == "n21":
-        from tasks.n21.encode import label_values
-
-        values = label_values(table, [])
-    else:
-        from tasks.n2n.encode import entity_types
-
-        values = entity_types(table, None)
-    return [{"value": v, "name": v, "description": ""} for v in values]
+    return load_classes(section["class_design"], problem)
 
 
 # ---------------------------------------------------------------- hanflow label ...

@@ -55,9 +55,9 @@ ingest = ingest_runner(A, _ingest, PROBLEM)
 
 
 def tokenize(p: dict) -> dict:
-    """Streamed in batches, partitioned over workers, through the tokenization cache (tasks/tokenize.py)."""
+    """Streamed in batches, partitioned over workers, through the tokenization cache (tasks/n21/tokenize.py)."""
+    from tasks.n21.tokenize import tokenize_file
     from tasks.token_cache import stage_settings
-    from tasks.tokenize import tokenize_file
 
     return tokenize_file(path(p, "ingested"), path(p, "tokens"), stage_settings(p))
 
@@ -75,7 +75,7 @@ def encode(p: dict) -> dict:
     tokens = io.read_table(path(p, "tokens"))
     labels = label_values(tokens, _classes(p))
     # The one place N21 refuses labels the schema does not know.
-    check_known(tokens, "label", labels, PROBLEM, p["class_design"].get("schema"))
+    check_known(tokens, "label", labels, PROBLEM, p["class_design"]["schema"])
     out, vocab, report = encode_table(tokens, p["encode"], labels)
     io.write_table(out, path(p, "encoded"), compression="lz4")
     io.write_json(vocab.to_json(), path(p, "vocab"))
@@ -117,6 +117,7 @@ def _review(encoded, p: dict):
     from tasks.n21.encode import label_values
     from tasks.n21.label_review import n21_review
 
+    # Without a schema file the review still names the classes it counts: the train split's labels.
     classes = _classes(p) or [{"value": v, "name": v, "description": ""} for v in label_values(encoded, [])]
     return n21_review(encoded, classes, p["label_review"])
 
@@ -149,8 +150,8 @@ def train(p: dict) -> dict:
             )
         },
         # The bag's size is fixed by the encode stage's hashing, so it is read from there.
-        "ngram_buckets": int((p["encode"].get("ngrams") or {}).get("buckets", 0)),
-        "ngram_dim": int(cfg.get("ngram_dim", 64)),
+        "ngram_buckets": int(p["encode"]["ngrams"]["buckets"]),
+        "ngram_dim": int(cfg["ngram_dim"]),
     }
     model, history = train_classifier(encoded, model_config, cfg)
     leave_unless_writer()  # under torchrun only rank 0 goes on to write (tasks/distributed.py)
@@ -176,8 +177,9 @@ def train(p: dict) -> dict:
     from tasks.splits import truncation_report
 
     return {
+        # best_dev_* only when an epoch's weights were kept (tasks/training.py EarlyStopping)
         **{k: history.get(k) for k in ("best_epoch", "best_dev_accuracy", "best_dev_macro_f1", "stopped_early")},
-        **truncation_report(encoded, "ids", cfg.get("max_len")),
+        **truncation_report(encoded, "ids", cfg["max_len"]),
     }
 
 
@@ -241,7 +243,7 @@ def evaluate(p: dict) -> dict:
     io.write_json(metrics, path(p, "metrics"))
     write_headline(headline(metrics), "majority_baseline_accuracy", p)
     # The class design review again, now with the classes the model confuses.
-    confused = confused_pairs(io.read_table(path(p, "predictions")), split, int(p["evaluate"].get("confused_pairs", 5)))
+    confused = confused_pairs(io.read_table(path(p, "predictions")), split, int(p["evaluate"]["confused_pairs"]))
     io.write_text(
         review_markdown(io.read_json(path(p, "label_schema"))["review"], confused)
         + label_review_text(p, A["label_review_md"]),

@@ -4,8 +4,8 @@ Confident learning (cleanlab): every train and dev row gets class probabilities 
 it (k-fold, seeded), and rows whose given label the model finds least likely, in a way the per-class noise
 estimates single out, are flagged and ranked. This module holds what every problem type's review shares:
 the folds, the ranking, the method line and the review's Markdown section for the class design review. The
-models are each problem type's own and fast, so the stage reruns with the data: tasks/n21/label_review.py
-(a linear model over n-grams per row), tasks/n2n/label_review.py (a logistic regression per syllable).
+models, and the words the section uses for them, are each problem type's own (tasks/<problem>/label_review.py),
+and fast, so the stage reruns with the data.
 """
 
 from __future__ import annotations
@@ -67,12 +67,8 @@ def rank_issues(
     return np.asarray(flagged, np.int64), quality
 
 
-def method_line(cfg: dict[str, Any], problem: str) -> str:
-    model = (
-        f"the N21 linear model (views {' + '.join(cfg['views'])}, C {cfg['C']})"
-        if problem == "n21"
-        else f"a per-syllable logistic regression (window ±{cfg['window']}, C {cfg['C']})"
-    )
+def method_line(model: str, cfg: dict[str, Any]) -> str:
+    """The summary's `method`: `model` is the problem type's own description of its out-of-fold model."""
     return (
         f"out-of-fold probabilities from {model}, {cfg['folds']} folds (seed {cfg['seed']}), ranked by "
         f"cleanlab ({cfg['rank_by']})"
@@ -82,27 +78,30 @@ def method_line(cfg: dict[str, Any], problem: str) -> str:
 # ---------------------------------------------------------------- the class review's section
 
 
-def review_section(summary: dict, table: pa.Table, problem: str, top: int, corrections: list[str]) -> str:
-    """Markdown for the class design review: what was checked, per-class counts, the top suspects, corrections."""
+def review_section(summary: dict, table: pa.Table, top: int, corrections: list[str]) -> str:
+    """Markdown for the class design review: what was checked, per-class counts, the top suspects, corrections.
+
+    What differs by problem type comes with the summary its review wrote: `method` (method_line) and `section`:
+    `items` (what `rows` counts), `unit` (what a class's count counts) and `columns`, the top suspects' table as
+    [header, column] or [header, column, characters shown] (numbers right-aligned, floats to 3 places)."""
     from tasks.class_review import _table
 
-    unit = "syllables" if problem == "n2n" else "rows"
+    words = summary["section"]
     lines = ["## Suspected label errors", ""]
     if summary.get("skipped"):
         lines += [
-            f"Not computed: {summary['rows']} train+dev {unit if problem == 'n21' else 'sentences'}, under "
+            f"Not computed: {summary['rows']} train+dev {words['items']}, under "
             f"label_review.min_rows = {summary['min_rows']}."
         ]
     else:
         lines += [
-            f"{summary['suspected']} suspected among {summary['rows']} train+dev "
-            f"{'rows' if problem == 'n21' else 'sentences'}: {summary['method']}. No label was changed; a "
-            "person decides (`hanflow label export`, then `hanflow label import`). All of them: "
-            "`label_review.parquet`.",
+            f"{summary['suspected']} suspected among {summary['rows']} train+dev {words['items']}: "
+            f"{summary['method']}. No label was changed; a person decides (`hanflow label export`, then "
+            "`hanflow label import`). All of them: `label_review.parquet`.",
             "",
         ]
         lines += _table(
-            ["class", unit, "suspected", "share"],
+            ["class", words["unit"], "suspected", "share"],
             [
                 [
                     c["name"] if c["name"] == c["class"] else f"{c['name']} (`{c['class']}`)",
@@ -116,39 +115,24 @@ def review_section(summary: dict, table: pa.Table, problem: str, top: int, corre
         )
         shown = table.slice(0, top).to_pylist()
         if shown:
+            columns = [(spec[0], spec[1], spec[2] if len(spec) > 2 else None) for spec in words["columns"]]
+            numeric = [
+                i
+                for i, (_, column, _) in enumerate(columns)
+                if pa.types.is_integer(table.schema.field(column).type)
+                or pa.types.is_floating(table.schema.field(column).type)
+            ]
             lines += ["", f"Top {len(shown)}:", ""]
-            if problem == "n21":
-                lines += _table(
-                    ["rank", "id", "text", "given", "suggested", "self-confidence"],
-                    [
-                        [
-                            r["rank"],
-                            r["id"],
-                            r["text"][:120],
-                            r["given_label"],
-                            r["suggested_label"],
-                            f"{r['self_confidence']:.3f}",
-                        ]
-                        for r in shown
-                    ],
-                    right=(0, 5),
-                )
-            else:
-                lines += _table(
-                    ["rank", "id", "span", "given", "suggested", "self-confidence", "sentence"],
-                    [
-                        [
-                            r["rank"],
-                            r["id"],
-                            r["span"],
-                            r["given_tags"],
-                            r["suggested_tags"],
-                            f"{r['self_confidence']:.3f}",
-                            r["text"][:100],
-                        ]
-                        for r in shown
-                    ],
-                    right=(0, 5),
-                )
+            lines += _table(
+                [header for header, _, _ in columns],
+                [[_shown(r[column], chars) for _, column, chars in columns] for r in shown],
+                right=numeric,
+            )
     lines += ["", "## Label corrections in this data version", "", *corrections]
     return "\n".join(lines) + "\n"
+
+
+def _shown(value: Any, chars: int | None) -> Any:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return value[:chars] if chars is not None else value

@@ -21,6 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "n21_reviews.tsv"
 
 
+def n21_defaults() -> dict:
+    """params.yaml's n21 section as it is: what a test's config for one N21 function starts from, so it holds every
+    key the function reads and the test sets only what it changes."""
+    from tasks.params import load_params
+
+    return load_params(ROOT / "params.yaml")["n21"]
+
+
 def sample_section(work: Path, *overrides: str) -> dict:
     from tasks.params import apply_overrides, load_params
 

@@ -26,6 +26,7 @@ from tasks.n2n.formats import read_ner
 from tasks.params import ParamsError, load_params, load_schema
 from tasks.textfile import input_notes
 from tasks.n2path.formats import read_conllu, read_klue_dp
+from tests.conftest import n21_defaults
 
 BAD = Path(__file__).resolve().parent / "bad_inputs"
 ALL_TRAIN = {"dev": 0.0, "test": 0.0, "seed": 1}
@@ -42,6 +43,7 @@ def f(name: str) -> Path:
 
 def n21(name: str, fmt: str = "tsv", **extra) -> dict:
     return {
+        **n21_defaults()["data"],
         "path": str(f(name)),
         "format": fmt,
         "encoding": "utf-8",

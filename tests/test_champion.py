@@ -202,6 +202,7 @@ def test_eval_set_export_reads_back_with_the_problem_reader(problem, tmp_path):
 
         kept, quarantined, _ = ingest(
             {
+                **conftest.n21_defaults()["data"],
                 "path": path,
                 "format": fmt,
                 "encoding": "utf-8",

@@ -14,7 +14,7 @@ def test_a_runner_depends_on_what_it_imports_lazily_and_not_on_other_stages_code
     import flows.n21 as n21
 
     deps = code_deps(n21.tokenize)
-    assert {"tasks/tokenize.py", "tasks/token_parts.py", "tasks/token_cache.py"} <= set(deps)
+    assert {"tasks/n21/tokenize.py", "tasks/tokenize.py", "tasks/token_parts.py", "tasks/token_cache.py"} <= set(deps)
     assert not {"tasks/n21/linear.py", "models/n21.py"} & set(deps)  # train's and evaluate's code
     assert "tasks/n21/linear.py" in code_deps(n21.train)
 
@@ -32,24 +32,14 @@ def test_a_module_imported_whole_brings_every_function_and_a_name_only_its_own()
     assert one < whole and "flows/n21.py" in one and "tasks/tokenize.py" in one
 
 
-# Each problem type's own modules (until they move into tasks/<problem>/ packages, which the pattern also covers).
-OWN = {
-    "n21": (),  # all in tasks/n21/
-    "n2n": (),  # all in tasks/n2n/
-    "n2m": (),  # all in tasks/n2m/
-    "n2path": (),  # all in tasks/n2path/
-}
-
-
 def _owned_by(problem: str, dep: str) -> bool:
-    return dep in OWN[problem] or bool(
-        re.match(rf"^(tasks/{problem}/|models/{problem}\.py$|flows/{problem}\.py$)", dep)
-    )
+    """A problem type's own files: its package, its model and its flows module."""
+    return bool(re.match(rf"^(tasks/{problem}/|models/{problem}\.py$|flows/{problem}\.py$)", dep))
 
 
-def test_the_owned_files_exist():
-    assert all((ROOT / name).is_file() for names in OWN.values() for name in names)
-    assert all(OWN[problem] or (ROOT / "tasks" / problem).is_dir() for problem in PROBLEMS)  # else its package
+def test_the_top_of_tasks_is_shared_and_each_problem_type_has_its_package():
+    assert all((ROOT / "tasks" / problem / "__init__.py").is_file() for problem in PROBLEMS)
+    assert not [p.name for p in (ROOT / "tasks").glob("*.py") if any(p.stem.startswith(q) for q in PROBLEMS)]
 
 
 @pytest.mark.parametrize("problem", PROBLEMS)
@@ -67,11 +57,16 @@ def test_no_stage_depends_on_another_problem_types_code(problem):
 
 
 def test_in_dvc_yaml_each_problem_types_files_are_deps_of_its_own_stages_only():
-    """dvc.yaml's deps, read back: a file of N2N's is a dep of n2n- stages only."""
+    """dvc.yaml's deps, read back: every dep of an n2n- stage that is a problem type's file (tasks/<problem>/...,
+    models/<problem>.py, flows/<problem>.py) is N2N's, and so on for each problem type."""
     import yaml
 
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-    for stage, entry in stages.items():
-        for dep in entry.get("deps", []):
-            owners = {problem for problem in PROBLEMS if _owned_by(problem, dep)}
-            assert owners <= {stage.split("-")[0]}, f"{dep} ({sorted(owners)}) is a dep of {stage}"
+    assert {stage.split("-")[0] for stage in stages} == set(PROBLEMS)
+    for problem in PROBLEMS:
+        deps = [dep for stage, entry in stages.items() if stage.split("-")[0] == problem for dep in entry["deps"]]
+        assert any(_owned_by(problem, dep) for dep in deps)  # the check below sees each problem's own files
+        leaks = sorted(
+            {(other, dep) for dep in deps for other in PROBLEMS if other != problem and _owned_by(other, dep)}
+        )
+        assert not leaks, f"{problem}- stages depend on {leaks}"

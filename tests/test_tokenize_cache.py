@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 import tasks.tokenize as tok
-from tasks import partition, token_cache
-from tasks.tokenize import tokenize_file, tokenize_table, tokenize_texts
+from tasks import token_cache
+from tasks.tokenize import tokenize_table, tokenize_texts
 
 WORDS = ["영화", "정말", "재밌어요", "최악의", "연기", "배우들이", "너무", "좋았다", "다시는", "안", "본다", "음악"]
 
@@ -124,34 +123,6 @@ def test_segments_compact_and_still_hit(tmp_path, monkeypatch):
     expected, _ = tokenize_table(table(texts(40)[::-1]), {**c, "cache": False})
     assert morphs == expected.column("tokens").to_pylist()
     cache.close()
-
-
-def test_streamed_stage_matches_table_and_rerun_starts_no_pool(tmp_path, monkeypatch):
-    c = cfg(tmp_path, workers=2, chunk_size=8)
-    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
-    rows = texts(60)
-    pq.write_table(table(rows), src)
-    report = tokenize_file(src, dst, c, batch_rows=25)  # 3 batches, 2 of them over 2 spawn workers
-    expected, _ = tokenize_table(table(rows), {**c, "cache": False, "workers": 1})
-    assert pq.read_table(dst).equals(expected)
-    assert report["rows_in"] == 60 and report["tagged"] == 60 and report["cache_hits"] == 0
-    assert report["taggers_built"] == report["worker_processes"] <= 2
-
-    def no_pool(*args, **kwargs):
-        raise AssertionError("a fully cached rerun must not start workers")
-
-    monkeypatch.setattr(partition, "ProcessPoolExecutor", no_pool)
-    rerun = tokenize_file(src, dst, c, batch_rows=25)
-    assert rerun["cache_hits"] == 60 and rerun["tagged"] == 0
-    assert pq.read_table(dst).equals(expected)
-
-
-def test_streamed_stage_on_empty_input(tmp_path):
-    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
-    pq.write_table(table([]), src)
-    report = tokenize_file(src, dst, cfg(tmp_path))
-    out = pq.read_table(dst)
-    assert out.num_rows == 0 and {"tokens", "pos"} <= set(out.column_names) and report["rows_in"] == 0
 
 
 def test_stage_runners_use_the_cache_and_report_it(tmp_path):

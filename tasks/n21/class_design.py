@@ -39,7 +39,7 @@ def _sort_key(values: list[str]):
 
 def _labels_from_cfg(labels_cfg: list[dict]) -> list[dict]:
     out, seen_values, seen_names = [], set(), set()
-    for i, item in enumerate(labels_cfg):
+    for i, item in enumerate(labels_cfg):  # a schema file's entries: only `value` is required
         if not isinstance(item, dict) or item.get("value") is None:
             raise ValueError(f"{LABELS_PARAMS_KEY}[{i}] needs a 'value' (the label as it appears in the data)")
         # YAML reads `value: 0` as an int; the data holds the string "0".

@@ -28,8 +28,8 @@ def encode_rows(rows: pa.Table, spec: dict) -> pa.Table:
     label_ids = pc.fill_null(pc.index_in(rows.column("label"), value_set=pa.array(labels, pa.string())), -1)
     out = rows.append_column("ids", encode_ids(rows.column("tokens"), vocab))
     out = out.append_column("label_id", label_ids.cast(pa.int32()))
-    ngram_cfg = spec.get("ngrams") or {}
-    if int(ngram_cfg.get("buckets", 0)) > 0:
+    ngram_cfg = spec["ngrams"]
+    if ngram_cfg and int(ngram_cfg["buckets"]) > 0:
         from tasks.n21.ngrams import hashed_ngrams
 
         out = out.append_column("ngram_ids", hashed_ngrams(rows.column("text"), rows.column("tokens"), ngram_cfg))
@@ -45,14 +45,14 @@ def encode_table(
 
     if vocab is None:
         train = table.filter(pc.equal(table.column("split"), "train"))
-        vocab = build_vocab(
-            train.column("tokens"), int(cfg["min_freq"]), int(cfg["max_size"]), bool(cfg.get("lowercase", True))
-        )
+        vocab = build_vocab(train.column("tokens"), int(cfg["min_freq"]), int(cfg["max_size"]), bool(cfg["lowercase"]))
     # Threads by default: Arrow and numpy release the GIL for this work, so threads scale without a process
     # pool's start-up or copies (process and dask are there for clusters).
     settings = partition.stage_settings({"workers": 0, **cfg}, table.num_rows, default_kind="thread")
+    # A model directory's params from before the n-gram bag have no encode.ngrams (prepare_texts): no bag.
+    ngrams = cfg.get("ngrams") or {}
     out, partitions = partition.map_rows(
-        table, encode_rows, {"vocab": vocab, "labels": labels, "ngrams": cfg.get("ngrams") or {}}, settings
+        table, encode_rows, {"vocab": vocab, "labels": labels, "ngrams": ngrams}, settings
     )
     flat = pc.list_flatten(out.column("ids"))
     n_tokens = max(1, len(flat))

@@ -47,8 +47,8 @@ def evaluate_encoded(
         model,
         bundle,
         encoded,
-        int(cfg.get("batch_size", 256)),
-        pick_device(bundle["params.json"]["train"].get("device", "auto")),
+        int(cfg["batch_size"]),
+        pick_device(bundle["params.json"]["train"]["device"]),
     )
     y_pred = probs.argmax(axis=1)
     metrics = classification_metrics(y_true, y_pred, names)
@@ -154,15 +154,15 @@ def read_eval_rows(model_columns: dict, data_cfg: dict) -> tuple[pa.Table, pa.Ta
     from tasks.n21.ingest import CANONICAL, canonicalize
 
     path, fmt = Path(data_cfg["path"]), data_cfg["format"]
-    header = bool(data_cfg.get("header", True))
-    mapping = dict(data_cfg.get("columns") or {})
+    header = bool(data_cfg["header"])
+    mapping = dict(data_cfg["columns"])
     if fmt == "nsmc" and mapping:
         raise ValueError(f"--column does not apply to --format nsmc: its columns are fixed ({NSMC_COLUMNS})")
-    raw = read_rows(path, fmt, data_cfg.get("encoding", "utf-8"), header)
+    raw = read_rows(path, fmt, data_cfg["encoding"], header)
     if fmt == "nsmc":
         columns = dict(NSMC_COLUMNS)
     else:
-        columns = {name: (None if model_columns.get(name) is None else str(model_columns[name])) for name in N21_FIELDS}
+        columns = {name: (None if model_columns[name] is None else str(model_columns[name])) for name in N21_FIELDS}
         columns.update({k: None if v is None else str(v) for k, v in mapping.items()})
         if "id" not in mapping and columns["id"] not in raw.frame.columns:
             columns["id"] = None  # the training file's id column is not here: number the rows
@@ -206,7 +206,7 @@ def evaluate_file(
 
     _, bundle = load(model_dir)
     path = data_cfg["path"]
-    kept, quarantined = read_eval_rows(bundle["params.json"]["data"].get("columns") or {}, data_cfg)
+    kept, quarantined = read_eval_rows(bundle["params.json"]["data"]["columns"], data_cfg)
     written = write_quarantine(quarantined, quarantine_path)
     if kept.num_rows == 0:
         raise nothing_left(path, "rows", quarantined, written)

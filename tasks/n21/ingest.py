@@ -58,9 +58,9 @@ def canonicalize(
         source_rows if source_rows is not None else range(2, len(raw) + 2), index=raw.index, dtype="int64"
     )
     text = _cells(raw, columns["text"])
-    label = _cells(raw, columns.get("label")).map(normalize_label)
-    raw_label = raw[columns["label"]].fillna("").astype(str) if columns.get("label") else label
-    ids = _cells(raw, columns["id"]) if columns.get("id") else source_row.astype(str)
+    label = _cells(raw, columns["label"]).map(normalize_label)
+    raw_label = raw[columns["label"]].fillna("").astype(str) if columns["label"] else label
+    ids = _cells(raw, columns["id"]) if columns["id"] else source_row.astype(str)
 
     reasons = pd.Series("", index=raw.index)
     used = {raw_name: name for name, raw_name in columns.items() if raw_name}
@@ -73,7 +73,7 @@ def canonicalize(
     reasons[(reasons == "") & (text == "")] = "empty text"
     reasons[(reasons == "") & (label == "")] = "empty label"
     reasons[(reasons == "") & (ids == "")] = "empty id"
-    if columns.get("split"):
+    if columns["split"]:
         split = raw[columns["split"]].astype(str).str.strip().str.lower()
         reasons[(reasons == "") & ~split.isin(SPLITS)] = "split not one of train/dev/test"
     else:
@@ -131,8 +131,8 @@ def ingest(data_cfg: dict) -> tuple[pa.Table, pa.Table, dict]:
     `data.header: false` reads a CSV/TSV file without a header line (columns "0", "1", ...)."""
     fmt, path = data_cfg["format"], str(data_cfg["path"])
     columns = NSMC_COLUMNS if fmt == "nsmc" else dict(data_cfg["columns"])
-    header = bool(data_cfg.get("header", True))
-    raw = read_rows(path, fmt, data_cfg.get("encoding", "utf-8"), header)
+    header = bool(data_cfg["header"])
+    raw = read_rows(path, fmt, data_cfg["encoding"], header)
     rows_in = len(raw.frame) + len(raw.quarantined)
     if rows_in == 0:
         raise IngestError(

@@ -28,6 +28,19 @@ N21_COLUMNS = (
     "suggested_confidence",
     "label_quality",
 )
+# What the review section (tasks/label_review.py review_section) says about N21's rows.
+N21_SECTION = {
+    "items": "rows",
+    "unit": "rows",
+    "columns": (
+        ("rank", "rank"),
+        ("id", "id"),
+        ("text", "text", 120),
+        ("given", "given_label"),
+        ("suggested", "suggested_label"),
+        ("self-confidence", "self_confidence"),
+    ),
+}
 
 
 def _view(name: str, texts: Sequence[str], tokens: Sequence[Sequence[str]]) -> tuple[list[str], list[list[str]]]:
@@ -64,6 +77,10 @@ def n21_out_of_fold(
     return out / len(views)
 
 
+def n21_method(cfg: dict[str, Any]) -> str:
+    return method_line(f"the N21 linear model (views {' + '.join(cfg['views'])}, C {cfg['C']})", cfg)
+
+
 def n21_review(table: pa.Table, classes: list[dict], cfg: dict[str, Any]) -> tuple[pa.Table, dict]:
     """The train and dev rows of an encoded N21 table -> (suspected errors ranked, summary)."""
     import pyarrow.compute as pc
@@ -71,7 +88,12 @@ def n21_review(table: pa.Table, classes: list[dict], cfg: dict[str, Any]) -> tup
     rows = table.filter(pc.is_in(table.column("split"), pa.array(["train", "dev"])))
     labels = rows.column("label_id").to_numpy().astype(np.int64)
     values = [c["value"] for c in classes]
-    summary = {"rows": rows.num_rows, "method": method_line(cfg, "n21"), "min_rows": int(cfg["min_rows"])}
+    summary = {
+        "rows": rows.num_rows,
+        "method": n21_method(cfg),
+        "min_rows": int(cfg["min_rows"]),
+        "section": N21_SECTION,
+    }
     if rows.num_rows < int(cfg["min_rows"]):
         return pa.table({c: pa.array([], _N21_TYPES[c]) for c in N21_COLUMNS}), {
             **summary,

@@ -37,6 +37,7 @@ class ModelInputs:
     @classmethod
     def from_table(cls, table: pa.Table, model_config: dict[str, Any], max_len: int | None) -> "ModelInputs":
         ngram_ids = None
+        # A model config from before the n-gram bag has no ngram_buckets (models/n21.py: 0).
         if int(model_config.get("ngram_buckets", 0)) > 0:
             if "ngram_ids" not in table.column_names:
                 raise ValueError(
@@ -68,10 +69,10 @@ class ModelInputs:
 def train_classifier(
     encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any], log: Callable[[str], Any] = print
 ) -> tuple[nn.Module, dict[str, Any]]:
-    seed = int(cfg.get("seed", 13))
+    seed = int(cfg["seed"])
     replicas = start_training(cfg)
     device = replicas.device
-    monitor = cfg.get("monitor", "macro_f1")
+    monitor = cfg["monitor"]
     if monitor not in MONITORS:
         raise ValueError(f"monitor {monitor!r}: choose one of {list(MONITORS)}")
 
@@ -83,21 +84,21 @@ def train_classifier(
             "check the ingest split settings"
         )
     labels = encoded.column("label_id").to_numpy().astype(np.int64)
-    tokens = ModelInputs.from_table(encoded, model_config, int(cfg.get("max_len", 0)) or None)
+    tokens = ModelInputs.from_table(encoded, model_config, int(cfg["max_len"]) or None)
     _check_ranges(tokens.tokens, labels, model_config)
 
     model = build_model(model_config).to(device)
     net = replicas.wrap(model, seed)  # what the training steps run through: DDP under torchrun
-    optimizer = adamw(model, float(cfg.get("lr", 2e-3)), float(cfg.get("weight_decay", 0.0)))
+    optimizer = adamw(model, float(cfg["lr"]), float(cfg["weight_decay"]))
     # Per-epoch multiplicative decay; 1.0 keeps the rate constant.
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(cfg.get("lr_decay", 1.0)))
-    token_dropout = float(cfg.get("token_dropout", 0.0))
-    ngram_dropout = float(cfg.get("ngram_dropout", 0.0))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(cfg["lr_decay"]))
+    token_dropout = float(cfg["token_dropout"])
+    ngram_dropout = float(cfg["ngram_dropout"])
     loss_fn = nn.CrossEntropyLoss()
     shuffler = torch.Generator().manual_seed(seed)
     # Under torchrun batch_size is per rank: one step averages world × batch_size rows (tasks/distributed.py).
-    batch_size, grad_clip = int(cfg.get("batch_size", 32)), float(cfg.get("grad_clip", 0.0))
-    patience, epochs = int(cfg.get("patience", 0)), int(cfg.get("epochs", 10))
+    batch_size, grad_clip = int(cfg["batch_size"]), float(cfg["grad_clip"])
+    patience, epochs = int(cfg["patience"]), int(cfg["epochs"])
     log = log if replicas.is_writer else (lambda _: None)
     log(
         f"training on {device}"

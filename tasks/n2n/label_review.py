@@ -41,6 +41,20 @@ _N2N_TYPES = {
     "self_confidence": pa.float64(),
     "sentence_quality": pa.float64(),
 }
+# What the review section (tasks/label_review.py review_section) says about N2N's sentences and spans.
+N2N_SECTION = {
+    "items": "sentences",
+    "unit": "syllables",
+    "columns": (
+        ("rank", "rank"),
+        ("id", "id"),
+        ("span", "span"),
+        ("given", "given_tags"),
+        ("suggested", "suggested_tags"),
+        ("self-confidence", "self_confidence"),
+        ("sentence", "text", 100),
+    ),
+}
 
 
 def syllable_features(
@@ -116,7 +130,13 @@ def n2n_review(table: pa.Table, tag_names: list[str], cfg: dict[str, Any]) -> tu
 
     rows = table.filter(pc.is_in(table.column("split"), pa.array(["train", "dev"])))
     rows = rows.filter(pc.greater(pc.list_value_length(rows.column("tag_ids")), 0))
-    summary = {"rows": rows.num_rows, "method": method_line(cfg, "n2n"), "min_rows": int(cfg["min_rows"])}
+    model = f"a per-syllable logistic regression (window ±{cfg['window']}, C {cfg['C']})"
+    summary = {
+        "rows": rows.num_rows,
+        "method": method_line(model, cfg),
+        "min_rows": int(cfg["min_rows"]),
+        "section": N2N_SECTION,
+    }
     empty = pa.table({c: pa.array([], _N2N_TYPES[c]) for c in N2N_COLUMNS})
     if rows.num_rows < int(cfg["min_rows"]):
         return empty, {**summary, "suspected": 0, "skipped": True, "per_class": []}

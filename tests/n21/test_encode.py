@@ -10,8 +10,10 @@ import pytest
 from tasks.n21.encode import encode_table, label_values
 from tasks.vocab import UNK, Vocab
 from tasks.io import read_table, write_table
+from tests.conftest import n21_defaults
 
-CFG = {"min_freq": 1, "max_size": 50000, "lowercase": True}
+ENCODE = n21_defaults()["encode"]
+CFG = {**ENCODE, "min_freq": 1, "max_size": 50000, "lowercase": True, "ngrams": {**ENCODE["ngrams"], "buckets": 0}}
 LABELS_CFG = [{"value": "negative", "name": "negative"}, {"value": "positive", "name": "positive"}]
 
 
@@ -97,7 +99,7 @@ def test_partitioned_encode_equals_one_partition(kind, request):
     rows = [(["영화", "가", f"좋{i % 7}"], "pos" if i % 2 else "neg", "train" if i % 5 else "test") for i in range(40)]
     table = make_table(rows)
     table = table.append_column("text", pa.array([" ".join(r[0]) for r in rows]))
-    cfg = {"min_freq": 1, "max_size": 100, "ngrams": {"buckets": 256, "hash": "poly64"}}
+    cfg = {**CFG, "max_size": 100, "ngrams": {**ENCODE["ngrams"], "buckets": 256, "hash": "poly64"}}
     whole, vocab, report = encode_table(table, {**cfg, "workers": 1, "chunk_size": 1000}, ["neg", "pos"])
     parts, _, part_report = encode_table(
         table, {**cfg, "workers": 2, "chunk_size": 7, "runner": {"kind": kind}}, ["neg", "pos"]

@@ -14,7 +14,9 @@ import pytest
 from tasks.n21.formats import QUARANTINE, read_rows
 from tasks.n21.ingest import CANONICAL, ingest
 from tasks.splits import IngestError, assign_splits
+from tests.conftest import n21_defaults
 
+DATA = n21_defaults()["data"]
 SPLIT = {"dev": 0.1, "test": 0.15, "seed": 13}
 COLUMNS = {"id": "id", "text": "text", "label": "label", "split": None}
 
@@ -27,6 +29,7 @@ def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 
 def cfg(path: Path, fmt: str = "tsv", columns: dict | None = None, split: dict | None = None, **extra) -> dict:
     return {
+        **DATA,
         "path": str(path),
         "format": fmt,
         "encoding": "utf-8",
@@ -50,7 +53,7 @@ def test_nsmc_quote_kept_verbatim_and_empty_document_quarantined(tmp_path):
         ["id", "document", "label"],
         [["101", quoted, "1"], ["102", "", "0"], ["103", "그냥 그래요", "0"]],
     )
-    kept, quarantined, report = ingest({"path": str(path), "format": "nsmc", "split": all_train()})
+    kept, quarantined, report = ingest({**DATA, "path": str(path), "format": "nsmc", "split": all_train()})
 
     assert kept.schema == CANONICAL
     assert quarantined.schema == QUARANTINE

@@ -62,7 +62,7 @@ def test_too_few_rows_skip_the_review(section):
     table = io.read_table(f"{section['work_dir']}/encoded.parquet")
     out, summary = n21_review(table, [], {**section["label_review"], "min_rows": 10_000})
     assert out.num_rows == 0 and summary["skipped"]
-    assert "under label_review.min_rows = 10000" in review_section(summary, out, "n21", 5, [])
+    assert "under label_review.min_rows = 10000" in review_section(summary, out, 5, [])
 
 
 def test_the_flow_shows_the_review_in_the_class_review_and_the_dashboard(trained_n21):

@@ -11,6 +11,7 @@ from models.n21 import SequenceClassifier
 from tasks.n21.encode import encode_table
 from tasks.n21.ngrams import _features, hashed_ngrams
 from tasks.n21.train import ModelInputs, predict_classifier, train_classifier
+from tests.n21.test_encode import CFG as ENCODE_CFG
 from tests.n21.test_train import CFG, MODEL, synthetic_table
 
 
@@ -41,9 +42,9 @@ def test_encode_adds_the_column_only_when_asked():
             "tokens": pa.array([["좋", "다"], ["싫", "다"]], pa.list_(pa.string())),
         }
     )
-    cfg = {"min_freq": 1, "max_size": 100}
+    cfg = {**ENCODE_CFG, "max_size": 100}  # n-grams off
     assert "ngram_ids" not in encode_table(table, cfg, ["n", "p"])[0].column_names
-    out = encode_table(table, {**cfg, "ngrams": {"buckets": 64}}, ["n", "p"])[0]
+    out = encode_table(table, {**cfg, "ngrams": {**cfg["ngrams"], "buckets": 64}}, ["n", "p"])[0]
     assert str(out.schema.field("ngram_ids").type) == "list<item: int32>"
 
 

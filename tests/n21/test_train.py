@@ -7,6 +7,7 @@ import torch
 from tasks.model_dir import load_model_dir, save_model_dir
 from tasks.n21.train import predict_classifier, train_classifier
 from tasks.training import TokenIds, bucket_batches, pick_device
+from tests.conftest import n21_defaults
 
 VOCAB = 40
 MODEL = dict(
@@ -21,6 +22,7 @@ MODEL = dict(
     dropout=0.1,
 )
 CFG = dict(
+    n21_defaults()["train"],
     batch_size=32,
     epochs=6,
     lr=0.01,

@@ -1,4 +1,5 @@
-"""The streamed tokens table as reusable parts: an appended rerun writes only the changed batch."""
+"""N21's streamed tokens table as reusable parts (tasks/token_parts.py): an appended rerun writes only the changed
+batch."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks import token_parts
-from tasks.tokenize import tokenize_file, tokenize_table
+from tasks.n21.tokenize import tokenize_file
+from tasks.tokenize import tokenize_table
 from tests.test_tokenize_cache import calls, table, texts  # noqa: F401 (calls is a fixture)
 
 
@@ -153,14 +155,14 @@ def test_a_store_deleted_mid_run_only_costs_misses(tmp_path, monkeypatch):
     assert rerun["cache_hits"] == 0 and rerun["tagged"] == 60  # the index's segments were gone: tagged again
     monkeypatch.undo()
 
-    tagged = tok._tokenized
+    tagged = tok.tokenized
 
     def then_delete(*args, **kwargs):
         out = tagged(*args, **kwargs)
         shutil.rmtree(tmp_path / "cache", ignore_errors=True)
         return out
 
-    monkeypatch.setattr(tok, "_tokenized", then_delete)
+    monkeypatch.setattr(tok, "tokenized", then_delete)
     pq.write_table(table(texts(80)), src)
     third = tokenize_file(src, dst, cfg(tmp_path), batch_rows=25)
     assert pq.read_table(dst).equals(cold(texts(80), tmp_path)) and third["rows_in"] == 80
