@@ -145,8 +145,8 @@ def queue(
 ) -> None:
     """The K unlabeled rows most worth a person's time: least certain first, near-duplicates removed."""
     from flows.cli import _fail, model_dir_for
+    from flows.stages import problem_for
     from tasks.label_queue import queue_rows
-    from tasks.predict import load_predictor
     from tasks.predict_read import PredictInputError, default_format, read_items
 
     problem = problem.value
@@ -156,8 +156,13 @@ def queue(
     if out.suffix not in (".json", ".jsonl", ".parquet"):
         _fail(f"--out {out}: end it in .json (Label Studio tasks), .jsonl or .parquet", 2)
     try:
-        items = [item for item in read_items(problem, data, format or default_format(problem, data)) if not item.error]
-        predictor = load_predictor(problem, model_dir)
+        predictor_class = problem_for(problem).predictor()
+        items = [
+            item
+            for item in read_items(predictor_class, data, format or default_format(predictor_class, data))
+            if not item.error
+        ]
+        predictor = predictor_class(model_dir)
         rows, report = queue_rows(
             problem, predictor, [i.id for i in items], [i.text for i in items], size, section["label_queue"]
         )

@@ -17,6 +17,7 @@ from flows.stages import (
     HEADLINE,
     Problem,
     Stage,
+    imported,
     ingest_runner,
     jsonl_eval_set,
     register,
@@ -416,5 +417,6 @@ PROBLEM_TYPE = register(
         formats=formats,
         evaluate_command=evaluate_command,
         write_eval_set=write_eval_set,
+        predictor=imported("tasks.n2m.predict", "N2MPredictor"),
     )
 )

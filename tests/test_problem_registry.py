@@ -33,3 +33,13 @@ def test_the_default_format_of_a_file_is_one_its_readers_know(name, data, fmt):
 def test_an_unknown_problem_names_the_available_ones():
     with pytest.raises(KeyError, match="available: n21, n2n, n2m, n2path"):
         problem_for("n3x")
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_each_problem_names_its_predictor(name):
+    from tasks.predict import Predictor
+
+    predictor = problem_for(name).predictor()
+    assert issubclass(predictor, Predictor) and predictor.problem == name
+    assert predictor.__module__ == f"tasks.{name}.predict"
+    assert predictor.formats[0] == "lines" and predictor.text_key in ("text", "question")
