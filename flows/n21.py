@@ -391,5 +391,6 @@ PROBLEM_TYPE = register(
         evaluate_command=evaluate_command,
         write_eval_set=write_eval_set,
         predictor=imported("tasks.n21.predict", "N21Predictor"),
+        labeling=imported("tasks.n21.labeling", "LABELING"),
     )
 )

@@ -352,6 +352,7 @@ PROBLEM_TYPE = register(
         evaluate_command=evaluate_command,
         write_eval_set=write_eval_set,
         predictor=imported("tasks.n2n.predict", "N2NPredictor"),
+        labeling=imported("tasks.n2n.labeling", "LABELING"),
         data_folders=True,
     )
 )

@@ -55,6 +55,8 @@ class Problem:
     # `hanflow predict`: its tasks.predict.Predictor subclass (imported when asked: predict's start is its time)
     predictor: Callable[[], type]
     data_folders: bool = False  # --data may be a folder of files in one format
+    # `hanflow label queue | export | import`: its tasks.labeling.Labeling (imported when asked); None: not covered
+    labeling: Callable[[], Any] | None = None
 
 
 # problem name -> its declaration; filled by each problem module on import.
@@ -79,7 +81,7 @@ def problem_for(name: str) -> Problem:
 
 def imported(module: str, name: str) -> Callable[[], Any]:
     """A callable that imports `module` and returns its `name`: how a Problem names a class or object it does not
-    import until asked (Problem.predictor)."""
+    import until asked (Problem.predictor, Problem.labeling)."""
 
     def load() -> Any:
         import importlib

@@ -43,3 +43,17 @@ def test_each_problem_names_its_predictor(name):
     assert issubclass(predictor, Predictor) and predictor.problem == name
     assert predictor.__module__ == f"tasks.{name}.predict"
     assert predictor.formats[0] == "lines" and predictor.text_key in ("text", "question")
+
+
+def test_the_labeling_loop_covers_the_problems_that_declare_it():
+    from flows.label import LabelProblem, labeling_for
+    from tasks.labeling import Labeling
+
+    covered = [name for name in PROBLEMS if problem_for(name).labeling is not None]
+    assert covered == list(LabelProblem.__members__) == ["n21", "n2n"]
+    for name in covered:
+        labeling = labeling_for(name, "hanflow label queue")
+        assert isinstance(labeling, Labeling) and labeling.problem == name
+    for name in ("n2m", "n2path"):
+        with pytest.raises(ValueError, match=rf"^hanflow label queue: {name} is not supported \(n21, n2n\)$"):
+            labeling_for(name, "hanflow label queue")
