@@ -321,22 +321,24 @@ def predict(
 
     An empty (or overlong) text given as an argument or on stdin is refused; in a --data file its row is
     written with `error` set and no prediction, and counted on stderr."""
-    from tasks.predict import load_predictor, text_error
+    from flows.stages import problem_for
+    from tasks.predict import text_error
     from tasks.predict_io import OUTPUTS, predict_to
     from tasks.predict_read import PredictInputError, default_format, read_items, stdin_items, text_items
 
     model_dir, name = model_dir_for(model, _value(problem))
+    predictor_class = problem_for(name).predictor()
     if data is not None and text:
         _fail("give texts as arguments or --data FILE, not both", 2)
     if data is None and (format or column or not header):
         _fail("--format, --column and --no-header describe a --data file; pass --data FILE", 2)
-    shown = output or (Output.conllu if name == "n2path" else Output.json)
-    if shown == Output.conllu and name != "n2path":
+    shown = output or (Output.conllu if predictor_class.conllu else Output.json)
+    if shown == Output.conllu and not predictor_class.conllu:
         _fail(f"--output conllu prints dependency trees: an n2path model's; {model_dir} is an {name} model", 2)
     if out is not None and (out.is_dir() or out.suffix.lower() not in OUTPUTS):
         _fail(
             f"--out {out}: pass a file name ending in .parquet or .jsonl"
-            + (" (or .conllu)" if name == "n2path" else ""),
+            + (" (or .conllu)" if predictor_class.conllu else ""),
             2,
         )
     for k, t in enumerate(text or [], 1):
@@ -344,16 +346,18 @@ def predict(
             _fail(f"text {k} of {len(text)}: {error}; pass only texts with some words", 2)
     try:
         if data is not None:
-            fmt = format or default_format(name, data)
+            fmt = format or default_format(predictor_class, data)
             params_json = model_dir / "params.json"
             trained = json.loads(params_json.read_text(encoding="utf-8")).get("data") if params_json.is_file() else None
-            items = read_items(name, data, fmt, encoding, _column_mapping(column or []), header, trained, batch_rows)
+            items = read_items(
+                predictor_class, data, fmt, encoding, _column_mapping(column or []), header, trained, batch_rows
+            )
             refuse = None
         elif text:
             items, refuse = text_items(text), "text {row}"
         else:
             items, refuse = stdin_items(), "stdin line {row}"
-        predictor = load_predictor(name, model_dir, batch_rows, threads)
+        predictor = predictor_class(model_dir, batch_rows, threads)
         counts = predict_to(
             predictor,
             items,

@@ -82,10 +82,22 @@ def label_review_text(section: dict, template: str) -> str:
 
 
 def _classes(problem: str, section: dict) -> list[dict]:
-    """The schema's classes ({value, name, description}); none without a schema file."""
+    """The schema's classes ({value, name, description})."""
     from tasks.label_schema import load_classes
 
     return load_classes(section["class_design"], problem)
+
+
+def labeling_for(problem: str, what: str):
+    """The problem type's tasks.labeling.Labeling (its declaration's `labeling`); a ValueError beginning with
+    `what` for one the labeling loop does not cover."""
+    from flows.stages import available_problems, problem_for
+
+    make = problem_for(problem).labeling
+    if make is None:
+        covered = ", ".join(p for p in available_problems() if problem_for(p).labeling is not None)
+        raise ValueError(f"{what}: {problem} is not supported ({covered})")
+    return make()
 
 
 # ---------------------------------------------------------------- hanflow label ...
@@ -134,8 +146,8 @@ def queue(
 ) -> None:
     """The K unlabeled rows most worth a person's time: least certain first, near-duplicates removed."""
     from flows.cli import _fail, model_dir_for
+    from flows.stages import problem_for
     from tasks.label_queue import queue_rows
-    from tasks.predict import load_predictor
     from tasks.predict_read import PredictInputError, default_format, read_items
 
     problem = problem.value
@@ -145,10 +157,16 @@ def queue(
     if out.suffix not in (".json", ".jsonl", ".parquet"):
         _fail(f"--out {out}: end it in .json (Label Studio tasks), .jsonl or .parquet", 2)
     try:
-        items = [item for item in read_items(problem, data, format or default_format(problem, data)) if not item.error]
-        predictor = load_predictor(problem, model_dir)
+        labeling = labeling_for(problem, "hanflow label queue")
+        predictor_class = problem_for(problem).predictor()
+        items = [
+            item
+            for item in read_items(predictor_class, data, format or default_format(predictor_class, data))
+            if not item.error
+        ]
+        predictor = predictor_class(model_dir)
         rows, report = queue_rows(
-            problem, predictor, [i.id for i in items], [i.text for i in items], size, section["label_queue"]
+            labeling, predictor, [i.id for i in items], [i.text for i in items], size, section["label_queue"]
         )
     except (PredictInputError, FileNotFoundError, ValueError) as err:
         _fail(str(err), 2)
@@ -159,9 +177,10 @@ def queue(
 def _write_rows(
     problem: str, rows: list[dict], out: Path, section: dict, kind: str, config: Path | None = None
 ) -> None:
-    from tasks.label_studio import labeling_config, queue_tasks, review_tasks
+    from tasks.label_studio import labeling_config, queue_tasks
 
     if out.suffix == ".json":
+        labeling = labeling_for(problem, "Label Studio export")
         classes = _classes(problem, section)
         if not classes:
             from flows.cli import _fail
@@ -172,13 +191,15 @@ def _write_rows(
                 2,
             )
         tasks = (
-            queue_tasks(problem, rows, classes)
+            queue_tasks(labeling, rows, classes)
             if kind == "queue"
-            else review_tasks(problem, rows, classes, _entities(section) if problem == "n2n" else None)
+            else labeling.review_tasks(
+                rows, classes, _answers(section, labeling.answer) if labeling.review_from_data else None
+            )
         )
         config = config or out.with_name(f"{out.stem}.config.xml")
         io.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), out)
-        io.write_text(labeling_config(problem, classes), config)
+        io.write_text(labeling_config(labeling, classes), config)
         print(
             f"wrote {len(tasks)} Label Studio task(s) to {out} and the labeling config to {config}. In Label "
             "Studio: create a project, paste the config under Settings > Labeling Interface > Code, import the "
@@ -197,11 +218,12 @@ def _write_rows(
         io.write_table(pa.Table.from_pylist(flat), out)
 
 
-def _entities(section: dict) -> dict[str, list[dict]]:
+def _answers(section: dict, field: str) -> dict:
+    """Row id -> its `field` (e.g. entities) in the ingested data."""
     from flows.stages import resolve
 
-    table = io.read_table(resolve("${work_dir}/ingested.parquet", section), columns=["id", "entities"])
-    return dict(zip(table.column("id").to_pylist(), table.column("entities").to_pylist()))
+    table = io.read_table(resolve("${work_dir}/ingested.parquet", section), columns=["id", field])
+    return dict(zip(table.column("id").to_pylist(), table.column(field).to_pylist()))
 
 
 @label_app.command()
@@ -293,14 +315,15 @@ def import_(
             2,
         )
     name = name or f"{export_file.stem}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+    labeling = labeling_for(problem, "hanflow label import")
     classes = _classes(problem, section)
     schema = section["class_design"].get("schema")
     values = [c["value"] for c in classes] if classes else None
     try:
-        entries, skipped = corrections_from_export(tasks, problem, classes, str(export_file), name)
+        entries, skipped = corrections_from_export(tasks, labeling, classes, str(export_file), name)
         new_rows = [e for e in entries if e.pop("kind") == "queue"]
         entries = [e for e in entries if e not in new_rows]
-        raw = _raw_table(problem, section)
+        raw = labeling.raw_table(section["data"])
         apply_corrections(raw, entries, problem, export_file, values, schema)  # refuses what cannot apply
         _check_new_rows(new_rows, values, export_file, schema)
         added = append_corrections(target, entries)
@@ -332,7 +355,7 @@ def import_(
         "applies them at ingest and reruns only what they change."
         + (
             f" {new_added} newly labeled row(s) from the queue went to {labeled} (JSON lines: id, text, "
-            f"{'label' if problem == 'n21' else 'entities'}): add them to the data to train on them."
+            f"{labeling.answer}): add them to the data to train on them."
             if new_rows
             else ""
         ),
@@ -352,14 +375,3 @@ def _check_new_rows(rows: list[dict], values: list[str] | None, source: Path, sc
                 f"{_where(source, None, row)}: {bad[0]!r} is not in the label schema {schema} "
                 f"({', '.join(values)}); annotate the task again, or add the class to {schema}"
             )
-
-
-def _raw_table(problem: str, section: dict):
-    """The raw data as ingest reads it, before corrections: what a correction's id and text must match."""
-    if problem == "n21":
-        from tasks.n21.ingest import ingest
-
-        return ingest(section["data"])[0]
-    from tasks.n2n.ingest import ingest_ner
-
-    return ingest_ner(section["data"])[0]

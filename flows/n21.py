@@ -12,7 +12,17 @@ import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
 from flows.label import label_review_text, review_hook, review_runner
-from flows.stages import HEADLINE, Problem, Stage, ingest_runner, jsonl_eval_set, register, resolve, write_headline
+from flows.stages import (
+    HEADLINE,
+    Problem,
+    Stage,
+    imported,
+    ingest_runner,
+    jsonl_eval_set,
+    register,
+    resolve,
+    write_headline,
+)
 from tasks import io
 
 PROBLEM = "n21"
@@ -382,5 +392,7 @@ PROBLEM_TYPE = register(
         formats=formats,
         evaluate_command=evaluate_command,
         write_eval_set=write_eval_set,
+        predictor=imported("tasks.n21.predict", "N21Predictor"),
+        labeling=imported("tasks.n21.labeling", "LABELING"),
     )
 )

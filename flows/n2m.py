@@ -17,6 +17,7 @@ from flows.stages import (
     HEADLINE,
     Problem,
     Stage,
+    imported,
     ingest_runner,
     jsonl_eval_set,
     register,
@@ -313,14 +314,9 @@ def headline(metrics: dict) -> dict:
 
 
 def format_for(data: Path) -> str:
-    """.csv: Chatbot_data when the header is Q,A,label, else generic CSV; .tsv/.txt: TSV; .jsonl: JSONL."""
-    from tasks.evaluate_data import header_names
+    from tasks.n2m.formats import format_for as default_format
 
-    suffix = Path(data).suffix.lower()
-    if suffix == ".csv":
-        # header_names opens regular files only: a FIFO would block here.
-        return "chatbot" if header_names(data, ",", True) == ["Q", "A", "label"] else "csv"
-    return {".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, "csv")
+    return default_format(data)
 
 
 def evaluate_command(
@@ -416,5 +412,6 @@ PROBLEM_TYPE = register(
         formats=formats,
         evaluate_command=evaluate_command,
         write_eval_set=write_eval_set,
+        predictor=imported("tasks.n2m.predict", "N2MPredictor"),
     )
 )

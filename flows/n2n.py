@@ -16,6 +16,7 @@ from flows.stages import (
     HEADLINE,
     Problem,
     Stage,
+    imported,
     ingest_runner,
     jsonl_eval_set,
     register,
@@ -350,6 +351,8 @@ PROBLEM_TYPE = register(
         formats=formats,
         evaluate_command=evaluate_command,
         write_eval_set=write_eval_set,
+        predictor=imported("tasks.n2n.predict", "N2NPredictor"),
+        labeling=imported("tasks.n2n.labeling", "LABELING"),
         data_folders=True,
     )
 )

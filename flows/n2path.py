@@ -12,7 +12,17 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from flows.artifacts import markdown_file_hook, validation_hook
-from flows.stages import HEADLINE, Problem, Stage, ingest_runner, register, resolve, table_runner, write_headline
+from flows.stages import (
+    HEADLINE,
+    Problem,
+    Stage,
+    imported,
+    ingest_runner,
+    register,
+    resolve,
+    table_runner,
+    write_headline,
+)
 from tasks import io
 from tasks.token_cache import cached
 
@@ -318,6 +328,7 @@ PROBLEM_TYPE = register(
         formats=formats,
         evaluate_command=evaluate_command,
         write_eval_set=write_eval_set,
+        predictor=imported("tasks.n2path.predict", "N2PathPredictor"),
         data_folders=True,
     )
 )

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 _TEMPLATE = re.compile(r"\$\{([\w.]+)\}")
 
 
@@ -54,7 +52,11 @@ class Problem:
     # ingested rows of the evaluation split -> (file, format, column mapping) that evaluate_command reads back:
     # how a champion and a challenger are scored on the same data (flows/champion.py)
     write_eval_set: Callable[[list[dict], Path], tuple[Path, str, dict]]
+    # `hanflow predict`: its tasks.predict.Predictor subclass (imported when asked: predict's start is its time)
+    predictor: Callable[[], type]
     data_folders: bool = False  # --data may be a folder of files in one format
+    # `hanflow label queue | export | import`: its tasks.labeling.Labeling (imported when asked); None: not covered
+    labeling: Callable[[], Any] | None = None
 
 
 # problem name -> its declaration; filled by each problem module on import.
@@ -75,6 +77,18 @@ def problem_for(name: str) -> Problem:
             f"problem {name!r} is not available; available: {', '.join(p for p in PROBLEMS if p in REGISTRY)}"
         )
     return REGISTRY[name]
+
+
+def imported(module: str, name: str) -> Callable[[], Any]:
+    """A callable that imports `module` and returns its `name`: how a Problem names a class or object it does not
+    import until asked (Problem.predictor, Problem.labeling)."""
+
+    def load() -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
+
+    return load
 
 
 def stages_for(problem: str) -> list[Stage]:
@@ -217,6 +231,8 @@ def write_headline(figures: dict, baseline: str, section: dict) -> dict:
 
 def dvc_yaml() -> str:
     """Render dvc.yaml for every registered problem."""
+    import yaml
+
     from flows.code_deps import code_deps
 
     def qualify(template: str, problem: str) -> str:

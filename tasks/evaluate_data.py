@@ -161,7 +161,7 @@ _PHRASES = [  # the readers' hints name params keys (what `hanflow run` takes); 
         ),
     ),
     (re.compile(r"params key (?:\w+\.)?data\.(\w+)"), lambda m: _OPTIONS.get(m.group(1), m.group(0))),
-    (re.compile(r"\b(?:n2\w*\.|n21\.)?data\.(path|format|encoding|header|columns)\b"), lambda m: _OPTIONS[m.group(1)]),
+    (re.compile(r"\b(?:\w+\.)?data\.(path|format|encoding|header|columns)\b"), lambda m: _OPTIONS[m.group(1)]),
 ]
 
 

@@ -3,14 +3,17 @@
 Label Studio (label-studio on PyPI) is a separate tool with its own server and dependencies; hanflow only
 writes and reads its files (https://labelstud.io/guide/tasks.html, /guide/export.html):
 
-- the labeling config (XML): N21 `<Choices>` over `<Text>`, one `<Choice>` per class; N2N `<Labels>` over
-  `<Text granularity="symbol">` (character spans: Korean entities start and end inside words), one
-  `<Label>` per entity type. Annotators see the classes' names and descriptions (as hints).
+- the labeling config (XML): a `<View>` with the task's note as its header and the problem type's control over
+  the text, one entry per class (e.g. `<Choices>` of classes over `<Text>`, or `<Labels>` of entity types over
+  `<Text granularity="symbol">`). Annotators see the classes' names and descriptions (as hints).
 - tasks (JSON list): `data` holds the text, hanflow's row id and problem, and a note saying why the row is
-  there; `predictions` the pre-annotation an annotator accepts or fixes (review: N21 the suggested class,
-  N2N the data's spans with the note naming the suspected ones; queue: the model's prediction).
+  there; `predictions` the pre-annotation an annotator accepts or fixes (review: what the label review
+  suggests or the data says; queue: the model's prediction).
 - the JSON export: each task with its `annotations` (`result` items as in predictions). The latest
   annotation that was not cancelled is the person's answer.
+
+What differs by problem type (the control, the pre-annotation, the tasks' notes, reading an annotation back) is
+its tasks.labeling.Labeling (tasks/<problem>/labeling.py); the functions here take it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tasks.labeling import Labeling
 
 FROM_NAME, TO_NAME = "label", "text"
 COLORS = ("#e8a33d", "#4e9fd6", "#6ab04c", "#c0587a", "#8e6fd1", "#3fb6a8", "#d9643a", "#7f8c8d")
@@ -28,58 +34,17 @@ class ExportError(ValueError):
     """A Label Studio export that cannot be read; the message names the file, the task and the fix."""
 
 
-def labeling_config(problem: str, classes: list[dict]) -> str:
+def labeling_config(labeling: Labeling, classes: list[dict]) -> str:
     """The labeling config XML for the schema's classes ([{value, name, description}])."""
     view = ET.Element("View")
     ET.SubElement(view, "Header", value="$note", size="6")
-    if problem == "n21":
-        ET.SubElement(view, "Text", name=TO_NAME, value="$text")
-        choices = ET.SubElement(
-            view, "Choices", name=FROM_NAME, toName=TO_NAME, choice="single-radio", showInline="true", required="true"
-        )
-        for c in classes:
-            ET.SubElement(choices, "Choice", value=c["name"], hint=c.get("description") or c["name"])
-    elif problem == "n2n":
-        labels = ET.SubElement(view, "Labels", name=FROM_NAME, toName=TO_NAME)
-        for k, c in enumerate(classes):
-            ET.SubElement(
-                labels,
-                "Label",
-                value=c["name"],
-                background=COLORS[k % len(COLORS)],
-                hint=f"{c['value']}: {c.get('description') or c['name']}",
-            )
-        ET.SubElement(view, "Text", name=TO_NAME, value="$text", granularity="symbol")
-    else:
-        raise ValueError(f"Label Studio export: {problem} is not supported (n21, n2n)")
+    labeling.config(view, classes)
     ET.indent(view)
     return ET.tostring(view, encoding="unicode") + "\n"
 
 
-def _choice(name: str) -> dict:
-    return {"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices", "value": {"choices": [name]}}
-
-
-def _spans(text: str, entities: list[dict], names: dict[str, str]) -> list[dict]:
-    return [
-        {
-            "id": f"e{k}",
-            "from_name": FROM_NAME,
-            "to_name": TO_NAME,
-            "type": "labels",
-            "value": {
-                "start": int(e["start"]),
-                "end": int(e["end"]),
-                "text": text[int(e["start"]) : int(e["end"])],
-                "labels": [names.get(e["type"], e["type"])],
-            },
-        }
-        for k, e in enumerate(entities)
-    ]
-
-
 def task(
-    problem: str,
+    labeling: Labeling,
     kind: str,
     row_id: str,
     text: str,
@@ -90,10 +55,10 @@ def task(
     score: float | None = None,
     extra: dict | None = None,
 ) -> dict:
-    """One task (`kind`: review, a row of the data, or queue, a new one): N21 `prediction` is a class value,
-    N2N a list of {start, end, type}."""
+    """One task (`kind`: review, a row of the data, or queue, a new one), pre-annotated with `prediction` as the
+    problem type's Labeling.result writes it (e.g. a class value, or a list of {start, end, type})."""
     names = {c["value"]: c["name"] for c in classes}
-    result = [_choice(names.get(prediction, prediction))] if problem == "n21" else _spans(text, prediction, names)
+    result = labeling.result(text, prediction, names)
     entry = {"model_version": model_version, "result": result}
     if score is not None:
         entry["score"] = round(float(score), 4)
@@ -102,7 +67,7 @@ def task(
             "text": text,
             "note": note,
             "hanflow_id": str(row_id),
-            "hanflow_problem": problem,
+            "hanflow_problem": labeling.problem,
             "hanflow_kind": kind,
             **(extra or {}),
         },
@@ -110,78 +75,9 @@ def task(
     }
 
 
-def review_tasks(
-    problem: str, rows: list[dict], classes: list[dict], entities: dict[str, list[dict]] | None = None
-) -> list[dict]:
-    """Tasks for the label review's suspects (label_review.parquet rows, best first). N21: pre-annotated with the
-    suggested class; N2N: one task per sentence, pre-annotated with the data's spans (`entities`: id -> spans)."""
-    names = {c["value"]: c["name"] for c in classes}
-    if problem == "n21":
-        return [
-            task(
-                problem,
-                "review",
-                r["id"],
-                r["text"],
-                f"Suspected label error #{r['rank']}: the data says {names.get(r['given_label'], r['given_label'])}"
-                f", the model suggests {names.get(r['suggested_label'], r['suggested_label'])} "
-                f"({r['suggested_confidence']:.0%}). Choose the right class.",
-                r["suggested_label"],
-                classes,
-                "label_review",
-                r["suggested_confidence"],
-                {"given_label": r["given_label"]},
-            )
-            for r in rows
-        ]
-    by_sentence: dict[str, list[dict]] = {}
-    for r in rows:
-        by_sentence.setdefault(r["id"], []).append(r)
-    out = []
-    for row_id, suspects in by_sentence.items():
-        # Pre-annotated with the spans as the data has them: the person fixes what the note points at.
-        note = (
-            "Suspected: "
-            + "; ".join(
-                f"“{s['span']}” ({s['start']}-{s['end']}) is tagged {s['given_tags']}, the "
-                f"model suggests {s['suggested_tags']}"
-                for s in suspects
-            )
-            + ". Fix the spans."
-        )
-        out.append(
-            task(
-                problem,
-                "review",
-                row_id,
-                suspects[0]["text"],
-                note,
-                (entities or {}).get(row_id, []),
-                classes,
-                "data",
-                1.0 - min(s["self_confidence"] for s in suspects),
-            )
-        )
-    return out
-
-
-def queue_tasks(problem: str, rows: list[dict], classes: list[dict]) -> list[dict]:
+def queue_tasks(labeling: Labeling, rows: list[dict], classes: list[dict]) -> list[dict]:
     """Tasks for the labeling queue (tasks/label_queue.py rows), pre-annotated with the model's prediction."""
-    names = {c["value"]: c["name"] for c in classes}
-    out = []
-    for r in rows:
-        if problem == "n21":
-            note = (
-                f"Unlabeled #{r['rank']}: the model says {names.get(r['label'], r['label'])} "
-                f"({r['confidence']:.0%}). Choose the right class."
-            )
-            out.append(task(problem, "queue", r["id"], r["text"], note, r["label"], classes, "model", r["confidence"]))
-        else:
-            note = f"Unlabeled #{r['rank']}: the model's entities are marked. Fix or complete the spans."
-            out.append(
-                task(problem, "queue", r["id"], r["text"], note, r["entities"], classes, "model", 1.0 - r["score"])
-            )
-    return out
+    return [labeling.queue_task(r, classes) for r in rows]
 
 
 # ---------------------------------------------------------------- the export
@@ -221,7 +117,7 @@ def _annotator(annotation: dict) -> str:
     return str(annotation.get("created_username") or who or "")
 
 
-def _code_points(text: str, start: int, end: int, shown: str | None) -> tuple[int, int]:
+def code_points(text: str, start: int, end: int, shown: str | None) -> tuple[int, int]:
     """Label Studio's offsets count UTF-16 code units in a browser: outside the Basic Multilingual Plane
     (emoji) they differ from Python's code points; map them back when the span text says so."""
     if shown is None or text[start:end] == shown:
@@ -232,7 +128,7 @@ def _code_points(text: str, start: int, end: int, shown: str | None) -> tuple[in
 
 
 def corrections_from_export(
-    tasks: list[dict], problem: str, classes: list[dict], source: str, import_name: str
+    tasks: list[dict], labeling: Labeling, classes: list[dict], source: str, import_name: str
 ) -> tuple[list[dict], dict]:
     """The person's answers as corrections (tasks/corrections.py lines; `kind` queue: a new row, not in the data),
     and counts of the tasks skipped."""
@@ -244,7 +140,7 @@ def corrections_from_export(
         if data.get("hanflow_id") is None:
             skipped["not_from_hanflow"] += 1
             continue
-        if data.get("hanflow_problem") not in (None, problem):
+        if data.get("hanflow_problem") not in (None, labeling.problem):
             skipped["other_problem"] += 1
             continue
         annotation = _latest(t.get("annotations") or [])
@@ -263,32 +159,13 @@ def corrections_from_export(
             "import": import_name,
             "source": source,
         }
-        if problem == "n21":
-            chosen = [c for r in results for c in (r.get("value") or {}).get("choices") or []]
-            if len(chosen) != 1:
-                raise ExportError(
-                    f"{source} (Label Studio task {t.get('id')}): the annotation chose "
-                    f"{len(chosen)} classes, not one; annotate the task again with one class"
-                )
-            entry["label"] = by_name.get(chosen[0], by_value.get(chosen[0], chosen[0]))
-            if data.get("given_label") is not None:
-                entry["previous"] = data["given_label"]
-        else:
-            spans = []
-            for r in results:
-                value = r.get("value") or {}
-                kinds = value.get("labels") or []
-                if len(kinds) != 1 or value.get("start") is None:
-                    raise ExportError(
-                        f"{source} (Label Studio task {t.get('id')}): a region has {len(kinds)} "
-                        "labels or no character offsets; give each span exactly one type"
-                    )
-                start, end = _code_points(
-                    data.get("text") or "", int(value["start"]), int(value["end"]), value.get("text")
-                )
-                spans.append(
-                    {"start": start, "end": end, "type": by_name.get(kinds[0], by_value.get(kinds[0], kinds[0]))}
-                )
-            entry["entities"] = sorted(spans, key=lambda e: e["start"])
+        entry.update(
+            labeling.correction(
+                results,
+                data,
+                lambda name: by_name.get(name, by_value.get(name, name)),
+                f"{source} (Label Studio task {t.get('id')})",
+            )
+        )
         out.append(entry)
     return out, skipped

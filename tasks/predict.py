@@ -6,10 +6,14 @@ Light to import on purpose: a one-text `hanflow predict` is a fresh process, and
 time, so nothing here imports scikit-learn, Prefect, Great Expectations or the stage graph unless the model
 needs it (N2M's retrieval needs scikit-learn). pyarrow still imports pandas on its first array.
 
-One behaviour for bad input, all four problem types: a text that is empty or only whitespace, longer than
-MAX_TEXT_CHARS (the line limit ingest quarantines at), or (N2Path) a sentence of more words than the parser's
-max_len gets a row without a prediction and with its `error`. `hanflow predict` refuses such a text given as
-an argument or on stdin, and writes the flagged row when it reads a file.
+Each problem type's Predictor subclass is in its package (tasks/<problem>/predict.py, named by its
+flows/<problem>.py declaration, `Problem.predictor`); this module is what they share.
+
+One behaviour for bad input, every problem type: a text that is empty or only whitespace, longer than
+MAX_TEXT_CHARS (the line limit ingest quarantines at), or one its predictor's `check` refuses (e.g. N2Path: a
+sentence of more words than the parser's max_len) gets a row without a prediction and with its `error`.
+`hanflow predict` refuses such a text given as an argument or on stdin, and writes the flagged row when it
+reads a file.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ from pathlib import Path
 
 from tasks.textfile import MAX_LINE_CHARS
 
-PROBLEMS = ("n21", "n2n", "n2m", "n2path")
-QUESTION_CHARS_PER_TOKEN = 8  # N2M: a morpheme is 1-3 syllables; 8 characters each leaves room for spaces and marks
 EMPTY = "empty text"
 MAX_TEXT_CHARS = MAX_LINE_CHARS
 
@@ -37,12 +39,17 @@ def text_error(text: str) -> str | None:
 
 
 class Predictor:
-    """A loaded model; `predict` maps texts to one row each: the text, the prediction fields, and `error`."""
+    """A loaded model; `predict` maps texts to one row each: the text, the prediction fields, and `error`.
+
+    A subclass says what its problem type reads and writes: the class attributes below, `parquet_fields`
+    (--out .parquet), and for block formats of --data (sentences separated by blank lines) `read_block`."""
 
     problem = ""
-    text_key = "text"
+    text_key = "text"  # the input's key in a row, and the --column FIELD that names it
     fields: tuple[str, ...] = ()  # the prediction's keys, None in a row that has an error
     default_batch = 128
+    formats: tuple[str, ...] = ("lines",)  # the --format values of --data (tasks/predict_read.py)
+    conllu = False  # it writes CoNLL-U (--output conllu, --out .conllu): each row's `conllu` field
 
     def __init__(self, model_dir: str | Path, batch_size: int | None = None, threads: int | None = None):
         import torch
@@ -92,186 +99,25 @@ class Predictor:
     def _predict(self, texts: list[str], words: list[list[str] | None], ids: list[str]) -> list[dict]:
         raise NotImplementedError
 
+    def parquet_fields(self) -> list[tuple]:
+        """(name, pyarrow type) of the prediction's columns in a .parquet --out, in `fields` order."""
+        raise NotImplementedError
 
-class N21Predictor(Predictor):
-    problem = "n21"
-    fields = ("label", "name", "confidence", "probabilities")
-    default_batch = 256
+    @classmethod
+    def format_for(cls, path: Path, fmt: str) -> str:
+        """The --format of a --data file given none: `fmt` (from its suffix), unless the problem type reads
+        that suffix otherwise."""
+        return fmt
 
-    def _predict(self, texts: list[str], words: list, ids: list[str]) -> list[dict]:
-        from tasks.n21.evaluate import class_probabilities, prepare_texts
-
-        labels = self.bundle["label_schema.json"]["labels"]
-        encoded = prepare_texts(texts, self.bundle)
-        # Tokens past train.max_len are cut, as in training; the text is bounded by MAX_TEXT_CHARS.
-        probs, _ = class_probabilities(self.model, self.bundle, encoded, self.batch_size, self.device)
-        pred = probs.argmax(axis=1)
-        return [
-            {
-                "text": text,
-                "label": labels[k]["value"],
-                "name": labels[k]["name"],
-                "confidence": round(float(p[k]), 4),
-                "probabilities": {entry["name"]: round(float(x), 4) for entry, x in zip(labels, p)},
-            }
-            for text, k, p in zip(texts, pred, probs)
-        ]
+    @classmethod
+    def read_block(cls, fmt: str, path: Path, start: int, index: int, block: list[str]):
+        """The record (tasks.predict_read.Item, None for a block without one) of the `index`-th blank-line
+        separated block of a `fmt` file, starting at line `start`: the block formats among `formats`."""
+        raise NotImplementedError(f"{cls.problem} reads no block format ({fmt})")
 
 
-class N2NPredictor(Predictor):
-    problem = "n2n"
-    fields = ("entities",)
-
-    def _predict(self, texts: list[str], words: list, ids: list[str]) -> list[dict]:
-        from tasks.n2n.evaluate import prepare_texts
-        from tasks.n2n.train import predict_table
-
-        encoded = prepare_texts(texts, self.bundle)
-        # Syllables past train.max_len are tagged O, as in evaluation.
-        spans = predict_table(
-            self.model, encoded, int(self.params["train"].get("max_len", 0)) or None, self.batch_size, self.device
-        )
-        return [
-            {"text": text, "entities": [{"start": s, "end": e, "type": t, "text": text[s:e]} for s, e, t in row]}
-            for text, row in zip(texts, spans)
-        ]
-
-
-class N2MPredictor(Predictor):
-    """Answers; a question the model was trained on (spacing, punctuation and case aside) gets its training
-    answer as is (`exact_match`), chosen among its answers by the reranker when it has several."""
-
-    problem = "n2m"
-    text_key = "question"
-    fields = ("answer", "exact_match")
-
-    def __init__(self, model_dir: str | Path, batch_size: int | None = None, threads: int | None = None):
-        super().__init__(model_dir, batch_size, threads)
-        # The question is read up to QUESTION_CHARS_PER_TOKEN characters per morpheme of the longest question the
-        # model takes (train.max_src_len, else validate.max_src_tokens: no training question was longer), so a
-        # pasted page costs what a long question does; the encoder reads its first max_src_len morphemes.
-        longest = int(self.params["train"].get("max_src_len") or 0) or int(
-            (self.params.get("validate") or {}).get("max_src_tokens") or 100
-        )
-        self.question_chars = QUESTION_CHARS_PER_TOKEN * longest
-        self.retrieval = None
-        if self.bundle["vocab.json"].get("retrieve"):
-            from tasks.n2m.rerank import load_retrieval
-
-            self.retrieval = load_retrieval(self.bundle)
-
-    def _predict(self, texts: list[str], words: list, ids: list[str]) -> list[dict]:
-        from tasks.n2m.evaluate import decode_settings
-        from tasks.n2m.encode import tokens_and_ids
-        from tasks.n2m.train import answers_for
-
-        asked = [text[: self.question_chars] for text in texts]
-        answers = self.exact_answers(asked)
-        todo = [k for k in range(len(texts)) if k not in answers]
-        if todo:
-            encoded = tokens_and_ids([asked[k] for k in todo], None, self.bundle, self.retrieval)
-            cut = int(self.params["train"].get("max_src_len") or 0)  # as in training
-            generated = answers_for(
-                self.model,
-                encoded,
-                self.bundle["vocab.json"]["tgt"]["itos"],
-                decode_settings(self.bundle),
-                self.batch_size,
-                self.device,
-                cut,
-            )
-            answers.update(zip(todo, generated))
-        return [{"question": q, "answer": answers[k], "exact_match": k not in todo} for k, q in enumerate(texts)]
-
-    def exact_answers(self, texts: list[str]) -> dict[int, str]:
-        """{position: the training answer} for the questions the answer memory holds."""
-        if self.retrieval is None:
-            return {}
-        memory, reranker = self.retrieval
-        asked = [k for k, q in enumerate(texts) if memory.copies(q)]
-        if not asked:
-            return {}
-        questions = [texts[k] for k in asked]
-        best = reranker.ranked(questions, 1) if reranker is not None else memory.top(questions, 1)
-        if reranker is not None:  # its answers are the training file's text, whitespace runs joined
-            return {k: reranker.answers[rows[0]] for k, rows in zip(asked, best)}
-        from tasks.n2m.spacing import detokenize
-
-        return {k: detokenize(memory.answer_tokens[rows[0]]) for k, rows in zip(asked, best)}
-
-
-class N2PathPredictor(Predictor):
-    """Trees for raw sentences, split into words as UD Korean does (tasks/n2path/ud_tokens.py); tagger morphemes."""
-
-    problem = "n2path"
-    fields = ("words", "heads", "deprels", "conllu")
-    default_batch = 64
-
-    def check(self, text: str, words: list[str] | None = None) -> str | None:
-        from tasks.n2path.evaluate import max_words
-        from tasks.n2path.ud_tokens import ud_words
-
-        error = text_error(text if words is None else " ".join(words))
-        if error:
-            return error
-        n, limit = len(words if words is not None else ud_words(text)), max_words(self.bundle)
-        if limit and n > limit:
-            return (
-                f"sentence of {n:,} words, over the {limit} words this parser takes (its train.max_len): "
-                "split it into sentences"
-            )
-        return None
-
-    def _predict(self, texts: list[str], words: list, ids: list[str]) -> list[dict]:
-        import pyarrow as pa
-
-        from tasks.n2path.evaluate import _parse, parsed_sentences, prepare_sentences
-        from tasks.n2path.formats import write_conllu
-        from tasks.n2path.ud_tokens import ud_words
-
-        sentences = []
-        for sid, text, split in zip(ids, texts, words):
-            split = split if split is not None else ud_words(text)
-            sentences.append({"id": sid, "text": " ".join(text.split()) or " ".join(split), "words": split})
-        encoded, _ = prepare_sentences(sentences, self.bundle, morphemes="tagger")
-        # The tagger's analysis fills LEMMA/XPOS of the CoNLL-U output.
-        encoded = encoded.set_column(
-            encoded.schema.get_field_index("lemmas"),
-            "lemmas",
-            pa.array(
-                [["+".join(m) for m in row] for row in encoded.column("morphs").to_pylist()], pa.list_(pa.string())
-            ),
-        )
-        encoded = encoded.set_column(
-            encoded.schema.get_field_index("xpos"),
-            "xpos",
-            pa.array(
-                [["+".join(t) or "_" for t in row] for row in encoded.column("tags").to_pylist()], pa.list_(pa.string())
-            ),
-        )
-        parsed = parsed_sentences(encoded, _parse(self.model, self.bundle, encoded, self.batch_size))
-        return [
-            {
-                "text": text,
-                "words": sent["words"],
-                "heads": sent["heads"],
-                "deprels": sent["deprels"],
-                "conllu": write_conllu([sent]),
-            }
-            for text, sent in zip(texts, parsed)
-        ]
-
-
-PREDICTORS = {cls.problem: cls for cls in (N21Predictor, N2NPredictor, N2MPredictor, N2PathPredictor)}
-
-
-def load_predictor(
-    problem: str, model_dir: str | Path, batch_size: int | None = None, threads: int | None = None
-) -> Predictor:
-    if problem not in PREDICTORS:
-        raise ValueError(f"unknown problem type {problem!r}; use one of {', '.join(PROBLEMS)}")
-    return PREDICTORS[problem](model_dir, batch_size, threads)
-
-
-def predict_texts(problem: str, model_dir: str | Path, texts: list[str], batch_size: int | None = None) -> list[dict]:
-    return load_predictor(problem, model_dir, batch_size).predict(list(texts))
+def predict_texts(
+    predictor: type[Predictor], model_dir: str | Path, texts: list[str], batch_size: int | None = None
+) -> list[dict]:
+    """`predictor` (a problem type's Predictor class) loaded from model_dir, one row per text."""
+    return predictor(model_dir, batch_size).predict(list(texts))

@@ -24,40 +24,20 @@ def parquet_schema(predictor: Predictor):
     import pyarrow as pa
 
     s = pa.string()
-    fields = {
-        "n21": lambda: [
-            ("label", s),
-            ("name", s),
-            ("confidence", pa.float64()),
-            (
-                "probabilities",
-                pa.struct([(e["name"], pa.float64()) for e in predictor.bundle["label_schema.json"]["labels"]]),
-            ),
-        ],
-        "n2n": lambda: [
-            ("entities", pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()), ("type", s), ("text", s)])))
-        ],
-        "n2m": lambda: [("answer", s), ("exact_match", pa.bool_())],
-        "n2path": lambda: [
-            ("words", pa.list_(s)),
-            ("heads", pa.list_(pa.int64())),
-            ("deprels", pa.list_(s)),
-            ("conllu", s),
-        ],
-    }[predictor.problem]()
-    return pa.schema([("id", s), (predictor.text_key, s), *fields, ("error", s)])
+    return pa.schema([("id", s), (predictor.text_key, s), *predictor.parquet_fields(), ("error", s)])
 
 
 class Writer:
-    """Rows to `path` (.parquet, .jsonl, .conllu: N2Path only) or to stdout (path None: JSON lines, or CoNLL-U)."""
+    """Rows to `path` (.parquet, .jsonl, .conllu: a predictor that writes CoNLL-U) or to stdout (path None: JSON
+    lines, or CoNLL-U)."""
 
     def __init__(self, predictor: Predictor, path: Path | None, conllu: bool = False, plain: bool = False):
         # plain: stdout's JSON lines without id and error (texts given as arguments or on stdin)
         self.predictor, self.path, self.plain = predictor, path, plain and path is None
         self.kind = path.suffix.lower() if path is not None else (".conllu" if conllu else ".jsonl")
-        if self.kind not in OUTPUTS or (self.kind == ".conllu" and predictor.problem != "n2path"):
+        if self.kind not in OUTPUTS or (self.kind == ".conllu" and not predictor.conllu):
             raise PredictInputError(
-                f"--out {path}: write .parquet or .jsonl" + (" (or .conllu)" if predictor.problem == "n2path" else "")
+                f"--out {path}: write .parquet or .jsonl" + (" (or .conllu)" if predictor.conllu else "")
             )
         self._parquet = self._file = None
         self._tmp_context = self._tmp = None

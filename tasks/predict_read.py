@@ -2,13 +2,13 @@
 
 Nothing holds the whole file: text files are read line by line (a line over MAX_TEXT_CHARS is skipped in
 1 MiB pieces and flagged, never held), Parquet in record batches. The project's readers for training data
-(tasks/n21/formats.py, n2path/formats.py, n2m/formats.py) read a whole file to account for every row, so these stream
-the same formats; the NER block formats use tasks/n2n/formats.py's own sentence parsers. A record that
-cannot be used (a malformed line, an overlong one) comes with its `error` and is written flagged.
+(tasks/<problem>/formats.py) read a whole file to account for every row, so these stream the same formats;
+a block format (sentences separated by blank lines: a treebank, an NER corpus) is read block by block, each
+block by its problem type's Predictor.read_block. A record that cannot be used (a malformed line, an overlong
+one) comes with its `error` and is written flagged.
 
-Formats: `lines` (one text per line) for every problem type; n21: csv, tsv, nsmc, jsonl, parquet;
-n2n: jsonl, kmou, klp, klue; n2m: csv, tsv, chatbot, jsonl; n2path: conllu, klue_dp (their words are
-parsed as given).
+Formats: `lines` (one text per line) for every problem type, and those its Predictor lists (`formats`,
+PREDICT_FORMATS in tasks/<problem>/predict.py).
 """
 
 from __future__ import annotations
@@ -20,15 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from tasks.predict import MAX_TEXT_CHARS
+from tasks.predict import MAX_TEXT_CHARS, Predictor
 from tasks.textfile import MAX_RECORD_LINES
 
-FORMATS = {
-    "n21": ("lines", "csv", "tsv", "nsmc", "jsonl", "parquet"),
-    "n2n": ("lines", "jsonl", "kmou", "klp", "klue"),
-    "n2m": ("lines", "csv", "tsv", "chatbot", "jsonl"),
-    "n2path": ("lines", "conllu", "klue_dp"),
-}
 SUFFIXES = {
     ".txt": "lines",
     ".csv": "csv",
@@ -55,21 +49,13 @@ class Item:
     row: int  # the line (text formats) or 1-based row (Parquet) where the record starts
     id: str
     text: str
-    words: list[str] | None = None  # a treebank's own words (N2Path)
+    words: list[str] | None = None  # a treebank's own words
     error: str | None = None  # set when the record itself is unusable
 
 
-def default_format(problem: str, path: Path) -> str:
-    fmt = SUFFIXES.get(path.suffix.lower(), "lines")
-    if problem == "n2m" and fmt == "csv":
-        from flows.n2m import format_for  # Chatbot_data's Q,A,label header
-
-        return format_for(path)
-    if problem == "n2path" and path.suffix.lower() == ".tsv":
-        return "klue_dp"
-    if problem == "n2n" and path.suffix.lower() == ".tsv":
-        return "klue"
-    return fmt
+def default_format(predictor: type[Predictor] | Predictor, path: Path) -> str:
+    """The --format of a --data file given none: from its suffix, as the problem type's predictor reads it."""
+    return predictor.format_for(path, SUFFIXES.get(path.suffix.lower(), "lines"))
 
 
 # ---------------------------------------------------------------- reading
@@ -268,58 +254,18 @@ def _blocks(path: Path, encoding: str) -> Iterator[tuple[int, list[str], str | N
         yield start, block, error
 
 
-def _treebank_item(fmt: str, path: Path, start: int, block: list[str]) -> Item | None:
-    """The words of one CoNLL-U or KLUE-DP sentence (other columns are not read: predict makes the tree)."""
-    sid, text, words = None, None, []
-    for k, line in enumerate(block):
-        if line.startswith("##" if fmt == "klue_dp" else "#"):
-            if fmt == "klue_dp":
-                sid, _, text = line[2:].strip(" ").partition("\t")
-            else:
-                key, eq, value = line[1:].partition("=")
-                sid = value.strip() if eq and key.strip() == "sent_id" else sid
-                text = value.strip() if eq and key.strip() == "text" else text
-            continue
-        cols = line.split("\t")
-        if len(cols) != (6 if fmt == "klue_dp" else 10):
-            return Item(
-                start,
-                sid or f"{path.stem}:{start}",
-                "",
-                error=f"line {start + k}: {len(cols)} tab-separated fields, expected {6 if fmt == 'klue_dp' else 10}",
-            )
-        if cols[0].isdigit():
-            words.append(cols[1])
-    if not words:
-        return None  # a comment-only block: file notes
-    return Item(start, (sid or "").strip() or f"{path.stem}:{start}", (text or "").strip() or " ".join(words), words)
-
-
-def _read_blocks(problem: str, path: Path, fmt: str, encoding: str) -> Iterator[Item]:
-    parse = None
-    if problem == "n2n":
-        from tasks.n2n.formats import _PARSERS, _Bad
-
-        parse = _PARSERS[fmt]
+def _read_blocks(predictor: type[Predictor] | Predictor, path: Path, fmt: str, encoding: str) -> Iterator[Item]:
     for index, (start, block, error) in enumerate(_blocks(path, encoding), 1):
         if error:
             yield Item(start, f"{path.stem}:{start}", "", error=error)
-        elif parse is None:
-            item = _treebank_item(fmt, path, start, block)
-            if item is not None:
-                yield item
-        else:
-            try:
-                record = parse(block, path, start, index)
-            except _Bad as err:
-                yield Item(start, f"{path.stem}:{start}", "", error=str(err))
-                continue
-            if record is not None:
-                yield Item(start, str(record.get("id") or start), record["text"])
+            continue
+        item = predictor.read_block(fmt, path, start, index, block)
+        if item is not None:
+            yield item
 
 
 def read_items(
-    problem: str,
+    predictor: type[Predictor] | Predictor,
     path: str | Path,
     fmt: str,
     encoding: str = "utf-8",
@@ -329,14 +275,15 @@ def read_items(
     batch_rows: int = 256,
 ) -> Iterator[Item]:
     """The records of a file to predict, one at a time. columns: --column's text/question and id (None: the
-    training file's (trained: params `data`), else the format's usual name); an id-less file numbers its rows."""
+    training file's (trained: params `data`), else the format's usual name); an id-less file numbers its rows.
+    predictor: the problem type's Predictor (the class will do): its formats, text key and block reader."""
     path = Path(path)
-    if fmt not in FORMATS[problem]:
-        raise PredictInputError(f"--format {fmt}: {problem} predicts from {', '.join(FORMATS[problem])}")
+    if fmt not in predictor.formats:
+        raise PredictInputError(f"--format {fmt}: {predictor.problem} predicts from {', '.join(predictor.formats)}")
     if not path.is_file():
         raise PredictInputError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
     columns = dict(columns or {})
-    text_key = "question" if problem == "n2m" else "text"
+    text_key = predictor.text_key
     unknown = sorted(set(columns) - {text_key, "id"})
     if unknown:
         raise PredictInputError(
@@ -361,4 +308,4 @@ def read_items(
         return _read_jsonl(path, encoding, fields)
     if fmt == "parquet":
         return _read_parquet(path, fields, batch_rows)
-    return _read_blocks(problem, path, fmt, encoding)
+    return _read_blocks(predictor, path, fmt, encoding)

@@ -70,3 +70,13 @@ def test_in_dvc_yaml_each_problem_types_files_are_deps_of_its_own_stages_only():
             {(other, dep) for dep in deps for other in PROBLEMS if other != problem and _owned_by(other, dep)}
         )
         assert not leaks, f"{problem}- stages depend on {leaks}"
+
+
+def test_tasks_never_import_flows():
+    """tasks/ is the pure layer: orchestration (flows/) calls it, never the other way round."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "tasks").rglob("*.py")
+        if re.search(r"^\s*(from flows\b|import flows\b)", path.read_text(encoding="utf-8"), re.M)
+    ]
+    assert not offenders, offenders

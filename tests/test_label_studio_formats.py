@@ -1,5 +1,6 @@
 """hanflow's Label Studio formats against what a real Label Studio accepted and exported (tests/fixtures/label_studio/,
-written by tests/test_label_studio_e2e.py), and `hanflow label import` on those exports."""
+written by tests/test_label_studio_e2e.py), and `hanflow label import` on those exports. Reading one problem type's
+export back: tests/<problem>/test_labeling.py."""
 
 from __future__ import annotations
 
@@ -26,11 +27,17 @@ def _classes(problem: str) -> list[dict]:
     return load_schema(ROOT / "data" / "schema" / {"n21": "n21_labels.yaml", "n2n": "n2n_types.yaml"}[problem], problem)
 
 
+def _labeling(problem: str):
+    from flows.label import labeling_for
+
+    return labeling_for(problem, "test")
+
+
 @pytest.mark.parametrize("problem", ["n21", "n2n"])
 def test_the_generated_config_is_the_one_label_studio_parsed(problem):
     from tasks.label_studio import labeling_config
 
-    config = labeling_config(problem, _classes(problem))
+    config = labeling_config(_labeling(problem), _classes(problem))
     assert config == (FIXTURES / f"{problem}_tasks.config.xml").read_text(encoding="utf-8")
     parsed = _load(f"{problem}_parsed_config.json")["label"]
     assert parsed["type"] == ("Choices" if problem == "n21" else "Labels") and parsed["to_name"] == ["text"]
@@ -50,56 +57,6 @@ def test_label_studio_keeps_the_task_data_and_pre_annotations(problem):
         for annotation in t["annotations"]:
             if annotation["prediction"]:  # the annotation started from our pre-annotation
                 assert annotation["prediction"]["result"] == sent[t["data"]["hanflow_id"]]["predictions"][0]["result"]
-
-
-def test_n21_export_becomes_corrections():
-    from tasks.label_studio import corrections_from_export
-
-    entries, skipped = corrections_from_export(_load("n21_export.json"), "n21", _classes("n21"), "export.json", "imp")
-    assert skipped == {"not_annotated": 1, "not_from_hanflow": 0, "other_problem": 0}  # the skipped (cancelled) one
-    review = [e for e in entries if e["kind"] == "review"]
-    assert [(e["id"], e["label"], e["previous"]) for e in review] == [
-        ("r0243", "negative", "positive"),
-        ("r0031", "negative", "negative"),
-    ]
-    assert all(
-        e["task"] and e["annotation"] and e["time"] and e["annotator"] == "1" and e["import"] == "imp" for e in entries
-    )
-    [new] = [e for e in entries if e["kind"] == "queue"]
-    assert new["label"] == "negative" and new["text"]
-
-
-def test_n2n_export_becomes_span_corrections_with_schema_types():
-    from tasks.label_studio import corrections_from_export
-
-    entries, _ = corrections_from_export(_load("n2n_export.json"), "n2n", _classes("n2n"), "export.json", "imp")
-    by_id = {e["id"]: e["entities"] for e in entries}
-    assert by_id["s0016"] == [{"start": 0, "end": 3, "type": "PS"}]
-    assert [e["type"] for e in by_id["s0162"]] == ["DT", "TI", "PS"]
-
-
-def test_offsets_counted_in_utf16_are_mapped_to_characters():
-    from tasks.label_studio import corrections_from_export
-
-    text = "😀 김민준이 왔다"
-    task = {
-        "id": 5,
-        "data": {"text": text, "hanflow_id": "x", "hanflow_problem": "n2n"},
-        "annotations": [
-            {
-                "id": 1,
-                "result": [
-                    {
-                        "from_name": "label",
-                        "type": "labels",
-                        "value": {"start": 3, "end": 6, "text": "김민준", "labels": ["person"]},
-                    }
-                ],
-            }
-        ],
-    }
-    [entry], _ = corrections_from_export([task], "n2n", _classes("n2n"), "e.json", "i")
-    assert entry["entities"] == [{"start": 2, "end": 5, "type": "PS"}] and text[2:5] == "김민준"
 
 
 def _params(tmp_path: Path) -> Path:

@@ -1,5 +1,5 @@
-"""`hanflow predict`: UD-style words and CoNLL-U for N2Path, training answers for N2M's training questions,
-batch prediction over files, a lean start, and one behaviour for empty texts across the four problem types."""
+"""`hanflow predict`: batch prediction over files, a lean start, and one behaviour for empty texts across the
+four problem types (a problem type's own predictions: tests/<problem>/test_predict.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.conftest import N2M_SAMPLE, N2PATH_SAMPLE, ROOT
-from tasks.n2path.formats import read_conllu, tree_problems
-from tasks.n2path.ud_tokens import ud_words
+from tasks.n2path.formats import read_conllu
 
 runner = CliRunner()
 SENTENCE = "할머니는 어제 시장에서 사과를 샀다."
@@ -27,96 +26,12 @@ ARCHITECTURES = {
 }
 
 
-# ---------------------------------------------------------------- N2Path: words as UD Korean writes them
-
-
-def test_ud_words_split_punctuation_off_as_ud_korean_does():
-    assert ud_words(SENTENCE) == ["할머니는", "어제", "시장에서", "사과를", "샀다", "."]
-    cases = {
-        '단장은 "반갑다"라는 인사를': ["단장은", '"', "반갑다", '"', "라는", "인사를"],
-        "현대차가 40.3%로 기아차(36.8%)를": ["현대차가", "40.3", "%", "로", "기아차", "(", "36.8", "%", ")", "를"],
-        "알 것 같네요... 정말?!": ["알", "것", "같네요", "...", "정말", "?", "!"],
-        "끌었고, 1966년에 '로열'의": ["끌었고", ",", "1966년에", "'", "로열", "'", "의"],
-        "베이징-상하이 3,000원~5,000원 13:00": ["베이징-상하이", "3,000원~5,000원", "13:00"],
-        "홈페이지(http://www.modetour.com)의": ["홈페이지", "(", "http://www.modetour.com", ")", "의"],
-    }
-    for text, words in cases.items():
-        assert ud_words(text) == words, text
-
-
-def test_ud_words_give_the_sample_treebanks_own_words():
-    sentences, _ = read_conllu(N2PATH_SAMPLE)
-    assert len(sentences) == 160
-    assert [s["words"] for s in sentences if ud_words(s["text"]) != s["words"]] == []
-
-
-def test_n2path_predict_prints_conllu(trained_n2path, tmp_path):
-    result = runner.invoke(app, ["predict", "--model", trained_n2path["model_dir"], SENTENCE, "비가 온다"])
-    assert result.exit_code == 0, result.output
-    blocks = result.stdout.strip("\n").split("\n\n")
-    assert len(blocks) == 2
-    lines = blocks[0].splitlines()
-    assert lines[:2] == ["# sent_id = 1", f"# text = {SENTENCE}"]
-    rows = [line.split("\t") for line in lines[2:]]
-    assert len(rows) == 6 and all(len(r) == 10 for r in rows)
-    assert [r[1] for r in rows] == ["할머니는", "어제", "시장에서", "사과를", "샀다", "."]
-    heads = [int(r[6]) for r in rows]
-    assert all(0 <= h <= 6 for h in heads) and heads.count(0) == 1 and tree_problems(heads) == []
-    assert rows[4][9] == "SpaceAfter=No" and rows[3][9] == "_"
-    out = tmp_path / "out.conllu"
-    out.write_text(result.stdout, encoding="utf-8")
-    sentences, quarantined = read_conllu(out)
-    assert quarantined == [] and [s["text"] for s in sentences] == [SENTENCE, "비가 온다"]
-
-    as_json = runner.invoke(app, ["predict", "--model", trained_n2path["model_dir"], "--output", "json", SENTENCE])
-    assert json.loads(as_json.stdout)["words"][-2:] == ["샀다", "."]
-    refused = runner.invoke(app, ["predict", "--model", trained_n2path["model_dir"], "--problem", "n2n", SENTENCE])
-    assert refused.exit_code == 2 and "is an n2path model" in refused.output
-
-
-# ---------------------------------------------------------------- N2M: a training question gets its answer
-
-
-def _sample_pairs() -> dict[str, str]:
-    lines = N2M_SAMPLE.read_text(encoding="utf-8").splitlines()[1:]
-    return {" ".join(q.split()): " ".join(a.split()) for q, a in (line.split("\t") for line in lines)}
-
-
-def test_n2m_training_questions_answer_with_their_training_answer(trained_n2m):
-    from tasks.predict import load_predictor
-
-    predictor = load_predictor("n2m", trained_n2m["model_dir"])
-    memory, reranker = predictor.retrieval
-    answers = _sample_pairs()
-    train = memory.questions
-    assert "하이" in train and len(train) > 200
-    asked = [
-        (variant, answers[q])
-        for q in train
-        for variant in (q, q.replace(" ", ""), f" {q}?! ", " ".join(q.replace(" ", "")) + ".")
-    ]
-    rows = predictor.predict([question for question, _ in asked])
-    wrong = [
-        (question, expected, row["answer"])
-        for (question, expected), row in zip(asked, rows)
-        if not row["exact_match"] or " ".join(row["answer"].split()) != expected
-    ]
-    assert wrong == []
-    # The candidate handed to the model is the training question's own answer, too.
-    assert [memory.questions[row[0]] for row in reranker.ranked(["하이!", "처음뵙겠습니다"], 1)] == [
-        "하이",
-        "처음 뵙겠습니다",
-    ]
-    result = runner.invoke(app, ["predict", "--model", trained_n2m["model_dir"], "하이"])
-    assert json.loads(result.stdout) == {"question": "하이", "answer": answers["하이"], "exact_match": True}
-
-
 # ---------------------------------------------------------------- batch prediction over a file
 
 
 def test_batch_predict_streams_a_file_into_parquet(trained_n21, tmp_path):
     from tasks import predict_io, predict_read
-    from tasks.predict import load_predictor
+    from tasks.n21.predict import N21Predictor
 
     data = tmp_path / "reviews.tsv"
     texts = ["정말 최고예요 강력 추천합니다", "최악이에요 돈이 아까워요", "", "친절하고 맛있어요"] * 250
@@ -139,11 +54,11 @@ def test_batch_predict_streams_a_file_into_parquet(trained_n21, tmp_path):
     assert rows[2]["error"] == "empty text" and rows[0]["error"] is None
 
     # Streamed: the first batch is predicted when 128 rows have been read, not the whole file.
-    predictor = load_predictor("n21", trained_n21["model_dir"])
+    predictor = N21Predictor(trained_n21["model_dir"])
     read, seen = [0], []
 
     def counted():
-        for item in predict_read.read_items("n21", data, "tsv"):
+        for item in predict_read.read_items(N21Predictor, data, "tsv"):
             read[0] += 1
             yield item
 

@@ -1,6 +1,6 @@
 """No input makes predict or evaluate allocate without bound: N2Path sentences over the parser's max_len are
-skipped (evaluate) or refused (predict), a line over 100,000 characters is refused or flagged, and N2M reads a
-bounded head of an overlong question."""
+skipped (evaluate) or refused (predict), and a line over 100,000 characters is refused or flagged (N2M reads a
+bounded head of an overlong question: tests/n2m/test_predict.py)."""
 
 from __future__ import annotations
 
@@ -84,11 +84,12 @@ def test_a_1mb_line_is_refused_as_an_argument_for_every_problem_type(tmp_path):
 
 
 def test_a_1mb_line_in_a_file_is_flagged_not_held(trained_n21, tmp_path):
+    from tasks.n21.predict import N21Predictor
     from tasks.predict_read import read_items
 
     data = tmp_path / "texts.txt"
     data.write_text("좋아요\n" + "가" * 1_000_000 + "\n별로예요\n", encoding="utf-8")
-    items = list(read_items("n21", data, "lines"))
+    items = list(read_items(N21Predictor, data, "lines"))
     assert [i.text for i in items] == ["좋아요", "", "별로예요"]  # the long line is never kept as text
     result = runner.invoke(app, ["predict", "--model", trained_n21["model_dir"], "--data", str(data)])
     assert result.exit_code == 0, result.output
@@ -104,19 +105,3 @@ def test_a_1mb_line_in_a_file_is_flagged_not_held(trained_n21, tmp_path):
         ).stdout.splitlines()
     ]
     assert rows[1]["error"].startswith("line 3 is over 100,000 characters")
-
-
-def test_n2m_reads_a_bounded_head_of_an_overlong_question(trained_n2m, monkeypatch):
-    import tasks.n2m.encode
-    from tasks.predict import load_predictor
-
-    predictor = load_predictor("n2m", trained_n2m["model_dir"])
-    seen = []
-    original = tasks.n2m.encode.tokens_and_ids
-    monkeypatch.setattr(
-        tasks.n2m.encode, "tokens_and_ids", lambda questions, *a: (seen.extend(questions), original(questions, *a))[1]
-    )
-    question = "오늘 날씨가 정말 좋아서 공원에 갔어요. " * 4000  # 92,000 characters
-    row = predictor.predict([question])[0]
-    assert row["answer"] and row["question"] == question and not row["exact_match"]
-    assert len(seen) == 1 and len(seen[0]) == predictor.question_chars < 2_000

@@ -233,10 +233,11 @@ def evaluate_file(
 
 
 def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 256) -> list[dict]:
-    """The class of each text (tasks.predict); an empty or overlong text gets a row with its `error`."""
+    """The class of each text (tasks.n21.predict); an empty or overlong text gets a row with its `error`."""
+    from tasks.n21.predict import N21Predictor
     from tasks.predict import predict_texts as predict
 
-    return predict("n21", model_dir, texts, batch_size)
+    return predict(N21Predictor, model_dir, texts, batch_size)
 
 
 def confused_pairs(predictions: pa.Table, split: str, top_k: int = 5) -> dict:

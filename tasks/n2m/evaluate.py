@@ -150,11 +150,12 @@ def evaluate_file(
 
 
 def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 128) -> list[dict]:
-    """One readable answer per question (tasks.predict): a training question's own answer, else generated; an
+    """One readable answer per question (tasks.n2m.predict): a training question's own answer, else generated; an
     empty or overlong question gets a row with its `error`."""
+    from tasks.n2m.predict import N2MPredictor
     from tasks.predict import predict_texts as predict
 
-    return predict("n2m", model_dir, texts, batch_size)
+    return predict(N2MPredictor, model_dir, texts, batch_size)
 
 
 def label_breakdown(samples: list[dict], classes: list[dict], split: str, top_k: int = 5) -> dict:

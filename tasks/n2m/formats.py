@@ -232,3 +232,15 @@ def read_pairs(
     if quarantined:
         _log.warning("read_pairs(%s, %s): %d pairs read, %d quarantined", path, fmt, len(rows), len(quarantined))
     return rows, quarantined
+
+
+def format_for(data: str | Path) -> str:
+    """The --format a file gets when none is given. .csv: Chatbot_data when the header is Q,A,label, else generic
+    CSV; .tsv/.txt: TSV; .jsonl: JSONL."""
+    from tasks.evaluate_data import header_names
+
+    suffix = Path(data).suffix.lower()
+    if suffix == ".csv":
+        # header_names opens regular files only: a FIFO would block here.
+        return "chatbot" if header_names(data, ",", True) == ["Q", "A", "label"] else "csv"
+    return {".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, "csv")

@@ -244,8 +244,9 @@ def evaluate_file(
 
 
 def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 128) -> list[dict]:
-    """Entities with character offsets per text (tasks.predict); an empty or overlong text gets a row with its
+    """Entities with character offsets per text (tasks.n2n.predict); an empty or overlong text gets a row with its
     `error`."""
+    from tasks.n2n.predict import N2NPredictor
     from tasks.predict import predict_texts as predict
 
-    return predict("n2n", model_dir, texts, batch_size)
+    return predict(N2NPredictor, model_dir, texts, batch_size)

@@ -185,11 +185,12 @@ def evaluate_file(
 
 
 def predict_texts(model_dir: str | Path, texts: list[str], batch_size: int = 64) -> list[dict]:
-    """Parse raw sentences (tasks.predict: words split as UD Korean does, morphemes from the tagger); a text
+    """Parse raw sentences (tasks.n2path.predict: words split as UD Korean does, morphemes from the tagger); a text
     that cannot be parsed gets a row with its `error` and no tree."""
+    from tasks.n2path.predict import N2PathPredictor
     from tasks.predict import predict_texts as predict
 
-    return predict("n2path", model_dir, texts, batch_size)
+    return predict(N2PathPredictor, model_dir, texts, batch_size)
 
 
 def _marked_words(words: list[str], dependent: int, head: int, width: int = 6) -> str:
