@@ -324,10 +324,11 @@ def import_(
         new_rows = [e for e in entries if e.pop("kind") == "queue"]
         entries = [e for e in entries if e not in new_rows]
         raw = labeling.raw_table(section["data"])
-        apply_corrections(raw, entries, problem, export_file, values, schema)  # refuses what cannot apply
+        apply_corrections(raw, entries, labeling.answer, export_file, values, schema)  # refuses what cannot apply
         _check_new_rows(new_rows, values, export_file, schema)
         added = append_corrections(target, entries)
-        _, summary = apply_corrections(raw, read_corrections(target, problem), problem, target, values, schema)
+        corrections = read_corrections(target, labeling.answer)
+        _, summary = apply_corrections(raw, corrections, labeling.answer, target, values, schema)
     except (ExportError, CorrectionError) as err:
         _fail(str(err), 2)
     labeled = Path(target).with_name(f"{Path(target).stem}.new.jsonl")

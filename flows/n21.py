@@ -61,7 +61,7 @@ def _ingest(data: dict):
     return ingest(data)
 
 
-ingest = ingest_runner(A, _ingest, PROBLEM)
+ingest = ingest_runner(A, _ingest, PROBLEM, corrected="label")
 
 
 def tokenize(p: dict) -> dict:

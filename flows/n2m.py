@@ -81,7 +81,7 @@ def encode(p: dict) -> dict:
     tokens = io.read_table(path(p, "tokens"))
     classes = load_classes(p["class_design"], PROBLEM)
     if classes:  # The one place N2M refuses labels the schema does not know (pairs without a label are fine).
-        check_known(tokens, "label", [c["value"] for c in classes], PROBLEM, p["class_design"]["schema"])
+        check_known(tokens, "label", [c["value"] for c in classes], PROBLEM, p["class_design"]["schema"], unit="pairs")
     from tasks.n2m import rerank
 
     retrieval, reranker, fitted = {}, None, {}

@@ -83,7 +83,7 @@ def _tokenize_ner(table, cfg: dict):
     return tokenize_ner(table, cfg)
 
 
-ingest = ingest_runner(A, _ingest_ner, PROBLEM)
+ingest = ingest_runner(A, _ingest_ner, PROBLEM, corrected="entities")
 tokenize = cached(table_runner(A, _tokenize_ner, "ingested", "tokens", "tokenize"))
 
 
@@ -95,7 +95,7 @@ def encode(p: dict) -> dict:
     tokens = io.read_table(path(p, "tokens"))
     types = _types(p, tokens)
     # The one place N2N refuses entity types the schema does not know.
-    check_known(tokens, "entities", types, PROBLEM, p["class_design"]["schema"], field="type")
+    check_known(tokens, "entities", types, PROBLEM, p["class_design"]["schema"], "type", "entity type", "entities")
     vocabs = build_vocabs(tokens, p["encode"], types)
     out, report = encode_ner(tokens, vocabs, stage_settings(p["encode"], tokens.num_rows, "process"))
     io.write_table(out, path(p, "encoded"))

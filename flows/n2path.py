@@ -81,7 +81,7 @@ def encode(p: dict) -> dict:
     tokens = io.read_table(path(p, "tokens"))
     relations = relation_names(tokens, _classes(p))
     # The one place N2Path refuses relations the schema does not know.
-    check_known(tokens, "deprels", relations, PROBLEM, p["class_design"]["schema"])
+    check_known(tokens, "deprels", relations, PROBLEM, p["class_design"]["schema"], kind="relation", unit="arcs")
     vocabs = build_parse_vocabs(tokens, p["encode"], relations)
     out, report = encode_parse(tokens, vocabs, stage_settings(p["encode"], tokens.num_rows, "process"))
     io.write_table(out, path(p, "encoded"))

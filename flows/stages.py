@@ -123,10 +123,12 @@ def jsonl_eval_set(
 
 
 def ingest_runner(
-    paths: dict[str, str], read: Callable[[dict], tuple], problem: str | None = None
+    paths: dict[str, str], read: Callable[[dict], tuple], problem: str | None = None, corrected: str | None = None
 ) -> Callable[[dict], dict]:
     """The ingest stage of any problem: `read` (imported when it runs) maps params `data` to
     (kept, quarantined, report); the two tables go to the `ingested` and `quarantine` paths.
+    `corrected`: the ingested column a person's corrections replace (`data.corrections`, applied on top of the
+    raw rows, what changed written to the `corrections_applied` path); None: the problem type has no corrections.
 
     Both tables are written before the quarantine check, so when more than
     `<problem>.data.max_quarantine_share` of the rows went to quarantine the flow fails with the
@@ -148,8 +150,8 @@ def ingest_runner(
             io.write_table(err.quarantine, quarantine_path)
             check_quarantine_share(err.report, err.quarantine, data, quarantine_path, problem)
             raise
-        if "corrections_applied" in paths:
-            kept, report["corrections"] = apply_corrections_file(kept, section, problem)
+        if corrected:
+            kept, report["corrections"] = apply_corrections_file(kept, section, problem, corrected)
             io.write_json(report["corrections"], resolve(paths["corrections_applied"], section))
         io.write_table(kept, resolve(paths["ingested"], section))
         io.write_table(quarantined, quarantine_path)
@@ -161,7 +163,7 @@ def ingest_runner(
     return ingest
 
 
-def apply_corrections_file(kept, section: dict, problem: str | None):
+def apply_corrections_file(kept, section: dict, problem: str | None, field: str):
     """`<problem>.data.corrections` (tasks/corrections.py) applied on top of the ingested rows, checked against
     the label schema; returns (table, what changed)."""
     from tasks.corrections import apply_corrections, read_corrections
@@ -181,7 +183,7 @@ def apply_corrections_file(kept, section: dict, problem: str | None):
     classes = load_classes(section.get("class_design") or {}, problem)
     schema = (section.get("class_design") or {}).get("schema")
     return apply_corrections(
-        kept, read_corrections(path, problem), problem, path, [c["value"] for c in classes] if classes else None, schema
+        kept, read_corrections(path, field), field, path, [c["value"] for c in classes] if classes else None, schema
     )
 
 

@@ -26,8 +26,6 @@ from typing import Iterable
 
 import pyarrow as pa
 
-FIELDS = {"n21": "label", "n2n": "entities"}
-
 
 class CorrectionError(ValueError):
     """A corrections file or line that cannot be applied; the message names the file, line, task and fix."""
@@ -42,10 +40,10 @@ def _where(path: str | Path, line: int | None, entry: dict | None = None) -> str
     return f"{path}" + (f" line {line}" if line is not None else "") + (f" ({extra})" if extra else "")
 
 
-def read_corrections(path: str | Path, problem: str) -> list[dict]:
-    """The file's corrections in order, each with its `line`; a missing or empty file has none."""
+def read_corrections(path: str | Path, field: str) -> list[dict]:
+    """The file's corrections in order, each with its `line`; a missing or empty file has none. `field`: what a
+    correction sets, the ingested column it replaces (a class label, or a sentence's entity spans)."""
     path = Path(path)
-    field = FIELDS[problem]
     if not path.is_file():
         return []
     out = []
@@ -100,7 +98,7 @@ def _check_entities(entry: dict, text: str, types: set[str] | None, where: str, 
 def apply_corrections(
     table: pa.Table,
     corrections: list[dict],
-    problem: str,
+    field: str,
     path: str | Path,
     classes: Iterable[str] | None = None,
     schema: str | None = None,
@@ -108,7 +106,6 @@ def apply_corrections(
     """The ingested table with the corrections applied, and what changed (per import, per class).
 
     `classes`: the schema's values (labels or entity types), None when there is no schema file."""
-    field = FIELDS[problem]
     known = set(map(str, classes)) if classes is not None else None
     ids = table.column("id").to_pylist()
     index = {row_id: i for i, row_id in enumerate(ids)}

@@ -28,14 +28,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-# problem -> (what a class is, what is counted)
-KINDS = {
-    "n21": ("label", "rows"),
-    "n2n": ("entity type", "entities"),
-    "n2m": ("label", "pairs"),
-    "n2path": ("relation", "arcs"),
-}
-
 
 class SchemaError(ValueError):
     """A schema file that cannot be used, or data the schema does not cover."""
@@ -140,9 +132,11 @@ def unknown_values(table: pa.Table, column: str, known: list[str], field: str | 
     return out
 
 
-def unknown_message(unknown: list[dict], problem: str, schema_file: str | None) -> str:
-    """What is wrong (values, counts, a row each) and what to do, for a user who has never read the code."""
-    kind, unit = KINDS.get(problem, ("label", "rows"))
+def unknown_message(
+    unknown: list[dict], problem: str, schema_file: str | None, kind: str = "label", unit: str = "rows"
+) -> str:
+    """What is wrong (values, counts, a row each) and what to do, for a user who has never read the code.
+    `kind`: what a class is to the problem type (label, entity type, relation); `unit`: what is counted."""
 
     def where(e: dict) -> str:
         one = unit[:-1] if e["count"] == 1 else unit
@@ -168,9 +162,17 @@ def unknown_message(unknown: list[dict], problem: str, schema_file: str | None) 
 
 
 def check_known(
-    table: pa.Table, column: str, known: list[str], problem: str, schema_file: str | None, field: str | None = None
+    table: pa.Table,
+    column: str,
+    known: list[str],
+    problem: str,
+    schema_file: str | None,
+    field: str | None = None,
+    kind: str = "label",
+    unit: str = "rows",
 ) -> None:
-    """Refuse data with values of `column` the schema does not list (SchemaError naming them)."""
+    """Refuse data with values of `column` the schema does not list (SchemaError naming them, as `kind`s counted
+    in `unit`s)."""
     unknown = unknown_values(table, column, known, field)
     if unknown:
-        raise SchemaError(unknown_message(unknown, problem, schema_file))
+        raise SchemaError(unknown_message(unknown, problem, schema_file, kind, unit))

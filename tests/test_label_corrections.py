@@ -61,7 +61,7 @@ def test_the_last_correction_of_an_id_wins(tmp_path):
         tmp_path / "c.jsonl",
         [{"id": "r0001", "label": "positive", "import": "a"}, {"id": "r0001", "label": "negative", "import": "b"}],
     )
-    out, summary = apply_corrections(table, read_corrections(path, "n21"), "n21", path, ["negative", "positive"])
+    out, summary = apply_corrections(table, read_corrections(path, "label"), "label", path, ["negative", "positive"])
     assert dict(zip(out.column("id").to_pylist(), out.column("label").to_pylist()))["r0001"] == "negative"
     assert summary["rows"] == 1 and list(summary["imports"]) == ["b"]
 
@@ -126,7 +126,7 @@ def test_appending_the_same_import_twice_adds_nothing(tmp_path):
     assert append_corrections(path, entries) == 1
     assert append_corrections(path, entries) == 0
     assert append_corrections(path, [{**entries[0], "annotation": 6}]) == 1
-    assert [e["line"] for e in read_corrections(path, "n21")] == [1, 2]
+    assert [e["line"] for e in read_corrections(path, "label")] == [1, 2]
 
 
 def test_no_corrections_file_leaves_the_table_as_read(tmp_path):
@@ -134,6 +134,8 @@ def test_no_corrections_file_leaves_the_table_as_read(tmp_path):
     from tasks.n21.ingest import ingest
 
     table = ingest(sample_section(tmp_path)["data"])[0]
-    out, summary = apply_corrections(table, read_corrections(tmp_path / "absent.jsonl", "n21"), "n21", "absent.jsonl")
+    out, summary = apply_corrections(
+        table, read_corrections(tmp_path / "absent.jsonl", "label"), "label", "absent.jsonl"
+    )
     assert out is table and summary["changed"] == 0
     assert "No corrections applied" in summary_lines(summary)[0]
