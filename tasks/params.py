@@ -15,7 +15,9 @@ every number against its allowed range (RANGES).
 
 Flexible keys: a key whose default is null takes any value; an empty mapping (`type_map: {}`) is
 a free-form map; a list's items are not checked (extra_sources, features, kernel_sizes);
-and the keys matching NULLABLE may also be null. A user's file may leave keys out.
+and the keys matching NULLABLE may also be null. A user's file may leave keys out: loading fills them
+from the project's params.yaml as generated beside the schema (tasks/params_defaults.json), so the code
+reads every key of its section and params.yaml is the one source of each default.
 
 A schema entry is a type name ('int', 'float', 'bool', 'str', 'list', 'map', 'section', 'any'), '?'
 appended where null is allowed too, and for numbers the allowed interval after a space:
@@ -38,6 +40,7 @@ import yaml
 
 PARAMS_FILE = Path("params.yaml")
 SCHEMA_FILE = Path(__file__).with_name("params_schema.json")
+DEFAULTS_FILE = Path(__file__).with_name("params_defaults.json")  # params.yaml's values, written with the schema
 # Keys that may be null although their default is not: columns a file lacks, "take it from the data".
 NULLABLE = (
     "*.data.columns.*",
@@ -132,8 +135,27 @@ def load_params(
             f"{path}: expected a mapping of problem sections (n21:, n2n:, ...), got a {type(params).__name__}"
         )
     schema = load_schema() if schema is None else schema
-    params = check_params(params, schema, source=str(path))
+    params = with_defaults(check_params(params, schema, source=str(path)), load_defaults(), schema)
     return apply_overrides(params, overrides or [], source=str(path), schema=schema)
+
+
+def with_defaults(params: dict, defaults: dict, schema: dict[str, str]) -> dict:
+    """params with every key a problem section it has leaves out taken from `defaults` (the project's
+    params.yaml); sections it does not have stay out, and a free-form map or a list it sets is kept whole."""
+
+    def fill(node: dict, default: dict, prefix: str) -> None:
+        for key, value in default.items():
+            dotted = f"{prefix}{key}"
+            if key not in node:
+                node[key] = copy.deepcopy(value)
+            elif schema.get(dotted) == "section" and isinstance(node[key], dict) and isinstance(value, dict):
+                fill(node[key], value, dotted + ".")
+
+    out = copy.deepcopy(params)
+    for problem, section in out.items():
+        if isinstance(section, dict) and isinstance(defaults.get(problem), dict):
+            fill(section, defaults[problem], f"{problem}.")
+    return out
 
 
 # ---------------------------------------------------------------- --set overrides
@@ -297,10 +319,18 @@ def load_schema() -> dict[str, str]:
     return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
+def load_defaults() -> dict:
+    if not DEFAULTS_FILE.exists():
+        raise ParamsError(f"{DEFAULTS_FILE} is missing: run `python -m tasks.params --write-schema`")
+    return json.loads(DEFAULTS_FILE.read_text(encoding="utf-8"))
+
+
 def write_schema(params_path: str | Path = PARAMS_FILE) -> Path:
+    """The schema and the defaults, both from the project's params.yaml."""
     from tasks.io import write_json
 
     params = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
+    write_json(params, DEFAULTS_FILE)
     return write_json(schema_of(params), SCHEMA_FILE)
 
 
@@ -441,4 +471,4 @@ def _show(value: Any) -> str:
 if __name__ == "__main__":
     if sys.argv[1:2] != ["--write-schema"]:
         sys.exit("usage: python -m tasks.params --write-schema [params.yaml]")
-    print(f"wrote {write_schema(sys.argv[2] if len(sys.argv) > 2 else PARAMS_FILE)}")
+    print(f"wrote {write_schema(sys.argv[2] if len(sys.argv) > 2 else PARAMS_FILE)} and {DEFAULTS_FILE}")

@@ -147,7 +147,7 @@ def test_unknown_entity_types_and_relations_in_list_columns():
         {"value": "MISC", "count": 2, "id": "b", "source_file": None, "source_row": None}
     ]
     with pytest.raises(SchemaError, match=r"n2n: 1 entity type value is not in .*'MISC' \(2 entities; e\.g\. id b\)"):
-        check_known(ner, "entities", ["PS"], "n2n", "types.yaml", field="type")
+        check_known(ner, "entities", ["PS"], "n2n", "types.yaml", field="type", kind="entity type", unit="entities")
     trees = pa.table(
         {
             "id": ["s1", "s2"],
@@ -157,7 +157,7 @@ def test_unknown_entity_types_and_relations_in_list_columns():
         }
     )
     with pytest.raises(SchemaError, match=r"'objj' \(1 arc; e\.g\. id s2, line 9 of t\.conllu\)"):
-        check_known(trees, "deprels", ["nsubj", "root"], "n2path", "rels.yaml")
+        check_known(trees, "deprels", ["nsubj", "root"], "n2path", "rels.yaml", kind="relation", unit="arcs")
 
 
 # ---------------------------------------------------------------- drift

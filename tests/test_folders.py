@@ -32,7 +32,9 @@ def tiny_model_dir(folder: Path) -> Path:
 
 def section(tmp_path: Path, **paths) -> dict:
     work = paths.get("work", tmp_path / "work")
-    return {
+    from tasks.params import load_defaults, load_schema, with_defaults
+
+    given = {
         "work_dir": str(work),
         "model_dir": str(paths.get("model", work / "model")),
         "data": {
@@ -45,6 +47,7 @@ def section(tmp_path: Path, **paths) -> dict:
         },
         "tokenize": {"cache": False},
     }
+    return with_defaults({"n21": given}, load_defaults(), load_schema())["n21"]  # the rest as params.yaml says
 
 
 # ---------------------------------------------------------------- never delete a folder hanflow did not create

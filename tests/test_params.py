@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import copy
 from pathlib import Path
 
@@ -166,7 +167,7 @@ def test_project_params_file_loads():
 
 # --- the params schema: checks the user's params.yaml itself -----------------------------------
 
-from tasks.params import SCHEMA_FILE, check_params, load_schema, schema_of  # noqa: E402
+from tasks.params import DEFAULTS_FILE, SCHEMA_FILE, check_params, load_defaults, load_schema, schema_of  # noqa: E402
 
 SCHEMA = schema_of(
     {
@@ -252,7 +253,7 @@ def test_load_params_checks_the_file_before_overrides(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("n21:\n  train:\n    epochs: 5\n    lr: 1e-3\n", encoding="utf-8")
     params = load_params(path, ["n21.train.epochs=2"], schema=SCHEMA)
-    assert params["n21"]["train"] == {"epochs": 2, "lr": 0.001}
+    assert params["n21"]["train"]["epochs"] == 2 and params["n21"]["train"]["lr"] == 0.001
     path.write_text("- a\n- b\n", encoding="utf-8")
     with pytest.raises(ParamsError, match="expected a mapping of problem sections"):
         load_params(path, schema=SCHEMA)
@@ -267,7 +268,22 @@ def test_schema_file_matches_the_project_params():
     assert sorted(schema_of(project)) == sorted(schema), (
         f"{SCHEMA_FILE} is stale: run python -m tasks.params --write-schema"
     )
+    assert load_defaults() == json.loads(json.dumps(project)), f"{DEFAULTS_FILE} is stale: run the same command"
     check_params(project, schema)
+
+
+def test_a_users_file_that_leaves_keys_out_gets_params_yamls_values(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "n21:\n  data:\n    path: reviews.csv\n    format: csv\n  train:\n    epochs: 3\n", encoding="utf-8"
+    )
+    params = load_params(path)
+    project = load_params(PROJECT)
+    assert params["n21"]["data"]["path"] == "reviews.csv" and params["n21"]["train"]["epochs"] == 3
+    assert params["n21"]["data"]["header"] == project["n21"]["data"]["header"]  # filled, key by key
+    assert params["n21"]["train"]["lr"] == project["n21"]["train"]["lr"]
+    assert params["n21"]["evaluate"] == project["n21"]["evaluate"]  # a whole section left out
+    assert "n2n" not in params  # a problem section the file does not have stays out
 
 
 # --- --set is checked against the schema like the file: nested keys, lists, ranges ------------------------
@@ -367,4 +383,4 @@ def test_keys_a_users_file_leaves_out_can_still_be_set(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("n21:\n  work_dir: data/a\n", encoding="utf-8")
     params = load_params(path, ["n21.train.epochs=2", "n21.data.columns.text=body"])
-    assert params["n21"]["train"] == {"epochs": 2} and params["n21"]["data"] == {"columns": {"text": "body"}}
+    assert params["n21"]["train"]["epochs"] == 2 and params["n21"]["data"]["columns"]["text"] == "body"
