@@ -309,12 +309,6 @@ def evaluate_command(
     return evaluate_file(model, data_cfg, out_dir, quarantine_path=quarantine_path)
 
 
-def formats() -> tuple[str, ...]:
-    from tasks.n21.formats import FORMATS
-
-    return FORMATS
-
-
 write_eval_set = jsonl_eval_set(("id", "text", "label"))
 
 
@@ -389,7 +383,7 @@ PROBLEM_TYPE = register(
         A,
         headline=headline,
         format_for=format_for,
-        formats=formats,
+        formats=imported("tasks.n21.formats", "FORMATS"),
         evaluate_command=evaluate_command,
         write_eval_set=write_eval_set,
         predictor=imported("tasks.n21.predict", "N21Predictor"),

@@ -344,12 +344,6 @@ def evaluate_command(
     return metrics
 
 
-def formats() -> tuple[str, ...]:
-    from tasks.n2m.formats import FORMATS
-
-    return FORMATS
-
-
 write_eval_set = jsonl_eval_set(("question", "answer", "label"))
 
 
@@ -409,7 +403,7 @@ PROBLEM_TYPE = register(
         A,
         headline=headline,
         format_for=format_for,
-        formats=formats,
+        formats=imported("tasks.n2m.formats", "FORMATS"),
         evaluate_command=evaluate_command,
         write_eval_set=write_eval_set,
         predictor=imported("tasks.n2m.predict", "N2MPredictor"),

@@ -268,12 +268,6 @@ def evaluate_command(
     return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
-def formats() -> tuple[str, ...]:
-    from tasks.n2n.formats import FORMATS
-
-    return FORMATS
-
-
 write_eval_set = jsonl_eval_set(("id", "text", "entities"), mapped=False)
 
 
@@ -348,7 +342,7 @@ PROBLEM_TYPE = register(
         A,
         headline=headline,
         format_for=format_for,
-        formats=formats,
+        formats=imported("tasks.n2n.formats", "FORMATS"),
         evaluate_command=evaluate_command,
         write_eval_set=write_eval_set,
         predictor=imported("tasks.n2n.predict", "N2NPredictor"),

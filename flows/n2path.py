@@ -254,12 +254,6 @@ def evaluate_command(
     return evaluate_file(model, data, fmt, encoding, quarantine_path=quarantine_path)
 
 
-def formats() -> tuple[str, ...]:
-    from tasks.n2path.ingest import FORMATS
-
-    return FORMATS
-
-
 def write_eval_set(rows: list[dict], out_dir: Path) -> tuple[Path, str, dict]:
     """The champion comparison set as CoNLL-U: the words and gold trees, re-read by evaluate_command."""
     from tasks.n2path.formats import write_conllu
@@ -325,7 +319,7 @@ PROBLEM_TYPE = register(
         A,
         headline=headline,
         format_for=format_for,
-        formats=formats,
+        formats=imported("tasks.n2path.ingest", "FORMATS"),
         evaluate_command=evaluate_command,
         write_eval_set=write_eval_set,
         predictor=imported("tasks.n2path.predict", "N2PathPredictor"),
