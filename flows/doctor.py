@@ -20,16 +20,14 @@ REQUIRED = (
     "python-mecab-ko-dic",
     "scikit-learn",
     "typer",
+    "kiwipiepy",
+    "kiwipiepy_model",
 )
-# Optional package -> the pyproject extra that brings it; `make install` installs none of these.
-OPTIONAL = {"kiwipiepy": "kiwi"}
 TAGGER_PACKAGES = {"kiwi": "kiwipiepy", "mecab": "mecab-python3 python-mecab-ko-dic"}  # the taggers without a JVM
 SAMPLE = "한국어 형태소 분석기가 잘 동작하나요?"
 
 
 def install_hint(package: str) -> str:
-    if package in OPTIONAL:
-        return f"pip install 'hanflow[{OPTIONAL[package]}]'  (or: pip install {package}; make install leaves it out)"
     return f"pip install {package}  (or: make install)"
 
 
@@ -42,17 +40,11 @@ def run_checks(say: Callable[[str], None]) -> bool:
         mark = "ok  " if good else ("FAIL" if required else "warn")
         say(f"[{mark}] {what}: {detail}" + (f"\n       fix: {fix}" if fix and not good else ""))
 
-    for package in (*REQUIRED, *OPTIONAL):
+    for package in REQUIRED:
         try:
             report(True, package, metadata.version(package))
         except metadata.PackageNotFoundError:
-            report(
-                False,
-                package,
-                "not installed" + (" (optional)" if package in OPTIONAL else ""),
-                install_hint(package),
-                required=package not in OPTIONAL,
-            )
+            report(False, package, "not installed", install_hint(package))
 
     java = shutil.which("java")
     if java:

@@ -36,6 +36,7 @@ A = {  # artifact path templates over the n21 params section
     "tokens": "${work_dir}/tokens.parquet",
     "encoded": "${work_dir}/encoded.parquet",
     "vocab": "${work_dir}/vocab.json",
+    "vectors": "${work_dir}/vectors.npz",
     "validation": "${work_dir}/validation.json",
     "validation_docs": "${work_dir}/validation_docs",  # GX Data Docs, readable offline
     "label_schema": "${work_dir}/label_schema.json",
@@ -89,6 +90,15 @@ def encode(p: dict) -> dict:
     out, vocab, report = encode_table(tokens, p["encode"], labels)
     io.write_table(out, path(p, "encoded"), compression="lz4")
     io.write_json(vocab.to_json(), path(p, "vocab"))
+    return report
+
+
+def vectors(p: dict) -> dict:
+    """Pretrained vectors for the vocabulary (tasks/vectors.py); the train stage's embedding starts from them."""
+    from tasks.vectors import build_vectors, save_vectors
+
+    rows, vecs, report = build_vectors(io.read_json(path(p, "vocab"))["itos"], p["vectors"], int(p["train"]["emb_dim"]))
+    save_vectors(path(p, "vectors"), rows, vecs)
     return report
 
 
@@ -163,7 +173,9 @@ def train(p: dict) -> dict:
         "ngram_buckets": int(p["encode"]["ngrams"]["buckets"]),
         "ngram_dim": int(cfg["ngram_dim"]),
     }
-    model, history = train_classifier(encoded, model_config, cfg)
+    from tasks.vectors import load_vectors
+
+    model, history = train_classifier(encoded, model_config, cfg, vectors=load_vectors(path(p, "vectors")))
     leave_unless_writer()  # under torchrun only rank 0 goes on to write (tasks/distributed.py)
     extra = {}
     if float(cfg["linear"]["weight"]) > 0:
@@ -329,6 +341,13 @@ STAGES = (
         outs=(A["encoded"], A["vocab"]),
     ),
     Stage(
+        "vectors",
+        vectors,
+        params=("vectors", "train.emb_dim"),
+        deps=(A["vocab"],),
+        outs=(A["vectors"],),
+    ),
+    Stage(
         "validate",
         validate,
         code=("tasks/n21/suite.yaml",),
@@ -359,7 +378,7 @@ STAGES = (
         train,
         code=("models/n21.py",),
         params=("train", "encode.ngrams"),
-        deps=(A["encoded"], A["vocab"], A["label_schema"], A["validation"]),
+        deps=(A["encoded"], A["vocab"], A["vectors"], A["label_schema"], A["validation"]),
         outs=(A["model"],),
     ),
     Stage(

@@ -83,6 +83,7 @@ RANGES = (
     ("*min_freq", "[0, inf)"),
     ("*.encode.max_size", "[1, inf)"),
     ("*.encode.ngrams.buckets", "[0, inf)"),
+    ("*.vectors.landmarks", "[1, inf)"),
     ("*.encode.retrieve_k", "[1, inf)"),
     ("*.encode.retrieve_gold_share", "[0, 1]"),
     ("*.encode.rerank_candidates", "[1, inf)"),

@@ -56,7 +56,7 @@ def runs(tmp_path_factory):
     work = tmp_path_factory.mktemp("n21-ddp")
     overrides = (*FAST, f"n21.work_dir={work}", f"n21.data.path={SAMPLE}")
     section = sample_section(work, *FAST)
-    for stage in ("ingest", "tokenize", "encode", "validate", "class_design"):
+    for stage in ("ingest", "tokenize", "encode", "vectors", "validate", "class_design"):
         run_stage("n21", stage, section)
 
     single = work / "single"

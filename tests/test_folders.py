@@ -181,11 +181,11 @@ def test_a_run_with_only_work_dir_set_writes_its_model_there(tmp_path, monkeypat
     monkeypatch.setattr(
         tasks.n21.train,
         "train_classifier",
-        lambda encoded, config, cfg: (tasks.model_dir.build_model(config), {"best_epoch": 1, "epochs": []}),
+        lambda encoded, config, cfg, **_: (tasks.model_dir.build_model(config), {"best_epoch": 1, "epochs": []}),
     )
     repo_model = ROOT / "data" / "n21" / "model"
     before = (repo_model / "weights.pt").stat().st_mtime_ns if (repo_model / "weights.pt").exists() else None
-    for stage in ("ingest", "tokenize", "encode", "class_design", "train"):
+    for stage in ("ingest", "tokenize", "encode", "vectors", "class_design", "train"):
         run_stage("n21", stage, p)
     assert (work / "model" / "weights.pt").is_file() and (work / "model" / MARKER).is_file()
     after = (repo_model / "weights.pt").stat().st_mtime_ns if (repo_model / "weights.pt").exists() else None

@@ -67,8 +67,13 @@ class ModelInputs:
 
 
 def train_classifier(
-    encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any], log: Callable[[str], Any] = print
+    encoded: pa.Table,
+    model_config: dict[str, Any],
+    cfg: dict[str, Any],
+    log: Callable[[str], Any] = print,
+    vectors: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
+    """vectors: (vocabulary rows, their pretrained vectors) the embedding starts from (tasks/vectors.py)."""
     seed = int(cfg["seed"])
     replicas = start_training(cfg)
     device = replicas.device
@@ -87,7 +92,10 @@ def train_classifier(
     tokens = ModelInputs.from_table(encoded, model_config, int(cfg["max_len"]) or None)
     _check_ranges(tokens.tokens, labels, model_config)
 
-    model = build_model(model_config).to(device)
+    model = build_model(model_config)
+    if vectors is not None:
+        model.embedding.start_from(torch.from_numpy(vectors[0]), torch.from_numpy(vectors[1]))
+    model = model.to(device)
     net = replicas.wrap(model, seed)  # what the training steps run through: DDP under torchrun
     optimizer = adamw(model, float(cfg["lr"]), float(cfg["weight_decay"]))
     # Per-epoch multiplicative decay; 1.0 keeps the rate constant.
@@ -104,6 +112,7 @@ def train_classifier(
         f"training on {device}"
         + (f" × {replicas.world_size} processes" if replicas.active else "")
         + f": {len(train_idx)} train, {len(dev_idx)} dev rows, {sum(p.numel() for p in model.parameters()):,} parameters"
+        + (f", {len(vectors[0]):,} pretrained token vectors" if vectors is not None else "")
     )
 
     history: dict[str, Any] = {"epochs": [], "monitor": monitor, "device": str(device), "best_epoch": 0}
