@@ -21,6 +21,7 @@ from flows.stages import (
     jsonl_eval_set,
     register,
     resolve,
+    vectors_runner,
     write_headline,
 )
 from tasks import io
@@ -93,13 +94,8 @@ def encode(p: dict) -> dict:
     return report
 
 
-def vectors(p: dict) -> dict:
-    """Pretrained vectors for the vocabulary (tasks/vectors.py); the train stage's embedding starts from them."""
-    from tasks.vectors import build_vectors, save_vectors
-
-    rows, vecs, report = build_vectors(io.read_json(path(p, "vocab"))["itos"], p["vectors"], int(p["train"]["emb_dim"]))
-    save_vectors(path(p, "vectors"), rows, vecs)
-    return report
+# The network's embedding starts from pretrained vectors for the vocabulary (tasks/vectors.py).
+vectors = vectors_runner(A, lambda vocab: vocab["itos"], "emb_dim")
 
 
 def validate(p: dict) -> dict:

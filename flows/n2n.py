@@ -22,6 +22,7 @@ from flows.stages import (
     register,
     resolve,
     table_runner,
+    vectors_runner,
     write_headline,
 )
 from tasks import io
@@ -38,6 +39,7 @@ A = {
     "tokens": "${work_dir}/tokens.parquet",
     "encoded": "${work_dir}/encoded.parquet",
     "vocab": "${work_dir}/vocab.json",
+    "vectors": "${work_dir}/vectors.npz",
     "validation": "${work_dir}/validation.json",
     "validation_docs": "${work_dir}/validation_docs",  # GX Data Docs, readable offline
     "entity_schema": "${work_dir}/entity_schema.json",
@@ -139,6 +141,10 @@ def _review(encoded, p: dict):
     return n2n_review(encoded, io.read_json(path(p, "vocab"))["tags"], p["label_review"])
 
 
+# The morpheme feature's embedding starts from pretrained vectors (tasks/vectors.py).
+vectors = vectors_runner(A, lambda vocab: vocab["morphs"]["itos"], "morph_emb_dim")
+
+
 def train(p: dict) -> dict:
     from tasks.tokenize import tokenizer_settings
     from tasks.distributed import leave_unless_writer
@@ -163,7 +169,9 @@ def train(p: dict) -> dict:
         "domain_vocab_size": len(vocabs.get("domains", [])) if "domain" in features else 0,
         **{k: cfg[k] for k in MODEL_KEYS},
     }
-    model, history = train_tagger(encoded, model_config, cfg)
+    from tasks.vectors import load_vectors
+
+    model, history = train_tagger(encoded, model_config, cfg, vectors=load_vectors(path(p, "vectors")))
     leave_unless_writer()  # under torchrun only rank 0 goes on to write (tasks/distributed.py)
     save_model_dir(
         path(p, "model"),
@@ -288,6 +296,13 @@ STAGES = (
         outs=(A["encoded"], A["vocab"]),
     ),
     Stage(
+        "vectors",
+        vectors,
+        params=("vectors", "train.morph_emb_dim"),
+        deps=(A["vocab"],),
+        outs=(A["vectors"],),
+    ),
+    Stage(
         "validate",
         validate,
         code=("tasks/n2n/suite.yaml",),
@@ -318,7 +333,7 @@ STAGES = (
         train,
         code=("models/n2n.py",),
         params=("train",),
-        deps=(A["encoded"], A["vocab"], A["entity_schema"], A["validation"]),
+        deps=(A["encoded"], A["vocab"], A["vectors"], A["entity_schema"], A["validation"]),
         outs=(A["model"],),
     ),
     Stage(

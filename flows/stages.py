@@ -122,6 +122,23 @@ def jsonl_eval_set(
     return write
 
 
+def vectors_runner(paths: dict[str, str], tokens: Callable[[dict], list[str]], dim: str) -> Callable[[dict], dict]:
+    """The vectors stage of a problem whose network starts an embedding from pretrained vectors
+    (tasks/vectors.py): `tokens` picks that embedding's vocabulary from the `vocab` file, `dim` names the
+    `train` key of its size; the vectors go to the `vectors` path."""
+
+    def vectors(section: dict) -> dict:
+        from tasks import io
+        from tasks.vectors import build_vectors, save_vectors
+
+        itos = tokens(io.read_json(resolve(paths["vocab"], section)))
+        rows, found, report = build_vectors(itos, section["vectors"], int(section["train"][dim]))
+        save_vectors(resolve(paths["vectors"], section), rows, found)
+        return report
+
+    return vectors
+
+
 def ingest_runner(
     paths: dict[str, str], read: Callable[[dict], tuple], problem: str | None = None, corrected: str | None = None
 ) -> Callable[[dict], dict]:

@@ -129,16 +129,20 @@ class TokenEmbedding(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.embedding(ids))
 
-    @torch.no_grad()
     def start_from(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
-        """Pretrained vectors for some rows (tasks/vectors.py); the rest keep their random start. Training
-        then moves all of them: the vectors are a starting point, not frozen."""
-        if vectors.shape[1:] != self.embedding.weight.shape[1:]:
-            raise ValueError(
-                f"pretrained vectors have {vectors.shape[1]} dimensions but the embedding has "
-                f"{self.embedding.weight.shape[1]}: rerun the vectors stage after changing emb_dim"
-            )
-        self.embedding.weight[rows] = vectors.to(self.embedding.weight)
+        start_from(self.embedding, rows, vectors)
+
+
+@torch.no_grad()
+def start_from(embedding: nn.Embedding, rows: torch.Tensor, vectors: torch.Tensor) -> None:
+    """Pretrained vectors for some rows (tasks/vectors.py); the rest keep their random start. Training then
+    moves all of them: the vectors are a starting point, not frozen."""
+    if vectors.shape[1:] != embedding.weight.shape[1:]:
+        raise ValueError(
+            f"pretrained vectors have {vectors.shape[1]} dimensions but the embedding has "
+            f"{embedding.weight.shape[1]}: rerun the vectors stage after changing the embedding size"
+        )
+    embedding.weight[rows] = vectors.to(embedding.weight)
 
 
 class BiLSTMEncoder(nn.Module):

@@ -50,7 +50,7 @@ def test_dvc_repro_builds_then_noop_then_only_changed(tmp_path):
         f"{p}-{s}"
         for p in ("n21", "n2n", "n2m", "n2path")
         for s in ("ingest", "tokenize", "encode", "validate", "class_design", "train", "evaluate")
-    } | {"n21-label_review", "n2n-label_review", "n21-vectors"}
+    } | {f"{p}-{s}" for p in ("n21", "n2n") for s in ("vectors", "label_review")}
     assert (repo / "data/n21/eval/metrics.json").is_file()
     for problem in ("n2n", "n2m", "n2path"):
         assert (repo / f"data/{problem}/eval/metrics.json").is_file()

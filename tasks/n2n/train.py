@@ -55,10 +55,15 @@ class TaggerInputs:
 
 
 def train_tagger(
-    encoded: pa.Table, model_config: dict[str, Any], cfg: dict[str, Any], log: Callable[[str], Any] = print
+    encoded: pa.Table,
+    model_config: dict[str, Any],
+    cfg: dict[str, Any],
+    log: Callable[[str], Any] = print,
+    vectors: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train on the 'train' rows, early-stopping on dev entity F1; with `finetune.domain` set, go on
-    training on that source's rows alone (see `_finetune_rows` for why)."""
+    training on that source's rows alone (see `_finetune_rows` for why). vectors: (morpheme vocabulary rows,
+    their pretrained vectors) the morpheme feature's embedding starts from (tasks/vectors.py)."""
     replicas = start_training(cfg)  # seed, threads, device; DDP under torchrun (tasks/distributed.py)
     split = np.asarray(encoded.column("split").to_numpy(zero_copy_only=False)).astype(str)
     train_idx, dev_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "dev")
@@ -69,6 +74,10 @@ def train_tagger(
         )
     finetune = _finetune_rows(encoded, cfg["finetune"], train_idx, dev_idx)
     fit = _TaggerFit(encoded, model_config, cfg, replicas, log)
+    if vectors is not None and "morphs" in fit.model.feature_embeddings:
+        from models.encoders import start_from
+
+        start_from(fit.model.feature_embeddings["morphs"], torch.from_numpy(vectors[0]), torch.from_numpy(vectors[1]))
     fit.log(
         f"training on {fit.device}: {len(train_idx)} train, {len(dev_idx)} dev sentences, "
         f"{sum(p.numel() for p in fit.model.parameters()):,} parameters"
