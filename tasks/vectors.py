@@ -21,8 +21,8 @@ def _kiwi() -> Any:
         from kiwipiepy import Kiwi
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise RuntimeError(
-            "train.vectors: kiwi needs kiwipiepy and kiwipiepy-model: pip install 'hanflow[kiwi]', or set "
-            "train.vectors to none"
+            "vectors.source: kiwi needs kiwipiepy and kiwipiepy-model: pip install kiwipiepy (or make install), or "
+            "set <problem>.vectors.source to none"
         ) from e
     return Kiwi(model_type="cong")
 
