@@ -69,3 +69,23 @@ def test_the_classifier_starts_from_the_vectors_and_refuses_a_wrong_size():
     assert torch.equal(weight[untouched], before[untouched])
     with pytest.raises(ValueError, match="rerun the vectors stage"):
         model.embedding.start_from(rows, torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize(
+    "problem, vocab, dim_key",
+    [
+        ("n21", {"itos": ["<pad>", "<unk>", "영화", "재밌"]}, "emb_dim"),
+        ("n2n", {"morphs": {"itos": ["<pad>", "<unk>", "서울", "삼성전자"]}}, "morph_emb_dim"),
+    ],
+)
+def test_the_vectors_stage_writes_the_vectors_train_reads(tmp_path, problem, vocab, dim_key):
+    pytest.importorskip("kiwipiepy")
+    from flows.pipeline import run_stage
+    from tasks import io
+
+    io.write_json(vocab, tmp_path / "vocab.json")
+    section = {"work_dir": str(tmp_path), "vectors": {"source": "kiwi", "landmarks": 384}, "train": {dim_key: 8}}
+    run_stage(problem, "vectors", section)
+    rows, vectors = load_vectors(tmp_path / "vectors.npz")
+    assert rows.tolist() == [2, 3] and vectors.shape == (2, 8)
+    assert io.read_json(tmp_path / "reports" / "vectors.json")["coverage"] == 0.5
