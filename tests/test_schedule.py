@@ -212,6 +212,7 @@ def test_scheduled_deployment_run_trains_and_promotes(scheduled_run, prefect_ser
         "ingest",
         "tokenize",
         "encode",
+        "vectors",
         "validate",
         "class_design",
         "label_review",
