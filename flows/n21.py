@@ -21,7 +21,7 @@ from flows.stages import (
     jsonl_eval_set,
     register,
     resolve,
-    vectors_runner,
+    vectors_stage,
     write_headline,
 )
 from tasks import io
@@ -92,10 +92,6 @@ def encode(p: dict) -> dict:
     io.write_table(out, path(p, "encoded"), compression="lz4")
     io.write_json(vocab.to_json(), path(p, "vocab"))
     return report
-
-
-# The network's embedding starts from pretrained vectors for the vocabulary (tasks/vectors.py).
-vectors = vectors_runner(A, lambda vocab: vocab["itos"], "emb_dim")
 
 
 def validate(p: dict) -> dict:
@@ -336,13 +332,8 @@ STAGES = (
         deps=(A["tokens"], A["schema"]),
         outs=(A["encoded"], A["vocab"]),
     ),
-    Stage(
-        "vectors",
-        vectors,
-        params=("vectors", "train.emb_dim"),
-        deps=(A["vocab"],),
-        outs=(A["vectors"],),
-    ),
+    # pretrained vectors the train stage starts the embedding from
+    vectors_stage(A, lambda vocab: vocab["itos"], "emb_dim"),
     Stage(
         "validate",
         validate,

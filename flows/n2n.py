@@ -22,7 +22,7 @@ from flows.stages import (
     register,
     resolve,
     table_runner,
-    vectors_runner,
+    vectors_stage,
     write_headline,
 )
 from tasks import io
@@ -139,10 +139,6 @@ def _review(encoded, p: dict):
     from tasks.n2n.label_review import n2n_review
 
     return n2n_review(encoded, io.read_json(path(p, "vocab"))["tags"], p["label_review"])
-
-
-# The morpheme feature's embedding starts from pretrained vectors (tasks/vectors.py).
-vectors = vectors_runner(A, lambda vocab: vocab["morphs"]["itos"], "morph_emb_dim")
 
 
 def train(p: dict) -> dict:
@@ -295,13 +291,8 @@ STAGES = (
         deps=(A["tokens"], A["schema"]),
         outs=(A["encoded"], A["vocab"]),
     ),
-    Stage(
-        "vectors",
-        vectors,
-        params=("vectors", "train.morph_emb_dim"),
-        deps=(A["vocab"],),
-        outs=(A["vectors"],),
-    ),
+    # pretrained vectors the train stage starts the morpheme feature from
+    vectors_stage(A, lambda vocab: vocab["morphs"]["itos"], "morph_emb_dim"),
     Stage(
         "validate",
         validate,

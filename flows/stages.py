@@ -122,10 +122,11 @@ def jsonl_eval_set(
     return write
 
 
-def vectors_runner(paths: dict[str, str], tokens: Callable[[dict], list[str]], dim: str) -> Callable[[dict], dict]:
+def vectors_stage(paths: dict[str, str], tokens: Callable[[dict], list[str]], dim: str) -> Stage:
     """The vectors stage of a problem whose network starts an embedding from pretrained vectors
     (tasks/vectors.py): `tokens` picks that embedding's vocabulary from the `vocab` file, `dim` names the
-    `train` key of its size; the vectors go to the `vectors` path."""
+    `train` key of its size (read by the runner and declared as the stage's param); the vectors go to the
+    `vectors` path, which the train stage reads."""
 
     def vectors(section: dict) -> dict:
         from tasks import io
@@ -136,7 +137,9 @@ def vectors_runner(paths: dict[str, str], tokens: Callable[[dict], list[str]], d
         save_vectors(resolve(paths["vectors"], section), rows, found)
         return report
 
-    return vectors
+    return Stage(
+        "vectors", vectors, params=("vectors", f"train.{dim}"), deps=(paths["vocab"],), outs=(paths["vectors"],)
+    )
 
 
 def ingest_runner(
