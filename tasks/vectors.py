@@ -9,6 +9,7 @@ the network's embedding size. Nothing is downloaded: the model is inside the ins
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -27,10 +28,11 @@ def _kiwi() -> Any:
     return Kiwi(model_type="cong")
 
 
-def _embedded_ids(kiwi: Any) -> dict[str, int]:
-    """Form -> the lowest id (Kiwi numbers its morphemes by frequency) of a morpheme the LM has a vector for;
-    "form/TAG" keys too, for tokens written with their part of speech. The LM's morphemes come first (ids
-    0..70,487 of 660,288 in kiwipiepy-model 0.24), so the walk ends at the first id without a vector."""
+def _embedded_ids(kiwi: Any) -> tuple[dict[str, int], int]:
+    """(form -> the lowest id (Kiwi numbers its morphemes by frequency) of a morpheme the LM has a vector for,
+    with "form/TAG" keys too, for tokens written with their part of speech; how many ids have a vector). The
+    LM's morphemes come first (ids 0..70,487 of 660,288 in kiwipiepy-model 0.24), so the walk ends at the first
+    id without a vector and every id below the count has one."""
     first: dict[str, int] = {}
     i = 0
     while True:
@@ -38,32 +40,31 @@ def _embedded_ids(kiwi: Any) -> dict[str, int]:
             token = kiwi.morpheme(i)
         except Exception:  # past the last id
             break
-        similarity = kiwi.morpheme_similarity(i, i)
-        if similarity != similarity:  # nan: a dictionary entry the LM has no vector for, and none after it
+        if math.isnan(kiwi.morpheme_similarity(i, i)):  # a dictionary entry without an LM vector, and none after
             break
         if token.form:
             for key in (token.form.lower(), f"{token.form.lower()}/{token.tag.split('-')[0]}"):
                 first.setdefault(key, i)
         i += 1
-    return first
+    return first, i
 
 
-def kiwi_ids(itos: list[str], kiwi: Any) -> list[list[int]]:
-    """Kiwi's morpheme ids for each vocabulary entry: the form's own id where the LM has one, else the ids of
-    Kiwi's analysis of it (a tagger's fused form such as 봤 -> 보 + 었, punctuation -> its tag class), whose
-    vectors are averaged; [] for specials and forms with nothing the LM knows."""
-    known = _embedded_ids(kiwi)
+def kiwi_ids(itos: list[str], kiwi: Any) -> tuple[list[list[int]], int]:
+    """(Kiwi's morpheme ids for each vocabulary entry, how many ids have a vector). An entry's ids: the form's
+    own id where the LM has one, else the ids of Kiwi's analysis of it (a tagger's fused form such as
+    봤 -> 보 + 었, punctuation -> its tag class), whose vectors are averaged; [] for specials and forms with
+    nothing the LM knows."""
+    known, with_vector = _embedded_ids(kiwi)
     out: list[list[int]] = []
     for token in itos:
-        if token.startswith("<") and token.endswith(">"):
+        if token.startswith("<") and token.endswith(">"):  # <pad>, <unk>, ...
             out.append([])
         elif token.lower() in known:
             out.append([known[token.lower()]])
         else:
             form = token.rsplit("/", 1)[0] if "/" in token[1:] else token
-            parts = [t.id for t in kiwi.tokenize(form)]
-            out.append([i for i in parts if kiwi.morpheme_similarity(i, i) == kiwi.morpheme_similarity(i, i)])
-    return out
+            out.append([t.id for t in kiwi.tokenize(form) if t.id < with_vector])
+    return out, with_vector
 
 
 def nystrom_vectors(similarity: Any, ids: list[int], landmarks: list[int]) -> np.ndarray:
@@ -95,20 +96,14 @@ def pretrained_rows(itos: list[str], dim: int, landmarks: int = 384, kiwi: Any =
     """(vocabulary rows that have a vector, their [n, dim] vectors). The landmarks are the vocabulary's own
     most frequent known morphemes (then Kiwi's), so the recovered space is the one this data lives in."""
     kiwi = kiwi if kiwi is not None else _kiwi()
-    ids = kiwi_ids(itos, kiwi)
+    ids, with_vector = kiwi_ids(itos, kiwi)
     rows = np.array([r for r, parts in enumerate(ids) if parts], dtype=np.int64)
     if len(rows) == 0:
         return rows, np.zeros((0, dim), dtype=np.float32)
     used = list(dict.fromkeys(i for r in rows for i in ids[r]))
     chosen = used[:landmarks]
     taken = set(chosen)
-    extra = (i for i in range(1000, 100000) if i not in taken)
-    while len(chosen) < landmarks:
-        candidate = next(extra, None)
-        if candidate is None:
-            break
-        if kiwi.morpheme_similarity(candidate, candidate) == kiwi.morpheme_similarity(candidate, candidate):
-            chosen.append(candidate)
+    chosen += [i for i in range(1000, with_vector) if i not in taken][: landmarks - len(chosen)]
     # The principal directions come from the vocabulary's morphemes and the landmarks together, so a small
     # vocabulary (a sample of a few hundred tokens) still gets the LM's main directions, not its own noise.
     known = list(dict.fromkeys(used + chosen))
