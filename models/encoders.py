@@ -129,14 +129,12 @@ class TokenEmbedding(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.embedding(ids))
 
-    def start_from(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
-        start_from(self.embedding, rows, vectors)
-
 
 @torch.no_grad()
-def start_from(embedding: nn.Embedding, rows: torch.Tensor, vectors: torch.Tensor) -> None:
-    """Pretrained vectors for some rows (tasks/vectors.py); the rest keep their random start. Training then
-    moves all of them: the vectors are a starting point, not frozen."""
+def start_from(embedding: nn.Embedding, rows: Any, vectors: Any) -> None:
+    """Pretrained vectors (arrays or tensors) for some rows (tasks/vectors.py); the rest keep their random start.
+    Training then moves all of them: the vectors are a starting point, not frozen."""
+    rows, vectors = torch.as_tensor(rows), torch.as_tensor(vectors)
     if vectors.shape[1:] != embedding.weight.shape[1:]:
         raise ValueError(
             f"pretrained vectors have {vectors.shape[1]} dimensions but the embedding has "

@@ -37,7 +37,6 @@ def test_reduce_keeps_the_top_components_at_unit_scale_and_pads_missing_ones():
 
 
 def test_kiwi_vectors_cover_the_vocabulary_and_put_related_morphemes_together():
-    pytest.importorskip("kiwipiepy")
     itos = ["<pad>", "<unk>", "재밌", "재미있", "지루", "따분", "감독", "배우들", "봤", "ㅋㅋ", "xq#z"]
     rows, vectors, report = build_vectors(itos, {"source": "kiwi", "landmarks": 384}, 16)
     # specials never get a vector; 봤 (Mecab's fused 보+았) does, from Kiwi's analysis of it
@@ -57,18 +56,19 @@ def test_source_none_writes_an_empty_file_that_loads_as_none(tmp_path):
 
 
 def test_the_classifier_starts_from_the_vectors_and_refuses_a_wrong_size():
+    from models.encoders import start_from
     from models.n21 import SequenceClassifier
 
     model = SequenceClassifier({"vocab_size": 10, "num_classes": 2, "emb_dim": 4, "hidden_dim": 4})
     before = model.embedding.embedding.weight.detach().clone()
     rows, vectors = torch.tensor([2, 5]), torch.arange(8, dtype=torch.float32).reshape(2, 4)
-    model.embedding.start_from(rows, vectors)
+    start_from(model.embedding.embedding, rows, vectors)
     weight = model.embedding.embedding.weight.detach()
     assert torch.equal(weight[rows], vectors)
     untouched = [i for i in range(10) if i not in (2, 5)]
     assert torch.equal(weight[untouched], before[untouched])
     with pytest.raises(ValueError, match="rerun the vectors stage"):
-        model.embedding.start_from(rows, torch.zeros(2, 3))
+        start_from(model.embedding.embedding, rows, torch.zeros(2, 3))
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,6 @@ def test_the_classifier_starts_from_the_vectors_and_refuses_a_wrong_size():
     ],
 )
 def test_the_vectors_stage_writes_the_vectors_train_reads(tmp_path, problem, vocab, dim_key):
-    pytest.importorskip("kiwipiepy")
     from flows.pipeline import run_stage
     from tasks import io
 

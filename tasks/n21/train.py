@@ -94,7 +94,9 @@ def train_classifier(
 
     model = build_model(model_config)
     if vectors is not None:
-        model.embedding.start_from(torch.from_numpy(vectors[0]), torch.from_numpy(vectors[1]))
+        from models.encoders import start_from
+
+        start_from(model.embedding.embedding, *vectors)
     model = model.to(device)
     net = replicas.wrap(model, seed)  # what the training steps run through: DDP under torchrun
     optimizer = adamw(model, float(cfg["lr"]), float(cfg["weight_decay"]))

@@ -77,7 +77,7 @@ def train_tagger(
     if vectors is not None and "morphs" in fit.model.feature_embeddings:
         from models.encoders import start_from
 
-        start_from(fit.model.feature_embeddings["morphs"], torch.from_numpy(vectors[0]), torch.from_numpy(vectors[1]))
+        start_from(fit.model.feature_embeddings["morphs"], *vectors)
     fit.log(
         f"training on {fit.device}: {len(train_idx)} train, {len(dev_idx)} dev sentences, "
         f"{sum(p.numel() for p in fit.model.parameters()):,} parameters"
