@@ -217,3 +217,14 @@ def test_regularized_training_still_learns(table):
     cfg = {**CFG, "token_dropout": 0.1, "lr_decay": 0.8}
     _, history = train_classifier(table, MODEL, cfg, log=lambda _: None)
     assert history["best_dev_accuracy"] >= 0.9
+
+
+def test_training_starts_from_the_pretrained_vectors_and_moves_them(table):
+    rows, vectors = np.array([5, 6]), np.full((2, MODEL["emb_dim"]), 0.5, np.float32)
+    still, _ = train_classifier(
+        table, MODEL, {**CFG, "epochs": 1, "lr": 0.0}, log=lambda _: None, vectors=(rows, vectors)
+    )
+    assert torch.equal(still.embedding.embedding.weight.detach()[rows], torch.from_numpy(vectors))
+    moved, _ = train_classifier(table, MODEL, {**CFG, "epochs": 1}, log=lambda _: None, vectors=(rows, vectors))
+    # token 5 decides the label, so training moves its row away from where the vectors put it
+    assert not torch.allclose(moved.embedding.embedding.weight.detach()[5], torch.from_numpy(vectors[0]))
