@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, sample_section
-from tests.test_prefect_server import STARTUP_S, api_post, free_port, prefect_server  # noqa: F401  (a session fixture)
+from tests.test_prefect_server import STARTUP_S, api_get, api_post, free_port, prefect_server  # noqa: F401  (a session fixture)
 
 
 # ---- the report file server
@@ -188,7 +188,7 @@ def retrain_repo(tmp_path) -> Path:
 
 
 def _read_run(url: str, run_id) -> dict:
-    return httpx.get(f"{url}/flow_runs/{run_id}", timeout=30).json()
+    return api_get(url, f"flow_runs/{run_id}")
 
 
 def test_retrain_run_is_named_after_its_decision_and_tagged(prefect_server, retrain_repo, monkeypatch):
@@ -255,7 +255,7 @@ def test_a_run_left_running_by_a_killed_process_is_marked_crashed(prefect_server
             pipeline.run_problem_flow("n21", sample_section(tmp_path / "n21"))
         old = _read_run(prefect_server, killed)
         assert old["state_type"] == "CRASHED" and f"process {dead} on {socket.gethostname()}" in old["state"]["message"]
-        assert httpx.get(f"{prefect_server}/task_runs/{task_run}", timeout=30).json()["state_type"] == "CRASHED"
+        assert api_get(prefect_server, f"task_runs/{task_run}")["state_type"] == "CRASHED"
         assert _read_run(prefect_server, alive)["state_type"] == "RUNNING"  # its process still runs
         assert _read_run(prefect_server, elsewhere)["state_type"] == "RUNNING"  # another host: cannot tell
     finally:
