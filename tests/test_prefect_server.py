@@ -79,18 +79,13 @@ def prefect_server(tmp_path_factory):
                 _SHARED.clear()
 
 
-# The server answers 503 while its SQLite database is locked by another writer (a busy 2-core machine,
-# a flow's own run logs landing at the same moment); Prefect's own client retries those, so do these.
-_BUSY = {429, 502, 503}
+def api_call(method: str, url: str, path: str, body: dict | None = None):
+    """One REST call through Prefect's own HTTP client: it retries what the client retries (429, 502, 503
+    while the server's SQLite is locked by another writer on a busy machine, timeouts) and raises on errors."""
+    from prefect.client.base import PrefectHttpxSyncClient
 
-
-def api_call(method: str, url: str, path: str, body: dict | None = None, tries: int = 6):
-    for attempt in range(tries):
-        response = httpx.request(method, f"{url}/{path}", json=body, timeout=30)
-        if response.status_code not in _BUSY or attempt == tries - 1:
-            response.raise_for_status()
-            return response.json()
-        time.sleep(0.5 * 2**attempt)
+    with PrefectHttpxSyncClient(base_url=url, timeout=30) as client:
+        return client.request(method, path, json=body).json()
 
 
 def api_post(url: str, path: str, body: dict | None = None) -> list[dict]:
